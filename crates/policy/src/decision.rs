@@ -1,0 +1,161 @@
+//! Decisions, touches and the verdict that carries its evidence.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What happens to a call. Ordered from most to least permissive, so "the strictest
+/// matching rule wins" is `max()`: stop > deny > ask > allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    /// A human must approve first.
+    Ask,
+    Deny,
+    /// Deny, and halt the run until a new contract is started.
+    Stop,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Ask => "ask",
+            Decision::Deny => "deny",
+            Decision::Stop => "stop",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The five kinds of touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Read,
+    Write,
+    Execute,
+    Call,
+    Expose,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Read,
+        Kind::Write,
+        Kind::Execute,
+        Kind::Call,
+        Kind::Expose,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Read => "read",
+            Kind::Write => "write",
+            Kind::Execute => "execute",
+            Kind::Call => "call",
+            Kind::Expose => "expose",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a call does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// Read one path (absolute, normalised). May hold shell glob characters when a
+    /// command names files by pattern.
+    Read(PathBuf),
+    /// Read a whole folder: a search or listing rooted there.
+    ReadTree(PathBuf),
+    Write(PathBuf),
+    /// Run a command line that is not judged by its effects alone.
+    Execute {
+        line: String,
+        program: String,
+        args: Vec<String>,
+    },
+    /// A part of a shell line whose effect cannot be known; allowed only by an execute
+    /// rule naming the exact command.
+    Opaque {
+        text: String,
+        line: String,
+        why: String,
+    },
+    /// Call a tool (MCP and other tools).
+    Call {
+        tool: String,
+        input: serde_json::Value,
+    },
+    /// Data leaving the machine: a host, or `websearch`.
+    Expose(String),
+}
+
+impl Touch {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Touch::Read(_) | Touch::ReadTree(_) => Kind::Read,
+            Touch::Write(_) => Kind::Write,
+            Touch::Execute { .. } | Touch::Opaque { .. } => Kind::Execute,
+            Touch::Call { .. } => Kind::Call,
+            Touch::Expose(_) => Kind::Expose,
+        }
+    }
+
+    /// The touched thing, as shown to people and written to the record.
+    pub fn target(&self) -> String {
+        match self {
+            Touch::Read(path) | Touch::Write(path) => path.display().to_string(),
+            Touch::ReadTree(path) => format!("{}/**", path.display()),
+            Touch::Execute { line, .. } => line.clone(),
+            Touch::Opaque { text, .. } => text.clone(),
+            Touch::Call { tool, .. } => tool.clone(),
+            Touch::Expose(target) => target.clone(),
+        }
+    }
+}
+
+/// A touch as judged: its decision and the rules behind it.
+#[derive(Clone, Debug, Serialize)]
+pub struct JudgedTouch {
+    pub kind: Kind,
+    pub target: String,
+    pub decision: Decision,
+    pub rules: Vec<String>,
+    pub reason: String,
+}
+
+/// A reviewer approval the call needs before it may run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalNeed {
+    pub rule: String,
+    /// The reviewer group, a key of `authority.reviewers`.
+    pub group: String,
+    pub reviewers: Vec<String>,
+    pub reason: String,
+}
+
+/// The answer for one call: the decision and its evidence.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// Ids of the rules that decided, strictest first.
+    pub rules: Vec<String>,
+    /// Why, written for the agent and the person reading the record.
+    pub reason: String,
+    pub touches: Vec<JudgedTouch>,
+    /// Set when the decision is `ask` because a named reviewer group must approve.
+    pub approval: Option<ApprovalNeed>,
+}

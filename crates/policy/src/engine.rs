@@ -1,0 +1,999 @@
+//! The compiled policy: rules with ids, and the judgement of one tool call.
+//!
+//! Built once per process from the organisation policy, the repository policy and the
+//! active contract; [`Engine::judge`] is then a total function from a call to a
+//! [`Verdict`]. One precedence for everything: each touch takes the strictest rule that
+//! matches it (stop > deny > ask > allow), a touch nothing matches takes the policy
+//! default, and the call takes the strictest of its touches.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
+use crate::format::{
+    Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass, TouchLists,
+};
+use crate::glob::{CommandPattern, PathGlob};
+use crate::path::{absolutize, relative_segments, segments};
+use crate::tools::touches_for_call;
+
+/// What the file system can tell the evaluator. The core stays pure; the caller passes
+/// the real file system, tests pass a fake one.
+pub trait Fs {
+    /// Resolve symbolic links in the longest existing prefix of `path`.
+    fn resolve(&self, path: &Path) -> PathBuf;
+    fn is_dir(&self, path: &Path) -> bool;
+    /// The existing paths a shell glob could name right now, or `None` when unknown.
+    fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>>;
+    /// Does some path at or under `dir` satisfy `test`? `None` when the tree is too large
+    /// to check, which the evaluator treats as yes.
+    fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool>;
+}
+
+/// A file system that knows nothing: every question gets the conservative answer.
+pub struct NoFs;
+
+impl Fs for NoFs {
+    fn resolve(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        false
+    }
+    fn expand(&self, _pattern: &Path) -> Option<Vec<PathBuf>> {
+        None
+    }
+    fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        None
+    }
+}
+
+/// One call to judge.
+pub struct Call<'a> {
+    pub tool: &'a str,
+    pub input: &'a Value,
+    /// The working directory of the call (absolute).
+    pub cwd: &'a Path,
+}
+
+/// Run state the decision depends on.
+#[derive(Default)]
+pub struct Context<'a> {
+    /// A rollback note is on record for this run.
+    pub rollback_note: bool,
+    /// Kill-switch targets in force: `server`, `server/tool`, or a touch kind.
+    pub disabled: &'a [String],
+}
+
+/// The authority verbs of mandate the agent may never run.
+pub const AUTHORITY_VERBS: &[&str] = &[
+    "approve", "deny", "disable", "enable", "review", "start", "finish", "install", "amend",
+    "init", "serve", "token", "mcp", "record",
+];
+
+/// Tools that only manage the agent's own conversation: no touch outside it.
+const INTERNAL_TOOLS: &[&str] = &[
+    "TodoWrite",
+    "TodoRead",
+    "ExitPlanMode",
+    "EnterPlanMode",
+    "TaskCreate",
+    "TaskUpdate",
+    "TaskGet",
+    "TaskList",
+    "AskUserQuestion",
+    "ToolSearch",
+    // Reading or stopping a background shell the hook already judged when it started.
+    "BashOutput",
+    "TaskOutput",
+    "KillShell",
+    "KillBash",
+    "TaskStop",
+];
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    /// Root-relative, absolute or home-relative path glob.
+    Path { glob: PathGlob, anchor: Anchor },
+    /// A command line pattern, or a tool or host name pattern.
+    Text(CommandPattern),
+    /// The first word is `mandate` and the verb is one of these.
+    MandateVerb(&'static [&'static str]),
+}
+
+#[derive(Clone, Debug)]
+enum Anchor {
+    Root,
+    Absolute,
+    Home,
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    id: String,
+    kind: Kind,
+    effect: Decision,
+    matcher: Matcher,
+    /// What the rule is, for reasons: "blocked by the organisation policy".
+    source: &'static str,
+    /// Set on stop and approval rules: their stated reason.
+    why: Option<String>,
+    /// Set on approval rules: the reviewer group.
+    group: Option<String>,
+}
+
+/// A compiled policy and contract, ready to judge calls.
+pub struct Engine {
+    root: PathBuf,
+    home: Option<PathBuf>,
+    mode: Mode,
+    default: Decision,
+    rules: Vec<Rule>,
+    registry: BTreeMap<String, McpServer>,
+    reviewers: BTreeMap<String, Vec<String>>,
+    rollback: Vec<(String, PathGlob)>,
+    contract: Option<Contract>,
+}
+
+/// Where the policy pieces come from, for error messages and protection.
+pub struct Sources<'a> {
+    pub org: Option<(&'a Path, &'a Policy)>,
+    pub repo: (&'a Path, &'a Policy),
+    pub contract: Option<(&'a Path, &'a Contract)>,
+    /// The repository root (absolute, symlinks resolved).
+    pub root: &'a Path,
+    pub home: Option<&'a Path>,
+    /// Paths the agent may never write, beyond the built-in ones: the record store, the
+    /// mandate binary, the organisation policy.
+    pub protected: &'a [PathBuf],
+}
+
+impl Engine {
+    pub fn new(sources: &Sources<'_>) -> Result<Engine, FormatError> {
+        let (repo_path, repo) = sources.repo;
+        let mut rules = Vec::new();
+        let mut mode = repo.mode.unwrap_or_default();
+        let mut default = repo.default.unwrap_or_default().decision();
+        let mut registry = repo.mcp.servers.clone();
+        let mut reviewers = repo.authority.reviewers.clone();
+
+        builtin_rules(sources, &mut rules)?;
+
+        if let Some((org_path, org)) = sources.org {
+            // The organisation policy can only narrow: the stricter mode and default win,
+            // its blocks apply, and its registry bounds the repository's.
+            mode = mode.max(org.mode.unwrap_or(mode));
+            default = default.max(org.default.map(|d| d.decision()).unwrap_or(default));
+            add_lists(
+                &mut rules,
+                org_path,
+                "org.block",
+                &org.block,
+                Decision::Deny,
+                "blocked by the organisation policy",
+                None,
+                None,
+            )?;
+            if !org.mcp.servers.is_empty() {
+                registry.retain(|name, _| org.mcp.servers.contains_key(name));
+                for (name, org_server) in &org.mcp.servers {
+                    let entry = registry
+                        .entry(name.clone())
+                        .or_insert_with(|| org_server.clone());
+                    entry.disabled |= org_server.disabled;
+                    for (tool, spec) in &org_server.tools {
+                        if spec.class() == ToolClass::Write || spec.disabled() {
+                            entry.tools.insert(tool.clone(), spec.clone());
+                        }
+                    }
+                    entry
+                        .tools
+                        .retain(|tool, _| org_server.tools.contains_key(tool));
+                    if entry.approval.is_none() {
+                        entry.approval = org_server.approval.clone();
+                    }
+                }
+            }
+            for (group, members) in &org.authority.reviewers {
+                reviewers
+                    .entry(group.clone())
+                    .or_insert_with(|| members.clone());
+            }
+        }
+
+        add_lists(
+            &mut rules,
+            repo_path,
+            "policy.block",
+            &repo.block,
+            Decision::Deny,
+            "blocked by the repository policy",
+            None,
+            None,
+        )?;
+
+        for (name, server) in &registry {
+            if let Some(group) = &server.approval {
+                if !reviewers.contains_key(group) {
+                    return Err(FormatError::new(
+                        repo_path,
+                        Some(format!("mcp.servers.{name}.approval")),
+                        format!("reviewer group `{group}` is not defined in `authority.reviewers`"),
+                    ));
+                }
+            }
+        }
+
+        let mut rollback = Vec::new();
+        if let Some((contract_path, contract)) = sources.contract {
+            add_lists(
+                &mut rules,
+                contract_path,
+                "contract.block",
+                &contract.block,
+                Decision::Deny,
+                "blocked by the contract",
+                None,
+                None,
+            )?;
+            add_lists(
+                &mut rules,
+                contract_path,
+                "contract.allow",
+                &contract.allow,
+                Decision::Allow,
+                "allowed by the contract",
+                None,
+                None,
+            )?;
+            for (index, stop) in contract.stop.iter().enumerate() {
+                let lists = TouchLists {
+                    read: stop.read.clone(),
+                    write: stop.write.clone(),
+                    execute: stop.execute.clone(),
+                    call: stop.call.clone(),
+                    expose: stop.expose.clone(),
+                };
+                add_lists(
+                    &mut rules,
+                    contract_path,
+                    &format!("contract.stop[{index}]"),
+                    &lists,
+                    Decision::Stop,
+                    "a stop condition of the contract",
+                    Some(stop.reason.clone()),
+                    None,
+                )?;
+            }
+            for (index, approval) in contract.approval.iter().enumerate() {
+                if !reviewers.contains_key(&approval.reviewers) {
+                    return Err(FormatError::new(
+                        contract_path,
+                        Some(format!("approval[{index}].reviewers")),
+                        format!(
+                            "reviewer group `{}` is not defined in `authority.reviewers` of {}",
+                            approval.reviewers,
+                            repo_path.display()
+                        ),
+                    ));
+                }
+                let lists = TouchLists {
+                    read: approval.read.clone(),
+                    write: approval.write.clone(),
+                    execute: approval.execute.clone(),
+                    call: approval.call.clone(),
+                    expose: approval.expose.clone(),
+                };
+                add_lists(
+                    &mut rules,
+                    contract_path,
+                    &format!("contract.approval[{index}]"),
+                    &lists,
+                    Decision::Ask,
+                    "an approval rule of the contract",
+                    Some(approval.reason.clone()),
+                    Some(approval.reviewers.clone()),
+                )?;
+            }
+            for (index, glob) in contract.rollback.required_before.iter().enumerate() {
+                let id = format!("contract.rollback.required_before[{index}]");
+                let compiled = PathGlob::new(glob).map_err(|message| {
+                    FormatError::new(contract_path, Some(id.clone()), message)
+                })?;
+                rollback.push((id, compiled));
+            }
+        }
+
+        Ok(Engine {
+            root: sources.root.to_path_buf(),
+            home: sources.home.map(Path::to_path_buf),
+            mode,
+            default,
+            rules,
+            registry,
+            reviewers,
+            rollback,
+            contract: sources.contract.map(|(_, c)| c.clone()),
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn contract(&self) -> Option<&Contract> {
+        self.contract.as_ref()
+    }
+
+    pub fn registry(&self) -> &BTreeMap<String, McpServer> {
+        &self.registry
+    }
+
+    pub fn reviewers(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.reviewers
+    }
+
+    /// The touches a call makes, without judging them.
+    pub fn touches(&self, call: &Call<'_>, fs: &dyn Fs) -> Vec<Touch> {
+        touches_for_call(call, self.home.as_deref(), fs)
+    }
+
+    /// Judge one call.
+    pub fn judge(&self, call: &Call<'_>, context: &Context<'_>, fs: &dyn Fs) -> Verdict {
+        let touches = self.touches(call, fs);
+        let judged: Vec<JudgedTouch> = touches
+            .iter()
+            .map(|touch| self.judge_touch(touch, context, fs))
+            .collect();
+        self.verdict(call, judged)
+    }
+
+    fn verdict(&self, call: &Call<'_>, judged: Vec<JudgedTouch>) -> Verdict {
+        let Some(decision) = judged.iter().map(|t| t.decision).max() else {
+            return Verdict {
+                decision: Decision::Allow,
+                rules: vec!["builtin.no-effect".to_string()],
+                reason: format!("`{}` touches nothing outside the session", call.tool),
+                touches: judged,
+                approval: None,
+            };
+        };
+        let deciding: Vec<&JudgedTouch> =
+            judged.iter().filter(|t| t.decision == decision).collect();
+        let mut rules: Vec<String> = Vec::new();
+        for touch in &deciding {
+            for rule in &touch.rules {
+                if !rules.contains(rule) {
+                    rules.push(rule.clone());
+                }
+            }
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for touch in &deciding {
+            if !reasons.contains(&touch.reason) {
+                reasons.push(touch.reason.clone());
+            }
+        }
+        let approval = if decision == Decision::Ask {
+            self.approval_for(&deciding)
+        } else {
+            None
+        };
+        let mut reason = reasons.join("; ");
+        match decision {
+            Decision::Allow => {}
+            Decision::Ask => {
+                if let Some(need) = &approval {
+                    reason.push_str(&format!(
+                        ". This needs approval by the `{}` reviewers ({}).",
+                        need.group,
+                        need.reviewers.join(", ")
+                    ));
+                } else {
+                    reason.push_str(". A person must approve this call.");
+                }
+            }
+            Decision::Deny => {
+                reason.push_str(". ");
+                reason.push_str(&self.box_summary());
+            }
+            Decision::Stop => {
+                reason.push_str(
+                    ". The run is stopped: no further tool calls are allowed until the \
+                     delegating user starts a new contract.",
+                );
+            }
+        }
+        Verdict {
+            decision,
+            rules,
+            reason,
+            touches: judged,
+            approval,
+        }
+    }
+
+    fn approval_for(&self, deciding: &[&JudgedTouch]) -> Option<ApprovalNeed> {
+        deciding.iter().find_map(|touch| {
+            touch.rules.iter().find_map(|id| {
+                let (group, why) = self
+                    .rules
+                    .iter()
+                    .find(|rule| &rule.id == id)
+                    .and_then(|rule| Some((rule.group.clone()?, rule.why.clone())))
+                    .or_else(|| self.registry_group(id))?;
+                Some(ApprovalNeed {
+                    rule: id.clone(),
+                    reviewers: self.reviewers.get(&group).cloned().unwrap_or_default(),
+                    group,
+                    reason: why.unwrap_or_else(|| touch.reason.clone()),
+                })
+            })
+        })
+    }
+
+    fn registry_group(&self, rule_id: &str) -> Option<(String, Option<String>)> {
+        let rest = rule_id.strip_prefix("registry.")?;
+        let server = rest.split('.').next()?;
+        let group = self.registry.get(server)?.approval.clone()?;
+        Some((group, None))
+    }
+
+    /// The box in one paragraph, for deny reasons.
+    pub fn box_summary(&self) -> String {
+        let Some(contract) = &self.contract else {
+            return "No contract is active in this workspace: the delegating user must run \
+                    `mandate start CONTRACT` before the agent can work."
+                .to_string();
+        };
+        let mut parts = Vec::new();
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (verb, items) in [
+            ("read", &contract.allow.read),
+            ("write", &contract.allow.write),
+            ("run", &contract.allow.execute),
+            ("call", &contract.allow.call),
+            ("send data to", &contract.allow.expose),
+        ] {
+            if !items.is_empty() {
+                parts.push(format!("{verb} {}", list(items)));
+            }
+        }
+        let scope = if parts.is_empty() {
+            "nothing".to_string()
+        } else {
+            parts.join("; ")
+        };
+        format!(
+            "Your contract {} lets you {scope}. Work inside that box; if the task needs more, \
+             stop and ask {} for a new contract instead of trying another way.",
+            contract.task.id, contract.task.delegated_by
+        )
+    }
+
+    fn judge_touch(&self, touch: &Touch, context: &Context<'_>, fs: &dyn Fs) -> JudgedTouch {
+        let mut matched: Vec<(Decision, String, String)> = Vec::new();
+
+        for rule in &self.rules {
+            if rule.kind != touch.kind() {
+                continue;
+            }
+            if self.rule_matches(rule, touch, fs) {
+                matched.push((rule.effect, rule.id.clone(), self.rule_reason(rule, touch)));
+            }
+        }
+
+        if let Touch::Write(path) = touch {
+            if !context.rollback_note {
+                for (id, glob) in &self.rollback {
+                    if relative_segments(path, &self.root).is_some_and(|s| glob.matches(&s)) {
+                        matched.push((
+                            Decision::Deny,
+                            id.clone(),
+                            format!(
+                                "writing `{}` needs a rollback note on record first: run \
+                                 `mandate evidence rollback --change TEXT --undo TEXT --data-risk TEXT \
+                                 --trigger TEXT --owner TEXT --stop-before TEXT`, then retry",
+                                self.display(path)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        if let Touch::Call { tool, input } = touch {
+            self.registry_matches(tool, input, context, &mut matched);
+            if INTERNAL_TOOLS.contains(&tool.as_str()) {
+                matched.push((
+                    Decision::Allow,
+                    "builtin.internal-tool".to_string(),
+                    format!("`{tool}` only manages the session itself"),
+                ));
+            }
+            if tool == "Agent" || tool == "Task" {
+                matched.push((
+                    Decision::Allow,
+                    "builtin.subagent".to_string(),
+                    "a subagent's own calls are judged by the same contract".to_string(),
+                ));
+            }
+        }
+
+        let kind = touch.kind();
+        if context.disabled.iter().any(|t| t == kind.as_str()) {
+            matched.push((
+                Decision::Deny,
+                format!("killswitch.{kind}"),
+                format!("every {kind} touch is disabled by the kill switch"),
+            ));
+        }
+
+        let Some(decision) = matched.iter().map(|(d, _, _)| *d).max() else {
+            let reason = format!(
+                "{} is outside the contract (nothing allows it; the policy default is {})",
+                self.describe(touch),
+                self.default
+            );
+            return JudgedTouch {
+                kind,
+                target: touch.target(),
+                decision: self.default,
+                rules: vec!["policy.default".to_string()],
+                reason,
+            };
+        };
+        let deciding: Vec<&(Decision, String, String)> =
+            matched.iter().filter(|(d, _, _)| *d == decision).collect();
+        JudgedTouch {
+            kind,
+            target: touch.target(),
+            decision,
+            rules: deciding.iter().map(|(_, id, _)| id.clone()).collect(),
+            reason: deciding
+                .first()
+                .map(|(_, _, reason)| reason.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn registry_matches(
+        &self,
+        tool: &str,
+        input: &Value,
+        context: &Context<'_>,
+        matched: &mut Vec<(Decision, String, String)>,
+    ) {
+        let Some((server_name, tool_name)) = split_mcp_name(tool) else {
+            return;
+        };
+        let Some(server) = self.registry.get(server_name) else {
+            matched.push((
+                Decision::Deny,
+                "registry.unregistered".to_string(),
+                format!(
+                    "MCP server `{server_name}` is not in the registry (`[mcp.servers]` of \
+                     mandate.toml): its owner, purpose and data are unknown, so its tools \
+                     may not be called"
+                ),
+            ));
+            return;
+        };
+        let disabled_by_switch = context
+            .disabled
+            .iter()
+            .any(|t| t == server_name || *t == format!("{server_name}/{tool_name}"));
+        if server.disabled || disabled_by_switch {
+            matched.push((
+                Decision::Deny,
+                format!("registry.{server_name}.disabled"),
+                format!("MCP server `{server_name}` is disabled by the kill switch"),
+            ));
+            return;
+        }
+        let Some(spec) = server.tools.get(tool_name) else {
+            matched.push((
+                Decision::Deny,
+                format!("registry.{server_name}.unlisted"),
+                format!(
+                    "tool `{tool_name}` of MCP server `{server_name}` is not listed in the \
+                     registry, so whether it reads or acts is unknown"
+                ),
+            ));
+            return;
+        };
+        if spec.disabled() {
+            matched.push((
+                Decision::Deny,
+                format!("registry.{server_name}.tools.{tool_name}.disabled"),
+                format!("tool `{server_name}/{tool_name}` is disabled in the registry"),
+            ));
+        }
+        if let Some(constraints) = spec.args() {
+            for (arg, allowed) in constraints {
+                let value = input.get(arg).map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                });
+                let ok = value.as_deref().is_some_and(|value| {
+                    allowed
+                        .iter()
+                        .any(|pattern| CommandPattern::new(pattern).is_ok_and(|p| p.matches(value)))
+                });
+                if !ok {
+                    matched.push((
+                        Decision::Deny,
+                        format!("registry.{server_name}.tools.{tool_name}.args.{arg}"),
+                        format!(
+                            "argument `{arg}` of `{server_name}/{tool_name}` must match {} \
+                             (registry constraint)",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if spec.class() == ToolClass::Write {
+            match &server.approval {
+                Some(group) => matched.push((
+                    Decision::Ask,
+                    format!("registry.{server_name}.tools.{tool_name}"),
+                    format!(
+                        "`{server_name}/{tool_name}` is a write-class MCP tool; the `{group}` \
+                         reviewers approve its calls"
+                    ),
+                )),
+                None => matched.push((
+                    Decision::Deny,
+                    format!("registry.{server_name}.tools.{tool_name}"),
+                    format!(
+                        "`{server_name}/{tool_name}` is a write-class MCP tool and the \
+                         registry names no approval group for `{server_name}`"
+                    ),
+                )),
+            }
+        }
+    }
+
+    fn rule_matches(&self, rule: &Rule, touch: &Touch, fs: &dyn Fs) -> bool {
+        match (&rule.matcher, touch) {
+            (Matcher::Path { glob, anchor }, Touch::Read(path) | Touch::Write(path)) => {
+                let Some(segs) = self.anchored(anchor, path) else {
+                    return false;
+                };
+                let wild = segs.iter().any(|s| has_glob_chars(s));
+                if !wild {
+                    return glob.matches(&segs);
+                }
+                if rule.effect == Decision::Allow {
+                    // Allowed only if the pattern text and everything it names now match.
+                    glob.matches(&segs)
+                        && fs.expand(path).is_some_and(|paths| {
+                            paths
+                                .iter()
+                                .all(|p| self.anchored(anchor, p).is_some_and(|s| glob.matches(&s)))
+                        })
+                } else {
+                    glob.overlaps(&segs)
+                }
+            }
+            (Matcher::Path { glob, anchor }, Touch::ReadTree(dir)) => {
+                let Some(segs) = self.anchored(anchor, dir) else {
+                    // The folder is above the anchor: a relative glob may match inside it.
+                    return rule.effect != Decision::Allow && self.tree_may_hold(rule, dir, fs);
+                };
+                if rule.effect == Decision::Allow {
+                    glob.covers_tree(&segs)
+                } else {
+                    glob.may_match_under(&segs) && self.tree_may_hold(rule, dir, fs)
+                }
+            }
+            (Matcher::Text(pattern), Touch::Execute { line, .. }) => pattern.matches(line),
+            (Matcher::Text(pattern), Touch::Opaque { text, line, .. }) => {
+                if rule.effect == Decision::Allow {
+                    // Only an exact command can vouch for a part nobody can analyse.
+                    pattern.is_exact() && (pattern.matches(line) || pattern.matches(text))
+                } else {
+                    pattern.matches(line) || pattern.matches(text)
+                }
+            }
+            (Matcher::MandateVerb(verbs), Touch::Execute { program, args, .. }) => {
+                is_mandate(program) && first_verb(args).is_some_and(|verb| verbs.contains(&verb))
+            }
+            (Matcher::Text(pattern), Touch::Call { tool, .. }) => pattern.matches(tool),
+            (Matcher::Text(pattern), Touch::Expose(target)) => pattern.matches(target),
+            _ => false,
+        }
+    }
+
+    /// Could the tree at `dir` hold a path this rule matches? Asks the file system.
+    fn tree_may_hold(&self, rule: &Rule, dir: &Path, fs: &dyn Fs) -> bool {
+        let Matcher::Path { glob, anchor } = &rule.matcher else {
+            return true;
+        };
+        let test = |path: &Path| {
+            self.anchored(anchor, path)
+                .is_some_and(|segs| glob.matches(&segs))
+        };
+        fs.tree_has(dir, &test).unwrap_or(true)
+    }
+
+    fn anchored<'p>(&self, anchor: &Anchor, path: &'p Path) -> Option<Vec<&'p str>> {
+        match anchor {
+            Anchor::Root => relative_segments(path, &self.root),
+            Anchor::Absolute => Some(segments(path)),
+            Anchor::Home => relative_segments(path, self.home.as_deref()?),
+        }
+    }
+
+    fn rule_reason(&self, rule: &Rule, touch: &Touch) -> String {
+        let pattern = match &rule.matcher {
+            Matcher::Path { glob, .. } => glob.as_str().to_string(),
+            Matcher::Text(pattern) => pattern.as_str().to_string(),
+            Matcher::MandateVerb(_) => "mandate's authority verbs".to_string(),
+        };
+        let what = self.describe(touch);
+        match (&rule.why, rule.effect) {
+            (Some(why), Decision::Stop) => {
+                format!("{what} meets a stop condition of the contract: {why} (`{pattern}`)")
+            }
+            (Some(why), _) => format!("{what} needs approval: {why} (`{pattern}`)"),
+            (None, _) => format!("{what} is {} (`{pattern}`)", rule.source),
+        }
+    }
+
+    fn describe(&self, touch: &Touch) -> String {
+        match touch {
+            Touch::Read(path) => format!("reading `{}`", self.display(path)),
+            Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::Write(path) => format!("writing `{}`", self.display(path)),
+            Touch::Execute { line, .. } => format!("running `{line}`"),
+            Touch::Opaque { text, why, .. } => {
+                format!("`{text}` cannot be analysed ({why})")
+            }
+            Touch::Call { tool, .. } => format!("calling `{tool}`"),
+            Touch::Expose(target) if target == "websearch" => {
+                "a web search (the query leaves the machine)".to_string()
+            }
+            Touch::Expose(target) => format!("sending data to `{target}`"),
+        }
+    }
+
+    /// A path relative to the repository when it is inside it.
+    fn display(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.root) {
+            Ok(rest) if rest.as_os_str().is_empty() => ".".to_string(),
+            Ok(rest) => rest.display().to_string(),
+            Err(_) => path.display().to_string(),
+        }
+    }
+
+    /// The evidence the contract requires before the run may finish.
+    pub fn required_evidence(&self) -> Vec<EvidenceKind> {
+        self.contract
+            .as_ref()
+            .map(|c| c.evidence.require.clone())
+            .unwrap_or_default()
+    }
+
+    /// Does this command line match one of the contract's test commands?
+    pub fn is_test_command(&self, line: &str) -> bool {
+        let Some(contract) = &self.contract else {
+            return false;
+        };
+        let analysis = mandate_shell::analyze(line);
+        analysis.commands.iter().any(|command| {
+            let line = command.line();
+            looks_like_test_runner(&command.program)
+                && contract
+                    .allow
+                    .execute
+                    .iter()
+                    .any(|p| CommandPattern::new(p).is_ok_and(|p| p.matches(&line)))
+        })
+    }
+}
+
+fn looks_like_test_runner(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    matches!(
+        base,
+        "pytest"
+            | "cargo"
+            | "go"
+            | "jest"
+            | "vitest"
+            | "npm"
+            | "npx"
+            | "yarn"
+            | "pnpm"
+            | "make"
+            | "tox"
+            | "nox"
+            | "python"
+            | "python3"
+            | "mvn"
+            | "gradle"
+            | "rspec"
+            | "phpunit"
+    )
+}
+
+fn is_mandate(program: &str) -> bool {
+    program.rsplit('/').next() == Some("mandate")
+}
+
+fn first_verb(args: &[String]) -> Option<&str> {
+    args.iter()
+        .map(String::as_str)
+        .find(|a| !a.starts_with('-'))
+}
+
+/// `mcp__server__tool` into its parts.
+pub fn split_mcp_name(tool: &str) -> Option<(&str, &str)> {
+    let rest = tool.strip_prefix("mcp__")?;
+    let (server, tool) = rest.split_once("__")?;
+    if server.is_empty() || tool.is_empty() {
+        return None;
+    }
+    Some((server, tool))
+}
+
+fn has_glob_chars(segment: &str) -> bool {
+    segment.contains(['*', '?', '['])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add_lists(
+    rules: &mut Vec<Rule>,
+    file: &Path,
+    prefix: &str,
+    lists: &TouchLists,
+    effect: Decision,
+    source: &'static str,
+    why: Option<String>,
+    group: Option<String>,
+) -> Result<(), FormatError> {
+    for (kind, items) in [
+        (Kind::Read, &lists.read),
+        (Kind::Write, &lists.write),
+        (Kind::Execute, &lists.execute),
+        (Kind::Call, &lists.call),
+        (Kind::Expose, &lists.expose),
+    ] {
+        for (index, item) in items.iter().enumerate() {
+            let id = format!("{prefix}.{kind}[{index}]");
+            let matcher = compile_matcher(kind, item)
+                .map_err(|message| FormatError::new(file, Some(id.clone()), message))?;
+            rules.push(Rule {
+                id,
+                kind,
+                effect,
+                matcher,
+                source,
+                why: why.clone(),
+                group: group.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
+    match kind {
+        Kind::Read | Kind::Write => {
+            let (anchor, rest) = if let Some(rest) = item.strip_prefix("~/") {
+                (Anchor::Home, rest)
+            } else if item.starts_with('/') {
+                (Anchor::Absolute, item)
+            } else {
+                (Anchor::Root, item)
+            };
+            if rest.split('/').any(|s| s == "..") {
+                return Err(format!(
+                    "`{item}` uses `..`; write the path it means instead"
+                ));
+            }
+            Ok(Matcher::Path {
+                glob: PathGlob::new(rest)?,
+                anchor,
+            })
+        }
+        Kind::Execute | Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
+    }
+}
+
+/// Rules every engine has: the agent can never widen its own box.
+fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), FormatError> {
+    let root = sources.root;
+    let mut protected: Vec<PathBuf> = vec![
+        root.join("mandate.toml"),
+        root.join(".mandate"),
+        root.join(".mcp.json"),
+        root.join(".claude/settings.json"),
+        root.join(".claude/settings.local.json"),
+        PathBuf::from("/etc/mandate"),
+        PathBuf::from("/etc/claude-code"),
+    ];
+    if let Some(home) = sources.home {
+        protected.push(home.join(".claude/settings.json"));
+        protected.push(home.join(".claude/settings.local.json"));
+        protected.push(home.join(".claude.json"));
+        protected.push(home.join(".config/mandate"));
+    }
+    protected.extend(sources.protected.iter().cloned());
+    for path in protected {
+        let source = format!("{}/**", path.display());
+        let glob = PathGlob::new(&source).map_err(|message| {
+            FormatError::new(sources.repo.0, Some("records.dir".to_string()), message)
+        })?;
+        rules.push(Rule {
+            id: "builtin.self-protection".to_string(),
+            kind: Kind::Write,
+            effect: Decision::Deny,
+            matcher: Matcher::Path {
+                glob,
+                anchor: Anchor::Absolute,
+            },
+            source: "protected: the agent may not change its own policy, contracts, \
+                     Claude Code settings or records",
+            why: None,
+            group: None,
+        });
+    }
+    // Claude Code's settings files by pattern too (settings.*.json variants).
+    if let Ok(glob) = PathGlob::new(&format!("{}/.claude/settings*.json", root.display())) {
+        rules.push(Rule {
+            id: "builtin.self-protection".to_string(),
+            kind: Kind::Write,
+            effect: Decision::Deny,
+            matcher: Matcher::Path {
+                glob,
+                anchor: Anchor::Absolute,
+            },
+            source: "protected: the agent may not change Claude Code's settings",
+            why: None,
+            group: None,
+        });
+    }
+    rules.push(Rule {
+        id: "builtin.self-protection.verbs".to_string(),
+        kind: Kind::Execute,
+        effect: Decision::Deny,
+        matcher: Matcher::MandateVerb(AUTHORITY_VERBS),
+        source: "one of mandate's authority verbs, which only people may run",
+        why: None,
+        group: None,
+    });
+    rules.push(Rule {
+        id: "builtin.evidence".to_string(),
+        kind: Kind::Execute,
+        effect: Decision::Allow,
+        matcher: Matcher::MandateVerb(&["evidence"]),
+        source: "how the agent records its evidence",
+        why: None,
+        group: None,
+    });
+    Ok(())
+}
+
+/// Keep the absolutize helper reachable for callers that judge by hand.
+pub fn resolve_input_path(cwd: &Path, raw: &str, home: Option<&Path>) -> PathBuf {
+    absolutize(cwd, raw, home)
+}

@@ -1,0 +1,546 @@
+//! Globs over paths and commands.
+//!
+//! Path globs use `**` for any number of path segments (zero included) and `*` / `?`
+//! within one segment; `{a,b}` alternatives are expanded when the glob is compiled. A
+//! trailing `/**` therefore matches the folder itself as well as everything in it, which
+//! is what people mean by "billing/export/**".
+//!
+//! Command patterns are matched against a whole command line, `*` matching any run of
+//! characters, spaces included.
+//!
+//! Besides "does this path match", the evaluator asks two questions of a glob about a
+//! folder: could some path under it match (a search over that folder might reach a blocked
+//! file), and does the glob cover every path under it (the whole folder is in scope).
+//! Both are answered on the compiled segments without touching the file system.
+
+/// The most alternatives one `{…}` pattern may expand to; more is a validation error.
+const MAX_ALTERNATIVES: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// `**`: any number of segments.
+    AnyDepth,
+    /// One segment, possibly with `*` and `?`.
+    Pattern(String),
+}
+
+/// A compiled path glob: one or more alternatives, each a list of segments.
+#[derive(Clone, Debug)]
+pub struct PathGlob {
+    source: String,
+    alternatives: Vec<Vec<Segment>>,
+}
+
+impl PathGlob {
+    /// Compile a glob written relative to some root (the caller decides which). Leading
+    /// `./` and `/` are removed; an absolute glob is compiled the same way and matched
+    /// against absolute paths split into segments.
+    pub fn new(source: &str) -> Result<PathGlob, String> {
+        if source.trim().is_empty() {
+            return Err("an empty glob matches nothing; remove it".to_string());
+        }
+        let expanded = expand_braces(source)?;
+        let alternatives = expanded
+            .iter()
+            .map(|alternative| split_segments(alternative))
+            .collect();
+        Ok(PathGlob {
+            source: source.to_string(),
+            alternatives,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Does the glob match this path, given as segments?
+    pub fn matches(&self, path: &[&str]) -> bool {
+        self.alternatives
+            .iter()
+            .any(|segments| reachable_states(segments, path).accepts(segments))
+    }
+
+    /// Could some path at or under `dir` match?
+    pub fn may_match_under(&self, dir: &[&str]) -> bool {
+        self.alternatives
+            .iter()
+            .any(|segments| reachable_states(segments, dir).any())
+    }
+
+    /// Does the glob match `dir` and every path under it?
+    pub fn covers_tree(&self, dir: &[&str]) -> bool {
+        self.alternatives.iter().any(|segments| {
+            // A reached `**` with nothing but `**` after it matches every descendant.
+            reachable_states(segments, dir).iter().any(|state| {
+                segments.get(state..).is_some_and(|rest| {
+                    !rest.is_empty() && rest.iter().all(|s| *s == Segment::AnyDepth)
+                })
+            })
+        })
+    }
+
+    /// Could a path named by the shell pattern `pattern` (segments that may hold `*`, `?`)
+    /// also be matched by this glob? Conservative: says yes when unsure.
+    pub fn overlaps(&self, pattern: &[&str]) -> bool {
+        self.alternatives
+            .iter()
+            .any(|segments| segments_overlap(segments, pattern))
+    }
+}
+
+fn split_segments(source: &str) -> Vec<Segment> {
+    source
+        .trim_start_matches("./")
+        .split('/')
+        .filter(|segment| !segment.is_empty() && *segment != ".")
+        .map(|segment| {
+            if segment == "**" {
+                Segment::AnyDepth
+            } else {
+                Segment::Pattern(segment.to_string())
+            }
+        })
+        .collect()
+}
+
+/// The set of pattern positions reachable after consuming a whole path.
+struct States(Vec<bool>);
+
+impl States {
+    fn any(&self) -> bool {
+        self.0.iter().any(|reached| *reached)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, reached)| **reached)
+            .map(|(state, _)| state)
+    }
+
+    /// True when a reachable state accepts: the end of the pattern, or only `**` left.
+    fn accepts(&self, segments: &[Segment]) -> bool {
+        self.iter().any(|state| {
+            segments
+                .get(state..)
+                .is_some_and(|rest| rest.iter().all(|s| *s == Segment::AnyDepth))
+        })
+    }
+}
+
+/// Run the segment automaton over `path`, returning the positions reachable at the end.
+fn reachable_states(segments: &[Segment], path: &[&str]) -> States {
+    let width = segments.len() + 1;
+    let mut current = vec![false; width];
+    if let Some(first) = current.first_mut() {
+        *first = true;
+    }
+    close_any_depth(segments, &mut current);
+    for part in path {
+        let mut next = vec![false; width];
+        for (state, reached) in current.iter().enumerate() {
+            if !reached {
+                continue;
+            }
+            match segments.get(state) {
+                Some(Segment::AnyDepth) => {
+                    // `**` absorbs this segment and stays.
+                    if let Some(slot) = next.get_mut(state) {
+                        *slot = true;
+                    }
+                }
+                Some(Segment::Pattern(pattern)) => {
+                    if wildcard_match(pattern, part) {
+                        if let Some(slot) = next.get_mut(state + 1) {
+                            *slot = true;
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        close_any_depth(segments, &mut next);
+        current = next;
+        if !current.iter().any(|reached| *reached) {
+            break;
+        }
+    }
+    States(current)
+}
+
+/// `**` may also match zero segments: from a reached `**` the next position is reached.
+fn close_any_depth(segments: &[Segment], states: &mut [bool]) {
+    for state in 0..segments.len() {
+        let reached = states.get(state).copied().unwrap_or(false);
+        if reached && segments.get(state) == Some(&Segment::AnyDepth) {
+            if let Some(slot) = states.get_mut(state + 1) {
+                *slot = true;
+            }
+        }
+    }
+}
+
+/// Shell-style match of one segment: `*` any run, `?` one character.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(c) if *c == '?' || Some(c) == text.get(t) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+/// Could two single-segment wildcard patterns match a common string?
+fn wildcard_overlap(a: &[char], b: &[char]) -> bool {
+    // Dynamic programming over prefixes: cell (i, j) means a[..i] and b[..j] can produce a
+    // common string. A `*` may consume nothing or one character of the other side's output.
+    let mut table = vec![vec![false; b.len() + 1]; a.len() + 1];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            let value = if i == 0 && j == 0 {
+                true
+            } else {
+                let a_char = i.checked_sub(1).and_then(|k| a.get(k));
+                let b_char = j.checked_sub(1).and_then(|k| b.get(k));
+                let cell = |x: Option<usize>, y: Option<usize>| -> bool {
+                    match (x, y) {
+                        (Some(x), Some(y)) => table
+                            .get(x)
+                            .and_then(|row| row.get(y))
+                            .copied()
+                            .unwrap_or(false),
+                        _ => false,
+                    }
+                };
+                let mut reachable = false;
+                if a_char == Some(&'*') {
+                    // `*` in a stops (empty), or eats a character b produces.
+                    reachable |= cell(i.checked_sub(1), Some(j));
+                    reachable |= cell(Some(i), j.checked_sub(1));
+                }
+                if b_char == Some(&'*') {
+                    reachable |= cell(Some(i), j.checked_sub(1));
+                    reachable |= cell(i.checked_sub(1), Some(j));
+                }
+                if let (Some(x), Some(y)) = (a_char, b_char) {
+                    if *x != '*' && *y != '*' && (*x == '?' || *y == '?' || x == y) {
+                        reachable |= cell(i.checked_sub(1), j.checked_sub(1));
+                    }
+                }
+                reachable
+            };
+            if let Some(slot) = table.get_mut(i).and_then(|row| row.get_mut(j)) {
+                *slot = value;
+            }
+        }
+    }
+    table
+        .get(a.len())
+        .and_then(|row| row.get(b.len()))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Could a glob (with `**`) and a shell pattern (segments with `*`, `?`) name a common path?
+fn segments_overlap(glob: &[Segment], pattern: &[&str]) -> bool {
+    let pattern: Vec<Vec<char>> = pattern.iter().map(|s| s.chars().collect()).collect();
+    let mut table = vec![vec![false; pattern.len() + 1]; glob.len() + 1];
+    if let Some(cell) = table.get_mut(0).and_then(|row| row.get_mut(0)) {
+        *cell = true;
+    }
+    for i in 0..=glob.len() {
+        for j in 0..=pattern.len() {
+            let get = |x: usize, y: usize| -> bool {
+                table
+                    .get(x)
+                    .and_then(|row| row.get(y))
+                    .copied()
+                    .unwrap_or(false)
+            };
+            let mut value = get(i, j);
+            if i > 0 {
+                if let Some(Segment::AnyDepth) = glob.get(i - 1) {
+                    // `**` matches zero segments, or one more segment of the pattern.
+                    value |= get(i - 1, j);
+                    if j > 0 {
+                        value |= get(i, j - 1);
+                    }
+                } else if let (Some(Segment::Pattern(g)), true) = (glob.get(i - 1), j > 0) {
+                    let g: Vec<char> = g.chars().collect();
+                    if let Some(p) = pattern.get(j - 1) {
+                        // The shell's `*` and `?` never name a leading dot (no dotglob).
+                        let hidden_only = g.first() == Some(&'.');
+                        let wild_start = matches!(p.first(), Some('*' | '?'));
+                        if !(hidden_only && wild_start) && wildcard_overlap(&g, p) {
+                            value |= get(i - 1, j - 1);
+                        }
+                    }
+                }
+            }
+            if let Some(cell) = table.get_mut(i).and_then(|row| row.get_mut(j)) {
+                *cell = value;
+            }
+        }
+    }
+    table
+        .get(glob.len())
+        .and_then(|row| row.get(pattern.len()))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Expand `{a,b}` alternatives (nested allowed). Unbalanced braces are taken literally.
+fn expand_braces(source: &str) -> Result<Vec<String>, String> {
+    let mut results = vec![String::new()];
+    let chars: Vec<char> = source.chars().collect();
+    let mut index = 0;
+    while let Some(&c) = chars.get(index) {
+        if c == '{' {
+            if let Some(close) = matching_brace(&chars, index) {
+                let inner: String = chars.get(index + 1..close).unwrap_or(&[]).iter().collect();
+                let mut options = Vec::new();
+                for part in split_top_level(&inner) {
+                    options.extend(expand_braces(&part)?);
+                }
+                let mut next = Vec::new();
+                for prefix in &results {
+                    for option in &options {
+                        next.push(format!("{prefix}{option}"));
+                    }
+                }
+                if next.len() > MAX_ALTERNATIVES {
+                    return Err(format!(
+                        "`{source}` expands to more than {MAX_ALTERNATIVES} alternatives"
+                    ));
+                }
+                results = next;
+                index = close + 1;
+                continue;
+            }
+        }
+        for result in &mut results {
+            result.push(c);
+        }
+        index += 1;
+    }
+    Ok(results)
+}
+
+fn matching_brace(chars: &[char], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (offset, c) in chars.iter().enumerate().skip(open) {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(offset);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn split_top_level(inner: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut depth = 0usize;
+    for c in inner.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = parts.last_mut() {
+            last.push(c);
+        }
+    }
+    parts
+}
+
+/// A command pattern: `*` matches any run of characters; runs of white space compare equal.
+#[derive(Clone, Debug)]
+pub struct CommandPattern {
+    source: String,
+    normalized: String,
+}
+
+impl CommandPattern {
+    pub fn new(source: &str) -> Result<CommandPattern, String> {
+        let normalized = normalize_command(source);
+        if normalized.is_empty() {
+            return Err("an empty command pattern matches nothing; remove it".to_string());
+        }
+        Ok(CommandPattern {
+            source: source.to_string(),
+            normalized,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the pattern has no `*`: it names one exact command.
+    pub fn is_exact(&self) -> bool {
+        !self.normalized.contains('*')
+    }
+
+    pub fn matches(&self, command: &str) -> bool {
+        let command = normalize_command(command);
+        if self.is_exact() {
+            return self.normalized == command;
+        }
+        // `*` spans spaces here, unlike in path segments.
+        wildcard_match_no_question(&self.normalized, &command)
+    }
+}
+
+/// Collapse runs of white space to one space and trim.
+pub fn normalize_command(command: &str) -> String {
+    command.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Like [`wildcard_match`] but `?` is literal: command lines are full of question marks.
+fn wildcard_match_no_question(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(c) if Some(c) == text.get(t) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn segs(path: &str) -> Vec<&str> {
+        path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    fn glob(source: &str) -> PathGlob {
+        PathGlob::new(source).unwrap()
+    }
+
+    #[test]
+    fn any_depth_matches_zero_or_more_segments() {
+        assert!(glob("**/.env*").matches(&segs(".env")));
+        assert!(glob("**/.env*").matches(&segs("a/b/.env.local")));
+        assert!(!glob("**/.env*").matches(&segs("a/env")));
+        assert!(glob("billing/export/**").matches(&segs("billing/export")));
+        assert!(glob("billing/export/**").matches(&segs("billing/export/a/b.py")));
+        assert!(!glob("billing/export/**").matches(&segs("billing/exports/a.py")));
+        assert!(glob("**/migrations/**").matches(&segs("billing/migrations/0001.sql")));
+        assert!(glob("**/requirements*.txt").matches(&segs("requirements-dev.txt")));
+    }
+
+    #[test]
+    fn star_stays_within_a_segment() {
+        assert!(glob("docs/*.md").matches(&segs("docs/a.md")));
+        assert!(!glob("docs/*.md").matches(&segs("docs/x/a.md")));
+    }
+
+    #[test]
+    fn braces_expand() {
+        assert!(glob("src/{a,b}/**").matches(&segs("src/b/x")));
+        assert!(!glob("src/{a,b}/**").matches(&segs("src/c/x")));
+    }
+
+    #[test]
+    fn folder_questions() {
+        assert!(glob("**/.env*").may_match_under(&segs("billing/export")));
+        assert!(!glob("customer_data/**").may_match_under(&segs("billing/export")));
+        assert!(glob("customer_data/**").may_match_under(&[]));
+        assert!(glob("billing/export/**").covers_tree(&segs("billing/export/tests")));
+        assert!(!glob("billing/export/**").covers_tree(&segs("billing")));
+        assert!(glob("**").covers_tree(&[]));
+        assert!(!glob("billing/export").covers_tree(&segs("billing/export")));
+    }
+
+    #[test]
+    fn overlap_of_globs_and_shell_patterns() {
+        assert!(glob("**/.env*").overlaps(&segs(".e*")));
+        assert!(glob("**/.env*").overlaps(&segs(".*")));
+        assert!(glob("**/.env*").overlaps(&segs("*/.e?v")));
+        // Bash's `*` does not name dot files.
+        assert!(!glob("**/.env*").overlaps(&segs("*")));
+        assert!(glob("secrets/**").overlaps(&segs("s*/key")));
+        assert!(!glob("secrets/**").overlaps(&segs("billing/*.py")));
+        assert!(!glob("**/.env*").overlaps(&segs("billing/*.py")));
+        assert!(glob("**/.env*").overlaps(&segs("billing/.??v")));
+    }
+
+    #[test]
+    fn command_patterns() {
+        let pattern = CommandPattern::new("pytest billing/export/tests*").unwrap();
+        assert!(pattern.matches("pytest billing/export/tests -q"));
+        assert!(pattern.matches("pytest   billing/export/tests"));
+        assert!(!pattern.matches("pytest billing"));
+        assert!(
+            CommandPattern::new("git push*")
+                .unwrap()
+                .matches("git push origin main")
+        );
+        assert!(
+            !CommandPattern::new("git push*")
+                .unwrap()
+                .matches("git status")
+        );
+        assert!(
+            CommandPattern::new("kubectl *")
+                .unwrap()
+                .matches("kubectl get pods")
+        );
+    }
+}

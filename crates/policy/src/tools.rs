@@ -1,0 +1,244 @@
+//! Claude Code's tools as touches.
+//!
+//! Tool names and input fields are Claude Code's (the de-facto vocabulary other agents'
+//! hooks mirror). Paths are made absolute against the call's working directory and
+//! normalised; a symbolic link in an existing prefix adds the resolved path as a second
+//! touch, so a deny matches either and an allow must match both.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::decision::Touch;
+use crate::engine::{Call, Fs};
+use crate::path::absolutize;
+
+/// The touches of one call. Never fails: input that cannot be understood becomes an
+/// opaque touch, which only an exact execute rule allows.
+pub fn touches_for_call(call: &Call<'_>, home: Option<&Path>, fs: &dyn Fs) -> Vec<Touch> {
+    let input = call.input;
+    let cwd = call.cwd;
+    let mut touches = Vec::new();
+    let string = |key: &str| input.get(key).and_then(Value::as_str);
+    match call.tool {
+        "Read" => match string("file_path") {
+            Some(path) => push_path(&mut touches, PathTouch::Read, cwd, path, home, fs),
+            None => touches.push(malformed(call, "file_path")),
+        },
+        "Write" | "Edit" | "MultiEdit" => match string("file_path") {
+            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, fs),
+            None => touches.push(malformed(call, "file_path")),
+        },
+        "NotebookEdit" => match string("notebook_path") {
+            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, fs),
+            None => touches.push(malformed(call, "notebook_path")),
+        },
+        "Glob" => {
+            let base = string("path").unwrap_or(".");
+            let pattern = string("pattern").unwrap_or("**");
+            // The search is rooted at the literal folders that lead the pattern.
+            let root = if Path::new(pattern).is_absolute() {
+                literal_prefix(pattern)
+            } else {
+                join_literal(base, pattern)
+            };
+            push_path(&mut touches, PathTouch::Tree, cwd, &root, home, fs);
+        }
+        "Grep" => {
+            let base = string("path").unwrap_or(".");
+            let absolute = absolutize(cwd, base, home);
+            let kind = if fs.is_dir(&absolute) || base == "." {
+                PathTouch::Tree
+            } else {
+                PathTouch::Read
+            };
+            push_path(&mut touches, kind, cwd, base, home, fs);
+        }
+        "LS" => {
+            let base = string("path").unwrap_or(".");
+            push_path(&mut touches, PathTouch::Read, cwd, base, home, fs);
+        }
+        "WebFetch" => match string("url") {
+            Some(url) => touches.push(Touch::Expose(host_of(url))),
+            None => touches.push(malformed(call, "url")),
+        },
+        "WebSearch" => touches.push(Touch::Expose("websearch".to_string())),
+        "Bash" => match string("command") {
+            Some(command) => bash_touches(&mut touches, command, cwd, home, fs),
+            None => touches.push(malformed(call, "command")),
+        },
+        tool => touches.push(Touch::Call {
+            tool: tool.to_string(),
+            input: input.clone(),
+        }),
+    }
+    touches
+}
+
+#[derive(Clone, Copy)]
+enum PathTouch {
+    Read,
+    Tree,
+    Write,
+}
+
+fn push_path(
+    touches: &mut Vec<Touch>,
+    kind: PathTouch,
+    cwd: &Path,
+    raw: &str,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+) {
+    if raw.contains(['$', '`']) || raw.contains('\0') {
+        touches.push(Touch::Opaque {
+            text: raw.to_string(),
+            line: raw.to_string(),
+            why: "the path holds an expansion whose value is unknown".to_string(),
+        });
+        return;
+    }
+    let lexical = absolutize(cwd, raw, home);
+    let resolved = fs.resolve(&lexical);
+    let make = |path: PathBuf| match kind {
+        PathTouch::Read => Touch::Read(path),
+        PathTouch::Tree => Touch::ReadTree(path),
+        PathTouch::Write => Touch::Write(path),
+    };
+    if resolved != lexical {
+        touches.push(make(resolved));
+    }
+    touches.push(make(lexical));
+}
+
+fn malformed(call: &Call<'_>, field: &str) -> Touch {
+    Touch::Opaque {
+        text: format!("{} without `{field}`", call.tool),
+        line: String::new(),
+        why: format!("the tool input has no string `{field}`"),
+    }
+}
+
+/// The folders before the first segment with a glob character.
+fn literal_prefix(pattern: &str) -> String {
+    let mut out = Vec::new();
+    for segment in pattern.split('/') {
+        if segment.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        out.push(segment);
+    }
+    // The last literal segment of a pattern without wildcards names a file; keep it, a
+    // tree search of a file is a read of that file.
+    let joined = out.join("/");
+    if joined.is_empty() && pattern.starts_with('/') {
+        "/".to_string()
+    } else if joined.is_empty() {
+        ".".to_string()
+    } else {
+        joined
+    }
+}
+
+fn join_literal(base: &str, pattern: &str) -> String {
+    let prefix = literal_prefix(pattern);
+    if prefix == "." {
+        base.to_string()
+    } else {
+        format!("{}/{}", base.trim_end_matches('/'), prefix)
+    }
+}
+
+/// The host of a URL, lower-cased, without user info or port; the text itself when it
+/// is not a URL.
+pub fn host_of(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return url.to_ascii_lowercase();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if host_port.starts_with('[') {
+        host_port
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or("").to_string()
+    };
+    host.to_ascii_lowercase()
+}
+
+fn bash_touches(
+    touches: &mut Vec<Touch>,
+    command: &str,
+    cwd: &Path,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+) {
+    let analysis = mandate_shell::analyze(command);
+    for part in &analysis.opaque {
+        touches.push(Touch::Opaque {
+            text: part.text.clone(),
+            line: command.to_string(),
+            why: part.reason.clone(),
+        });
+    }
+    for simple in &analysis.commands {
+        let dir = match &simple.cwd {
+            Some(dir) if dir.contains(['$', '`']) => {
+                touches.push(Touch::Opaque {
+                    text: format!("cd {dir}"),
+                    line: command.to_string(),
+                    why: "the directory holds an expansion whose value is unknown".to_string(),
+                });
+                continue;
+            }
+            Some(dir) => absolutize(cwd, dir, home),
+            None => cwd.to_path_buf(),
+        };
+        for effect in &simple.effects {
+            match effect {
+                mandate_shell::Effect::Read(path) => {
+                    push_path(touches, PathTouch::Read, &dir, path, home, fs)
+                }
+                mandate_shell::Effect::Write(path) => {
+                    push_path(touches, PathTouch::Write, &dir, path, home, fs)
+                }
+                mandate_shell::Effect::Network(target) => {
+                    touches.push(Touch::Expose(host_of(target)))
+                }
+            }
+        }
+        if !simple.known {
+            touches.push(Touch::Execute {
+                line: simple.line(),
+                program: simple.program.clone(),
+                args: simple.args.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("https://Docs.Python.org/3/x?y"), "docs.python.org");
+        assert_eq!(host_of("http://u:p@evil.example:8080/"), "evil.example");
+        assert_eq!(host_of("evil.example"), "evil.example");
+    }
+
+    #[test]
+    fn glob_roots() {
+        assert_eq!(
+            join_literal(".", "billing/export/**/*.py"),
+            "./billing/export"
+        );
+        assert_eq!(join_literal("src", "*.rs"), "src");
+        assert_eq!(literal_prefix("/etc/**"), "/etc");
+    }
+}

@@ -1,0 +1,1 @@
+//! The run record (placeholder; the run-record work fills this crate in).
