@@ -1,1 +1,164 @@
-fn main() {}
+//! `mandate`: the command line. Thin: parse, dispatch, map results to exit codes.
+//!
+//! Exit codes: 0 success; 1 the thing checked failed; 2 usage or internal error. The hook
+//! (`mandate hook claude-code`) follows Claude Code's contract instead, and is dispatched
+//! before argument parsing so it pays for nothing it does not use.
+
+mod check;
+mod demo;
+mod install;
+mod run;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mandate_claude_code::{HookArgs, Outcome, run_hook};
+
+#[derive(Parser)]
+#[command(
+    name = "mandate",
+    version,
+    about = "Task contracts for coding agents: enforced on every tool call, with a tamper-evident run record."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scaffold mandate.toml and an example contract in the current repository.
+    Init,
+    /// Validate the policy and contracts and run their examples.
+    Check {
+        /// A contract to check (default: every contract in .mandate/contracts).
+        file: Option<PathBuf>,
+    },
+    /// Judge one tool call as the hook would, recording nothing.
+    Explain {
+        /// The contract to judge against (default: the active one).
+        #[arg(long)]
+        contract: Option<PathBuf>,
+        /// Print JSON: decision, rules, reason, touches.
+        #[arg(long)]
+        json: bool,
+        /// Tool name, e.g. Read, Bash, mcp__jira__get_issue.
+        tool: String,
+        /// Tool input as JSON, e.g. '{"file_path": ".env"}'.
+        input: String,
+    },
+    /// Write Claude Code hooks and native deny rules for this repository.
+    Install {
+        /// Write the managed settings file users cannot override.
+        #[arg(long)]
+        managed: bool,
+        /// The mandate binary the hooks run (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Allow a binary the agent could replace (inside the repository or in a
+        /// world-writable folder).
+        #[arg(long)]
+        allow_unsafe_binary: bool,
+    },
+    /// Bind a contract to this workspace and open a run.
+    Start { contract: PathBuf },
+    /// Show the active run.
+    Status,
+    /// Close the active run.
+    Finish,
+    /// Record evidence for the active run (the only verb the agent may run).
+    Evidence {
+        #[command(subcommand)]
+        kind: run::EvidenceCommand,
+    },
+    /// The five touch kinds, declared by the contract and observed in the record.
+    TouchMap {
+        /// The run (default: the workspace's most recent).
+        run: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The hook entry point Claude Code runs.
+    Hook {
+        /// The agent: `claude-code`.
+        agent: String,
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// A self-contained walk through the billing example.
+    Demo {
+        /// Keep the demo repository instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("hook") {
+        return hook(&args);
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init => check::init(),
+        Command::Check { file } => check::check(file.as_deref()),
+        Command::Explain {
+            contract,
+            json,
+            tool,
+            input,
+        } => check::explain(contract.as_deref(), json, &tool, &input),
+        Command::Install {
+            managed,
+            binary,
+            allow_unsafe_binary,
+        } => install::install(managed, binary, allow_unsafe_binary),
+        Command::Start { contract } => run::start(&contract),
+        Command::Status => run::status(),
+        Command::Finish => run::finish(),
+        Command::Evidence { kind } => run::evidence(kind),
+        Command::TouchMap { run, json } => run::touch_map(run.as_deref(), json),
+        Command::Hook { .. } => Ok(ExitCode::from(2)),
+        Command::Demo { keep } => demo::demo(keep),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mandate: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `mandate hook claude-code [--root DIR]`, without clap: the hot path.
+fn hook(args: &[String]) -> ExitCode {
+    let mut hook_args = HookArgs::default();
+    let agent = args.get(2).map(String::as_str);
+    let mut rest = args.iter().skip(3);
+    while let Some(arg) = rest.next() {
+        if arg == "--root" {
+            hook_args.root = rest.next().map(PathBuf::from);
+        }
+    }
+    let outcome = if agent != Some("claude-code") {
+        Outcome::unreadable("mandate: `mandate hook` knows one agent: `claude-code`")
+    } else {
+        let mut input = Vec::new();
+        let limit = mandate_claude_code::hook::MAX_INPUT_BYTES as u64 + 1;
+        match std::io::stdin().take(limit).read_to_end(&mut input) {
+            Ok(_) => run_hook(&input, &hook_args),
+            Err(error) => Outcome::unreadable(&format!(
+                "mandate refused this event: cannot read stdin ({error})"
+            )),
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(outcome.stdout.as_bytes());
+    let _ = stdout.flush();
+    if !outcome.stderr.is_empty() {
+        let _ = writeln!(std::io::stderr(), "{}", outcome.stderr);
+    }
+    ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(2))
+}

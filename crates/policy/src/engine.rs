@@ -542,11 +542,17 @@ impl Engine {
         }
 
         let Some(decision) = matched.iter().map(|(d, _, _)| *d).max() else {
-            let reason = format!(
-                "{} is outside the contract (nothing allows it; the policy default is {})",
-                self.describe(touch),
-                self.default
-            );
+            let reason = match touch {
+                Touch::Opaque { .. } => format!(
+                    "{}, and no execute rule names this exact command",
+                    self.describe(touch)
+                ),
+                _ => format!(
+                    "{} is outside the contract (nothing allows it; the policy default is {})",
+                    self.describe(touch),
+                    self.default
+                ),
+            };
             return JudgedTouch {
                 kind,
                 target: touch.target(),
@@ -749,6 +755,9 @@ impl Engine {
             Matcher::MandateVerb(_) => "mandate's authority verbs".to_string(),
         };
         let what = self.describe(touch);
+        if rule.id.starts_with("builtin.") {
+            return format!("{what} is {}", rule.source);
+        }
         match (&rule.why, rule.effect) {
             (Some(why), Decision::Stop) => {
                 format!("{what} meets a stop condition of the contract: {why} (`{pattern}`)")

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The billing example of DESIGN.md, judged through the policy core.
 
 use std::path::{Path, PathBuf};
@@ -43,7 +48,10 @@ fn examples_hold() {
 
 #[test]
 fn in_scope_reads_are_allowed() {
-    let (d, rules, _) = judge("Read", json!({"file_path": "/repo/billing/export/filter.py"}));
+    let (d, rules, _) = judge(
+        "Read",
+        json!({"file_path": "/repo/billing/export/filter.py"}),
+    );
     assert_eq!(d, Decision::Allow);
     assert_eq!(rules, vec!["contract.allow.read[0]"]);
     let (d, _, _) = judge("Read", json!({"file_path": "/repo/docs/billing/export.md"}));
@@ -55,13 +63,28 @@ fn blocked_and_out_of_scope_reads_are_denied() {
     let (d, rules, reason) = judge("Read", json!({"file_path": "/repo/.env"}));
     assert_eq!(d, Decision::Deny);
     assert_eq!(rules, vec!["policy.block.read[0]"]);
-    assert!(reason.contains("Your contract BILL-142 lets you read"), "{reason}");
-    let (d, rules, _) = judge("Read", json!({"file_path": "/repo/billing/export/../../.env"}));
-    assert_eq!((d, rules[0].as_str()), (Decision::Deny, "policy.block.read[0]"));
-    let (d, _, _) = judge("Read", json!({"file_path": "/repo/billing/export/.env.local"}));
+    assert!(
+        reason.contains("Your contract BILL-142 lets you read"),
+        "{reason}"
+    );
+    let (d, rules, _) = judge(
+        "Read",
+        json!({"file_path": "/repo/billing/export/../../.env"}),
+    );
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Deny, "policy.block.read[0]")
+    );
+    let (d, _, _) = judge(
+        "Read",
+        json!({"file_path": "/repo/billing/export/.env.local"}),
+    );
     assert_eq!(d, Decision::Deny);
     let (d, rules, _) = judge("Read", json!({"file_path": "/repo/customer_data/eu.csv"}));
-    assert_eq!((d, rules[0].as_str()), (Decision::Deny, "contract.block.read[0]"));
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Deny, "contract.block.read[0]")
+    );
     let (d, rules, _) = judge("Read", json!({"file_path": "/etc/passwd"}));
     assert_eq!((d, rules[0].as_str()), (Decision::Deny, "policy.default"));
 }
@@ -138,7 +161,10 @@ fn self_protection_holds_even_when_allowed() {
     ] {
         let (d, rules, _) = judge("Write", json!({"file_path": path, "content": "x"}));
         assert_eq!(d, Decision::Deny, "{path}");
-        assert!(rules.contains(&"builtin.self-protection".to_string()), "{path}: {rules:?}");
+        assert!(
+            rules.contains(&"builtin.self-protection".to_string()),
+            "{path}: {rules:?}"
+        );
     }
 }
 
@@ -149,7 +175,10 @@ fn commands() {
     let (d, _, _) = judge("Bash", json!({"command": "ruff check billing/export"}));
     assert_eq!(d, Decision::Allow);
     let (d, rules, _) = judge("Bash", json!({"command": "git push origin main"}));
-    assert_eq!((d, rules[0].as_str()), (Decision::Deny, "contract.block.execute[0]"));
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Deny, "contract.block.execute[0]")
+    );
     let (d, _, _) = judge("Bash", json!({"command": "kubectl get pods"}));
     assert_eq!(d, Decision::Deny);
     let (d, rules, _) = judge("Bash", json!({"command": "mandate approve 3"}));
@@ -161,19 +190,31 @@ fn commands() {
 
 #[test]
 fn web_and_mcp() {
-    let (d, _, _) = judge("WebFetch", json!({"url": "https://example.com/x", "prompt": "p"}));
+    let (d, _, _) = judge(
+        "WebFetch",
+        json!({"url": "https://example.com/x", "prompt": "p"}),
+    );
     assert_eq!(d, Decision::Deny);
     let (d, _, _) = judge("WebSearch", json!({"query": "q"}));
     assert_eq!(d, Decision::Deny);
     let (d, rules, _) = judge("mcp__jira__get_issue", json!({"key": "BILL-142"}));
-    assert_eq!((d, rules[0].as_str()), (Decision::Allow, "contract.allow.call[0]"));
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Allow, "contract.allow.call[0]")
+    );
     let (d, _, _) = judge("mcp__jira__search", json!({"q": "x"}));
     assert_eq!(d, Decision::Deny, "read tool not named by the contract");
     let (d, rules, _) = judge("mcp__jira__create_issue", json!({"title": "x"}));
     assert_eq!(d, Decision::Deny);
-    assert!(rules.contains(&"contract.block.call[0]".to_string()), "{rules:?}");
+    assert!(
+        rules.contains(&"contract.block.call[0]".to_string()),
+        "{rules:?}"
+    );
     let (d, rules, _) = judge("mcp__shadow__anything", json!({}));
-    assert_eq!((d, rules[0].as_str()), (Decision::Deny, "registry.unregistered"));
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Deny, "registry.unregistered")
+    );
     let disabled = vec!["jira".to_string()];
     let (d, rules, _) = judge_with(
         "mcp__jira__get_issue",
@@ -183,7 +224,10 @@ fn web_and_mcp() {
             ..Context::default()
         },
     );
-    assert_eq!((d, rules[0].as_str()), (Decision::Deny, "registry.jira.disabled"));
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Deny, "registry.jira.disabled")
+    );
 }
 
 #[test]

@@ -1,0 +1,587 @@
+//! What the hook answers, event by event.
+//!
+//! Every event of an active run is appended to its record before the hook answers; an
+//! event that cannot be recorded turns a decision into a deny. The answer depends on the
+//! policy's mode: `enforce` answers the decision, `shadow` records what it would have
+//! decided and lets Claude Code go on, `record` only records.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+
+use mandate_policy::format::{Contract, EvidenceKind, Mode};
+use mandate_policy::{Call, Context, Decision, Engine, Verdict, parse_contract};
+use mandate_project::recorder::{append_event, now_rfc3339};
+use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
+use serde_json::{Map, Value, json};
+
+use crate::protocol::{EVENTS, Outcome};
+
+/// The most bytes read from stdin; a larger event is refused, not truncated.
+pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// How often the stop gate keeps the agent from stopping before it lets the run end
+/// incomplete (Claude Code itself gives up after 8).
+pub const MAX_STOP_BLOCKS: u32 = 3;
+
+#[derive(Clone, Debug, Default)]
+pub struct HookArgs {
+    /// The repository root, as `mandate install` wrote it into the hook command.
+    pub root: Option<PathBuf>,
+}
+
+/// Answer one hook event. Never panics: a panic inside becomes a deny.
+pub fn run_hook(stdin: &[u8], args: &HookArgs) -> Outcome {
+    if stdin.len() > MAX_INPUT_BYTES {
+        return Outcome::unreadable(&format!(
+            "mandate refused this event: its input is larger than {} MiB",
+            MAX_INPUT_BYTES / (1024 * 1024)
+        ));
+    }
+    let value: Value = match serde_json::from_slice(stdin) {
+        Ok(value) => value,
+        Err(error) => {
+            return Outcome::unreadable(&format!(
+                "mandate refused this event: its input is not valid JSON ({error}). This is a \
+                 bug in the caller or a damaged pipe; nothing was allowed."
+            ));
+        }
+    };
+    let Some(event) = value.get("hook_event_name").and_then(Value::as_str) else {
+        return Outcome::unreadable(
+            "mandate refused this event: the input has no `hook_event_name`; nothing was allowed",
+        );
+    };
+    if !EVENTS.contains(&event) {
+        // An event mandate does not handle decides nothing.
+        return Outcome::no_op();
+    }
+    let event = event.to_string();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handle(&event, &value, args))) {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::failure(
+            &event,
+            "mandate hit an internal error while judging this call, so it is refused. Report \
+             the bug with the record; the delegating user can retry.",
+        ),
+    }
+}
+
+/// Everything the handlers share for one event.
+struct Session<'a> {
+    event: &'a str,
+    value: &'a Value,
+    project: Project,
+    engine: Engine,
+    active: ActiveRun,
+    state: Option<RunState>,
+    cwd: PathBuf,
+}
+
+fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
+    let cwd = value
+        .get("cwd")
+        .and_then(Value::as_str)
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let root = args.root.clone().or_else(|| {
+        std::env::var_os("CLAUDE_PROJECT_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.join(mandate_project::POLICY_FILE).is_file())
+    });
+    let project = match Project::discover(&cwd, root.as_deref()) {
+        Ok(project) => project,
+        Err(error) => {
+            return Outcome::failure(
+                event,
+                &format!("mandate cannot load the policy, so this call is refused: {error}"),
+            );
+        }
+    };
+    let active = ActiveRun::new(&project.workspace_dir());
+    let state = match active.load() {
+        Ok(state) => state.filter(|s| !s.finished),
+        Err(error) => {
+            return Outcome::failure(event, &format!("mandate refused this call: {error}"));
+        }
+    };
+    let contract = match &state {
+        Some(_) => match load_snapshot(&active) {
+            Ok(contract) => Some(contract),
+            Err(reason) => return Outcome::failure(event, &reason),
+        },
+        None => None,
+    };
+    let snapshot_path = active.contract_path();
+    let engine = match project.engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c))) {
+        Ok(engine) => engine,
+        Err(error) => {
+            return Outcome::failure(
+                event,
+                &format!("mandate cannot compile the policy, so this call is refused: {error}"),
+            );
+        }
+    };
+    let session = Session {
+        event,
+        value,
+        project,
+        engine,
+        active,
+        state,
+        cwd,
+    };
+    match event {
+        "PreToolUse" => session.pre_tool_use(),
+        "PermissionRequest" => session.permission_request(),
+        "PostToolUse" | "PostToolUseFailure" => session.post_tool_use(),
+        "Stop" | "SubagentStop" => session.stop_gate(),
+        "SessionStart" => session.session_start(),
+        "UserPromptSubmit" => session.user_prompt(),
+        _ => session.record_only(),
+    }
+}
+
+fn load_snapshot(active: &ActiveRun) -> Result<Contract, String> {
+    let path = active.contract_path();
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "mandate cannot read the active contract `{}` ({error}), so this call is refused; \
+             the delegating user should run `mandate start CONTRACT` again",
+            path.display()
+        )
+    })?;
+    parse_contract(&path, &text).map_err(|error| {
+        format!("mandate cannot read the active contract, so this call is refused: {error}")
+    })
+}
+
+impl Session<'_> {
+    fn mode(&self) -> Mode {
+        self.engine.mode()
+    }
+
+    fn str_field(&self, key: &str) -> Option<&str> {
+        self.value.get(key).and_then(Value::as_str)
+    }
+
+    /// The fields every recorded event carries.
+    fn base_event(&self, kind: &str) -> Map<String, Value> {
+        let mut event = Map::new();
+        event.insert("type".into(), json!(kind));
+        event.insert("time".into(), json!(now_rfc3339()));
+        for key in [
+            "session_id",
+            "agent_id",
+            "agent_type",
+            "prompt_id",
+            "tool_use_id",
+        ] {
+            if let Some(value) = self.value.get(key).filter(|v| !v.is_null()) {
+                event.insert(key.into(), value.clone());
+            }
+        }
+        event
+    }
+
+    /// Append to the active run's record; `Ok` when there is no run to record into.
+    fn record(&self, event: Map<String, Value>) -> Result<(), String> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        append_event(&state.run_dir, Value::Object(event))
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+
+    fn judge(&self) -> Result<(String, Value, Verdict), Outcome> {
+        let Some(tool) = self.str_field("tool_name") else {
+            return Err(Outcome::failure(
+                self.event,
+                "mandate refused this call: the event has no `tool_name`",
+            ));
+        };
+        let Some(input) = self.value.get("tool_input").filter(|v| v.is_object()) else {
+            return Err(Outcome::failure(
+                self.event,
+                "mandate refused this call: the event has no `tool_input` object",
+            ));
+        };
+        let evidence_rollback = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.has_evidence(EvidenceKind::RollbackNote.as_str()));
+        let context = Context {
+            rollback_note: evidence_rollback,
+            disabled: &[],
+        };
+        let fs = RealFs::new(&self.project.root);
+        let verdict = self.engine.judge(
+            &Call {
+                tool,
+                input,
+                cwd: &self.cwd,
+            },
+            &context,
+            &fs,
+        );
+        Ok((tool.to_string(), input.clone(), verdict))
+    }
+
+    fn stopped_reason(&self) -> Option<String> {
+        let mark = self.state.as_ref()?.stopped.as_ref()?;
+        Some(format!(
+            "This run was stopped ({}: {}). No further tool calls are allowed until the \
+             delegating user reviews it and starts a new contract with `mandate start`.",
+            mark.rule, mark.reason
+        ))
+    }
+
+    fn pre_tool_use(&self) -> Outcome {
+        if let Some(reason) = self.stopped_reason() {
+            let mut event = self.base_event("tool.pre");
+            event.insert("tool".into(), json!(self.str_field("tool_name")));
+            event.insert(
+                "input".into(),
+                self.value.get("tool_input").cloned().unwrap_or_default(),
+            );
+            event.insert("decision".into(), json!("deny"));
+            event.insert("rules".into(), json!(["run.stopped"]));
+            event.insert("reason".into(), json!(reason));
+            event.insert("mode".into(), json!(self.mode().to_string()));
+            event.insert("enforced".into(), json!(true));
+            let _ = self.record(event);
+            return Outcome::pre_tool_use_halt(&reason, &reason);
+        }
+        let (tool, input, verdict) = match self.judge() {
+            Ok(judged) => judged,
+            Err(outcome) => return outcome,
+        };
+        let mode = self.mode();
+        let enforced = mode == Mode::Enforce;
+        let mut event = self.base_event("tool.pre");
+        event.insert("tool".into(), json!(tool));
+        event.insert("input".into(), input);
+        event.insert(
+            "touches".into(),
+            Value::Array(
+                verdict
+                    .touches
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "kind": t.kind.as_str(),
+                            "target": t.target,
+                            "decision": t.decision.as_str(),
+                            "rules": t.rules,
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+        event.insert("decision".into(), json!(verdict.decision.as_str()));
+        event.insert("rules".into(), json!(verdict.rules));
+        event.insert("reason".into(), json!(verdict.reason));
+        event.insert("mode".into(), json!(mode.to_string()));
+        event.insert("enforced".into(), json!(enforced));
+        if let Some(need) = &verdict.approval {
+            event.insert(
+                "approval".into(),
+                json!({"rule": need.rule, "group": need.group, "reviewers": need.reviewers}),
+            );
+        }
+        if let Err(error) = self.record(event) {
+            if enforced || verdict.decision != Decision::Allow {
+                return Outcome::pre_tool_use(
+                    "deny",
+                    &format!("mandate could not record this call, so it is refused: {error}"),
+                );
+            }
+            return Outcome::pre_tool_use(
+                "deny",
+                &format!("mandate could not record this call, so it is refused: {error}"),
+            );
+        }
+        if !enforced {
+            return Outcome::no_op();
+        }
+        match verdict.decision {
+            Decision::Allow => Outcome::pre_tool_use("allow", &verdict.reason),
+            Decision::Ask if verdict.approval.is_none() => {
+                Outcome::pre_tool_use("ask", &verdict.reason)
+            }
+            Decision::Ask | Decision::Deny => Outcome::pre_tool_use(
+                "deny",
+                &format!("mandate denied this call: {}", verdict.reason),
+            ),
+            Decision::Stop => self.stop_run(&verdict),
+        }
+    }
+
+    fn stop_run(&self, verdict: &Verdict) -> Outcome {
+        let rule = verdict.rules.first().cloned().unwrap_or_default();
+        let mark = StopMark {
+            reason: verdict.reason.clone(),
+            rule: rule.clone(),
+            at: now_rfc3339(),
+        };
+        let mut event = self.base_event("run.stopped");
+        event.insert("reason".into(), json!(verdict.reason));
+        event.insert("rule".into(), json!(rule));
+        let _ = self.record(event);
+        let _ = self.active.update(|state| state.stopped = Some(mark));
+        let reason = format!("mandate stopped the run: {}", verdict.reason);
+        Outcome::pre_tool_use_halt(&reason, &reason)
+    }
+
+    fn permission_request(&self) -> Outcome {
+        if let Some(reason) = self.stopped_reason() {
+            return Outcome::permission_request_deny(&reason);
+        }
+        let (tool, input, verdict) = match self.judge() {
+            Ok(judged) => judged,
+            Err(outcome) => return outcome,
+        };
+        let mut event = self.base_event("tool.permission_request");
+        event.insert("tool".into(), json!(tool));
+        event.insert("input".into(), input);
+        event.insert("decision".into(), json!(verdict.decision.as_str()));
+        event.insert("rules".into(), json!(verdict.rules));
+        event.insert("reason".into(), json!(verdict.reason));
+        if let Err(error) = self.record(event) {
+            return Outcome::permission_request_deny(&format!(
+                "mandate could not record this call, so it is refused: {error}"
+            ));
+        }
+        if self.mode() != Mode::Enforce {
+            return Outcome::no_op();
+        }
+        match verdict.decision {
+            // In scope: the person at the prompt decides as usual.
+            Decision::Allow => Outcome::no_op(),
+            Decision::Ask if verdict.approval.is_none() => Outcome::no_op(),
+            _ => Outcome::permission_request_deny(&format!(
+                "mandate denied this call: {}",
+                verdict.reason
+            )),
+        }
+    }
+
+    fn post_tool_use(&self) -> Outcome {
+        let failed = self.event == "PostToolUseFailure";
+        let tool = self.str_field("tool_name").unwrap_or("");
+        let mut event = self.base_event(if failed { "tool.failure" } else { "tool.post" });
+        event.insert("tool".into(), json!(tool));
+        event.insert(
+            "input".into(),
+            self.value.get("tool_input").cloned().unwrap_or_default(),
+        );
+        if failed {
+            event.insert(
+                "error".into(),
+                self.value.get("error").cloned().unwrap_or_default(),
+            );
+        } else {
+            event.insert(
+                "response".into(),
+                self.value.get("tool_response").cloned().unwrap_or_default(),
+            );
+        }
+        if let Some(duration) = self.value.get("duration_ms") {
+            event.insert("duration_ms".into(), duration.clone());
+        }
+        let _ = self.record(event);
+        if tool == "Bash" {
+            self.record_test_run(failed);
+        }
+        Outcome::no_op()
+    }
+
+    /// A contract test command that ran: recorded as a test run with its result.
+    fn record_test_run(&self, failed: bool) {
+        let Some(command) = self
+            .value
+            .get("tool_input")
+            .and_then(|i| i.get("command"))
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        if !self.engine.is_test_command(command) {
+            return;
+        }
+        let output = if failed {
+            self.str_field("error").unwrap_or("").to_string()
+        } else {
+            let response = self.value.get("tool_response");
+            let part = |k: &str| {
+                response
+                    .and_then(|r| r.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            format!("{}\n{}", part("stdout"), part("stderr"))
+        };
+        let exit_status = if failed {
+            output
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("Exit code "))
+                .and_then(|code| code.trim().parse::<i64>().ok())
+                .unwrap_or(1)
+        } else {
+            0
+        };
+        let mut event = self.base_event("test.run");
+        event.insert("command".into(), json!(command));
+        event.insert("exit_status".into(), json!(exit_status));
+        event.insert("summary".into(), test_summary(&output));
+        let _ = self.record(event);
+        let _ = self.active.update(|state| {
+            state
+                .evidence
+                .insert(EvidenceKind::Tests.as_str().to_string());
+        });
+    }
+
+    fn stop_gate(&self) -> Outcome {
+        let Some(state) = &self.state else {
+            return self.record_only();
+        };
+        let missing: Vec<EvidenceKind> = self
+            .engine
+            .required_evidence()
+            .into_iter()
+            .filter(|kind| !state.has_evidence(kind.as_str()))
+            .collect();
+        let mut event = self.base_event("stop.gate");
+        event.insert("event".into(), json!(self.event));
+        event.insert(
+            "missing".into(),
+            json!(missing.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+        );
+        if missing.is_empty() {
+            event.insert("blocked".into(), json!(false));
+            let _ = self.record(event);
+            let _ = self.active.update(|s| s.stop_gate_blocks = 0);
+            return Outcome::no_op();
+        }
+        if state.stop_gate_blocks >= MAX_STOP_BLOCKS || self.mode() != Mode::Enforce {
+            event.insert("blocked".into(), json!(false));
+            event.insert("incomplete".into(), json!(true));
+            let _ = self.record(event);
+            let _ = self.active.update(|s| s.incomplete = true);
+            return Outcome::no_op();
+        }
+        event.insert("blocked".into(), json!(true));
+        event.insert("attempt".into(), json!(state.stop_gate_blocks + 1));
+        let _ = self.record(event);
+        let _ = self.active.update(|s| s.stop_gate_blocks += 1);
+        Outcome::block_stop(&missing_evidence_reason(&missing, self.engine.contract()))
+    }
+
+    fn session_start(&self) -> Outcome {
+        let mut event = self.base_event("session.start");
+        event.insert(
+            "source".into(),
+            self.value.get("source").cloned().unwrap_or_default(),
+        );
+        if let Some(model) = self.value.get("model") {
+            event.insert("model".into(), model.clone());
+        }
+        let _ = self.record(event);
+        if let Some(reason) = self.stopped_reason() {
+            return Outcome::halt(&reason);
+        }
+        let text = match self.engine.contract() {
+            Some(contract) => format!(
+                "mandate: this session works under task contract {} ({}), delegated by {}. {} \
+                 Record evidence with `mandate evidence rollback|assumption|risk|test-gap`.",
+                contract.task.id,
+                contract.task.request,
+                contract.task.delegated_by,
+                self.engine.box_summary()
+            ),
+            None => self.engine.box_summary(),
+        };
+        Outcome::session_context(&text)
+    }
+
+    fn user_prompt(&self) -> Outcome {
+        let mut event = self.base_event("prompt");
+        event.insert(
+            "prompt".into(),
+            self.value.get("prompt").cloned().unwrap_or_default(),
+        );
+        let _ = self.record(event);
+        match self.stopped_reason() {
+            Some(reason) => Outcome::halt(&reason),
+            None => Outcome::no_op(),
+        }
+    }
+
+    fn record_only(&self) -> Outcome {
+        let kind = match self.event {
+            "SubagentStart" => "subagent.start",
+            "SubagentStop" => "subagent.stop",
+            "SessionEnd" => "session.end",
+            "Stop" => "stop",
+            other => other,
+        };
+        let mut event = self.base_event(kind);
+        for key in ["reason", "source"] {
+            if let Some(value) = self.value.get(key) {
+                event.insert(key.into(), value.clone());
+            }
+        }
+        let _ = self.record(event);
+        Outcome::no_op()
+    }
+}
+
+fn test_summary(output: &str) -> Value {
+    // The run-record crate parses runner summaries; until then keep the last line.
+    json!({ "tail": output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("") })
+}
+
+/// What is missing before the agent may stop, and exactly how to record it.
+pub fn missing_evidence_reason(missing: &[EvidenceKind], contract: Option<&Contract>) -> String {
+    let mut lines = vec![
+        "mandate: the contract requires evidence that is not on record yet. Record it, then \
+         finish:"
+            .to_string(),
+    ];
+    for kind in missing {
+        lines.push(match kind {
+            EvidenceKind::RollbackNote => {
+                "- rollback note: `mandate evidence rollback --change TEXT --undo TEXT \
+                 --data-risk TEXT --trigger TEXT --owner TEXT --stop-before TEXT`"
+                    .to_string()
+            }
+            EvidenceKind::Tests => {
+                let commands = contract
+                    .map(|c| c.allow.execute.join("`, `"))
+                    .unwrap_or_default();
+                format!("- tests: run the contract's test command (`{commands}`)")
+            }
+            EvidenceKind::Assumptions => {
+                "- assumptions: `mandate evidence assumption TEXT` for each assumption you made"
+                    .to_string()
+            }
+            EvidenceKind::ResidualRisks => {
+                "- residual risks: `mandate evidence risk TEXT` for each risk left".to_string()
+            }
+            EvidenceKind::TestGaps => {
+                "- test gaps: `mandate evidence test-gap TEXT` for what the tests do not cover"
+                    .to_string()
+            }
+        });
+    }
+    lines.join("\n")
+}
+
+/// The repository root a hook for `cwd` would use (for `mandate status`).
+pub fn hook_root(cwd: &Path) -> Option<PathBuf> {
+    mandate_project::find_root(cwd)
+}

@@ -1,0 +1,143 @@
+//! `mandate init`, `mandate check` and `mandate explain`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use mandate_policy::{Call, Context};
+use mandate_project::{ActiveRun, Project, RealFs};
+
+pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
+pub const EXAMPLE_CONTRACT: &str =
+    include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
+
+pub fn init() -> Result<ExitCode> {
+    let root = std::env::current_dir()?;
+    let policy = root.join(mandate_project::POLICY_FILE);
+    if policy.exists() {
+        bail!(
+            "`{}` already exists; edit it, or remove it to start over",
+            policy.display()
+        );
+    }
+    std::fs::write(&policy, EXAMPLE_POLICY)
+        .with_context(|| format!("cannot write `{}`", policy.display()))?;
+    let contracts = root.join(".mandate/contracts");
+    std::fs::create_dir_all(&contracts)?;
+    let contract = contracts.join("BILL-142.toml");
+    if !contract.exists() {
+        std::fs::write(&contract, EXAMPLE_CONTRACT)?;
+    }
+    println!("wrote {}", policy.display());
+    println!("wrote {}", contract.display());
+    println!(
+        "next: edit both for your repository, then `mandate check`, `mandate install` and \
+         `mandate start {}`",
+        contract.strip_prefix(&root).unwrap_or(&contract).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(file: Option<&Path>) -> Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let project = Project::discover(&cwd, None)?;
+    println!("policy {}: ok", project.policy_path.display());
+    if let Some((path, _)) = &project.org {
+        println!("organisation policy {}: ok", path.display());
+    }
+    project.engine(None)?;
+    let files: Vec<PathBuf> = match file {
+        Some(file) => vec![file.to_path_buf()],
+        None => contract_files(&project.root),
+    };
+    let mut failed = false;
+    for path in files {
+        match project.load_contract(&path) {
+            Ok((contract, _)) => println!(
+                "contract {}: ok ({} examples hold)",
+                path.display(),
+                contract.example.len()
+            ),
+            Err(error) => {
+                failed = true;
+                println!("contract {}: FAILED\n  {error}", path.display());
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn contract_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(".mandate/contracts"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let project = Project::discover(&cwd, None)?;
+    let input: serde_json::Value = serde_json::from_str(input).with_context(|| {
+        format!("INPUT must be a JSON object, e.g. '{{\"file_path\": \".env\"}}', not `{input}`")
+    })?;
+    if !input.is_object() {
+        bail!("INPUT must be a JSON object, e.g. '{{\"file_path\": \".env\"}}'");
+    }
+    let active = ActiveRun::new(&project.workspace_dir());
+    let (contract_path, contract) = match contract {
+        Some(path) => (path.to_path_buf(), Some(project.load_contract(path)?.0)),
+        None => match active.load()?.filter(|s| !s.finished) {
+            Some(_) => {
+                let path = active.contract_path();
+                let text = mandate_project::read(&path)?;
+                let contract = mandate_policy::parse_contract(&path, &text)?;
+                (path, Some(contract))
+            }
+            None => (PathBuf::new(), None),
+        },
+    };
+    let rollback_note = active
+        .load()?
+        .is_some_and(|s| !s.finished && s.has_evidence("rollback_note"));
+    let engine = project.engine(contract.as_ref().map(|c| (contract_path.as_path(), c)))?;
+    let verdict = engine.judge(
+        &Call {
+            tool,
+            input: &input,
+            cwd: &cwd,
+        },
+        &Context {
+            rollback_note,
+            disabled: &[],
+        },
+        &RealFs::new(&project.root),
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&verdict)?);
+    } else {
+        println!("decision: {}", verdict.decision);
+        println!("rules:    {}", verdict.rules.join(", "));
+        println!("reason:   {}", verdict.reason);
+        for touch in &verdict.touches {
+            println!(
+                "  {:<7} {:<5} {}  [{}]",
+                touch.kind.as_str(),
+                touch.decision.as_str(),
+                touch.target,
+                touch.rules.join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,307 @@
+//! `mandate install`: Claude Code hooks with `onFailure: block`, and native deny rules.
+//!
+//! The hooks are the first layer; the `permissions.deny` rules compiled from the hard
+//! blocks are a second layer that still holds if a hook is skipped. Installing is
+//! idempotent: mandate's own entries are replaced, the user's other settings are kept.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use mandate_claude_code::protocol::EVENTS;
+use mandate_project::{ActiveRun, Project, write_atomic};
+use serde_json::{Map, Value, json};
+
+/// Claude Code's managed settings file on Linux; `MANDATE_MANAGED_SETTINGS` overrides it
+/// (tests, other platforms).
+pub const MANAGED_SETTINGS: &str = "/etc/claude-code/managed-settings.json";
+
+/// Seconds Claude Code waits for the hook before `onFailure: block` refuses the call.
+const HOOK_TIMEOUT_SECONDS: u64 = 10;
+
+const TOOL_EVENTS: &[&str] = &[
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "PostToolUseFailure",
+];
+
+pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let project = Project::discover(&cwd, None)?;
+    let binary = match binary {
+        Some(binary) => std::path::absolute(binary)?,
+        None => std::env::current_exe()?,
+    };
+    if !allow_unsafe {
+        if let Some(problem) = replaceable(&binary, &project.root) {
+            bail!(
+                "refusing to point the hooks at `{}`: {problem}. The agent could replace it and \
+                 run without a guard. Install mandate outside the repository (e.g. \
+                 `cargo install --path crates/cli`), or pass --allow-unsafe-binary if you accept that.",
+                binary.display()
+            );
+        }
+    }
+    let settings_path = if managed {
+        std::env::var_os("MANDATE_MANAGED_SETTINGS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(MANAGED_SETTINGS))
+    } else {
+        project.root.join(".claude/settings.json")
+    };
+    let mut settings: Value = match std::fs::read_to_string(&settings_path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "`{}` is not valid JSON; fix it first (Claude Code would ignore it too)",
+                settings_path.display()
+            )
+        })?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot read `{}`", settings_path.display()));
+        }
+    };
+    let Some(object) = settings.as_object_mut() else {
+        bail!("`{}` does not hold a JSON object", settings_path.display());
+    };
+    set_hooks(object, &binary, &project.root);
+    let workspace = project.workspace_dir();
+    let previous = read_previous_rules(&workspace);
+    let rules = deny_rules(&project)?;
+    set_deny_rules(object, &previous, &rules);
+    if let Some(parent) = settings_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let text = serde_json::to_string_pretty(&settings)? + "\n";
+    write_atomic(&settings_path, text.as_bytes())?;
+    mandate_project::create_private_dir(&workspace)?;
+    write_atomic(
+        &workspace.join("installed.json"),
+        serde_json::to_string_pretty(&json!({
+            "settings": settings_path,
+            "binary": binary,
+            "deny_rules": rules,
+        }))?
+        .as_bytes(),
+    )?;
+    println!(
+        "installed mandate hooks for {} events in {}",
+        EVENTS.len(),
+        settings_path.display()
+    );
+    println!(
+        "  hook: {} hook claude-code --root {}",
+        binary.display(),
+        project.root.display()
+    );
+    println!("  onFailure: block (a missing, crashing or slow hook refuses the call)");
+    println!(
+        "  {} native permissions.deny rules from the hard blocks",
+        rules.len()
+    );
+    if ActiveRun::new(&workspace).load()?.is_none() {
+        println!(
+            "next: `mandate start CONTRACT` to open a run; until then every tool call is refused"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why the agent could replace `binary`, if it could.
+fn replaceable(binary: &Path, root: &Path) -> Option<String> {
+    let canonical = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
+    if canonical.starts_with(root) {
+        return Some("it is inside the repository the agent works in".to_string());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let writable = |path: &Path| {
+            std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+        };
+        if writable(&canonical) {
+            return Some("the file is world-writable".to_string());
+        }
+        if let Some(parent) = canonical.parent() {
+            if writable(parent) {
+                return Some(format!(
+                    "its folder `{}` is world-writable",
+                    parent.display()
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn is_mandate_hook(entry: &Value) -> bool {
+    entry
+        .get("hooks")
+        .and_then(Value::as_array)
+        .is_some_and(|hooks| {
+            hooks.iter().any(|hook| {
+                let args = hook.get("args").and_then(Value::as_array);
+                args.is_some_and(|a| a.first().and_then(Value::as_str) == Some("hook"))
+                    && hook
+                        .get("command")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| c.ends_with("mandate"))
+                    || hook
+                        .get("command")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| c.contains("hook claude-code"))
+            })
+        })
+}
+
+fn set_hooks(settings: &mut Map<String, Value>, binary: &Path, root: &Path) {
+    let hooks = settings.entry("hooks").or_insert_with(|| json!({}));
+    if !hooks.is_object() {
+        *hooks = json!({});
+    }
+    let Some(hooks) = hooks.as_object_mut() else {
+        return;
+    };
+    for event in EVENTS {
+        let list = hooks.entry(*event).or_insert_with(|| json!([]));
+        if !list.is_array() {
+            *list = json!([]);
+        }
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        list.retain(|entry| !is_mandate_hook(entry));
+        let handler = json!({
+            "type": "command",
+            "command": binary,
+            "args": ["hook", "claude-code", "--root", root],
+            "timeout": HOOK_TIMEOUT_SECONDS,
+            "onFailure": "block",
+        });
+        let entry = if TOOL_EVENTS.contains(event) {
+            json!({ "matcher": "*", "hooks": [handler] })
+        } else {
+            json!({ "hooks": [handler] })
+        };
+        list.push(entry);
+    }
+}
+
+fn read_previous_rules(workspace: &Path) -> Vec<String> {
+    std::fs::read_to_string(workspace.join("installed.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v.get("deny_rules").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+fn set_deny_rules(settings: &mut Map<String, Value>, previous: &[String], rules: &[String]) {
+    let permissions = settings.entry("permissions").or_insert_with(|| json!({}));
+    if !permissions.is_object() {
+        *permissions = json!({});
+    }
+    let Some(permissions) = permissions.as_object_mut() else {
+        return;
+    };
+    let deny = permissions.entry("deny").or_insert_with(|| json!([]));
+    if !deny.is_array() {
+        *deny = json!([]);
+    }
+    let Some(deny) = deny.as_array_mut() else {
+        return;
+    };
+    deny.retain(|rule| {
+        rule.as_str()
+            .is_none_or(|r| !previous.iter().any(|p| p == r))
+    });
+    for rule in rules {
+        if !deny.iter().any(|r| r.as_str() == Some(rule)) {
+            deny.push(json!(rule));
+        }
+    }
+}
+
+/// Claude Code `permissions.deny` rules from the hard blocks of the policies and the
+/// active contract, plus mandate's own protected files.
+pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    let mut executes = Vec::new();
+    let mut calls = Vec::new();
+    let mut add = |lists: &mandate_policy::format::TouchLists| {
+        reads.extend(lists.read.iter().cloned());
+        writes.extend(lists.write.iter().cloned());
+        executes.extend(lists.execute.iter().cloned());
+        calls.extend(lists.call.iter().cloned());
+    };
+    if let Some((_, org)) = &project.org {
+        add(&org.block);
+    }
+    add(&project.policy.block);
+    let active = ActiveRun::new(&project.workspace_dir());
+    if active.load()?.is_some_and(|s| !s.finished) {
+        let path = active.contract_path();
+        let text = mandate_project::read(&path)?;
+        let contract = mandate_policy::parse_contract(&path, &text)?;
+        add(&contract.block);
+    }
+    for protected in [
+        "mandate.toml",
+        ".mandate/**",
+        ".mcp.json",
+        ".claude/settings.json",
+        ".claude/settings.local.json",
+    ] {
+        writes.push(protected.to_string());
+    }
+    let mut rules = Vec::new();
+    for glob in reads {
+        rules.push(format!("Read({})", claude_path(&glob)));
+    }
+    for glob in writes {
+        rules.push(format!("Edit({})", claude_path(&glob)));
+    }
+    rules.push(format!(
+        "Edit({})",
+        claude_path(&format!("{}/**", project.records_dir().display()))
+    ));
+    for pattern in executes {
+        // Claude Code splits compound commands itself; a pipeline pattern cannot match a
+        // single command, and mandate's hook judges pipelines anyway.
+        if !pattern.contains(['|', ';', '&']) {
+            rules.push(format!("Bash({pattern})"));
+        }
+    }
+    for pattern in calls {
+        // Claude Code accepts globs in tool names only after a literal `mcp__<server>__`.
+        let literal_server = pattern
+            .strip_prefix("mcp__")
+            .and_then(|rest| rest.split_once("__"))
+            .is_some_and(|(server, _)| !server.contains('*'));
+        if !pattern.contains('*') || literal_server {
+            rules.push(pattern);
+        }
+    }
+    let mut unique = Vec::new();
+    for rule in rules {
+        if !unique.contains(&rule) {
+            unique.push(rule);
+        }
+    }
+    Ok(unique)
+}
+
+/// A mandate glob as a Claude Code path rule: root-relative globs are anchored at the
+/// settings source (`/path`), absolute ones at the file-system root (`//path`).
+fn claude_path(glob: &str) -> String {
+    if let Some(rest) = glob.strip_prefix('/') {
+        format!("//{rest}")
+    } else if glob.starts_with("~/") {
+        glob.to_string()
+    } else {
+        format!("/{}", glob.trim_start_matches("./"))
+    }
+}

@@ -1,0 +1,373 @@
+//! `mandate start`, `status`, `finish`, `evidence` and `touch-map`: a run's life.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Subcommand;
+use mandate_policy::Kind;
+use mandate_project::recorder::{append_event, create_run, now_rfc3339};
+use mandate_project::{ActiveRun, Project, RunState, current_user, os_user, sha256_hex};
+use serde_json::{Value, json};
+
+#[derive(Subcommand)]
+pub enum EvidenceCommand {
+    /// The rollback note: how to undo the change, and when to stop.
+    Rollback {
+        #[arg(long)]
+        change: String,
+        #[arg(long)]
+        undo: String,
+        #[arg(long)]
+        data_risk: String,
+        #[arg(long)]
+        trigger: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        stop_before: String,
+    },
+    /// An assumption the agent made.
+    Assumption { text: String },
+    /// A residual risk the reviewer should know about.
+    Risk { text: String },
+    /// Something the tests do not cover.
+    TestGap { text: String },
+}
+
+fn project_here() -> Result<Project> {
+    let cwd = std::env::current_dir()?;
+    Ok(Project::discover(&cwd, None)?)
+}
+
+pub fn start(contract_path: &Path) -> Result<ExitCode> {
+    let project = project_here()?;
+    let contract_path = std::path::absolute(contract_path)?;
+    let (contract, text) = project.load_contract(&contract_path)?;
+    let Some(user) = current_user(&project.root) else {
+        bail!(
+            "cannot tell who you are: set MANDATE_USER or git's user.email to the identity \
+             listed in `authority.delegators`"
+        );
+    };
+    let mut delegators = project.policy.authority.delegators.clone();
+    if let Some((_, org)) = &project.org {
+        if !org.authority.delegators.is_empty() {
+            delegators.retain(|d| org.authority.delegators.contains(d));
+        }
+    }
+    if !delegators.iter().any(|d| d == &user) {
+        bail!(
+            "`{user}` may not delegate work to the agent: `authority.delegators` in {} lists {}",
+            project.policy_path.display(),
+            if delegators.is_empty() {
+                "nobody".to_string()
+            } else {
+                delegators.join(", ")
+            }
+        );
+    }
+    if contract.task.delegated_by != user {
+        bail!(
+            "the contract says it is delegated by `{}`, but you are `{user}`: only the \
+             delegating user starts their contract",
+            contract.task.delegated_by
+        );
+    }
+    let agents = &project.policy.authority.agents;
+    if let Some(agent) = &contract.task.agent {
+        if !agents.is_empty() && !agents.contains(agent) {
+            bail!(
+                "the contract's agent `{agent}` is not listed in `authority.agents` ({})",
+                agents.join(", ")
+            );
+        }
+    }
+    let active = ActiveRun::new(&project.workspace_dir());
+    if let Some(previous) = active.load()?.filter(|s| !s.finished) {
+        append_event(
+            &previous.run_dir,
+            json!({"type": "run.finish", "time": now_rfc3339(), "superseded": true,
+                   "by": user, "complete": false}),
+        )?;
+    }
+    let started_at = now_rfc3339();
+    let stamp: String = started_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let nonce = sha256_hex(format!("{started_at}{}", std::process::id()).as_bytes());
+    let run_id = format!(
+        "{}-{stamp}-{}",
+        contract.task.id,
+        nonce.get(..6).unwrap_or("000000")
+    );
+    let run_dir = project.runs_dir().join(&run_id);
+    mandate_project::create_private_dir(&project.runs_dir())?;
+    create_run(&run_dir, &run_id)?;
+    let contract_digest = sha256_hex(text.as_bytes());
+    append_event(
+        &run_dir,
+        json!({
+            "type": "run.start",
+            "time": started_at,
+            "run_id": run_id,
+            "workspace": project.root,
+            "contract_file": contract_path,
+            "contract": serde_json::to_value(&contract)?,
+            "contract_text": text,
+            "contract_digest": contract_digest,
+            "policy_digest": project.policy_digest,
+            "user": user,
+            "os_user": os_user(),
+            "mode": project.engine(None)?.mode().to_string(),
+        }),
+    )?;
+    let state = RunState {
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        contract_source: contract_path.clone(),
+        contract_digest,
+        task_id: contract.task.id.clone(),
+        delegated_by: user.clone(),
+        started_at,
+        ..RunState::default()
+    };
+    active.begin(&state, &text)?;
+    println!("started run {run_id}");
+    println!(
+        "  contract: {} ({})",
+        contract.task.id,
+        contract_path.display()
+    );
+    println!("  request:  {}", contract.task.request);
+    println!("  record:   {}", run_dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status() -> Result<ExitCode> {
+    let project = project_here()?;
+    let active = ActiveRun::new(&project.workspace_dir());
+    let Some(state) = active.load()? else {
+        println!("no run in this workspace: `mandate start CONTRACT` opens one");
+        return Ok(ExitCode::from(1));
+    };
+    println!("run:      {}", state.run_id);
+    println!("task:     {}", state.task_id);
+    println!("by:       {}", state.delegated_by);
+    println!("started:  {}", state.started_at);
+    println!("record:   {}", state.run_dir.display());
+    let status = if state.finished {
+        "finished".to_string()
+    } else if let Some(stop) = &state.stopped {
+        format!("STOPPED ({}: {})", stop.rule, stop.reason)
+    } else {
+        "active".to_string()
+    };
+    println!("status:   {status}");
+    let evidence: Vec<&str> = state.evidence.iter().map(String::as_str).collect();
+    println!(
+        "evidence: {}",
+        if evidence.is_empty() {
+            "none yet".to_string()
+        } else {
+            evidence.join(", ")
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn finish() -> Result<ExitCode> {
+    let project = project_here()?;
+    let active = ActiveRun::new(&project.workspace_dir());
+    let Some(state) = active.load()?.filter(|s| !s.finished) else {
+        bail!("no active run in this workspace");
+    };
+    let path = active.contract_path();
+    let contract = mandate_policy::parse_contract(&path, &mandate_project::read(&path)?)?;
+    let missing: Vec<&str> = contract
+        .evidence
+        .require
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| !state.has_evidence(k))
+        .collect();
+    let user = current_user(&project.root).unwrap_or_default();
+    append_event(
+        &state.run_dir,
+        json!({
+            "type": "run.finish",
+            "time": now_rfc3339(),
+            "by": user,
+            "os_user": os_user(),
+            "complete": missing.is_empty(),
+            "missing": missing,
+            "stopped": state.stopped.is_some(),
+        }),
+    )?;
+    active.update(|s| s.finished = true)?;
+    println!("finished run {}", state.run_id);
+    if !missing.is_empty() {
+        println!("  incomplete: missing evidence {}", missing.join(", "));
+    }
+    println!("  record: {}", state.run_dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn evidence(command: EvidenceCommand) -> Result<ExitCode> {
+    let project = project_here()?;
+    let active = ActiveRun::new(&project.workspace_dir());
+    let Some(state) = active.load()?.filter(|s| !s.finished) else {
+        bail!("no active run in this workspace: evidence belongs to a run");
+    };
+    let (kind, evidence_kind, mut event) = match command {
+        EvidenceCommand::Rollback {
+            change,
+            undo,
+            data_risk,
+            trigger,
+            owner,
+            stop_before,
+        } => (
+            "evidence.rollback",
+            "rollback_note",
+            json!({"change": change, "undo": undo, "data_risk": data_risk,
+                   "trigger": trigger, "owner": owner, "stop_before": stop_before}),
+        ),
+        EvidenceCommand::Assumption { text } => {
+            ("evidence.assumption", "assumptions", json!({"text": text}))
+        }
+        EvidenceCommand::Risk { text } => {
+            ("evidence.risk", "residual_risks", json!({"text": text}))
+        }
+        EvidenceCommand::TestGap { text } => {
+            ("evidence.test_gap", "test_gaps", json!({"text": text}))
+        }
+    };
+    if let Some(object) = event.as_object_mut() {
+        object.insert("type".into(), json!(kind));
+        object.insert("time".into(), json!(now_rfc3339()));
+        if let Ok(session) = std::env::var("CLAUDE_CODE_SESSION_ID") {
+            object.insert("session_id".into(), json!(session));
+        }
+        object.insert(
+            "replaces_previous".into(),
+            json!(kind == "evidence.rollback" && state.has_evidence("rollback_note")),
+        );
+    }
+    append_event(&state.run_dir, event)?;
+    active.update(|s| {
+        s.evidence.insert(evidence_kind.to_string());
+    })?;
+    println!("recorded {evidence_kind} for run {}", state.run_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run directory for `run`, or the workspace's most recent run.
+pub fn run_dir(project: &Project, run: Option<&str>) -> Result<PathBuf> {
+    match run {
+        Some(run) => {
+            let dir = project.runs_dir().join(run);
+            if !dir.is_dir() {
+                bail!("no run `{run}` in {}", project.runs_dir().display());
+            }
+            Ok(dir)
+        }
+        None => ActiveRun::new(&project.workspace_dir())
+            .load()?
+            .map(|s| s.run_dir)
+            .context("no run in this workspace yet"),
+    }
+}
+
+pub fn read_events(run_dir: &Path) -> Result<Vec<Value>> {
+    let path = run_dir.join("log.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+pub fn touch_map(run: Option<&str>, json_out: bool) -> Result<ExitCode> {
+    let project = project_here()?;
+    let dir = run_dir(&project, run)?;
+    let events = read_events(&dir)?;
+    let contract = events
+        .iter()
+        .find(|e| e.get("type").and_then(Value::as_str) == Some("run.start"))
+        .and_then(|e| e.get("contract").cloned())
+        .unwrap_or(Value::Null);
+    let mut observed: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for event in &events {
+        if event.get("type").and_then(Value::as_str) != Some("tool.pre") {
+            continue;
+        }
+        for touch in event
+            .get("touches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = touch.get("kind").and_then(Value::as_str).unwrap_or("");
+            let Some(kind) = Kind::ALL.iter().find(|k| k.as_str() == kind) else {
+                continue;
+            };
+            let target = touch.get("target").and_then(Value::as_str).unwrap_or("");
+            let decision = touch.get("decision").and_then(Value::as_str).unwrap_or("");
+            let entry = observed.entry(kind.as_str()).or_default();
+            let item = (target.to_string(), decision.to_string());
+            if !entry.contains(&item) {
+                entry.push(item);
+            }
+        }
+    }
+    let declared = |kind: &str| -> Vec<String> {
+        contract
+            .get("allow")
+            .and_then(|a| a.get(kind))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    if json_out {
+        let mut out = serde_json::Map::new();
+        for kind in Kind::ALL {
+            let seen = observed.get(kind.as_str()).cloned().unwrap_or_default();
+            out.insert(
+                kind.as_str().into(),
+                json!({
+                    "declared": declared(kind.as_str()),
+                    "observed": seen.iter().map(|(t, d)| json!({"target": t, "decision": d})).collect::<Vec<_>>(),
+                    "box_moved": seen.iter().filter(|(_, d)| d != "allow").map(|(t, _)| t).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("touch map of {}", dir.display());
+    for kind in Kind::ALL {
+        println!("\n{}", kind.as_str().to_uppercase());
+        let declared = declared(kind.as_str());
+        println!(
+            "  declared: {}",
+            if declared.is_empty() {
+                "nothing".to_string()
+            } else {
+                declared.join(", ")
+            }
+        );
+        for (target, decision) in observed.get(kind.as_str()).into_iter().flatten() {
+            let mark = if decision == "allow" {
+                "  observed"
+            } else {
+                "  OUTSIDE "
+            };
+            println!("{mark} [{decision}] {target}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,120 @@
+//! The real file system, answering the evaluator's questions with bounded work.
+
+use std::path::{Path, PathBuf};
+
+use mandate_policy::Fs;
+use mandate_policy::glob::wildcard_match;
+
+/// How many entries a tree check or glob expansion may visit before it gives up (and the
+/// evaluator takes the conservative answer).
+const MAX_ENTRIES: usize = 20_000;
+
+pub struct RealFs {
+    root: PathBuf,
+}
+
+impl RealFs {
+    pub fn new(root: &Path) -> RealFs {
+        RealFs {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Fs for RealFs {
+    fn resolve(&self, path: &Path) -> PathBuf {
+        // Canonicalise the longest existing prefix, keep the rest as written.
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(canonical) = std::fs::canonicalize(&existing) {
+                let mut out = canonical;
+                for part in rest.iter().rev() {
+                    out.push(part);
+                }
+                return out;
+            }
+            match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => return path.to_path_buf(),
+            }
+        }
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>> {
+        let mut current = vec![PathBuf::from("/")];
+        let mut visited = 0usize;
+        for component in pattern.components().skip(1) {
+            let part = component.as_os_str().to_str()?;
+            let mut next = Vec::new();
+            if part.contains(['*', '?', '[']) {
+                for dir in &current {
+                    let Ok(entries) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        visited += 1;
+                        if visited > MAX_ENTRIES {
+                            return None;
+                        }
+                        let name = entry.file_name();
+                        let Some(name) = name.to_str() else {
+                            // A name that is not UTF-8 cannot be judged: unknown.
+                            return None;
+                        };
+                        let hidden_ok = !name.starts_with('.') || part.starts_with('.');
+                        if hidden_ok && wildcard_match(part, name) {
+                            next.push(dir.join(name));
+                        }
+                    }
+                }
+            } else {
+                next = current.iter().map(|dir| dir.join(part)).collect();
+            }
+            current = next;
+        }
+        Some(current.into_iter().filter(|p| p.exists()).collect())
+    }
+
+    fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        if test(dir) {
+            return Some(true);
+        }
+        let mut stack = vec![dir.to_path_buf()];
+        let mut visited = 0usize;
+        while let Some(next) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&next) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                visited += 1;
+                if visited > MAX_ENTRIES {
+                    return None;
+                }
+                let path = entry.path();
+                if test(&path) {
+                    return Some(true);
+                }
+                // Do not follow symbolic links out of the tree; a link is judged by name.
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(path);
+                }
+            }
+        }
+        Some(false)
+    }
+}
