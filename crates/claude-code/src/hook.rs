@@ -78,6 +78,7 @@ struct Session<'a> {
 }
 
 fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
+    fault_injection();
     let cwd = value
         .get("cwd")
         .and_then(Value::as_str)
@@ -139,6 +140,15 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         "SessionStart" => session.session_start(),
         "UserPromptSubmit" => session.user_prompt(),
         _ => session.record_only(),
+    }
+}
+
+/// `MANDATE_FAULT_INJECT=panic` makes the hook panic mid-judgement, so tests can show a
+/// panic becomes a deny. Costs one environment lookup.
+#[expect(clippy::panic, reason = "fault injection for the panic-is-a-deny test")]
+fn fault_injection() {
+    if std::env::var_os("MANDATE_FAULT_INJECT").is_some_and(|v| v == "panic") {
+        panic!("fault injected by MANDATE_FAULT_INJECT");
     }
 }
 

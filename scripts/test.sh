@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs mandate's whole test suite, installing what the tests need first:
+# the real Claude Code client (for the end-to-end suite) and the Python tools the billing
+# example's contract runs (pytest, ruff).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+claude="$(scripts/install-claude-code.sh)"
+export MANDATE_CLAUDE_BIN="$claude"
+export MANDATE_E2E_REQUIRED=1
+
+if ! python3 -m pytest --version >/dev/null 2>&1 || ! command -v ruff >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check pytest ruff
+fi
+
+cargo test --workspace --all-targets "$@"
