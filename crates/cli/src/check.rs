@@ -53,11 +53,16 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     let mut failed = false;
     for path in files {
         match project.load_contract(&path) {
-            Ok((contract, _)) => println!(
-                "contract {}: ok ({} examples hold)",
-                path.display(),
-                contract.example.len()
-            ),
+            Ok((contract, _)) => {
+                println!(
+                    "contract {}: ok ({} examples hold)",
+                    path.display(),
+                    contract.example.len()
+                );
+                for warning in crate::sandbox::write_then_execute(&contract) {
+                    println!("  warning: {warning}");
+                }
+            }
             Err(error) => {
                 failed = true;
                 println!("contract {}: FAILED\n  {error}", path.display());

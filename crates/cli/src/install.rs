@@ -71,6 +71,7 @@ pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Re
     let previous = read_previous_rules(&workspace);
     let rules = deny_rules(&project)?;
     set_deny_rules(object, &previous, &rules);
+    let sandbox = apply_sandbox(object, &project)?;
     if let Some(parent) = settings_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -101,12 +102,114 @@ pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Re
         "  {} native permissions.deny rules from the hard blocks",
         rules.len()
     );
+    report_sandbox(sandbox.as_ref());
     if ActiveRun::new(&workspace).load()?.is_none() {
         println!(
             "next: `mandate start CONTRACT` to open a run; until then every tool call is refused"
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write the `sandbox` section for the active contract (unless the policy turns it off);
+/// returns what was written.
+pub fn apply_sandbox(
+    settings: &mut Map<String, Value>,
+    project: &Project,
+) -> Result<Option<Value>> {
+    if project.policy.sandbox.enabled == Some(false) {
+        settings.remove("sandbox");
+        return Ok(None);
+    }
+    let active = ActiveRun::new(&project.workspace_dir());
+    let contract = match active.load()?.filter(|s| !s.finished) {
+        Some(_) => {
+            let path = active.contract_path();
+            Some(mandate_policy::parse_contract(
+                &path,
+                &mandate_project::read(&path)?,
+            )?)
+        }
+        None => None,
+    };
+    let sandbox = crate::sandbox::sandbox_settings(project, contract.as_ref());
+    settings.insert("sandbox".into(), sandbox.clone());
+    Ok(Some(sandbox))
+}
+
+fn report_sandbox(sandbox: Option<&Value>) {
+    let Some(sandbox) = sandbox else {
+        println!("  sandbox: off (`[sandbox] enabled = false` in mandate.toml)");
+        return;
+    };
+    let count = |key: &str| {
+        sandbox
+            .pointer(&format!("/filesystem/{key}"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    println!(
+        "  sandbox: on, fail-closed ({} paths unreadable, {} unwritable, network to {} domains)",
+        count("denyRead"),
+        count("denyWrite"),
+        sandbox
+            .pointer("/network/allowedDomains")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    );
+    if cfg!(target_os = "linux") && !command_exists("bwrap") {
+        println!(
+            "  WARNING: bubblewrap (`bwrap`) is not installed, so Claude Code cannot start its \
+             sandbox and will refuse every Bash call. Install it: `apt-get install bubblewrap socat`."
+        );
+    }
+}
+
+fn command_exists(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+/// After `mandate start`: bring the installed settings' sandbox in step with the new
+/// contract. Does nothing when mandate was never installed here.
+pub fn refresh_sandbox(project: &Project) -> Result<Option<PathBuf>> {
+    let installed = project.workspace_dir().join("installed.json");
+    let Ok(text) = std::fs::read_to_string(&installed) else {
+        return Ok(None);
+    };
+    let record: Value = serde_json::from_str(&text)?;
+    let Some(path) = record
+        .get("settings")
+        .and_then(Value::as_str)
+        .map(PathBuf::from)
+    else {
+        return Ok(None);
+    };
+    let mut settings: Value = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not valid JSON", path.display()))?,
+        Err(_) => return Ok(None),
+    };
+    let Some(object) = settings.as_object_mut() else {
+        return Ok(None);
+    };
+    apply_sandbox(object, project)?;
+    let rules = deny_rules(project)?;
+    let previous = read_previous_rules(&project.workspace_dir());
+    set_deny_rules(object, &previous, &rules);
+    write_atomic(
+        &path,
+        (serde_json::to_string_pretty(&settings)? + "\n").as_bytes(),
+    )?;
+    let mut record = record;
+    if let Some(object) = record.as_object_mut() {
+        object.insert("deny_rules".into(), json!(rules));
+    }
+    write_atomic(
+        &installed,
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
+    Ok(Some(path))
 }
 
 /// Why the agent could replace `binary`, if it could.

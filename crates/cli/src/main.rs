@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod install;
 mod run;
+mod sandbox;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -136,6 +136,22 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         ..RunState::default()
     };
     active.begin(&state, &text)?;
+    if let Some(settings) = crate::install::refresh_sandbox(&project)? {
+        let sandbox = std::fs::read_to_string(&settings)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("sandbox").cloned())
+            .unwrap_or(Value::Null);
+        append_event(
+            &run_dir,
+            json!({"type": "sandbox.settings", "time": now_rfc3339(), "settings_file": settings,
+                   "sandbox": sandbox}),
+        )?;
+        println!(
+            "  sandbox:  {} now follows this contract",
+            settings.display()
+        );
+    }
     println!("started run {run_id}");
     println!(
         "  contract: {} ({})",

@@ -1,0 +1,216 @@
+//! Claude Code's OS sandbox, compiled from the policy and the active contract.
+//!
+//! Hooks judge tool calls, not what an allowed program does once it runs: `pytest` runs
+//! whatever `conftest.py` the agent wrote. Claude Code's sandbox (bubblewrap on Linux,
+//! Seatbelt on macOS) holds inside those programs, so mandate keeps it in step with the
+//! task's box:
+//!
+//! - read blocks become `filesystem.denyRead`, write blocks and mandate's protected files
+//!   `filesystem.denyWrite`, write scope outside the repository `filesystem.allowWrite`;
+//! - the record store and signing key are unreadable and unwritable;
+//! - the expose scope becomes `network.allowedDomains` (empty: nothing leaves);
+//! - `failIfUnavailable` and `allowUnsandboxedCommands: false`, so a missing sandbox
+//!   refuses commands instead of running them bare.
+//!
+//! The sandbox takes paths, not mandate's globs, so globs are expanded against the
+//! repository when the settings are written (`mandate install`, `mandate start`): a
+//! blocked file created later is caught by the hook, not by the sandbox, until the next
+//! start. What the sandbox cannot express — "write only here" inside the working
+//! directory — stays with the hook.
+
+use std::path::{Path, PathBuf};
+
+use mandate_policy::format::{Contract, TouchLists};
+use mandate_policy::glob::PathGlob;
+use mandate_project::Project;
+use serde_json::{Value, json};
+
+/// How many files a glob may expand to before the folder holding them is denied whole.
+const MAX_EXPANSION: usize = 2_000;
+
+/// The `sandbox` settings object for the project and contract.
+pub fn sandbox_settings(project: &Project, contract: Option<&Contract>) -> Value {
+    let mut blocks: Vec<&TouchLists> = Vec::new();
+    if let Some((_, org)) = &project.org {
+        blocks.push(&org.block);
+    }
+    blocks.push(&project.policy.block);
+    if let Some(contract) = contract {
+        blocks.push(&contract.block);
+    }
+    let mut deny_read: Vec<String> = Vec::new();
+    let mut deny_write: Vec<String> = Vec::new();
+    for lists in &blocks {
+        for glob in &lists.read {
+            deny_read.extend(expand(project, glob));
+        }
+        for glob in &lists.write {
+            deny_write.extend(expand(project, glob));
+        }
+    }
+    if let Some(contract) = contract {
+        for stop in &contract.stop {
+            for glob in &stop.write {
+                deny_write.extend(expand(project, glob));
+            }
+        }
+    }
+    let records = project.records_dir();
+    deny_read.push(path_string(
+        &project
+            .key_path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(records.clone()),
+    ));
+    deny_write.push(path_string(&records));
+    for protected in ["mandate.toml", ".mandate", ".mcp.json", ".claude"] {
+        deny_write.push(path_string(&project.root.join(protected)));
+    }
+    if let Some((org, _)) = &project.org {
+        deny_write.push(path_string(org));
+    }
+    let mut allow_write: Vec<String> = Vec::new();
+    let mut domains: Vec<String> = Vec::new();
+    if let Some(contract) = contract {
+        for glob in &contract.allow.write {
+            // Inside the repository writes are already possible; only outside paths need adding.
+            if glob.starts_with('/') || glob.starts_with("~/") {
+                allow_write.extend(expand(project, glob));
+            }
+        }
+        for target in &contract.allow.expose {
+            if target != "websearch" {
+                domains.push(target.clone());
+            }
+        }
+    }
+    dedupe(&mut deny_read);
+    dedupe(&mut deny_write);
+    dedupe(&mut allow_write);
+    dedupe(&mut domains);
+    json!({
+        "enabled": true,
+        "failIfUnavailable": true,
+        "allowUnsandboxedCommands": false,
+        "filesystem": {
+            "denyRead": deny_read,
+            "denyWrite": deny_write,
+            "allowWrite": allow_write,
+        },
+        "network": { "allowedDomains": domains },
+    })
+}
+
+fn dedupe(items: &mut Vec<String>) {
+    let mut seen = Vec::new();
+    items.retain(|item| {
+        if seen.contains(item) {
+            false
+        } else {
+            seen.push(item.clone());
+            true
+        }
+    });
+}
+
+fn path_string(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The absolute paths a mandate glob names: its literal leading folder when the rest is
+/// `**`, else every existing match (bounded), else the literal prefix.
+fn expand(project: &Project, glob: &str) -> Vec<String> {
+    let (base, rest) = if let Some(rest) = glob.strip_prefix("~/") {
+        (
+            project.home.clone().unwrap_or_else(|| PathBuf::from("/")),
+            rest,
+        )
+    } else if let Some(rest) = glob.strip_prefix('/') {
+        (PathBuf::from("/"), rest)
+    } else {
+        (project.root.clone(), glob.trim_start_matches("./"))
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let literal: Vec<&str> = segments
+        .iter()
+        .take_while(|s| !s.contains(['*', '?', '[', '{']))
+        .copied()
+        .collect();
+    let prefix = literal.iter().fold(base.clone(), |path, s| path.join(s));
+    let remainder = segments.get(literal.len()..).unwrap_or(&[]);
+    if remainder.is_empty() || remainder.iter().all(|s| *s == "**") {
+        return vec![path_string(&prefix)];
+    }
+    let Ok(compiled) = PathGlob::new(rest) else {
+        return vec![path_string(&prefix)];
+    };
+    let mut found = Vec::new();
+    let mut stack = vec![prefix.clone()];
+    let mut visited = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            visited += 1;
+            if visited > 50_000 || found.len() > MAX_EXPANSION {
+                // Too many to list: deny the whole folder the glob starts from.
+                return vec![path_string(&prefix)];
+            }
+            let path = entry.path();
+            let relative: Vec<&str> = path
+                .strip_prefix(&base)
+                .map(|p| p.iter().filter_map(|c| c.to_str()).collect())
+                .unwrap_or_default();
+            if compiled.matches(&relative) {
+                found.push(path_string(&path));
+                continue;
+            }
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && entry.file_name() != ".git" && compiled.may_match_under(&relative) {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Programs that load code from the folders they run in.
+const CODE_LOADERS: &[&str] = &[
+    "pytest", "python", "python3", "tox", "nox", "make", "npm", "npx", "yarn", "pnpm", "node",
+    "cargo", "go", "mvn", "gradle", "bash", "sh", "ruby", "rake", "bundle", "jest", "vitest",
+    "php", "perl",
+];
+
+/// Warnings for contracts that let the agent write code and run a program that loads it.
+pub fn write_then_execute(contract: &Contract) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if contract.allow.write.is_empty() {
+        return warnings;
+    }
+    for pattern in &contract.allow.execute {
+        let program = pattern.split_whitespace().next().unwrap_or("");
+        let base = program.rsplit('/').next().unwrap_or(program);
+        if CODE_LOADERS.contains(&base) {
+            warnings.push(format!(
+                "the contract lets the agent write {} and run `{pattern}`, which can load code \
+                 from what it wrote (a conftest.py, a Makefile, a package script). The hook \
+                 cannot see inside that program. The OS sandbox mandate writes ({}) still keeps \
+                 it from reading blocked paths, writing blocked or protected paths and reaching \
+                 hosts outside the expose scope; it does not keep it from writing other files \
+                 of the working directory.",
+                contract
+                    .allow
+                    .write
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "`mandate install`",
+            ));
+        }
+    }
+    warnings
+}
