@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The hook entry point under malformed and hostile input: a deny or a clean no-op as
 //! fits, never a crash, and never text Claude Code would take as "no decision".
 
@@ -45,7 +50,11 @@ fn repo() -> Repo {
         .env("MANDATE_ORG_POLICY", dir.path().join("no-org-policy.toml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Repo { _dir: dir, root }
 }
 
@@ -112,7 +121,9 @@ fn truncated_json_is_blocked_with_exit_2() {
 #[test]
 fn invalid_utf8_is_blocked_with_exit_2() {
     let repo = repo();
-    let mut bytes = br#"{"hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":""#.to_vec();
+    let mut bytes =
+        br#"{"hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":""#
+            .to_vec();
     bytes.extend_from_slice(&[0xff, 0xfe, 0x80]);
     bytes.extend_from_slice(br#""}}"#);
     let output = hook(&repo.root, &bytes);
@@ -141,7 +152,9 @@ fn missing_fields_are_denied() {
     // A Read without a path is opaque: denied.
     let output = hook(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({})).to_string().as_bytes(),
+        pre_tool_use(&repo.root, "Read", json!({}))
+            .to_string()
+            .as_bytes(),
     );
     assert_eq!(decision(&output), "deny");
     let output = hook(&repo.root, br#"{"tool_name": "Read"}"#);
@@ -208,12 +221,20 @@ fn a_missing_policy_denies() {
 #[test]
 fn a_broken_policy_denies_with_file_and_line() {
     let repo = repo();
-    std::fs::write(repo.root.join("mandate.toml"), "version = 1\nmoed = \"shadow\"\n").unwrap();
+    std::fs::write(
+        repo.root.join("mandate.toml"),
+        "version = 1\nmoed = \"shadow\"\n",
+    )
+    .unwrap();
     let output = hook(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({"file_path": repo.root.join("billing/export/filter.py")}))
-            .to_string()
-            .as_bytes(),
+        pre_tool_use(
+            &repo.root,
+            "Read",
+            json!({"file_path": repo.root.join("billing/export/filter.py")}),
+        )
+        .to_string()
+        .as_bytes(),
     );
     assert_eq!(decision(&output), "deny");
     let reason = stdout_json(&output)["hookSpecificOutput"]["permissionDecisionReason"]
@@ -228,14 +249,29 @@ fn a_broken_policy_denies_with_file_and_line() {
 fn an_unwritable_record_turns_allow_into_deny() {
     let repo = repo();
     let input = json!({"file_path": repo.root.join("billing/export/filter.py")});
-    let allowed = hook(&repo.root, pre_tool_use(&repo.root, "Read", input.clone()).to_string().as_bytes());
+    let allowed = hook(
+        &repo.root,
+        pre_tool_use(&repo.root, "Read", input.clone())
+            .to_string()
+            .as_bytes(),
+    );
     assert_eq!(decision(&allowed), "allow");
     // Break the record: replace the run directory with a file.
     let records = repo.root.parent().unwrap().join("records/runs");
-    let run = std::fs::read_dir(&records).unwrap().next().unwrap().unwrap().path();
+    let run = std::fs::read_dir(&records)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::remove_dir_all(&run).unwrap();
     std::fs::write(&run, "not a directory").unwrap();
-    let output = hook(&repo.root, pre_tool_use(&repo.root, "Read", input).to_string().as_bytes());
+    let output = hook(
+        &repo.root,
+        pre_tool_use(&repo.root, "Read", input)
+            .to_string()
+            .as_bytes(),
+    );
     assert_eq!(decision(&output), "deny");
     let reason = stdout_json(&output)["hookSpecificOutput"]["permissionDecisionReason"]
         .as_str()
@@ -259,13 +295,22 @@ fn the_stop_condition_halts_and_later_calls_are_refused() {
     );
     let answer = stdout_json(&output);
     assert_eq!(answer["continue"], false);
-    assert!(answer["stopReason"].as_str().unwrap().contains("schema change"));
+    assert!(
+        answer["stopReason"]
+            .as_str()
+            .unwrap()
+            .contains("schema change")
+    );
     assert_eq!(decision(&output), "deny");
     let later = hook(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({"file_path": repo.root.join("billing/export/filter.py")}))
-            .to_string()
-            .as_bytes(),
+        pre_tool_use(
+            &repo.root,
+            "Read",
+            json!({"file_path": repo.root.join("billing/export/filter.py")}),
+        )
+        .to_string()
+        .as_bytes(),
     );
     assert_eq!(decision(&later), "deny");
     assert_eq!(stdout_json(&later)["continue"], false);
@@ -279,9 +324,13 @@ fn the_stop_condition_halts_and_later_calls_are_refused() {
     assert!(out.status.success());
     let after = hook(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({"file_path": repo.root.join("billing/export/filter.py")}))
-            .to_string()
-            .as_bytes(),
+        pre_tool_use(
+            &repo.root,
+            "Read",
+            json!({"file_path": repo.root.join("billing/export/filter.py")}),
+        )
+        .to_string()
+        .as_bytes(),
     );
     assert_eq!(decision(&after), "allow");
 }
@@ -297,13 +346,22 @@ fn shadow_mode_records_but_lets_calls_run() {
     .unwrap();
     let output = hook(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({"file_path": repo.root.join(".env")}))
-            .to_string()
-            .as_bytes(),
+        pre_tool_use(
+            &repo.root,
+            "Read",
+            json!({"file_path": repo.root.join(".env")}),
+        )
+        .to_string()
+        .as_bytes(),
     );
     assert_eq!(stdout_json(&output), json!({}));
     let records = repo.root.parent().unwrap().join("records/runs");
-    let run = std::fs::read_dir(&records).unwrap().next().unwrap().unwrap().path();
+    let run = std::fs::read_dir(&records)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(last["decision"], "deny");
@@ -316,9 +374,13 @@ fn a_panic_inside_the_hook_is_a_deny() {
     let repo = repo();
     let output = hook_with_env(
         &repo.root,
-        pre_tool_use(&repo.root, "Read", json!({"file_path": repo.root.join("billing/export/filter.py")}))
-            .to_string()
-            .as_bytes(),
+        pre_tool_use(
+            &repo.root,
+            "Read",
+            json!({"file_path": repo.root.join("billing/export/filter.py")}),
+        )
+        .to_string()
+        .as_bytes(),
         &[("MANDATE_FAULT_INJECT", "panic")],
     );
     assert_eq!(output.status.code(), Some(0));
