@@ -299,13 +299,7 @@ pub fn run_dir(project: &Project, run: Option<&str>) -> Result<PathBuf> {
 }
 
 pub fn read_events(run_dir: &Path) -> Result<Vec<Value>> {
-    let path = run_dir.join("log.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect())
+    Ok(mandate_project::records::read_events(run_dir)?)
 }
 
 pub fn touch_map(run: Option<&str>, json_out: bool) -> Result<ExitCode> {

@@ -21,6 +21,7 @@
 
 mod fs;
 pub mod recorder;
+pub mod records;
 mod state;
 
 pub use fs::RealFs;
