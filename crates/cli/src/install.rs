@@ -71,7 +71,7 @@ pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Re
     let previous = read_previous_rules(&workspace);
     let rules = deny_rules(&project)?;
     set_deny_rules(object, &previous, &rules);
-    let sandbox = apply_sandbox(object, &project)?;
+    let sandbox = apply_sandbox(object, &project, &binary)?;
     if let Some(parent) = settings_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -116,6 +116,7 @@ pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Re
 pub fn apply_sandbox(
     settings: &mut Map<String, Value>,
     project: &Project,
+    binary: &Path,
 ) -> Result<Option<Value>> {
     if project.policy.sandbox.enabled == Some(false) {
         settings.remove("sandbox");
@@ -132,7 +133,7 @@ pub fn apply_sandbox(
         }
         None => None,
     };
-    let sandbox = crate::sandbox::sandbox_settings(project, contract.as_ref());
+    let sandbox = crate::sandbox::sandbox_settings(project, contract.as_ref(), binary);
     settings.insert("sandbox".into(), sandbox.clone());
     Ok(Some(sandbox))
 }
@@ -193,7 +194,12 @@ pub fn refresh_sandbox(project: &Project) -> Result<Option<PathBuf>> {
     let Some(object) = settings.as_object_mut() else {
         return Ok(None);
     };
-    apply_sandbox(object, project)?;
+    let binary = record
+        .get("binary")
+        .and_then(Value::as_str)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("mandate"));
+    apply_sandbox(object, project, &binary)?;
     let rules = deny_rules(project)?;
     let previous = read_previous_rules(&project.workspace_dir());
     set_deny_rules(object, &previous, &rules);

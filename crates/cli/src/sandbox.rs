@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 const MAX_EXPANSION: usize = 2_000;
 
 /// The `sandbox` settings object for the project and contract.
-pub fn sandbox_settings(project: &Project, contract: Option<&Contract>) -> Value {
+pub fn sandbox_settings(project: &Project, contract: Option<&Contract>, binary: &Path) -> Value {
     let mut blocks: Vec<&TouchLists> = Vec::new();
     if let Some((_, org)) = &project.org {
         blocks.push(&org.block);
@@ -89,10 +89,17 @@ pub fn sandbox_settings(project: &Project, contract: Option<&Contract>) -> Value
     dedupe(&mut deny_write);
     dedupe(&mut allow_write);
     dedupe(&mut domains);
+    // `mandate evidence` appends to the record store, which sandboxed programs may not
+    // write; the hook only lets it run alone on its line.
+    let excluded = vec![
+        "mandate evidence *".to_string(),
+        format!("{} evidence *", binary.display()),
+    ];
     json!({
         "enabled": true,
         "failIfUnavailable": true,
         "allowUnsandboxedCommands": false,
+        "excludedCommands": excluded,
         "filesystem": {
             "denyRead": deny_read,
             "denyWrite": deny_write,

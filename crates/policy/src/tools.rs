@@ -177,6 +177,21 @@ fn bash_touches(
     fs: &dyn Fs,
 ) {
     let analysis = mandate_shell::analyze(command);
+    let evidence = analysis.commands.iter().any(|c| {
+        c.program.rsplit('/').next() == Some("mandate")
+            && c.args.first().map(String::as_str) == Some("evidence")
+    });
+    if evidence && (analysis.commands.len() > 1 || !analysis.opaque.is_empty()) {
+        // `mandate evidence` runs outside the OS sandbox (it writes the record store), so
+        // nothing may ride along with it.
+        touches.push(Touch::Opaque {
+            text: command.to_string(),
+            line: String::new(),
+            why: "`mandate evidence` runs outside the OS sandbox and must be the only command \
+                  on its line"
+                .to_string(),
+        });
+    }
     for part in &analysis.opaque {
         touches.push(Touch::Opaque {
             text: part.text.clone(),

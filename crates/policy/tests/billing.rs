@@ -250,3 +250,21 @@ fn internal_tools_and_unknown_tools() {
     let (d, rules, _) = judge("SomeNewTool", json!({}));
     assert_eq!((d, rules[0].as_str()), (Decision::Deny, "policy.default"));
 }
+
+#[test]
+fn evidence_must_run_alone() {
+    let (d, rules, _) = judge(
+        "Bash",
+        json!({"command": "mandate evidence assumption EU means the region column"}),
+    );
+    assert_eq!(
+        (d, rules[0].as_str()),
+        (Decision::Allow, "builtin.evidence")
+    );
+    // It runs outside the OS sandbox: nothing may ride along.
+    let (d, _, reason) = judge(
+        "Bash",
+        json!({"command": "mandate evidence risk x && pytest billing/export/tests"}),
+    );
+    assert_eq!(d, Decision::Deny, "{reason}");
+}
