@@ -546,13 +546,22 @@ impl Session<'_> {
             }
         }
         let _ = self.record(event);
+        if self.event == "SessionEnd" {
+            // Seal what this session recorded with a signed checkpoint.
+            if let Some(state) = &self.state {
+                let _ =
+                    mandate_project::recorder::checkpoint(&self.project.key_path(), &state.run_dir);
+            }
+        }
         Outcome::no_op()
     }
 }
 
 fn test_summary(output: &str) -> Value {
-    // The run-record crate parses runner summaries; until then keep the last line.
-    json!({ "tail": output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("") })
+    match mandate_record::parse_test_summary(output) {
+        Some(summary) => serde_json::to_value(summary).unwrap_or(Value::Null),
+        None => Value::Null,
+    }
 }
 
 /// What is missing before the agent may stop, and exactly how to record it.

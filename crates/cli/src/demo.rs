@@ -263,18 +263,12 @@ pub fn demo(keep: bool) -> Result<ExitCode> {
 
 fn describe(step: &Step, repo: &Path) -> String {
     let strip = |s: &str| s.replace(&format!("{}/", repo.display()), "");
+    let field = |key: &str| step.input.get(key).and_then(Value::as_str).unwrap_or("");
     match step.tool {
-        "Bash" => format!("Bash `{}`", step.input["command"].as_str().unwrap_or("")),
-        "Read" | "Write" | "Edit" => format!(
-            "{} {}",
-            step.tool,
-            strip(step.input["file_path"].as_str().unwrap_or(""))
-        ),
-        "Grep" => format!(
-            "Grep in {}",
-            strip(step.input["path"].as_str().unwrap_or(""))
-        ),
-        "WebFetch" => format!("WebFetch {}", step.input["url"].as_str().unwrap_or("")),
+        "Bash" => format!("Bash `{}`", field("command")),
+        "Read" | "Write" | "Edit" => format!("{} {}", step.tool, strip(field("file_path"))),
+        "Grep" => format!("Grep in {}", strip(field("path"))),
+        "WebFetch" => format!("WebFetch {}", field("url")),
         tool => tool.to_string(),
     }
 }

@@ -33,15 +33,13 @@ pub fn install(managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Re
         Some(binary) => std::path::absolute(binary)?,
         None => std::env::current_exe()?,
     };
-    if !allow_unsafe {
-        if let Some(problem) = replaceable(&binary, &project.root) {
-            bail!(
-                "refusing to point the hooks at `{}`: {problem}. The agent could replace it and \
+    if !allow_unsafe && let Some(problem) = replaceable(&binary, &project.root) {
+        bail!(
+            "refusing to point the hooks at `{}`: {problem}. The agent could replace it and \
                  run without a guard. Install mandate outside the repository (e.g. \
                  `cargo install --path crates/cli`), or pass --allow-unsafe-binary if you accept that.",
-                binary.display()
-            );
-        }
+            binary.display()
+        );
     }
     let settings_path = if managed {
         std::env::var_os("MANDATE_MANAGED_SETTINGS")
@@ -233,13 +231,13 @@ fn replaceable(binary: &Path, root: &Path) -> Option<String> {
         if writable(&canonical) {
             return Some("the file is world-writable".to_string());
         }
-        if let Some(parent) = canonical.parent() {
-            if writable(parent) {
-                return Some(format!(
-                    "its folder `{}` is world-writable",
-                    parent.display()
-                ));
-            }
+        if let Some(parent) = canonical.parent()
+            && writable(parent)
+        {
+            return Some(format!(
+                "its folder `{}` is world-writable",
+                parent.display()
+            ));
         }
     }
     None

@@ -7,6 +7,7 @@
 mod check;
 mod demo;
 mod install;
+mod record;
 mod run;
 mod sandbox;
 
@@ -81,6 +82,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The run records and their evidence.
+    Record {
+        #[command(subcommand)]
+        command: record::RecordCommand,
+    },
+    /// Record the reviewer's decision on a run.
+    Review {
+        /// The run (default: the workspace's most recent).
+        run: Option<String>,
+        #[arg(long, value_enum)]
+        decision: record::ReviewDecision,
+        #[arg(long)]
+        note: String,
+    },
     /// The hook entry point Claude Code runs.
     Hook {
         /// The agent: `claude-code`.
@@ -121,6 +136,12 @@ fn main() -> ExitCode {
         Command::Finish => run::finish(),
         Command::Evidence { kind } => run::evidence(kind),
         Command::TouchMap { run, json } => run::touch_map(run.as_deref(), json),
+        Command::Record { command } => record::record(command),
+        Command::Review {
+            run,
+            decision,
+            note,
+        } => record::review(run.as_deref(), decision, &note),
         Command::Hook { .. } => Ok(ExitCode::from(2)),
         Command::Demo { keep } => demo::demo(keep),
     };

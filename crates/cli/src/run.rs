@@ -52,10 +52,10 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         );
     };
     let mut delegators = project.policy.authority.delegators.clone();
-    if let Some((_, org)) = &project.org {
-        if !org.authority.delegators.is_empty() {
-            delegators.retain(|d| org.authority.delegators.contains(d));
-        }
+    if let Some((_, org)) = &project.org
+        && !org.authority.delegators.is_empty()
+    {
+        delegators.retain(|d| org.authority.delegators.contains(d));
     }
     if !delegators.iter().any(|d| d == &user) {
         bail!(
@@ -76,13 +76,14 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         );
     }
     let agents = &project.policy.authority.agents;
-    if let Some(agent) = &contract.task.agent {
-        if !agents.is_empty() && !agents.contains(agent) {
-            bail!(
-                "the contract's agent `{agent}` is not listed in `authority.agents` ({})",
-                agents.join(", ")
-            );
-        }
+    if let Some(agent) = &contract.task.agent
+        && !agents.is_empty()
+        && !agents.contains(agent)
+    {
+        bail!(
+            "the contract's agent `{agent}` is not listed in `authority.agents` ({})",
+            agents.join(", ")
+        );
     }
     let active = ActiveRun::new(&project.workspace_dir());
     if let Some(previous) = active.load()?.filter(|s| !s.finished) {
@@ -116,7 +117,19 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "run_id": run_id,
             "workspace": project.root,
             "contract_file": contract_path,
-            "contract": serde_json::to_value(&contract)?,
+            "contract": {
+                "id": contract.task.id,
+                "request": contract.task.request,
+                "delegated_by": contract.task.delegated_by,
+                "agent": contract.task.agent,
+                "risk_owner": contract.task.risk_owner,
+                "allow": serde_json::to_value(&contract.allow)?,
+                "block": serde_json::to_value(&contract.block)?,
+                "stop": serde_json::to_value(&contract.stop)?,
+                "approval": serde_json::to_value(&contract.approval)?,
+                "evidence_required": contract.evidence.require.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "rollback_required_before": contract.rollback.required_before,
+            },
             "contract_text": text,
             "contract_digest": contract_digest,
             "policy_digest": project.policy_digest,
@@ -224,7 +237,9 @@ pub fn finish() -> Result<ExitCode> {
         }),
     )?;
     active.update(|s| s.finished = true)?;
+    let sealed = mandate_project::recorder::checkpoint(&project.key_path(), &state.run_dir)?;
     println!("finished run {}", state.run_id);
+    println!("  sealed: signed checkpoint over {} entries", sealed.size);
     if !missing.is_empty() {
         println!("  incomplete: missing evidence {}", missing.join(", "));
     }

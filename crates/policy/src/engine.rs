@@ -215,14 +215,14 @@ impl Engine {
         )?;
 
         for (name, server) in &registry {
-            if let Some(group) = &server.approval {
-                if !reviewers.contains_key(group) {
-                    return Err(FormatError::new(
-                        repo_path,
-                        Some(format!("mcp.servers.{name}.approval")),
-                        format!("reviewer group `{group}` is not defined in `authority.reviewers`"),
-                    ));
-                }
+            if let Some(group) = &server.approval
+                && !reviewers.contains_key(group)
+            {
+                return Err(FormatError::new(
+                    repo_path,
+                    Some(format!("mcp.servers.{name}.approval")),
+                    format!("reviewer group `{group}` is not defined in `authority.reviewers`"),
+                ));
             }
         }
 
@@ -495,11 +495,12 @@ impl Engine {
             }
         }
 
-        if let Touch::Write(path) = touch {
-            if !context.rollback_note {
-                for (id, glob) in &self.rollback {
-                    if relative_segments(path, &self.root).is_some_and(|s| glob.matches(&s)) {
-                        matched.push((
+        if let Touch::Write(path) = touch
+            && !context.rollback_note
+        {
+            for (id, glob) in &self.rollback {
+                if relative_segments(path, &self.root).is_some_and(|s| glob.matches(&s)) {
+                    matched.push((
                             Decision::Deny,
                             id.clone(),
                             format!(
@@ -509,7 +510,6 @@ impl Engine {
                                 self.display(path)
                             ),
                         ));
-                    }
                 }
             }
         }

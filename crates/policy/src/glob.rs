@@ -152,10 +152,10 @@ fn reachable_states(segments: &[Segment], path: &[&str]) -> States {
                     }
                 }
                 Some(Segment::Pattern(pattern)) => {
-                    if wildcard_match(pattern, part) {
-                        if let Some(slot) = next.get_mut(state + 1) {
-                            *slot = true;
-                        }
+                    if wildcard_match(pattern, part)
+                        && let Some(slot) = next.get_mut(state + 1)
+                    {
+                        *slot = true;
                     }
                 }
                 None => {}
@@ -174,10 +174,11 @@ fn reachable_states(segments: &[Segment], path: &[&str]) -> States {
 fn close_any_depth(segments: &[Segment], states: &mut [bool]) {
     for state in 0..segments.len() {
         let reached = states.get(state).copied().unwrap_or(false);
-        if reached && segments.get(state) == Some(&Segment::AnyDepth) {
-            if let Some(slot) = states.get_mut(state + 1) {
-                *slot = true;
-            }
+        if reached
+            && segments.get(state) == Some(&Segment::AnyDepth)
+            && let Some(slot) = states.get_mut(state + 1)
+        {
+            *slot = true;
         }
     }
 }
@@ -245,10 +246,12 @@ fn wildcard_overlap(a: &[char], b: &[char]) -> bool {
                     reachable |= cell(Some(i), j.checked_sub(1));
                     reachable |= cell(i.checked_sub(1), Some(j));
                 }
-                if let (Some(x), Some(y)) = (a_char, b_char) {
-                    if *x != '*' && *y != '*' && (*x == '?' || *y == '?' || x == y) {
-                        reachable |= cell(i.checked_sub(1), j.checked_sub(1));
-                    }
+                if let (Some(x), Some(y)) = (a_char, b_char)
+                    && *x != '*'
+                    && *y != '*'
+                    && (*x == '?' || *y == '?' || x == y)
+                {
+                    reachable |= cell(i.checked_sub(1), j.checked_sub(1));
                 }
                 reachable
             };
@@ -318,28 +321,28 @@ fn expand_braces(source: &str) -> Result<Vec<String>, String> {
     let chars: Vec<char> = source.chars().collect();
     let mut index = 0;
     while let Some(&c) = chars.get(index) {
-        if c == '{' {
-            if let Some(close) = matching_brace(&chars, index) {
-                let inner: String = chars.get(index + 1..close).unwrap_or(&[]).iter().collect();
-                let mut options = Vec::new();
-                for part in split_top_level(&inner) {
-                    options.extend(expand_braces(&part)?);
-                }
-                let mut next = Vec::new();
-                for prefix in &results {
-                    for option in &options {
-                        next.push(format!("{prefix}{option}"));
-                    }
-                }
-                if next.len() > MAX_ALTERNATIVES {
-                    return Err(format!(
-                        "`{source}` expands to more than {MAX_ALTERNATIVES} alternatives"
-                    ));
-                }
-                results = next;
-                index = close + 1;
-                continue;
+        if c == '{'
+            && let Some(close) = matching_brace(&chars, index)
+        {
+            let inner: String = chars.get(index + 1..close).unwrap_or(&[]).iter().collect();
+            let mut options = Vec::new();
+            for part in split_top_level(&inner) {
+                options.extend(expand_braces(&part)?);
             }
+            let mut next = Vec::new();
+            for prefix in &results {
+                for option in &options {
+                    next.push(format!("{prefix}{option}"));
+                }
+            }
+            if next.len() > MAX_ALTERNATIVES {
+                return Err(format!(
+                    "`{source}` expands to more than {MAX_ALTERNATIVES} alternatives"
+                ));
+            }
+            results = next;
+            index = close + 1;
+            continue;
         }
         for result in &mut results {
             result.push(c);

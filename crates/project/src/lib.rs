@@ -227,10 +227,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The identity of the person at the keyboard: `MANDATE_USER`, else git's `user.email`.
 pub fn current_user(root: &Path) -> Option<String> {
-    if let Ok(user) = std::env::var("MANDATE_USER") {
-        if !user.trim().is_empty() {
-            return Some(user.trim().to_string());
-        }
+    if let Ok(user) = std::env::var("MANDATE_USER")
+        && !user.trim().is_empty()
+    {
+        return Some(user.trim().to_string());
     }
     let output = std::process::Command::new("git")
         .arg("-C")
@@ -244,7 +244,26 @@ pub fn current_user(root: &Path) -> Option<String> {
 
 /// The operating-system user, recorded beside the claimed identity.
 pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
+    if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        return user;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            let uid = meta.uid();
+            let name = std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|passwd| {
+                    passwd.lines().find_map(|line| {
+                        let mut fields = line.split(':');
+                        let name = fields.next()?;
+                        let id = fields.nth(1)?;
+                        (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
+                    })
+                });
+            return name.unwrap_or_else(|| format!("uid {uid}"));
+        }
+    }
+    "unknown".to_string()
 }

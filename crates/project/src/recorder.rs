@@ -11,37 +11,59 @@ use serde_json::Value;
 
 use crate::ProjectError;
 
-/// Append one event to the run record in `run_dir`; returns its index in the log.
-///
-/// Interim appender (one JSON line per event, under an exclusive lock, synced) until the
-/// run-record crate's `RunLog` takes over.
+/// Append one event to the run record in `run_dir`; returns its index in the log once
+/// it is durable. Secrets are redacted and file contents digested before hashing.
 pub fn append_event(run_dir: &Path, event: Value) -> Result<u64, ProjectError> {
-    use std::io::Write;
-    let path = run_dir.join("log.jsonl");
-    let error = |source| ProjectError::Write {
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(error)?;
-    file.lock().map_err(error)?;
-    let mut line = serde_json::to_vec(&event).map_err(|e| ProjectError::Invalid(e.to_string()))?;
-    line.push(b'\n');
-    file.write_all(&line).map_err(error)?;
-    file.sync_data().map_err(error)?;
-    Ok(0)
+    let log = mandate_record::RunLog::open(run_dir).map_err(|error| {
+        ProjectError::Invalid(format!(
+            "cannot open the run record `{}`: {error}",
+            run_dir.display()
+        ))
+    })?;
+    log.append(event).map_err(|error| {
+        ProjectError::Invalid(format!(
+            "cannot append to the run record `{}`: {error}",
+            run_dir.display()
+        ))
+    })
 }
 
 /// Create a new run record.
-pub fn create_run(run_dir: &Path, _run_id: &str) -> Result<(), ProjectError> {
-    crate::create_private_dir(run_dir)?;
-    std::fs::File::create(run_dir.join("log.jsonl")).map_err(|source| ProjectError::Write {
-        path: run_dir.to_path_buf(),
-        source,
-    })?;
-    Ok(())
+pub fn create_run(run_dir: &Path, run_id: &str) -> Result<(), ProjectError> {
+    mandate_record::RunLog::create(run_dir, run_id)
+        .map(|_| ())
+        .map_err(|error| {
+            ProjectError::Invalid(format!(
+                "cannot create the run record `{}`: {error}",
+                run_dir.display()
+            ))
+        })
+}
+
+/// The checkpoint origin of a run: the log's identity in its signed notes.
+pub fn origin(run_id: &str) -> String {
+    format!("mandate.local/run/{run_id}")
+}
+
+/// Sign a checkpoint over everything in the run's log with the project's key (created on
+/// first use, mode 0600, outside the workspace).
+pub fn checkpoint(
+    key_path: &Path,
+    run_dir: &Path,
+) -> Result<mandate_record::Checkpoint, ProjectError> {
+    let invalid = |error: mandate_record::RecordError| {
+        ProjectError::Invalid(format!(
+            "cannot checkpoint the run record `{}`: {error}",
+            run_dir.display()
+        ))
+    };
+    let key = mandate_record::keys::load_or_create(key_path).map_err(invalid)?;
+    let log = mandate_record::RunLog::open(run_dir).map_err(invalid)?;
+    let run_id = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    log.checkpoint(&key, &origin(&run_id)).map_err(invalid)
 }
 
 /// The current time as RFC 3339 UTC with milliseconds, without a time crate.

@@ -26,13 +26,13 @@ pub fn list_runs(records_dir: &Path) -> Vec<PathBuf> {
 
 /// The events of one run, in log order.
 pub fn read_events(run_dir: &Path) -> Result<Vec<Value>, ProjectError> {
-    let path = run_dir.join("log.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|source| ProjectError::Read { path, source })?;
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect())
+    let entries = mandate_record::read_entries(run_dir).map_err(|error| {
+        ProjectError::Invalid(format!(
+            "cannot read the run record `{}`: {error}",
+            run_dir.display()
+        ))
+    })?;
+    Ok(entries.into_iter().map(|entry| entry.value).collect())
 }
 
 /// The `type` of an event.

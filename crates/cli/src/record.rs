@@ -1,0 +1,254 @@
+//! `mandate record list|show|verify|export|prune` and `mandate review`: the run records
+//! and the reviewer's decision.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use mandate_project::recorder::{append_event, checkpoint, now_rfc3339};
+use mandate_project::records::{event_type, list_runs};
+use mandate_project::{Project, current_user, os_user};
+use mandate_record::{RunLog, packet, read_entries, verify};
+use serde_json::{Value, json};
+
+use crate::run::run_dir;
+
+#[derive(Subcommand)]
+pub enum RecordCommand {
+    /// Every run under records.dir, newest last.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The review packet of a run (default: the workspace's most recent).
+    Show {
+        run: Option<String>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: PacketFormat,
+    },
+    /// Prove the record has not been edited, reordered, truncated or forked.
+    Verify { run: Option<String> },
+    /// The run as a signed attestation.
+    Export {
+        run: Option<String>,
+        #[arg(long, value_enum, default_value = "in-toto")]
+        format: ExportFormat,
+    },
+    /// Remove whole runs older than records.retention_days.
+    Prune,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PacketFormat {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// A DSSE envelope holding an in-toto Statement v1.
+    InToto,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReviewDecision {
+    Approve,
+    Reject,
+    RequestChanges,
+}
+
+impl ReviewDecision {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReviewDecision::Approve => "approve",
+            ReviewDecision::Reject => "reject",
+            ReviewDecision::RequestChanges => "request-changes",
+        }
+    }
+}
+
+fn project_here() -> Result<Project> {
+    Ok(Project::discover(&std::env::current_dir()?, None)?)
+}
+
+fn verifying_key(project: &Project) -> Result<mandate_record::VerifyingKey> {
+    let path = project.key_path();
+    let key = mandate_record::keys::load(&path).with_context(|| {
+        format!(
+            "cannot read the signing key `{}`: without it nothing can be verified",
+            path.display()
+        )
+    })?;
+    Ok(key.verifying_key())
+}
+
+pub fn record(command: RecordCommand) -> Result<ExitCode> {
+    let project = project_here()?;
+    match command {
+        RecordCommand::List { json } => list(&project, json),
+        RecordCommand::Show { run, format } => show(&project, run.as_deref(), format),
+        RecordCommand::Verify { run } => verify_run(&project, run.as_deref()),
+        RecordCommand::Export { run, format } => export(&project, run.as_deref(), format),
+        RecordCommand::Prune => prune(&project),
+    }
+}
+
+fn list(project: &Project, as_json: bool) -> Result<ExitCode> {
+    let mut rows = Vec::new();
+    for dir in list_runs(&project.records_dir()) {
+        let events = mandate_project::records::read_events(&dir).unwrap_or_default();
+        let start = events.iter().find(|e| event_type(e) == "run.start");
+        let finished = events.iter().any(|e| event_type(e) == "run.finish");
+        let stopped = events.iter().any(|e| event_type(e) == "run.stopped");
+        let calls = events
+            .iter()
+            .filter(|e| event_type(e) == "tool.pre")
+            .count();
+        let denied = events
+            .iter()
+            .filter(|e| event_type(e) == "tool.pre" && e.get("decision") != Some(&json!("allow")))
+            .count();
+        rows.push(json!({
+            "run": dir.file_name().map(|n| n.to_string_lossy().to_string()),
+            "task": start.and_then(|e| e.pointer("/contract/id")).cloned(),
+            "delegated_by": start.and_then(|e| e.get("user")).cloned(),
+            "started": start.and_then(|e| e.get("time")).cloned(),
+            "status": if stopped { "stopped" } else if finished { "finished" } else { "open" },
+            "tool_calls": calls,
+            "denied": denied,
+            "events": events.len(),
+        }));
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("no runs under {}", project.records_dir().display());
+    } else {
+        for row in &rows {
+            println!(
+                "{}  {:<9} {} calls, {} refused  by {}",
+                row["run"].as_str().unwrap_or(""),
+                row["status"].as_str().unwrap_or(""),
+                row["tool_calls"],
+                row["denied"],
+                row["delegated_by"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(project: &Project, run: Option<&str>, format: PacketFormat) -> Result<ExitCode> {
+    let dir = run_dir(project, run)?;
+    let entries = read_entries(&dir)?;
+    let report = verifying_key(project).ok().map(|key| verify(&dir, &key));
+    let packet = packet::build(&entries, report.as_ref());
+    let out = match format {
+        PacketFormat::Md => packet::render_markdown(&packet),
+        PacketFormat::Json => packet::render_json(&packet),
+        PacketFormat::Html => packet::render_html(&packet),
+    };
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_run(project: &Project, run: Option<&str>) -> Result<ExitCode> {
+    let dir = run_dir(project, run)?;
+    let key = verifying_key(project)?;
+    let report = verify(&dir, &key);
+    println!("{}: {report}", dir.display());
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result<ExitCode> {
+    let dir = run_dir(project, run)?;
+    let key = mandate_record::keys::load_or_create(&project.key_path())?;
+    let report = verify(&dir, &key.verifying_key());
+    if !report.ok {
+        bail!("the record does not verify, so it is not exported: {report}");
+    }
+    // The attestation covers the whole log: seal it first.
+    let cp = checkpoint(&project.key_path(), &dir)?;
+    let entries = RunLog::open(&dir)?.entries()?;
+    let report = verify(&dir, &key.verifying_key());
+    let envelope = mandate_record::intoto::export_in_toto(&entries, &cp, &key, Some(&report))?;
+    println!("{}", serde_json::to_string_pretty(&envelope)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(project: &Project) -> Result<ExitCode> {
+    let Some(days) = project.policy.records.retention_days else {
+        println!("records.retention_days is not set: nothing is pruned");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let pruned =
+        mandate_record::retention::prune(&project.runs_dir(), u64::from(days), SystemTime::now())?;
+    println!(
+        "removed {} runs older than {days} days ({} busy, kept)",
+        pruned.removed.len(),
+        pruned.busy.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mandate review [RUN] --decision … --note …`: a listed reviewer who is not the
+/// delegating user.
+pub fn review(run: Option<&str>, decision: ReviewDecision, note: &str) -> Result<ExitCode> {
+    let project = project_here()?;
+    let dir = run_dir(&project, run)?;
+    let Some(user) = current_user(&project.root) else {
+        bail!("cannot tell who you are: set MANDATE_USER or git's user.email");
+    };
+    let reviewers = &project.policy.authority.reviewers;
+    let groups: Vec<&str> = reviewers
+        .iter()
+        .filter(|(_, members)| members.contains(&user))
+        .map(|(group, _)| group.as_str())
+        .collect();
+    if groups.is_empty() {
+        bail!(
+            "`{user}` is not a reviewer: `authority.reviewers` in {} lists {}",
+            project.policy_path.display(),
+            reviewers
+                .iter()
+                .map(|(g, m)| format!("{g} = {}", m.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let events = mandate_project::records::read_events(&dir)?;
+    let delegated_by = events
+        .iter()
+        .find(|e| event_type(e) == "run.start")
+        .and_then(|e| e.get("user"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if delegated_by == user {
+        bail!("`{user}` delegated this run and cannot review it: another reviewer must decide");
+    }
+    append_event(
+        &dir,
+        json!({
+            "type": "review",
+            "time": now_rfc3339(),
+            "reviewer": user,
+            "os_user": os_user(),
+            "groups": groups,
+            "decision": decision.as_str(),
+            "note": note,
+        }),
+    )?;
+    checkpoint(&project.key_path(), &dir)?;
+    println!(
+        "recorded review `{}` by {user} on {}",
+        decision.as_str(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
