@@ -4,7 +4,8 @@
 //!
 //! 1. the directory holds `log.jsonl` and `checkpoints/<size>` files and nothing else;
 //! 2. every checkpoint parses, names its own size, shares one origin, and carries a
-//!    valid signature by the trusted key (unknown cosigners are ignored);
+//!    valid signature by the trusted key (unknown cosigners are ignored); signatures
+//!    are checked before a checkpoint is used to blame an entry, and at the end;
 //! 3. the log, line by line: every line ends in `\n` and parses; entry *n* says
 //!    `"i": n` (a deleted, duplicated or moved entry breaks this at once); entry 0 is the
 //!    genesis entry; entry *n*'s `prev` equals the leaf hash of entry *n−1* (a changed
@@ -253,27 +254,42 @@ fn scan_inner(
         if cp.size == 0 {
             return Err(file_failure(path.clone(), "a checkpoint of an empty log"));
         }
-        if let Some(first) = checkpoints.first()
-            && first.origin != cp.origin
-        {
-            return Err(file_failure(
-                path.clone(),
-                format!(
-                    "the checkpoint's origin `{}` differs from `{}`",
-                    cp.origin, first.origin
-                ),
-            ));
-        }
-        cp.verify(trusted)
-            .map_err(|e| file_failure(path.clone(), e))?;
         checkpoints.push(cp);
+    }
+    // Signatures are checked before a checkpoint is used to blame an entry, and all of
+    // them once the log has been read; a damaged log is reported without paying for them.
+    let check_sig = |k: usize| -> Result<(), Failure> {
+        match (checkpoints.get(k), cp_files.get(k)) {
+            (Some(cp), Some((_, path))) => cp
+                .verify(trusted)
+                .map_err(|e| file_failure(path.clone(), e)),
+            _ => Ok(()),
+        }
+    };
+
+    // One log, one origin. A mismatch blames a file with a bad signature first.
+    if let Some(first) = checkpoints.first() {
+        for (k, cp) in checkpoints.iter().enumerate() {
+            if cp.origin != first.origin {
+                check_sig(0)?;
+                check_sig(k)?;
+                let path = cp_files.get(k).map(|(_, p)| p.clone()).unwrap_or_default();
+                return Err(file_failure(
+                    path,
+                    format!(
+                        "the checkpoint's origin `{}` differs from `{}`",
+                        cp.origin, first.origin
+                    ),
+                ));
+            }
+        }
     }
 
     // 3. The log.
     let data = fs::read(&log_path).map_err(|e| file_failure(log_path.clone(), e.to_string()))?;
     let mut range = CompactRange::new();
     let mut prev: Option<Hash> = None;
-    let mut next_cp = checkpoints.iter().peekable();
+    let mut next_cp = checkpoints.iter().enumerate().peekable();
     let mut rest: &[u8] = &data;
     let mut idx: u64 = 0;
     while !rest.is_empty() {
@@ -340,9 +356,10 @@ fn scan_inner(
         prev = Some(leaf);
         idx += 1;
         progress.entries = idx;
-        if let Some(cp) = next_cp.next_if(|cp| cp.size == idx)
+        if let Some((k, cp)) = next_cp.next_if(|(_, cp)| cp.size == idx)
             && range.root() != cp.root
         {
+            check_sig(k)?;
             return Err(entry_failure(
                 idx - 1,
                 format!(
@@ -356,6 +373,7 @@ fn scan_inner(
     if let Some(last) = checkpoints.last()
         && last.size > idx
     {
+        check_sig(checkpoints.len() - 1)?;
         return Err(entry_failure(
             idx,
             format!(
@@ -363,6 +381,9 @@ fn scan_inner(
                 last.size, last.size
             ),
         ));
+    }
+    for k in 0..checkpoints.len() {
+        check_sig(k)?;
     }
     Ok(Scan {
         entries: idx,
