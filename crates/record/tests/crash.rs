@@ -3,7 +3,12 @@
 //! Child processes are this test binary run again with `MANDATE_RECORD_CHILD` set: the
 //! `child_process` test then acts as a hook process appending to a shared run, printing
 //! `APPENDED <n>` after each append returns.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use mandate_record::{RecordError, RunLog, SigningKey, verify};
 use serde_json::json;
@@ -20,15 +25,20 @@ fn key() -> SigningKey {
 
 fn child(dir: &Path, id: usize, count: Option<usize>) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
-        .env("MANDATE_RECORD_CHILD", dir)
-        .env("MANDATE_RECORD_CHILD_ID", id.to_string())
-        .env(
-            "MANDATE_RECORD_CHILD_COUNT",
-            count.map_or("forever".to_owned(), |c| c.to_string()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--exact",
+        "child_process",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("MANDATE_RECORD_CHILD", dir)
+    .env("MANDATE_RECORD_CHILD_ID", id.to_string())
+    .env(
+        "MANDATE_RECORD_CHILD_COUNT",
+        count.map_or("forever".to_owned(), |c| c.to_string()),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     cmd
 }
 
@@ -47,10 +57,12 @@ fn child_process() {
     let log = RunLog::open(Path::new(&dir)).unwrap();
     let mut out = std::io::stdout();
     for n in 0..count {
-        log.append(json!({"type": "tool.pre", "tool": "Bash", "tool_use_id": format!("c{id}-{n}"),
+        log.append(
+            json!({"type": "tool.pre", "tool": "Bash", "tool_use_id": format!("c{id}-{n}"),
                           "input": {"command": format!("pytest -k case{n}")}, "decision": "allow",
-                          "child": id, "n": n}))
-            .unwrap();
+                          "child": id, "n": n}),
+        )
+        .unwrap();
         writeln!(out, "APPENDED {n}").unwrap();
         out.flush().unwrap();
     }
@@ -157,10 +169,7 @@ fn a_killed_writer_never_loses_an_event_whose_append_returned() {
             );
         }
     }
-    RunLog::open(&dir)
-        .unwrap()
-        .checkpoint(&key(), "o")
-        .unwrap();
+    RunLog::open(&dir).unwrap().checkpoint(&key(), "o").unwrap();
     let report = verify(&dir, &key().verifying_key());
     assert!(report.ok, "{report}");
 }
@@ -170,13 +179,16 @@ fn a_torn_tail_at_every_offset_is_recovered_with_an_explicit_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let log = RunLog::create(&dir, "run").unwrap();
-    log.append(json!({"type": "prompt", "prompt": "one"})).unwrap();
+    log.append(json!({"type": "prompt", "prompt": "one"}))
+        .unwrap();
     drop(log);
     // A complete line the way a crashed writer would have produced it.
     let scratch = tmp.path().join("scratch");
     let l = RunLog::create(&scratch, "run").unwrap();
-    l.append(json!({"type": "prompt", "prompt": "one"})).unwrap();
-    l.append(json!({"type": "prompt", "prompt": "lost"})).unwrap();
+    l.append(json!({"type": "prompt", "prompt": "one"}))
+        .unwrap();
+    l.append(json!({"type": "prompt", "prompt": "lost"}))
+        .unwrap();
     let full = fs::read(scratch.join("log.jsonl")).unwrap();
     let base = fs::read(dir.join("log.jsonl")).unwrap();
     let torn_line = &full[full.len() - (full.len() - base.len())..];
@@ -201,7 +213,9 @@ fn a_torn_tail_at_every_offset_is_recovered_with_an_explicit_entry() {
         assert_eq!(entries.len(), 3, "cut {cut}");
         assert_eq!(entries[2].kind(), "record.recovery");
         assert_eq!(entries[2].value["discarded_bytes"], cut);
-        let i = log.append(json!({"type": "prompt", "prompt": "two"})).unwrap();
+        let i = log
+            .append(json!({"type": "prompt", "prompt": "two"}))
+            .unwrap();
         assert_eq!(i, 3);
         assert!(verify(&dir, &key().verifying_key()).ok, "cut {cut}");
     }
@@ -217,7 +231,9 @@ fn a_torn_tail_is_recovered_by_an_append_through_an_already_open_handle() {
         .open(dir.join("log.jsonl"))
         .unwrap();
     f.write_all(br#"{"i":1,"prev":"ab"#).unwrap();
-    let i = log.append(json!({"type": "prompt", "prompt": "after"})).unwrap();
+    let i = log
+        .append(json!({"type": "prompt", "prompt": "after"}))
+        .unwrap();
     assert_eq!(i, 2);
     let kinds: Vec<String> = log
         .entries()
@@ -243,5 +259,8 @@ fn a_cut_below_a_signed_checkpoint_is_tampering_not_recovery() {
     fs::write(dir.join("log.jsonl"), &data[..data.len() - 10]).unwrap();
     let err = RunLog::open(&dir).unwrap_err();
     assert!(matches!(err, RecordError::Tampered(_)), "{err}");
-    assert_eq!(fs::read(dir.join("log.jsonl")).unwrap().len(), data.len() - 10);
+    assert_eq!(
+        fs::read(dir.join("log.jsonl")).unwrap().len(),
+        data.len() - 10
+    );
 }
