@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The benchmark suite: whole-process hook latency side by side with the floor of starting
+# a process (`cat`) and a minimal Python hook, then the criterion benches of the crates.
+# Method and numbers: BENCHMARKS.md.
+#
+#   scripts/bench.sh              everything (a few minutes)
+#   scripts/bench.sh --process    the whole-process latency only
+#   scripts/bench.sh --quick      a smoke run: few iterations, no criterion (CI-sized)
+#   scripts/bench.sh --callgrind  instruction counts of one hook call per variant
+#
+# BENCH_RUNS and BENCH_WARMUP override the number of timed and warm-up runs per variant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+mode=full
+case "${1:-}" in
+  "") ;;
+  --process) mode=process ;;
+  --quick) mode=quick ;;
+  --callgrind) mode=callgrind ;;
+  *) echo "usage: scripts/bench.sh [--process|--quick|--callgrind]" >&2; exit 2 ;;
+esac
+runs=${BENCH_RUNS:-1000}
+warmup=${BENCH_WARMUP:-100}
+if [ "$mode" = quick ]; then
+  runs=${BENCH_RUNS:-20}
+  warmup=${BENCH_WARMUP:-3}
+fi
+
+target=${CARGO_TARGET_DIR:-$root/target}
+echo "== build (release profile)"
+cargo build --release --quiet -p mandate-cli
+mandate=$target/release/mandate
+mkdir -p "$target/bench"
+rustc -O --edition 2021 -o "$target/bench/harness" bench/harness.rs
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mandate-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# No organisation policy: the repository policy is the whole floor.
+export MANDATE_ORG_POLICY=$work/no-org-policy.toml
+
+# A protected repository with the records outside it, a started run, and two events.
+make_repo() { # NAME POLICY CONTRACT [--no-run]
+  local name=$1 policy=$2 contract=$3 repo=$work/$1/repo
+  mkdir -p "$repo/.mandate/contracts" "$repo/billing/export/tests" "$work/$name/records"
+  sed "s#^dir = .*#dir = \"$work/$name/records\"#" "$policy" >"$repo/mandate.toml"
+  cp "$contract" "$repo/.mandate/contracts/"
+  printf 'def keep(row):\n    return row.region != "EU"\n' >"$repo/billing/export/filter.py"
+  if [ "${4:-}" != --no-run ]; then
+    (cd "$repo" && MANDATE_USER=alice@example.com "$mandate" start \
+      ".mandate/contracts/$(basename "$contract")" >/dev/null)
+  fi
+  cat >"$work/$name/read.json" <<EOF
+{"session_id":"bench","transcript_path":"/dev/null","cwd":"$repo","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":"$repo/billing/export/filter.py"},"tool_use_id":"toolu_bench_1"}
+EOF
+  cat >"$work/$name/bash.json" <<EOF
+{"session_id":"bench","transcript_path":"/dev/null","cwd":"$repo","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"pytest billing/export/tests -q && ruff check billing/export","description":"Run the export tests and lint"},"tool_use_id":"toolu_bench_2"}
+EOF
+}
+make_repo billing examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml
+make_repo rules500 bench/fixtures/rules-500/mandate.toml bench/fixtures/rules-500/BILL-500.toml
+# For the breakdown: the billing policy with no run started (nothing to record, no contract).
+make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml --no-run
+# An event mandate does not handle: process start-up, reading stdin, parsing JSON, no more.
+sed 's/"PreToolUse"/"Notification"/' "$work/billing/read.json" >"$work/billing/other.json"
+
+hook() { printf '%s\t' "$mandate" hook claude-code --root "$work/$1/repo" | sed 's/\t$//'; }
+python=$(python3 -c 'import sys; print(sys.executable)')
+
+if [ "$mode" = callgrind ]; then
+  for name in billing rules500; do
+    for event in read bash; do
+      out=$work/callgrind.$name.$event
+      valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$name/$event.json" \
+        >/dev/null 2>"$out.log"
+      total=$(grep -m1 -o 'Collected : [0-9]*' "$out.log" | grep -o '[0-9]*')
+      echo "== callgrind: $name $event: $total instructions (inclusive, top 25)"
+      callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/^-.*$/,$p' \
+        | grep -v '^-' | grep -v '^$' | head -27
+    done
+  done
+  exit 0
+fi
+
+spec=$work/spec.tsv
+{
+  printf 'cat\t%s\thook_event_name\tcat\n' "$work/billing/read.json"
+  printf 'python\t%s\tallow\t%s\t%s\n' "$work/billing/read.json" "$python" "$root/bench/python_hook.py"
+  printf 'startup-only\t%s\t-\t%s\n' "$work/billing/other.json" "$(hook billing)"
+  printf 'no-run-read\t%s\tdeny\t%s\n' "$work/norun/read.json" "$(hook norun)"
+  printf 'mandate-billing-read\t%s\t"allow"\t%s\n' "$work/billing/read.json" "$(hook billing)"
+  printf 'mandate-billing-bash\t%s\tpermissionDecision\t%s\n' "$work/billing/bash.json" "$(hook billing)"
+  printf 'mandate-500-read\t%s\t"allow"\t%s\n' "$work/rules500/read.json" "$(hook rules500)"
+  printf 'mandate-500-bash\t%s\tpermissionDecision\t%s\n' "$work/rules500/bash.json" "$(hook rules500)"
+} >"$spec"
+
+echo "== machine"
+echo "cpus: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "kernel: $(uname -sr); python: $("$python" -V 2>&1)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "decisions: Read → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/read.json" | grep -o '"permissionDecision":"[a-z]*"'), Bash → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/bash.json" | grep -o '"permissionDecision":"[a-z]*"')"
+echo
+echo "== whole-process PreToolUse latency ($runs runs after $warmup warm-up, interleaved)"
+status=0
+"$target/bench/harness" --runs "$runs" --warmup "$warmup" --json "$target/bench/process.json" "$spec" || status=$?
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "all times: $target/bench/process.json"
+if [ "$status" -eq 2 ]; then
+  exit 2
+fi
+if [ "$mode" = quick ]; then
+  # A smoke run on a shared CI machine checks that the suite runs, not the budgets.
+  exit 0
+fi
+if [ "$mode" = full ]; then
+  echo
+  echo "== criterion: policy loading, compiling and judging"
+  cargo bench --quiet -p mandate-policy --bench policy
+  for crate in shell record; do
+    if ls "crates/$crate/benches/"*.rs >/dev/null 2>&1; then
+      echo
+      echo "== criterion: $crate"
+      cargo bench --quiet -p "mandate-$crate"
+    fi
+  done
+fi
+exit "$status"
