@@ -6,8 +6,12 @@
 
 mod check;
 mod demo;
+mod incident;
 mod install;
+mod metrics;
+mod readiness;
 mod record;
+mod report_html;
 mod run;
 mod sandbox;
 
@@ -79,8 +83,47 @@ enum Command {
     TouchMap {
         /// The run (default: the workspace's most recent).
         run: Option<String>,
+        /// List every observed target inside the box, not just how many.
+        #[arg(long)]
+        observed: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: report_html::ReportFormat,
+        /// Same as `--format json`.
         #[arg(long)]
         json: bool,
+    },
+    /// The rollout questions answered from the policy, contracts and records (exit 1
+    /// while the rollout is still an experiment).
+    Readiness {
+        #[arg(long, value_enum, default_value = "text")]
+        format: report_html::ReportFormat,
+    },
+    /// Which recorded tool calls changed this file, under which contract, and what the
+    /// agent had read or fetched just before.
+    Why {
+        path: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Did any agent read, write, run, call or send anything in this area, allowed or refused?
+    Touched {
+        /// A path glob (relative to the repository, or absolute), a tool name pattern
+        /// (`mcp__jira__*`) or a host pattern.
+        glob: String,
+        /// Only touches on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rollout metrics over all runs: decisions, denials, approvals, stops, unguarded
+    /// calls, box-moved touches, evidence, tests, reviews, MCP use, kill switch.
+    Metrics {
+        /// Only events on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: report_html::ReportFormat,
     },
     /// The run records and their evidence.
     Record {
@@ -135,7 +178,21 @@ fn main() -> ExitCode {
         Command::Status => run::status(),
         Command::Finish => run::finish(),
         Command::Evidence { kind } => run::evidence(kind),
-        Command::TouchMap { run, json } => run::touch_map(run.as_deref(), json),
+        Command::TouchMap {
+            run,
+            observed,
+            format,
+            json,
+        } => {
+            let format = if json { report_html::ReportFormat::Json } else { format };
+            run::touch_map(run.as_deref(), observed, format)
+        }
+        Command::Readiness { format } => readiness::readiness(format),
+        Command::Why { path, json } => incident::why_command(&path, json),
+        Command::Touched { glob, since, json } => {
+            incident::touched_command(&glob, since.as_deref(), json)
+        }
+        Command::Metrics { since, format } => metrics::metrics(since.as_deref(), format),
         Command::Record { command } => record::record(command),
         Command::Review {
             run,

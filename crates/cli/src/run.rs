@@ -1,12 +1,10 @@
 //! `mandate start`, `status`, `finish`, `evidence` and `touch-map`: a run's life.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
-use mandate_policy::Kind;
 use mandate_project::recorder::{append_event, create_run, now_rfc3339};
 use mandate_project::{ActiveRun, Project, RunState, current_user, os_user, sha256_hex};
 use serde_json::{Value, json};
@@ -317,82 +315,27 @@ pub fn read_events(run_dir: &Path) -> Result<Vec<Value>> {
     Ok(mandate_project::records::read_events(run_dir)?)
 }
 
-pub fn touch_map(run: Option<&str>, json_out: bool) -> Result<ExitCode> {
+/// `mandate touch-map [RUN] [--observed] [--format …]`: the five kinds as declared and as
+/// observed, side by side; what fell outside the declared map is "the box moved".
+pub fn touch_map(
+    run: Option<&str>,
+    observed: bool,
+    format: crate::report_html::ReportFormat,
+) -> Result<ExitCode> {
     let project = project_here()?;
     let dir = run_dir(&project, run)?;
-    let events = read_events(&dir)?;
-    let contract = events
-        .iter()
-        .find(|e| e.get("type").and_then(Value::as_str) == Some("run.start"))
-        .and_then(|e| e.get("contract").cloned())
-        .unwrap_or(Value::Null);
-    let mut observed: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
-    for event in &events {
-        if event.get("type").and_then(Value::as_str) != Some("tool.pre") {
-            continue;
-        }
-        for touch in event
-            .get("touches")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let kind = touch.get("kind").and_then(Value::as_str).unwrap_or("");
-            let Some(kind) = Kind::ALL.iter().find(|k| k.as_str() == kind) else {
-                continue;
-            };
-            let target = touch.get("target").and_then(Value::as_str).unwrap_or("");
-            let decision = touch.get("decision").and_then(Value::as_str).unwrap_or("");
-            let entry = observed.entry(kind.as_str()).or_default();
-            let item = (target.to_string(), decision.to_string());
-            if !entry.contains(&item) {
-                entry.push(item);
-            }
-        }
-    }
-    let declared = |kind: &str| -> Vec<String> {
-        contract
-            .get("allow")
-            .and_then(|a| a.get(kind))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
+    let record = crate::metrics::RunRecord {
+        id: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        events: read_events(&dir)?,
     };
-    if json_out {
-        let mut out = serde_json::Map::new();
-        for kind in Kind::ALL {
-            let seen = observed.get(kind.as_str()).cloned().unwrap_or_default();
-            out.insert(
-                kind.as_str().into(),
-                json!({
-                    "declared": declared(kind.as_str()),
-                    "observed": seen.iter().map(|(t, d)| json!({"target": t, "decision": d})).collect::<Vec<_>>(),
-                    "box_moved": seen.iter().filter(|(_, d)| d != "allow").map(|(t, _)| t).collect::<Vec<_>>(),
-                }),
-            );
-        }
-        println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("touch map of {}", dir.display());
-    for kind in Kind::ALL {
-        println!("\n{}", kind.as_str().to_uppercase());
-        let declared = declared(kind.as_str());
-        println!(
-            "  declared: {}",
-            if declared.is_empty() {
-                "nothing".to_string()
-            } else {
-                declared.join(", ")
-            }
-        );
-        for (target, decision) in observed.get(kind.as_str()).into_iter().flatten() {
-            let mark = if decision == "allow" {
-                "  observed"
-            } else {
-                "  OUTSIDE "
-            };
-            println!("{mark} [{decision}] {target}");
-        }
-    }
+    let map = crate::metrics::touch_map(&record);
+    let root = record.workspace().unwrap_or_else(|| project.root.clone());
+    print!(
+        "{}",
+        crate::metrics::render_touch_map(&map, Some(&root), observed, format)?
+    );
     Ok(ExitCode::SUCCESS)
 }
