@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, EvidenceKind, Mode};
 use mandate_policy::{Call, Context, Decision, Engine, Verdict, parse_contract};
+use mandate_project::approvals::{Approvals, Ask, Settled};
+use mandate_project::killswitch::KillSwitch;
+use mandate_project::mcp_pins::Pins;
 use mandate_project::recorder::{append_event, now_rfc3339};
 use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
 use serde_json::{Map, Value, json};
@@ -221,9 +224,31 @@ impl Session<'_> {
             .state
             .as_ref()
             .is_some_and(|s| s.has_evidence(EvidenceKind::RollbackNote.as_str()));
+        // The kill switch and the drift list: two small files outside the workspace.
+        // Unreadable means refused, never "nothing is off".
+        let records = self.project.records_dir();
+        let disabled = KillSwitch::new(&records)
+            .disabled_targets()
+            .map_err(|error| {
+                Outcome::failure(
+                    self.event,
+                    &format!(
+                        "mandate cannot read the kill switch, so this call is refused: {error}"
+                    ),
+                )
+            })?;
+        let drifted = Pins::new(&records).drifted_targets().map_err(|error| {
+            Outcome::failure(
+                self.event,
+                &format!(
+                    "mandate cannot read the MCP drift list, so this call is refused: {error}"
+                ),
+            )
+        })?;
         let context = Context {
             rollback_note: evidence_rollback,
-            disabled: &[],
+            disabled: &disabled,
+            drifted: &drifted,
         };
         let fs = RealFs::new(&self.project.root);
         let verdict = self.engine.judge(
@@ -269,6 +294,12 @@ impl Session<'_> {
         };
         let mode = self.mode();
         let enforced = mode == Mode::Enforce;
+        // A call held for a named reviewer: find or open its approval request first, so
+        // the record says what was answered.
+        let held = match (&verdict.approval, verdict.decision, enforced) {
+            (Some(_), Decision::Ask, true) => Some(self.settle_approval(&tool, &input, &verdict)),
+            _ => None,
+        };
         let mut event = self.base_event("tool.pre");
         event.insert("tool".into(), json!(tool));
         event.insert("input".into(), input);
@@ -295,10 +326,23 @@ impl Session<'_> {
         event.insert("mode".into(), json!(mode.to_string()));
         event.insert("enforced".into(), json!(enforced));
         if let Some(need) = &verdict.approval {
-            event.insert(
-                "approval".into(),
-                json!({"rule": need.rule, "group": need.group, "reviewers": need.reviewers}),
-            );
+            let mut approval =
+                json!({"rule": need.rule, "group": need.group, "reviewers": need.reviewers});
+            if let Some(Ok(settled)) = &held {
+                let request = settled.request();
+                approval["id"] = json!(request.id);
+                approval["status"] = json!(request.status.as_str());
+            }
+            event.insert("approval".into(), approval);
+        }
+        if let Some(held) = &held {
+            // What the hook answers: the call runs only with an approval.
+            let answered = match held {
+                Ok(Settled::Allowed(_)) => Decision::Allow,
+                _ => Decision::Deny,
+            };
+            event.insert("judged".into(), json!(verdict.decision.as_str()));
+            event.insert("decision".into(), json!(answered.as_str()));
         }
         if let Err(error) = self.record(event) {
             if enforced || verdict.decision != Decision::Allow {
@@ -315,6 +359,9 @@ impl Session<'_> {
         if !enforced {
             return Outcome::no_op();
         }
+        if let Some(held) = held {
+            return self.answer_held(held, &verdict);
+        }
         match verdict.decision {
             Decision::Allow => Outcome::pre_tool_use("allow", &verdict.reason),
             Decision::Ask if verdict.approval.is_none() => {
@@ -325,6 +372,160 @@ impl Session<'_> {
                 &format!("mandate denied this call: {}", verdict.reason),
             ),
             Decision::Stop => self.stop_run(&verdict),
+        }
+    }
+
+    /// Did a reviewer approve this exact call in this run? (Reads only.)
+    fn approved_call(&self, tool: &str, input: &Value) -> bool {
+        let Some(state) = &self.state else {
+            return false;
+        };
+        Approvals::new(&self.project.records_dir())
+            .latest(&state.run_id, tool, input)
+            .ok()
+            .flatten()
+            .is_some_and(|r| {
+                matches!(
+                    r.status,
+                    mandate_project::approvals::Status::Approved
+                        | mandate_project::approvals::Status::Used
+                )
+            })
+    }
+
+    /// Find, use or open the approval request for this call.
+    fn settle_approval(
+        &self,
+        tool: &str,
+        input: &Value,
+        verdict: &Verdict,
+    ) -> Result<Settled, String> {
+        let Some(need) = &verdict.approval else {
+            return Err("the call needs no approval".to_string());
+        };
+        let Some(state) = &self.state else {
+            return Err(format!(
+                "{} Approvals belong to a run, and no run is active in this workspace: the \
+                 delegating user must start one with `mandate start CONTRACT`.",
+                verdict.reason
+            ));
+        };
+        let now = now_rfc3339();
+        Approvals::new(&self.project.records_dir())
+            .settle(&Ask {
+                run_id: &state.run_id,
+                run_dir: &state.run_dir,
+                task_id: &state.task_id,
+                delegated_by: &state.delegated_by,
+                workspace: &self.project.root,
+                tool,
+                input,
+                group: &need.group,
+                reviewers: &need.reviewers,
+                rule: &need.rule,
+                reason: &need.reason,
+                session_id: self.str_field("session_id"),
+                tool_use_id: self.str_field("tool_use_id"),
+                now: &now,
+            })
+            .map_err(|error| {
+                format!(
+                    "mandate cannot reach the approvals store, so this call is refused: {error}"
+                )
+            })
+    }
+
+    /// The answer to a call held for approval, after its `tool.pre` is on record.
+    fn answer_held(&self, held: Result<Settled, String>, verdict: &Verdict) -> Outcome {
+        let settled = match held {
+            Ok(settled) => settled,
+            Err(reason) => return Outcome::pre_tool_use("deny", &reason),
+        };
+        let request = settled.request();
+        let mut event = self.base_event(match &settled {
+            Settled::Requested(_) => "approval.request",
+            Settled::Allowed(_) => "approval.used",
+            Settled::Pending(_) | Settled::Denied(_) => "approval.held",
+        });
+        event.insert("id".into(), json!(request.id));
+        event.insert("tool".into(), json!(request.tool));
+        event.insert("digest".into(), json!(request.digest));
+        event.insert("group".into(), json!(request.group));
+        event.insert("status".into(), json!(request.status.as_str()));
+        match &settled {
+            Settled::Requested(_) => {
+                event.insert("reviewers".into(), json!(request.reviewers));
+                event.insert("rule".into(), json!(request.rule));
+                event.insert("reason".into(), json!(request.reason));
+            }
+            Settled::Allowed(_) => {
+                event.insert("by".into(), json!(request.decided_by));
+                event.insert("for_run".into(), json!(request.for_run));
+                event.insert("uses".into(), json!(request.uses));
+            }
+            Settled::Pending(_) | Settled::Denied(_) => {}
+        }
+        if let Err(error) = self.record(event) {
+            return Outcome::pre_tool_use(
+                "deny",
+                &format!("mandate could not record this call, so it is refused: {error}"),
+            );
+        }
+        let id = request.id.clone();
+        let who: Vec<&String> = request
+            .reviewers
+            .iter()
+            .filter(|r| **r != request.delegated_by)
+            .collect();
+        let who = if who.is_empty() {
+            format!(
+                "nobody in the `{}` group but the delegating user, who may not approve their \
+                 own run: ask security to add a reviewer",
+                request.group
+            )
+        } else {
+            format!(
+                "a member of `{}` ({}) can grant it",
+                request.group,
+                who.iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        match &settled {
+            Settled::Allowed(request) => Outcome::pre_tool_use(
+                "allow",
+                &format!(
+                    "approved by {} (approval {id}{})",
+                    request.decided_by.as_deref().unwrap_or("a reviewer"),
+                    if request.for_run {
+                        ", for this run"
+                    } else {
+                        ", used now"
+                    }
+                ),
+            ),
+            Settled::Denied(request) => Outcome::pre_tool_use(
+                "deny",
+                &format!(
+                    "mandate denied this call: approval request {id} was refused by {}: {}. \
+                     Do not retry it or reach the same result another way; ask {} how to go on.",
+                    request.decided_by.as_deref().unwrap_or("a reviewer"),
+                    request.note.as_deref().unwrap_or("no reason given"),
+                    request.delegated_by
+                ),
+            ),
+            Settled::Requested(_) | Settled::Pending(_) => Outcome::pre_tool_use(
+                "deny",
+                &format!(
+                    "mandate is holding this call for approval: {} Approval request {id} is \
+                     open; {who} with `mandate approve {id}` (or refuse it with `mandate deny \
+                     {id} --reason TEXT`). Once it is approved, retry exactly this call with \
+                     the same input; any other input needs its own approval.",
+                    verdict.reason
+                ),
+            ),
         }
     }
 
@@ -352,6 +553,9 @@ impl Session<'_> {
             Ok(judged) => judged,
             Err(outcome) => return outcome,
         };
+        let approved = verdict.decision == Decision::Ask
+            && verdict.approval.is_some()
+            && self.approved_call(&tool, &input);
         let mut event = self.base_event("tool.permission_request");
         event.insert("tool".into(), json!(tool));
         event.insert("input".into(), input);
@@ -370,6 +574,8 @@ impl Session<'_> {
             // In scope: the person at the prompt decides as usual.
             Decision::Allow => Outcome::no_op(),
             Decision::Ask if verdict.approval.is_none() => Outcome::no_op(),
+            // A named reviewer approved this very call (PreToolUse let it through).
+            Decision::Ask if approved => Outcome::no_op(),
             _ => Outcome::permission_request_deny(&format!(
                 "mandate denied this call: {}",
                 verdict.reason

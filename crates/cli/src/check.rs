@@ -45,7 +45,13 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     if let Some((path, _)) = &project.org {
         println!("organisation policy {}: ok", path.display());
     }
-    project.engine(None)?;
+    let engine = project.engine(None)?;
+    let groups: Vec<&str> = engine.reviewers().keys().map(String::as_str).collect();
+    for (name, server) in engine.registry() {
+        for gap in mandate_project::mcp_config::registry_gaps(server, &groups) {
+            println!("  warning: MCP server `{name}` in the registry: {gap}");
+        }
+    }
     let files: Vec<PathBuf> = match file {
         Some(file) => vec![file.to_path_buf()],
         None => contract_files(&project.root),
@@ -124,7 +130,10 @@ pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> 
         },
         &Context {
             rollback_note,
-            disabled: &[],
+            disabled: &mandate_project::killswitch::KillSwitch::new(&project.records_dir())
+                .disabled_targets()?,
+            drifted: &mandate_project::mcp_pins::Pins::new(&project.records_dir())
+                .drifted_targets()?,
         },
         &RealFs::new(&project.root),
     );

@@ -4,10 +4,13 @@
 //! (`mandate hook claude-code`) follows Claude Code's contract instead, and is dispatched
 //! before argument parsing so it pays for nothing it does not use.
 
+mod approvals;
 mod check;
 mod demo;
 mod incident;
 mod install;
+mod killswitch;
+mod mcp;
 mod metrics;
 mod readiness;
 mod record;
@@ -139,6 +142,50 @@ enum Command {
         #[arg(long)]
         note: String,
     },
+    /// Turn off an MCP server, one tool (`server/tool`) or a touch kind, at once.
+    Disable {
+        /// A registry server, `server/tool`, or read|write|execute|call|expose.
+        target: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Turn a kill-switch target back on.
+    Enable {
+        target: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// What is off: the kill switch, the registry, and drifted MCP tools.
+    Disabled {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pending named-reviewer approval requests.
+    Approvals {
+        #[arg(long)]
+        json: bool,
+        /// Include approved, used and denied requests.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve one held call (a member of its reviewer group, not the delegating user).
+    Approve {
+        id: String,
+        /// Cover the same call for the rest of the run, not just once.
+        #[arg(long)]
+        for_run: bool,
+    },
+    /// Refuse one held call; it stays refused.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// MCP servers: scan the configuration, pin and verify tool definitions.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
     /// The hook entry point Claude Code runs.
     Hook {
         /// The agent: `claude-code`.
@@ -199,6 +246,13 @@ fn main() -> ExitCode {
             decision,
             note,
         } => record::review(run.as_deref(), decision, &note),
+        Command::Disable { target, reason } => killswitch::disable(&target, &reason),
+        Command::Enable { target, reason } => killswitch::enable(&target, reason.as_deref()),
+        Command::Disabled { json } => killswitch::disabled(json),
+        Command::Approvals { json, all } => approvals::list(json, all),
+        Command::Approve { id, for_run } => approvals::approve(&id, for_run),
+        Command::Deny { id, reason } => approvals::deny(&id, &reason),
+        Command::Mcp { command } => mcp::run(command),
         Command::Hook { .. } => Ok(ExitCode::from(2)),
         Command::Demo { keep } => demo::demo(keep),
     };

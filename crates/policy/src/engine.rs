@@ -65,6 +65,9 @@ pub struct Context<'a> {
     pub rollback_note: bool,
     /// Kill-switch targets in force: `server`, `server/tool`, or a touch kind.
     pub disabled: &'a [String],
+    /// MCP tools whose definition drifted from their pin: `server/tool`, or `server`
+    /// for all its tools. Denied until an owner pins again.
+    pub drifted: &'a [String],
 }
 
 /// The authority verbs of mandate the agent may never run.
@@ -608,6 +611,21 @@ impl Engine {
                 format!("MCP server `{server_name}` is disabled by the kill switch"),
             ));
             return;
+        }
+        let drifted = context
+            .drifted
+            .iter()
+            .any(|t| t == server_name || *t == format!("{server_name}/{tool_name}"));
+        if drifted {
+            matched.push((
+                Decision::Deny,
+                format!("registry.{server_name}.tools.{tool_name}.drifted"),
+                format!(
+                    "the definition of `{server_name}/{tool_name}` changed since it was pinned \
+                     (`mandate mcp verify` found the drift); it may not be called until the \
+                     server's owner reviews it and runs `mandate mcp pin {server_name}`"
+                ),
+            ));
         }
         let Some(spec) = server.tools.get(tool_name) else {
             matched.push((

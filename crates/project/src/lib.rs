@@ -14,12 +14,21 @@
 //! <records.dir>/workspaces/<key>/state.json   the workspace's active run
 //! <records.dir>/workspaces/<key>/contract.toml the contract as it was when the run started
 //! <records.dir>/keys/                         the signing key (mode 0600)
+//! <records.dir>/killswitch.jsonl              the kill switch's append-only log
+//! <records.dir>/killswitch.json               what is off now (derived; the hook reads it)
+//! <records.dir>/approvals/<id>.json           named-reviewer approval requests
+//! <records.dir>/mcp-pins/<server>.json        pinned MCP tool digests
+//! <records.dir>/mcp-pins/drifted.json         tools whose definition drifted (the hook reads it)
 //! ```
 //!
 //! The contract is snapshotted at `mandate start`, so editing the file afterwards changes
 //! nothing until the delegating user starts again.
 
+pub mod approvals;
 mod fs;
+pub mod killswitch;
+pub mod mcp_config;
+pub mod mcp_pins;
 pub mod recorder;
 pub mod records;
 mod state;

@@ -1,0 +1,234 @@
+//! `mandate approvals`, `mandate approve` and `mandate deny`: named-reviewer decisions.
+//!
+//! The hook opens a request when a call needs a reviewer group; a member of that group
+//! who is not the run's delegating user decides it here. Membership is read from the
+//! policy of the workspace the request came from, as it is now, so removing someone from
+//! a group takes effect at once. Every decision is appended to the run's record.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use mandate_project::approvals::{Approvals, Request, Status};
+use mandate_project::recorder::{append_event, now_rfc3339};
+use mandate_project::{Project, current_user, os_user};
+use serde_json::json;
+
+fn project_here() -> Result<Project> {
+    let cwd = std::env::current_dir()?;
+    Ok(Project::discover(&cwd, None)?)
+}
+
+pub fn list(json: bool, all: bool) -> Result<ExitCode> {
+    let project = project_here()?;
+    let requests: Vec<Request> = Approvals::new(&project.records_dir())
+        .list()?
+        .into_iter()
+        .filter(|r| all || r.status == Status::Pending)
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&requests)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if requests.is_empty() {
+        println!(
+            "{}",
+            if all {
+                "no approval requests"
+            } else {
+                "no pending approval requests"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for request in &requests {
+        let input = request.input.to_string();
+        let input = if input.chars().count() > 120 {
+            format!("{}…", input.chars().take(120).collect::<String>())
+        } else {
+            input
+        };
+        println!(
+            "{}  {:<8}  {} (run {}, delegated by {})\n    {} {}\n    needs: `{}` ({}) — {}\n    requested {}",
+            request.id,
+            request.status.as_str(),
+            request.task_id,
+            request.run_id,
+            request.delegated_by,
+            request.tool,
+            input,
+            request.group,
+            request.reviewers.join(", "),
+            request.reason,
+            request.requested_at,
+        );
+        if let Some(by) = &request.decided_by {
+            println!(
+                "    decided by {by}{}",
+                request
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The reviewer at the keyboard, checked against the request's group.
+fn reviewer_for(request: &Request) -> Result<String> {
+    let project = Project::discover(&request.workspace, None)?;
+    let Some(user) = current_user(&project.root) else {
+        bail!(
+            "cannot tell who you are: set MANDATE_USER or git's user.email to your identity in \
+             `authority.reviewers.{}`",
+            request.group
+        );
+    };
+    let engine = project.engine(None)?;
+    let members = engine
+        .reviewers()
+        .get(&request.group)
+        .cloned()
+        .unwrap_or_default();
+    if user == request.delegated_by {
+        let others: Vec<&String> = members.iter().filter(|m| **m != user).collect();
+        bail!(
+            "`{user}` delegated run {} ({}), so you may not decide its approval requests \
+             yourself: ask another member of `{}`{}",
+            request.run_id,
+            request.task_id,
+            request.group,
+            if others.is_empty() {
+                " (there is none: security must add one to `authority.reviewers`)".to_string()
+            } else {
+                format!(
+                    " ({})",
+                    others
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    if !members.contains(&user) {
+        bail!(
+            "`{user}` is not in the `{}` reviewer group, which decides request {}: it lists {}",
+            request.group,
+            request.id,
+            if members.is_empty() {
+                "nobody".to_string()
+            } else {
+                members.join(", ")
+            }
+        );
+    }
+    Ok(user)
+}
+
+fn load(store: &Approvals, id: &str) -> Result<Request> {
+    match store.get(id)? {
+        Some(request) => Ok(request),
+        None => {
+            bail!("there is no approval request `{id}`; `mandate approvals` lists the pending ones")
+        }
+    }
+}
+
+fn must_be_pending(request: &Request) -> Result<(), String> {
+    match request.status {
+        Status::Pending => Ok(()),
+        Status::Approved => Err(format!(
+            "request {} is already approved (by {})",
+            request.id,
+            request.decided_by.as_deref().unwrap_or("?")
+        )),
+        Status::Used => Err(format!(
+            "request {} was approved and already used; a new call opens a new request",
+            request.id
+        )),
+        Status::Denied => Err(format!(
+            "request {} was refused by {} and stays refused",
+            request.id,
+            request.decided_by.as_deref().unwrap_or("?")
+        )),
+    }
+}
+
+pub fn approve(id: &str, for_run: bool) -> Result<ExitCode> {
+    let project = project_here()?;
+    let store = Approvals::new(&project.records_dir());
+    let request = load(&store, id)?;
+    must_be_pending(&request).map_err(anyhow::Error::msg)?;
+    let user = reviewer_for(&request)?;
+    let now = now_rfc3339();
+    let who = os_user();
+    let decided = store.update(id, |r| {
+        must_be_pending(r)?;
+        r.status = Status::Approved;
+        r.for_run = for_run;
+        r.decided_by = Some(user.clone());
+        r.decided_os_user = Some(who.clone());
+        r.decided_at = Some(now.clone());
+        Ok(())
+    })?;
+    let request = decided.map_err(anyhow::Error::msg)?;
+    append_event(
+        &request.run_dir,
+        json!({
+            "type": "approval.granted", "time": now, "id": request.id, "by": user,
+            "os_user": who, "for_run": for_run, "tool": request.tool,
+            "digest": request.digest, "group": request.group,
+        }),
+    )?;
+    println!(
+        "approved {}: the agent may now run `{}` with exactly this input {} in run {}",
+        request.id,
+        request.tool,
+        if for_run {
+            "as often as it needs"
+        } else {
+            "once"
+        },
+        request.run_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
+    if reason.trim().is_empty() {
+        bail!("say why with `--reason TEXT`: the agent and the run's record see it");
+    }
+    let project = project_here()?;
+    let store = Approvals::new(&project.records_dir());
+    let request = load(&store, id)?;
+    must_be_pending(&request).map_err(anyhow::Error::msg)?;
+    let user = reviewer_for(&request)?;
+    let now = now_rfc3339();
+    let who = os_user();
+    let decided = store.update(id, |r| {
+        must_be_pending(r)?;
+        r.status = Status::Denied;
+        r.decided_by = Some(user.clone());
+        r.decided_os_user = Some(who.clone());
+        r.decided_at = Some(now.clone());
+        r.note = Some(reason.to_string());
+        Ok(())
+    })?;
+    let request = decided.map_err(anyhow::Error::msg)?;
+    append_event(
+        &request.run_dir,
+        json!({
+            "type": "approval.denied", "time": now, "id": request.id, "by": user,
+            "os_user": who, "reason": reason, "tool": request.tool,
+            "digest": request.digest, "group": request.group,
+        }),
+    )?;
+    println!(
+        "refused {}: the agent is told why, and the same call stays refused in run {}",
+        request.id, request.run_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
