@@ -290,83 +290,96 @@ fn scan_inner(
     let mut range = CompactRange::new();
     let mut prev: Option<Hash> = None;
     let mut next_cp = checkpoints.iter().enumerate().peekable();
-    let mut rest: &[u8] = &data;
     let mut idx: u64 = 0;
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut rest: &[u8] = &data;
+    let mut incomplete = false;
     while !rest.is_empty() {
         let Some(nl) = memchr_newline(rest) else {
-            return Err(entry_failure(
-                idx,
-                "the entry is incomplete (no newline): an append was cut off, or the file was edited; opening the run records the recovery",
-            ));
+            incomplete = true;
+            break;
         };
         let (line, after) = rest.split_at(nl);
+        lines.push(line);
         rest = after.get(1..).unwrap_or_default();
-        let leaf = leaf_hash(line);
-        let head: Head<'_> = serde_json::from_slice(line)
-            .map_err(|e| entry_failure(idx, format!("the entry is not a valid entry: {e}")))?;
-        if head.i != idx {
-            return Err(entry_failure(
-                idx,
-                format!(
-                    "the entry at position {idx} says it is entry {}: an entry was deleted, duplicated or moved",
-                    head.i
-                ),
-            ));
-        }
-        match (prev, head.prev.as_deref()) {
-            (None, None) => {
-                if head.kind.as_deref() != Some("record.create") {
-                    return Err(entry_failure(0, "the first entry is not the genesis entry"));
-                }
-            }
-            (None, Some(_)) => {
+    }
+    // Hashing and parsing are independent per line, so they run on all cores in
+    // windows; the order-dependent checks then walk each window in sequence.
+    for window in lines.chunks(WINDOW) {
+        let parsed = hash_and_parse(window);
+        for (leaf, head) in parsed {
+            let head = head
+                .map_err(|e| entry_failure(idx, format!("the entry is not a valid entry: {e}")))?;
+            if head.i != idx {
                 return Err(entry_failure(
-                    0,
-                    "the genesis entry must not link to a predecessor",
+                    idx,
+                    format!(
+                        "the entry at position {idx} says it is entry {}: an entry was deleted, duplicated or moved",
+                        head.i
+                    ),
                 ));
             }
-            (Some(_), None) => {
-                return Err(entry_failure(idx, "the entry has no `prev` link"));
-            }
-            (Some(p), Some(stated)) => {
-                let actual = crate::digest::hex(&p);
-                if actual != stated {
-                    // A changed `prev` differs from the true hash in a few characters;
-                    // a changed predecessor gives an unrelated hash.
-                    let differing = actual
-                        .bytes()
-                        .zip(stated.bytes())
-                        .filter(|(a, b)| a != b)
-                        .count()
-                        + actual.len().abs_diff(stated.len());
-                    return Err(if differing < 8 {
-                        entry_failure(idx, "the entry's `prev` link was altered")
-                    } else {
-                        entry_failure(
-                            idx - 1,
-                            format!(
-                                "the entry was changed: its hash no longer matches the `prev` link of entry {idx}"
-                            ),
-                        )
-                    });
+            match (prev, head.prev.as_deref()) {
+                (None, None) => {
+                    if head.kind.as_deref() != Some("record.create") {
+                        return Err(entry_failure(0, "the first entry is not the genesis entry"));
+                    }
+                }
+                (None, Some(_)) => {
+                    return Err(entry_failure(
+                        0,
+                        "the genesis entry must not link to a predecessor",
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(entry_failure(idx, "the entry has no `prev` link"));
+                }
+                (Some(p), Some(stated)) => {
+                    if !hex_matches(stated, &p) {
+                        let actual = crate::digest::hex(&p);
+                        // A changed `prev` differs from the true hash in a few characters;
+                        // a changed predecessor gives an unrelated hash.
+                        let differing = actual
+                            .bytes()
+                            .zip(stated.bytes())
+                            .filter(|(a, b)| a != b)
+                            .count()
+                            + actual.len().abs_diff(stated.len());
+                        return Err(if differing < 8 {
+                            entry_failure(idx, "the entry's `prev` link was altered")
+                        } else {
+                            entry_failure(
+                                idx - 1,
+                                format!(
+                                    "the entry was changed: its hash no longer matches the `prev` link of entry {idx}"
+                                ),
+                            )
+                        });
+                    }
                 }
             }
+            range.push(leaf);
+            prev = Some(leaf);
+            idx += 1;
+            progress.entries = idx;
+            if let Some((k, cp)) = next_cp.next_if(|(_, cp)| cp.size == idx)
+                && range.root() != cp.root
+            {
+                check_sig(k)?;
+                return Err(entry_failure(
+                    idx - 1,
+                    format!(
+                        "entries 0..{idx} do not hash to the root signed in checkpoints/{idx}: this entry was changed (or earlier entries were rewritten together with their links)"
+                    ),
+                ));
+            }
         }
-        range.push(leaf);
-        prev = Some(leaf);
-        idx += 1;
-        progress.entries = idx;
-        if let Some((k, cp)) = next_cp.next_if(|(_, cp)| cp.size == idx)
-            && range.root() != cp.root
-        {
-            check_sig(k)?;
-            return Err(entry_failure(
-                idx - 1,
-                format!(
-                    "entries 0..{idx} do not hash to the root signed in checkpoints/{idx}: this entry was changed (or earlier entries were rewritten together with their links)"
-                ),
-            ));
-        }
+    }
+    if incomplete {
+        return Err(entry_failure(
+            idx,
+            "the entry is incomplete (no newline): an append was cut off, or the file was edited; opening the run records the recovery",
+        ));
     }
 
     // 4. Truncation.
@@ -390,6 +403,49 @@ fn scan_inner(
         root: range.root(),
         checkpoints,
     })
+}
+
+/// Lines hashed and parsed per parallel step.
+const WINDOW: usize = 16 * 1024;
+/// Below this many lines a second thread costs more than it saves.
+const PARALLEL_MIN: usize = 2048;
+
+type Parsed<'a> = (Hash, Result<Head<'a>, serde_json::Error>);
+
+fn hash_and_parse<'a>(lines: &[&'a [u8]]) -> Vec<Parsed<'a>> {
+    let one = |line: &&'a [u8]| (leaf_hash(line), serde_json::from_slice::<Head<'a>>(line));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || lines.len() < PARALLEL_MIN {
+        return lines.iter().map(one).collect();
+    }
+    let per = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(per)
+            .map(|chunk| s.spawn(move || chunk.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                // A panicking worker (none is expected) is treated as a parse failure
+                // of its lines by recomputing them here.
+                Err(_) => return lines.iter().map(one).collect(),
+            }
+        }
+        out
+    })
+}
+
+/// Does lower-case hex `stated` spell `hash`? No allocation on the hot path.
+fn hex_matches(stated: &str, hash: &Hash) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let stated = stated.as_bytes();
+    stated.len() == 64
+        && hash.iter().zip(stated.chunks_exact(2)).all(|(b, pair)| {
+            DIGITS.get(usize::from(b >> 4)) == pair.first()
+                && DIGITS.get(usize::from(b & 15)) == pair.get(1)
+        })
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -331,3 +331,34 @@ fn events_are_redacted_digested_and_canonical_before_hashing() {
     assert!(log.append(json!(["not", "an", "object"])).is_err());
     assert!(log.append(json!({"no": "type"})).is_err());
 }
+
+#[test]
+fn a_large_log_verified_in_parallel_still_names_the_first_bad_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    let log = RunLog::create(&dir, "big").unwrap();
+    let mut prev = log.entries().unwrap()[0].leaf_hash();
+    let mut lines = Vec::new();
+    for i in 1..5000u64 {
+        let v = json!({"type": "prompt", "prompt": format!("event {i}"), "i": i,
+                       "prev": mandate_record::digest::hex(&prev)});
+        let bytes = mandate_record::canonical::to_vec(&v).unwrap();
+        prev = mandate_record::merkle::leaf_hash(&bytes);
+        lines.extend_from_slice(&bytes);
+        lines.push(b'\n');
+    }
+    use std::io::Write as _;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("log.jsonl"))
+        .unwrap()
+        .write_all(&lines)
+        .unwrap();
+    log.checkpoint(&key(1), "o").unwrap();
+    assert!(verify(&dir, &key(1).verifying_key()).ok);
+    let mut l = self::lines(&dir);
+    let pos = l[3210].iter().position(|&b| b == b'v').unwrap();
+    l[3210][pos] = b'V';
+    write_lines(&dir, &l);
+    assert_eq!(failure_at(&dir), Location::Entry(3210));
+}
