@@ -326,14 +326,16 @@ impl Session<'_> {
         event.insert("mode".into(), json!(mode.to_string()));
         event.insert("enforced".into(), json!(enforced));
         if let Some(need) = &verdict.approval {
-            let mut approval =
-                json!({"rule": need.rule, "group": need.group, "reviewers": need.reviewers});
+            let mut approval = Map::new();
+            approval.insert("rule".into(), json!(need.rule));
+            approval.insert("group".into(), json!(need.group));
+            approval.insert("reviewers".into(), json!(need.reviewers));
             if let Some(Ok(settled)) = &held {
                 let request = settled.request();
-                approval["id"] = json!(request.id);
-                approval["status"] = json!(request.status.as_str());
+                approval.insert("id".into(), json!(request.id));
+                approval.insert("status".into(), json!(request.status.as_str()));
             }
-            event.insert("approval".into(), approval);
+            event.insert("approval".into(), Value::Object(approval));
         }
         if let Some(held) = &held {
             // What the hook answers: the call runs only with an approval.

@@ -165,7 +165,7 @@ impl Approvals {
         let slot = loop {
             match self.find(ask.run_id, &digest, round)? {
                 Slot::Taken(request) => {
-                    latest = Some(request);
+                    latest = Some(*request);
                     round += 1;
                 }
                 Slot::Free(id) => break id,
@@ -229,7 +229,7 @@ impl Approvals {
         let mut latest = None;
         let mut round = 0u32;
         while let Slot::Taken(request) = self.find(run_id, &digest, round)? {
-            latest = Some(request);
+            latest = Some(*request);
             round += 1;
         }
         Ok(latest)
@@ -281,10 +281,11 @@ impl Approvals {
                 .and_then(|s| s.to_str())
                 .is_some_and(valid_id)
                 && path.extension().is_some_and(|e| e == "json");
-            if is_request {
-                if let Some(request) = self.read(&path)? {
-                    requests.push(request);
-                }
+            if !is_request {
+                continue;
+            }
+            if let Some(request) = self.read(&path)? {
+                requests.push(request);
             }
         }
         requests.sort_by(|a, b| {
@@ -306,7 +307,7 @@ impl Approvals {
                         && request.digest == digest
                         && request.round == round =>
                 {
-                    return Ok(Slot::Taken(request));
+                    return Ok(Slot::Taken(Box::new(request)));
                 }
                 Some(_) => continue,
                 None => {
@@ -349,7 +350,7 @@ impl Approvals {
 }
 
 enum Slot {
-    Taken(Request),
+    Taken(Box<Request>),
     Free(String),
 }
 
