@@ -586,10 +586,10 @@ fn resolve(path: &str) -> Result<PathBuf> {
     if let Ok(canonical) = std::fs::canonicalize(&absolute) {
         return Ok(canonical);
     }
-    if let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name()) {
-        if let Ok(parent) = std::fs::canonicalize(parent) {
-            return Ok(parent.join(name));
-        }
+    if let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name())
+        && let Ok(parent) = std::fs::canonicalize(parent)
+    {
+        return Ok(parent.join(name));
     }
     Ok(absolute)
 }

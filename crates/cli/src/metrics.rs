@@ -114,7 +114,7 @@ pub fn str_of<'a>(event: &'a Value, key: &str) -> Option<&'a str> {
     event.get(key).and_then(Value::as_str)
 }
 
-/// Every run under the project's records dir, read through the one reader. A run that
+/// Every run under the project's records dir, oldest first, read through the one reader. A run that
 /// cannot be read is reported on stderr and skipped, so one damaged run does not hide
 /// the others.
 pub fn load_runs(project: &Project) -> Vec<RunRecord> {
@@ -129,6 +129,11 @@ pub fn load_runs(project: &Project) -> Vec<RunRecord> {
             Err(error) => eprintln!("mandate: skipping run `{id}`: {error}"),
         }
     }
+    // Oldest first by when they started: run ids of the same second sort by their nonce.
+    runs.sort_by(|a, b| {
+        let started = |r: &RunRecord| r.start().map(time_of).unwrap_or("").to_string();
+        started(a).cmp(&started(b)).then_with(|| a.id.cmp(&b.id))
+    });
     runs
 }
 
@@ -845,12 +850,10 @@ pub fn compute(runs: &[RunRecord], kill_log: &[Value], since: Option<&str>) -> M
                         _ => {}
                     }
                 }
-                _ if is_kill_switch(kind) => {
-                    // The same switch is written into every affected run: count it once.
-                    if kill_seen.insert(kill_key(event)) {
-                        m.kill_switch_events += 1;
-                        bump(&mut days, d, &|c: &mut DayCounts| c.kill_switch += 1);
-                    }
+                // The same switch is written into every affected run: count it once.
+                _ if is_kill_switch(kind) && kill_seen.insert(kill_key(event)) => {
+                    m.kill_switch_events += 1;
+                    bump(&mut days, d, &|c: &mut DayCounts| c.kill_switch += 1);
                 }
                 _ => {}
             }
@@ -1252,7 +1255,10 @@ pub fn render_html(m: &Metrics) -> String {
             )),
         ],
     ];
-    body.push_str(&report_html::table(&["", ""], &rows));
+    body.push_str(&report_html::table(
+        &["measure", "what the records show"],
+        &rows,
+    ));
     if !m.stop_triggers.is_empty() {
         body.push_str("<h2>Stop triggers</h2>");
         let rows: Vec<Vec<String>> = m
@@ -1346,7 +1352,7 @@ mod tests {
             json!({"type": "tool.post", "time": "2026-01-02T00:00:03Z", "tool_use_id": "t9"}),
             json!({"type": "run.finish", "time": "2026-01-02T00:00:04Z", "complete": false, "missing": ["tests"]}),
         ]);
-        let m = compute(&[r.clone()], &[], None);
+        let m = compute(std::slice::from_ref(&r), &[], None);
         assert_eq!(m.tool_calls, 2);
         assert_eq!(m.refused, 1);
         assert_eq!(m.unguarded_calls, 1);
@@ -1355,7 +1361,7 @@ mod tests {
         assert_eq!(m.tests.runs_without_tests, vec!["T-1-run".to_string()]);
         assert_eq!(m.days.len(), 2);
         assert!((m.denial_rate - 0.5).abs() < 1e-9);
-        let since = compute(&[r.clone()], &[], Some("2026-01-02"));
+        let since = compute(std::slice::from_ref(&r), &[], Some("2026-01-02"));
         assert_eq!(since.tool_calls, 1);
         let map = touch_map(&r);
         assert_eq!(map.kinds[0].declared[0].used, 1);

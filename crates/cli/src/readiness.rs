@@ -32,6 +32,8 @@ pub struct Inputs {
     /// Every contract under `.mandate/contracts`: file name and the parsed contract, or
     /// why it does not load.
     pub contracts: Vec<(String, Result<Contract, String>)>,
+    /// Contracts that do not load under this policy, or misjudge their own examples.
+    pub contract_problems: Vec<String>,
     pub runs: Vec<RunRecord>,
     pub kill_log: Vec<Value>,
     pub records_dir: PathBuf,
@@ -935,7 +937,12 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
                 } else {
                     (
                         Status::Pass,
-                        "enabled, fail-closed, and matching the active contract".to_string(),
+                        if inputs.expected_sandbox.is_some() {
+                            "enabled, fail-closed, and matching the active contract"
+                        } else {
+                            "enabled and fail-closed (no active run to compare it with)"
+                        }
+                        .to_string(),
                     )
                 }
             }
@@ -965,11 +972,7 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
         },
         source: "mandate.toml mode".to_string(),
     });
-    let broken: Vec<String> = inputs
-        .contracts
-        .iter()
-        .filter_map(|(n, c)| c.as_ref().err().map(|e| format!("{n}: {e}")))
-        .collect();
+    let broken = &inputs.contract_problems;
     out.push(Check {
         id: "contracts",
         check: "every contract loads and judges its own examples as written",
@@ -1026,6 +1029,7 @@ fn read_json(path: &Path) -> Option<Value> {
 /// Read everything readiness looks at.
 pub fn gather(project: &Project) -> Inputs {
     let mut contracts = Vec::new();
+    let mut contract_problems = Vec::new();
     let dir = project.root.join(".mandate/contracts");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|entries| {
@@ -1042,13 +1046,17 @@ pub fn gather(project: &Project) -> Inputs {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        contracts.push((
-            name,
-            project
-                .load_contract(&path)
-                .map(|(c, _)| c)
-                .map_err(|e| e.to_string()),
-        ));
+        // Answers read what the contract says; whether it loads under this policy (and
+        // judges its own examples as written) is a check of its own.
+        let parsed = mandate_project::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                mandate_policy::parse_contract(&path, &text).map_err(|e| e.to_string())
+            });
+        if let Err(error) = project.load_contract(&path) {
+            contract_problems.push(format!("{name}: {error}"));
+        }
+        contracts.push((name, parsed));
     }
     let runs = metrics::load_runs(project);
     let verified = mandate_record::keys::load(&project.key_path())
@@ -1088,12 +1096,16 @@ pub fn gather(project: &Project) -> Inputs {
         .filter(|s| !s.finished)
         .and_then(|_| mandate_project::read(&active.contract_path()).ok())
         .and_then(|text| mandate_policy::parse_contract(&active.contract_path(), &text).ok());
-    let expected_sandbox =
-        binary.map(|binary| crate::sandbox::sandbox_settings(project, contract.as_ref(), &binary));
+    // With no active run the hook refuses every call and the settings keep the last
+    // contract's sandbox: there is no contract to compare against.
+    let expected_sandbox = binary
+        .filter(|_| contract.is_some())
+        .map(|binary| crate::sandbox::sandbox_settings(project, contract.as_ref(), &binary));
     Inputs {
         policy: project.policy.clone(),
         org: project.org.as_ref().map(|(_, o)| o.clone()),
         contracts,
+        contract_problems,
         kill_log: metrics::read_kill_log(&project.records_dir()),
         records_dir: project.records_dir(),
         settings: read_json(&project.root.join(".claude/settings.json")),

@@ -131,7 +131,8 @@ fn nice_max(max: f64) -> f64 {
         return 1.0;
     }
     let magnitude = 10f64.powf(max.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
+    // Steps that divide into four round ticks.
+    for step in [1.0, 2.0, 4.0, 6.0, 8.0, 10.0] {
         if max <= step * magnitude {
             return step * magnitude;
         }
@@ -375,9 +376,9 @@ mod tests {
     #[test]
     fn scales_are_round() {
         assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(7.0), 8.0);
         assert_eq!(nice_max(13.0), 20.0);
-        assert_eq!(nice_max(240.0), 250.0);
+        assert_eq!(nice_max(240.0), 400.0);
     }
 
     #[test]
