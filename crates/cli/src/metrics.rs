@@ -520,7 +520,7 @@ fn touch_map_html(map: &TouchMap, root: Option<&Path>, observed: bool) -> String
                 .iter()
                 .map(|d| {
                     format!(
-                        "<code>{}</code> <small>({} uses)</small>",
+                        "<code>{}</code> <small>(used {}×)</small>",
                         escape(&d.pattern),
                         d.used
                     )
