@@ -5,9 +5,10 @@
 //! side requests (titles, summaries, a quota probe) and a subagent has a loop of its own, so
 //! each `POST /v1/messages` is first classified by the tools it offers the model:
 //!
-//! - the **main loop** offers about a dozen tools, `Agent` among them;
-//! - a **subagent** (general-purpose) offers about ten, without `Agent`;
-//! - a **side request** offers at most a couple.
+//! - a **side request** offers at most a couple of tools;
+//! - a **subagent** says so in the billing header that opens its system prompt
+//!   (`cc_is_subagent=true`); it offers about ten tools, and may hold `Agent` itself;
+//! - the **main loop** offers about a dozen tools, `Agent` among them.
 //!
 //! The main loop and the subagent each get one scripted tool call per request, then plain
 //! text. Which step a request is asking for is read from the conversation itself (how many
@@ -225,6 +226,16 @@ impl ModelServer {
             .max()
     }
 
+    /// The main-loop requests that asked for step `index`.
+    pub fn main_requests_for(&self, index: usize) -> Vec<Request> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.caller == Caller::Main && r.step == Some(index))
+            .cloned()
+            .collect()
+    }
+
     /// What the model was told about main-loop step `index`.
     pub fn main_result(&self, index: usize) -> Option<ToolResult> {
         self.result_for(&Self::main_id(index))
@@ -355,14 +366,22 @@ fn answer(state: &Mutex<State>, method: String, path: String, body: Vec<u8>) -> 
         })
         .unwrap_or_default();
     let is_messages = method == "POST" && route == "/v1/messages" && parsed.is_some();
+    // A subagent may hold the `Agent` tool itself (nesting), so the billing header Claude
+    // Code puts at the top of the system prompt (`cc_is_subagent=true`) decides first.
+    let system = parsed
+        .as_ref()
+        .map(|v| content_text(v.get("system")))
+        .unwrap_or_default();
     let caller = if !is_messages {
         Caller::Other
     } else if tools.len() < LOOP_MIN_TOOLS {
         Caller::Side
-    } else if tools.iter().any(|t| t == "Agent" || t == "Task") {
-        Caller::Main
-    } else {
+    } else if system.contains("cc_is_subagent=true")
+        || !tools.iter().any(|t| t == "Agent" || t == "Task")
+    {
         Caller::Subagent
+    } else {
+        Caller::Main
     };
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
     let (step, reply) = match (caller, parsed.as_ref()) {
