@@ -70,6 +70,11 @@ agent = "claude-code"
 [allow]
 read = ["src/**"]
 call = ["mcp__tickets__get_ticket"]
+
+[[approval]]
+reason = "dependency changes need a named reviewer"
+write = ["src/requirements.txt"]
+reviewers = "billing"
 "#;
 
 impl Repo {
@@ -626,4 +631,33 @@ fn scan_finds_every_configured_server_and_flags_what_is_off() {
         check.contains("warning: MCP server `tickets` in the registry: no `purpose`"),
         "{check}"
     );
+}
+
+#[test]
+fn a_contract_approval_rule_holds_the_call_for_its_group() {
+    let repo = Repo::new();
+    let write = || {
+        repo.call(
+            "Write",
+            json!({"file_path": repo.root.join("src/requirements.txt"), "content": "requests==2.32.0\n"}),
+        )
+    };
+    let (decision, reason) = write();
+    assert_eq!(decision, "deny");
+    assert!(
+        reason.contains("dependency changes need a named reviewer"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("a member of `billing` (bob@example.com)"),
+        "{reason}"
+    );
+    let id = approval_id(&reason);
+    let outsider = repo.fails("sec@example.com", &["approve", &id], 2);
+    assert!(
+        outsider.contains("not in the `billing` reviewer group"),
+        "{outsider}"
+    );
+    repo.ok("bob@example.com", &["approve", &id]);
+    assert_eq!(write().0, "allow");
 }
