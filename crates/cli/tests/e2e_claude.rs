@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use support::billing::{Billing, CUSTOMER_TEXT, FILTER_PY, SECRET, SECRET_KEY_TEXT};
 use support::claude::{Claude, ClaudeRun, claude_or_skip};
-use support::model::{ModelServer, Script, Step, ToolResult};
+use support::model::{BeforeStep, ModelServer, Script, Step, ToolResult};
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
@@ -70,9 +70,18 @@ impl E2e {
 
     /// The same with the registered `jira` and the unregistered `notes` MCP servers.
     fn session_with_mcp(&self, script: Script) -> (Session, PathBuf) {
+        self.session_with_mcp_and(script, None)
+    }
+
+    /// The same, with `before` run once before each main-loop step is served.
+    fn session_with_mcp_and(
+        &self,
+        script: Script,
+        before: Option<BeforeStep>,
+    ) -> (Session, PathBuf) {
         let calls = self.billing.base.join("mcp-calls.log");
         let config = self.billing.mcp_config(&calls);
-        let server = ModelServer::start(script);
+        let server = ModelServer::start_with(script, before);
         let run = self.claude(&server).mcp_config(&config).run(PROMPT);
         (Session { server, run }, calls)
     }
@@ -854,4 +863,139 @@ fn allowed_test_runs_cannot_reach_what_the_agent_may_not() {
         );
         assert!(!session.server.saw(secret), "a secret reached the model");
     }
+}
+
+#[test]
+fn the_kill_switch_thrown_during_a_session_holds_from_the_next_call() {
+    let Some(e2e) = E2e::new("the_kill_switch_thrown_during_a_session_holds_from_the_next_call")
+    else {
+        return;
+    };
+    let (root, home, org) = (
+        e2e.billing.root.clone(),
+        e2e.billing.home.clone(),
+        e2e.billing.org_policy(),
+    );
+    let thrown = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let outcome = std::sync::Arc::clone(&thrown);
+    // While the agent works, the security engineer disables the jira server.
+    let before: BeforeStep = Box::new(move |step| {
+        if step == 1 {
+            let output = std::process::Command::new(mandate())
+                .args([
+                    "disable",
+                    "jira",
+                    "--reason",
+                    "incident INC-7: data leak suspected",
+                ])
+                .current_dir(&root)
+                .env("HOME", &home)
+                .env("MANDATE_USER", "sec@example.com")
+                .env("MANDATE_ORG_POLICY", &org)
+                .output()
+                .expect("run mandate disable");
+            *outcome.lock().unwrap() = Some(output);
+        }
+    });
+    let (session, calls) = e2e.session_with_mcp_and(
+        Script {
+            main: vec![
+                mcp("mcp__jira__get_issue", json!({ "key": "BILL-142" })),
+                mcp("mcp__jira__get_issue", json!({ "key": "BILL-141" })),
+            ],
+            subagent: vec![],
+        },
+        Some(before),
+    );
+    let output = thrown
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the kill switch was never thrown");
+    assert!(
+        output.status.success(),
+        "mandate disable failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    session.assert_ran(0, "mcp__jira__get_issue before the kill switch");
+    let refused = session.assert_refused_by_hook(1, "mcp__jira__get_issue after the kill switch");
+    assert!(refused.contains("disabled"), "{refused}");
+    let calls = calls_logged(&calls);
+    assert_eq!(
+        calls.len(),
+        1,
+        "the jira server got calls after it was disabled: {calls:?}"
+    );
+}
+
+#[test]
+fn a_named_reviewers_approval_lets_exactly_the_approved_call_through() {
+    let Some(e2e) = E2e::new("a_named_reviewers_approval_lets_exactly_the_approved_call_through")
+    else {
+        return;
+    };
+    let billing = &e2e.billing;
+    let pin = Step::write(
+        e2e.abs("billing/export/requirements.txt"),
+        "requests==2.32.3\n",
+    );
+    let held = e2e.session(Script {
+        main: vec![Step::bash(ROLLBACK), pin.clone()],
+        subagent: vec![],
+    });
+    held.assert_ran(0, "mandate evidence rollback");
+    let reason = held.assert_refused_by_hook(1, "a dependency change before its approval");
+    assert!(
+        reason.contains("bob@example.com"),
+        "the reason does not say who can approve: {reason}"
+    );
+    assert!(billing.read("billing/export/requirements.txt").is_none());
+
+    let pending: Value =
+        serde_json::from_str(&billing.mandate_ok(&mandate(), &["approvals", "--json"])).unwrap();
+    let pending = pending.as_array().expect("a list of approval requests");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let id = pending[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains(&id),
+        "the reason does not name the approval `{id}`: {reason}"
+    );
+    // The delegating user cannot approve her own request; the named reviewer can.
+    let own = billing.mandate(&mandate(), &["approve", &id]);
+    assert!(!own.status.success(), "alice approved her own request");
+    let approve = std::process::Command::new(mandate())
+        .args(["approve", &id])
+        .current_dir(&billing.root)
+        .env("HOME", &billing.home)
+        .env("MANDATE_USER", "bob@example.com")
+        .env("MANDATE_ORG_POLICY", billing.org_policy())
+        .output()
+        .unwrap();
+    assert!(
+        approve.status.success(),
+        "bob could not approve: {}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+
+    let after = e2e.session(Script {
+        main: vec![
+            pin,
+            Step::write(
+                e2e.abs("billing/export/requirements-dev.txt"),
+                "pytest==8.0\n",
+            ),
+        ],
+        subagent: vec![],
+    });
+    after.assert_ran(0, "the approved dependency change");
+    after.assert_refused_by_hook(1, "another dependency change, not approved");
+    assert_eq!(
+        billing.read("billing/export/requirements.txt").as_deref(),
+        Some("requests==2.32.3\n")
+    );
+    assert!(
+        billing
+            .read("billing/export/requirements-dev.txt")
+            .is_none()
+    );
 }

@@ -163,9 +163,15 @@ fn content_text(content: Option<&Value>) -> String {
     }
 }
 
+/// Called once per main-loop step, before the model is told to make that call: what a
+/// person does while the agent works (throw the kill switch, approve a held call).
+pub type BeforeStep = Box<dyn Fn(usize) + Send>;
+
 struct State {
     script: Script,
     log: Vec<Request>,
+    before_main_step: Option<BeforeStep>,
+    steps_announced: Vec<usize>,
 }
 
 /// The scripted model server on 127.0.0.1; it lives as long as the test holds it.
@@ -176,11 +182,18 @@ pub struct ModelServer {
 
 impl ModelServer {
     pub fn start(script: Script) -> Self {
+        Self::start_with(script, None)
+    }
+
+    /// Like `start`, with `before_main_step` run once before each main-loop step is served.
+    pub fn start_with(script: Script, before_main_step: Option<BeforeStep>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the model server");
         let addr = listener.local_addr().expect("model server address");
         let state = Arc::new(Mutex::new(State {
             script,
             log: Vec::new(),
+            before_main_step,
+            steps_announced: Vec::new(),
         }));
         let shared = Arc::clone(&state);
         thread::spawn(move || {
@@ -386,12 +399,24 @@ fn answer(state: &Mutex<State>, method: String, path: String, body: Vec<u8>) -> 
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
     let (step, reply) = match (caller, parsed.as_ref()) {
         (Caller::Main | Caller::Subagent, Some(request)) => {
-            let (prefix, steps) = if caller == Caller::Main {
-                (MAIN_ID, &state.script.main)
+            let prefix = if caller == Caller::Main {
+                MAIN_ID
             } else {
-                (SUB_ID, &state.script.subagent)
+                SUB_ID
             };
             let index = scripted_calls(request, prefix);
+            if caller == Caller::Main && !state.steps_announced.contains(&index) {
+                state.steps_announced.push(index);
+                // Under the lock on purpose: a retried request waits until it is done.
+                if let Some(before) = &state.before_main_step {
+                    before(index);
+                }
+            }
+            let steps = if caller == Caller::Main {
+                &state.script.main
+            } else {
+                &state.script.subagent
+            };
             let reply = match steps.get(index) {
                 Some(step) => Reply::Tool {
                     id: format!("{prefix}{index:02}"),
