@@ -1,0 +1,1165 @@
+//! The walk over tree-sitter-bash's syntax tree.
+//!
+//! Statements are walked in source order with the set of directories the shell may be in
+//! at that point: `cd x && cat y` reads `x/y`, `cd x; cat y` may read `x/y` or `y` (the
+//! `cd` may fail), `(cd x); cat y` reads `y`. Every simple command goes through
+//! [`programs::judge`]; wrappers hand their inner command back here; `bash -c STRING` is
+//! parsed and walked again one level deeper. Anything the walk does not understand is
+//! opaque.
+
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use tree_sitter::{Node, ParseOptions, Parser, Tree};
+
+use crate::programs::{self, Inner, Judgement, is_poison_variable};
+use crate::word::{self, RawWord, Word};
+use crate::{Analysis, Effect, MAX_COMMANDS, MAX_DEPTH, MAX_INPUT, Opaque, PARSE_BUDGET, SimpleCommand};
+
+/// Most directories one point of a line may be in.
+const MAX_CWDS: usize = 8;
+
+type Cwd = Option<String>;
+
+thread_local! {
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+/// Parse with the thread's parser, giving up after [`PARSE_BUDGET`].
+fn parse(source: &str) -> Result<Tree, String> {
+    PARSER.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| "the parser is busy".to_string())?;
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser
+                .set_language(&tree_sitter_bash::LANGUAGE.into())
+                .map_err(|e| format!("the Bash grammar could not be loaded ({e})"))?;
+            *slot = Some(parser);
+        }
+        let parser = slot
+            .as_mut()
+            .ok_or_else(|| "the parser could not be created".to_string())?;
+        let start = Instant::now();
+        let mut progress = |_: &tree_sitter::ParseState| {
+            if start.elapsed() > PARSE_BUDGET {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let bytes = source.as_bytes();
+        let mut read = |offset: usize, _| bytes.get(offset..).unwrap_or_default();
+        let options = ParseOptions::new().progress_callback(&mut progress);
+        match parser.parse_with_options(&mut read, None, Some(options)) {
+            Some(tree) => Ok(tree),
+            None => {
+                parser.reset();
+                Err("the parser gave up on this line".to_string())
+            }
+        }
+    })
+}
+
+pub(crate) fn analyze(source: &str) -> Analysis {
+    let mut walker = Walker::default();
+    walker.script(source, &[None], 0);
+    walker.out
+}
+
+/// Where a statement may leave the shell: directories after success and after failure.
+#[derive(Clone, Debug)]
+struct Outcome {
+    ok: Vec<Cwd>,
+    failed: Vec<Cwd>,
+}
+
+impl Outcome {
+    fn same(cwds: &[Cwd]) -> Outcome {
+        Outcome {
+            ok: cwds.to_vec(),
+            failed: cwds.to_vec(),
+        }
+    }
+
+    fn all(&self) -> Vec<Cwd> {
+        union(&self.ok, &self.failed)
+    }
+}
+
+fn union(a: &[Cwd], b: &[Cwd]) -> Vec<Cwd> {
+    let mut out = a.to_vec();
+    for cwd in b {
+        if !out.contains(cwd) {
+            out.push(cwd.clone());
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Walker {
+    out: Analysis,
+    /// Variables assigned earlier in the line: their values may hold anything.
+    assigned: Vec<String>,
+    /// Set once the line changed `PATH` (or similar): everything after is opaque.
+    poisoned: Option<String>,
+    /// The command limit was reported.
+    overflow: bool,
+}
+
+fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
+    src.get(node.byte_range()).unwrap_or("")
+}
+
+fn children<'t>(node: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
+    let mut out = Vec::new();
+    let mut cursor = node.walk();
+    if cursor.goto_first_child() {
+        loop {
+            out.push((cursor.field_name(), cursor.node()));
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn first_error(node: Node<'_>, depth: usize) -> Option<Node<'_>> {
+    if node.is_error() || node.is_missing() {
+        return Some(node);
+    }
+    if depth > 256 {
+        return Some(node);
+    }
+    for (_, child) in children(node) {
+        if child.has_error()
+            && let Some(found) = first_error(child, depth + 1)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+impl Walker {
+    fn opaque(&mut self, text: &str, reason: impl Into<String>) {
+        let part = Opaque {
+            text: text.trim().to_string(),
+            reason: reason.into(),
+        };
+        if !self.out.opaque.contains(&part) && self.out.opaque.len() < MAX_COMMANDS {
+            self.out.opaque.push(part);
+        }
+    }
+
+    /// Analyse a whole line (the top level, or a `bash -c` string).
+    fn script(&mut self, source: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        if depth > MAX_DEPTH {
+            self.opaque(source, "the line nests deeper than the analyser follows");
+            return Outcome::same(cwds);
+        }
+        if source.len() > MAX_INPUT {
+            self.opaque(
+                source.get(..80).unwrap_or(""),
+                format!("the line is longer than {MAX_INPUT} bytes"),
+            );
+            return Outcome::same(cwds);
+        }
+        if let Some(c) = source
+            .chars()
+            .find(|c| (c.is_control() && *c != '\n' && *c != '\t') || (c.is_whitespace() && !c.is_ascii()))
+        {
+            self.opaque(
+                source,
+                format!(
+                    "the line holds the character U+{:04X}, which shells and parsers may split differently",
+                    c as u32
+                ),
+            );
+            return Outcome::same(cwds);
+        }
+        let tree = match parse(source) {
+            Ok(tree) => tree,
+            Err(reason) => {
+                self.opaque(source, reason);
+                return Outcome::same(cwds);
+            }
+        };
+        let root = tree.root_node();
+        if root.has_error() {
+            let near = first_error(root, 0)
+                .map(|n| text(n, source))
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| format!(" near `{}`", t.chars().take(40).collect::<String>()))
+                .unwrap_or_default();
+            self.opaque(
+                source,
+                format!("the line does not parse as Bash{near}"),
+            );
+            return Outcome::same(cwds);
+        }
+        self.statement(root, source, cwds, depth)
+    }
+
+    fn statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        if depth > MAX_DEPTH {
+            self.opaque(text(node, src), "the line nests deeper than the analyser follows");
+            return Outcome::same(cwds);
+        }
+        let depth = depth + 1;
+        match node.kind() {
+            "program" | "do_group" => {
+                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                self.sequence(&nodes, src, cwds, depth)
+            }
+            "compound_statement" => {
+                let is_arithmetic = node.child(0).is_some_and(|c| c.kind() == "((");
+                if is_arithmetic {
+                    self.arithmetic(node, src, cwds, depth);
+                    return Outcome::same(cwds);
+                }
+                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                self.sequence(&nodes, src, cwds, depth)
+            }
+            "subshell" => {
+                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                self.sequence(&nodes, src, cwds, depth);
+                Outcome::same(cwds)
+            }
+            "list" => self.list(node, src, cwds, depth),
+            "pipeline" => {
+                for (_, child) in children(node) {
+                    if child.is_named() && child.kind() != "comment" {
+                        self.statement(child, src, cwds, depth);
+                    }
+                }
+                Outcome::same(cwds)
+            }
+            "command" => self.command(node, src, cwds, depth, Vec::new()),
+            "redirected_statement" => self.redirected(node, src, cwds, depth),
+            "negated_command" => {
+                let mut out = Outcome::same(cwds);
+                for (_, child) in children(node) {
+                    if child.is_named() {
+                        out = self.statement(child, src, cwds, depth);
+                    }
+                }
+                Outcome {
+                    ok: out.failed,
+                    failed: out.ok,
+                }
+            }
+            "if_statement" => self.if_statement(node, src, cwds, depth),
+            "while_statement" | "until_statement" => {
+                let parts = children(node);
+                let condition: Vec<Node<'_>> = parts
+                    .iter()
+                    .filter(|(f, _)| *f == Some("condition"))
+                    .map(|(_, n)| *n)
+                    .collect();
+                let cond = self.sequence(&condition, src, cwds, depth);
+                let mut result = union(cwds, &cond.all());
+                for (field, body) in &parts {
+                    if *field == Some("body") {
+                        let out = self.statement(*body, src, &cond.all(), depth);
+                        result = union(&result, &out.all());
+                    }
+                }
+                self.loop_check(node, src, cwds, &result)
+            }
+            "for_statement" | "select_statement" => {
+                let mut result = cwds.to_vec();
+                for (field, child) in children(node) {
+                    match field {
+                        Some("variable") => self.assigned.push(text(child, src).to_string()),
+                        Some("value") => {
+                            self.words(child, src, cwds, depth);
+                        }
+                        Some("body") => {
+                            let out = self.statement(child, src, cwds, depth);
+                            result = union(&result, &out.all());
+                        }
+                        _ => {}
+                    }
+                }
+                self.loop_check(node, src, cwds, &result)
+            }
+            "c_style_for_statement" => {
+                let mut result = cwds.to_vec();
+                for (field, child) in children(node) {
+                    match field {
+                        Some("body") => {
+                            let out = self.statement(child, src, cwds, depth);
+                            result = union(&result, &out.all());
+                        }
+                        _ if child.is_named() => self.arithmetic(child, src, cwds, depth),
+                        _ => {}
+                    }
+                }
+                self.loop_check(node, src, cwds, &result)
+            }
+            "case_statement" => {
+                let mut result = cwds.to_vec();
+                for (field, child) in children(node) {
+                    if field == Some("value") {
+                        self.words(child, src, cwds, depth);
+                    } else if child.kind() == "case_item" {
+                        let mut body = Vec::new();
+                        for (item_field, item) in children(child) {
+                            if item_field == Some("value") {
+                                self.words(item, src, cwds, depth);
+                            } else {
+                                body.push(item);
+                            }
+                        }
+                        let out = self.sequence(&body, src, cwds, depth);
+                        result = union(&result, &out.all());
+                    }
+                }
+                Outcome {
+                    ok: result.clone(),
+                    failed: result,
+                }
+            }
+            "function_definition" => {
+                self.opaque(
+                    text(node, src),
+                    "the line defines a shell function; what calling it does is not followed",
+                );
+                Outcome::same(cwds)
+            }
+            "declaration_command" => {
+                self.declaration(node, src, cwds, depth);
+                Outcome::same(cwds)
+            }
+            "unset_command" => {
+                for (_, child) in children(node) {
+                    if child.is_named() {
+                        self.words(child, src, cwds, depth);
+                    }
+                }
+                Outcome::same(cwds)
+            }
+            "test_command" => {
+                self.test(node, src, cwds, depth);
+                Outcome::same(cwds)
+            }
+            "variable_assignment" => {
+                self.assignment(node, src, cwds, depth, true);
+                Outcome::same(cwds)
+            }
+            "variable_assignments" => {
+                for (_, child) in children(node) {
+                    if child.kind() == "variable_assignment" {
+                        self.assignment(child, src, cwds, depth, true);
+                    }
+                }
+                Outcome::same(cwds)
+            }
+            "comment" => Outcome::same(cwds),
+            other => {
+                self.opaque(
+                    text(node, src),
+                    format!("the analyser does not follow Bash `{other}` constructs"),
+                );
+                Outcome::same(cwds)
+            }
+        }
+    }
+
+    /// A loop body runs any number of times: a `cd` inside it has no single answer.
+    fn loop_check(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], result: &[Cwd]) -> Outcome {
+        if result.iter().any(|c| !cwds.contains(c)) {
+            self.opaque(text(node, src), "the loop changes directory on each pass");
+        }
+        Outcome::same(cwds)
+    }
+
+    /// Statements one after another (`;`, newlines, `&`).
+    fn sequence(&mut self, nodes: &[Node<'_>], src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        let mut current = Outcome::same(cwds);
+        let mut iter = nodes.iter().peekable();
+        while let Some(node) = iter.next() {
+            if !node.is_named() || node.kind() == "comment" {
+                continue;
+            }
+            let input = self.bounded(current.all(), *node, src);
+            let mut out = self.statement(*node, src, &input, depth);
+            if iter.peek().is_some_and(|next| next.kind() == "&") {
+                // A background job runs in a subshell: its `cd` stays there.
+                out = Outcome::same(&input);
+            }
+            current = out;
+        }
+        current
+    }
+
+    fn bounded(&mut self, cwds: Vec<Cwd>, node: Node<'_>, src: &str) -> Vec<Cwd> {
+        if cwds.len() > MAX_CWDS {
+            self.opaque(
+                text(node, src),
+                "the line may be in too many different directories to follow",
+            );
+            return cwds.into_iter().take(MAX_CWDS).collect();
+        }
+        cwds
+    }
+
+    /// `a && b`, `a || b`, `a ; b` inside a list node.
+    fn list(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        let mut current: Option<Outcome> = None;
+        let mut operator = ";";
+        for (_, child) in children(node) {
+            if !child.is_named() {
+                operator = child.kind();
+                continue;
+            }
+            if child.kind() == "comment" {
+                continue;
+            }
+            current = Some(match current {
+                None => self.statement(child, src, cwds, depth),
+                Some(left) => match operator {
+                    "&&" => {
+                        let input = self.bounded(left.ok.clone(), child, src);
+                        let right = self.statement(child, src, &input, depth);
+                        Outcome {
+                            ok: right.ok.clone(),
+                            failed: union(&left.failed, &right.failed),
+                        }
+                    }
+                    "||" => {
+                        let input = self.bounded(left.failed.clone(), child, src);
+                        let right = self.statement(child, src, &input, depth);
+                        Outcome {
+                            ok: union(&left.ok, &right.ok),
+                            failed: right.failed.clone(),
+                        }
+                    }
+                    _ => {
+                        let input = self.bounded(left.all(), child, src);
+                        self.statement(child, src, &input, depth)
+                    }
+                },
+            });
+        }
+        current.unwrap_or_else(|| Outcome::same(cwds))
+    }
+
+    fn if_statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        let parts = children(node);
+        let condition: Vec<Node<'_>> = parts
+            .iter()
+            .filter(|(f, _)| *f == Some("condition"))
+            .map(|(_, n)| *n)
+            .collect();
+        let body: Vec<Node<'_>> = parts
+            .iter()
+            .filter(|(f, n)| {
+                f.is_none() && n.is_named() && !matches!(n.kind(), "elif_clause" | "else_clause")
+            })
+            .map(|(_, n)| *n)
+            .collect();
+        let cond = self.sequence(&condition, src, cwds, depth);
+        let then = self.sequence(&body, src, &cond.ok, depth);
+        let mut results = vec![then];
+        let mut remaining = cond.failed.clone();
+        let mut has_else = false;
+        for (_, clause) in parts.iter().filter(|(_, n)| matches!(n.kind(), "elif_clause" | "else_clause")) {
+            let clause_parts = children(*clause);
+            if clause.kind() == "else_clause" {
+                has_else = true;
+                let nodes: Vec<Node<'_>> = clause_parts.iter().map(|(_, n)| *n).collect();
+                results.push(self.sequence(&nodes, src, &remaining, depth));
+                continue;
+            }
+            let cond_nodes: Vec<Node<'_>> = clause_parts
+                .iter()
+                .filter(|(f, _)| *f == Some("condition"))
+                .map(|(_, n)| *n)
+                .collect();
+            let body_nodes: Vec<Node<'_>> = clause_parts
+                .iter()
+                .filter(|(f, n)| f.is_none() && n.is_named())
+                .map(|(_, n)| *n)
+                .collect();
+            let c = self.sequence(&cond_nodes, src, &remaining, depth);
+            results.push(self.sequence(&body_nodes, src, &c.ok, depth));
+            remaining = c.failed;
+        }
+        if !has_else {
+            results.push(Outcome::same(&remaining));
+        }
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for result in results {
+            ok = union(&ok, &result.ok);
+            failed = union(&failed, &result.failed);
+        }
+        Outcome { ok, failed }
+    }
+
+    fn redirected(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        let parts = children(node);
+        let mut effects = Vec::new();
+        let mut followers = Vec::new();
+        for (field, child) in &parts {
+            if *field != Some("body") && child.is_named() {
+                self.redirect(*child, src, cwds, depth, &mut effects, &mut followers);
+            }
+        }
+        let body = parts.iter().find(|(f, _)| *f == Some("body")).map(|(_, n)| *n);
+        let out = match body {
+            Some(body) if body.kind() == "command" => self.command(body, src, cwds, depth, effects),
+            Some(body) => {
+                let out = self.statement(body, src, cwds, depth);
+                self.redirect_only(node, src, cwds, effects);
+                out
+            }
+            None => {
+                self.redirect_only(node, src, cwds, effects);
+                Outcome::same(cwds)
+            }
+        };
+        let mut current = out;
+        for follower in followers {
+            let input = current.all();
+            current = self.statement(follower, src, &input, depth);
+        }
+        current
+    }
+
+    /// Redirections with no simple command to carry them: a synthetic known command.
+    fn redirect_only(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], effects: Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        let _ = text(node, src);
+        for cwd in cwds {
+            self.push_command(SimpleCommand {
+                program: ">".to_string(),
+                args: effects
+                    .iter()
+                    .map(|e| match e {
+                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                    })
+                    .collect(),
+                cwd: cwd.clone(),
+                effects: effects.clone(),
+                known: true,
+            });
+        }
+    }
+
+    fn push_command(&mut self, command: SimpleCommand) {
+        if self.out.commands.len() >= MAX_COMMANDS {
+            if !self.overflow {
+                self.overflow = true;
+                self.opaque(
+                    &command.line(),
+                    format!("the line runs more than {MAX_COMMANDS} commands"),
+                );
+            }
+            return;
+        }
+        if let Some(name) = &self.poisoned {
+            let reason = format!(
+                "it runs after `{name}` was changed earlier in the line, so which program runs \
+                 or what it loads is unknown"
+            );
+            self.opaque(&command.line(), reason);
+        }
+        if !self.out.commands.contains(&command) {
+            self.out.commands.push(command);
+        }
+    }
+
+    /// One redirection: its effects, and statements that ride on a here-doc (`<<EOF | sh`).
+    fn redirect<'t>(
+        &mut self,
+        node: Node<'t>,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+        effects: &mut Vec<Effect>,
+        followers: &mut Vec<Node<'t>>,
+    ) {
+        match node.kind() {
+            "file_redirect" => {
+                let parts = children(node);
+                let operator = parts
+                    .iter()
+                    .find(|(_, n)| !n.is_named())
+                    .map(|(_, n)| n.kind())
+                    .unwrap_or("");
+                let destinations: Vec<Node<'_>> = parts
+                    .iter()
+                    .filter(|(f, _)| *f == Some("destination"))
+                    .map(|(_, n)| *n)
+                    .collect();
+                let mut words = Vec::new();
+                for destination in &destinations {
+                    words.extend(self.words(*destination, src, cwds, depth));
+                }
+                let numeric = |w: &Word| {
+                    !w.unknown && (w.text == "-" || w.text.trim_end_matches('-').chars().all(|c| c.is_ascii_digit()))
+                };
+                let mut j = Judgement::default();
+                match operator {
+                    ">&" | "<&" | ">&-" | "<&-" if words.iter().all(numeric) => {}
+                    "<" | "<&" => words.iter().for_each(|w| j.read(w)),
+                    "<>" => words.iter().for_each(|w| {
+                        j.read(w);
+                        j.write(w);
+                    }),
+                    ">" | ">>" | ">|" | "&>" | "&>>" | ">&" => words.iter().for_each(|w| j.write(w)),
+                    other => {
+                        self.opaque(
+                            text(node, src),
+                            format!("the redirection `{other}` is not one the analyser knows"),
+                        );
+                    }
+                }
+                if words.len() > 1 {
+                    self.opaque(text(node, src), "the redirection target expands to several words");
+                }
+                self.absorb(text(node, src), j, effects);
+            }
+            "heredoc_redirect" => {
+                let mut quoted = false;
+                for (_, child) in children(node) {
+                    match child.kind() {
+                        "heredoc_start" => {
+                            quoted = text(child, src).contains(['\'', '"', '\\']);
+                        }
+                        "heredoc_body" => {
+                            if !quoted {
+                                self.substitutions(child, src, cwds, depth);
+                            }
+                        }
+                        "heredoc_end" | "heredoc_content" => {}
+                        "file_redirect" | "herestring_redirect" | "heredoc_redirect" => {
+                            self.redirect(child, src, cwds, depth, effects, followers);
+                        }
+                        _ if child.is_named() => followers.push(child),
+                        _ => {}
+                    }
+                }
+            }
+            "herestring_redirect" => {
+                for (_, child) in children(node) {
+                    if child.is_named() {
+                        self.words(child, src, cwds, depth);
+                    }
+                }
+            }
+            _ => {
+                self.opaque(
+                    text(node, src),
+                    format!("the analyser does not follow Bash `{}` here", node.kind()),
+                );
+            }
+        }
+    }
+
+    /// Move a judgement's effects into `effects` and its opaque parts into the analysis.
+    fn absorb(&mut self, context: &str, j: Judgement, effects: &mut Vec<Effect>) {
+        for (part, reason) in j.opaque {
+            self.opaque(part.as_deref().unwrap_or(context), reason);
+        }
+        for effect in j.effects {
+            if !effects.contains(&effect) {
+                effects.push(effect);
+            }
+        }
+    }
+
+    /// A `command` node: assignments, name, arguments and redirections.
+    fn command(
+        &mut self,
+        node: Node<'_>,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+        mut effects: Vec<Effect>,
+    ) -> Outcome {
+        let mut words = Vec::new();
+        let mut followers = Vec::new();
+        let mut poison: Option<String> = None;
+        for (field, child) in children(node) {
+            match (field, child.kind()) {
+                (_, "variable_assignment") => {
+                    if let Some(name) = self.assignment(child, src, cwds, depth, false) {
+                        poison = Some(name);
+                    }
+                }
+                (_, "file_redirect" | "heredoc_redirect" | "herestring_redirect") => {
+                    self.redirect(child, src, cwds, depth, &mut effects, &mut followers);
+                }
+                (Some("name"), _) => {
+                    let inner = child.named_child(0).unwrap_or(child);
+                    words.extend(self.words(inner, src, cwds, depth));
+                }
+                (Some("argument"), _) => words.extend(self.words(child, src, cwds, depth)),
+                (_, "subshell" | "comment") => {}
+                _ if !child.is_named() => {}
+                (_, kind) => {
+                    self.opaque(
+                        text(child, src),
+                        format!("the analyser does not follow Bash `{kind}` in a command"),
+                    );
+                }
+            }
+        }
+        let source = text(node, src);
+        if let Some(name) = poison {
+            self.opaque(
+                source,
+                format!("`{name}=` changes which program runs or what it loads"),
+            );
+        }
+        let mut current = self.run(words, effects, source, cwds, depth);
+        for follower in followers {
+            let input = current.all();
+            current = self.statement(follower, src, &input, depth);
+        }
+        current
+    }
+
+    /// Judge a command given as words, in each of `cwds`.
+    fn run(
+        &mut self,
+        words: Vec<Word>,
+        effects: Vec<Effect>,
+        source: &str,
+        cwds: &[Cwd],
+        depth: usize,
+    ) -> Outcome {
+        if depth > MAX_DEPTH {
+            self.opaque(source, "the command nests deeper than the analyser follows");
+            return Outcome::same(cwds);
+        }
+        let Some((program, args)) = words.split_first() else {
+            self.redirect_only_text(cwds, effects);
+            return Outcome::same(cwds);
+        };
+        if program.unknown {
+            self.opaque(
+                source,
+                format!(
+                    "the command name `{}` is only known when the line runs",
+                    program.text
+                ),
+            );
+            return Outcome::same(cwds);
+        }
+        if program.glob || program.text.starts_with('=') || program.text.is_empty() {
+            self.opaque(
+                source,
+                format!("the command name `{}` is a pattern or expansion", program.text),
+            );
+            return Outcome::same(cwds);
+        }
+        if matches!(program.text.as_str(), "cd" | "pushd" | "popd" | "chdir") {
+            self.redirect_only_text(cwds, effects);
+            return self.cd(program, args, source, cwds);
+        }
+        let mut j = programs::judge(&program.text, args);
+        let by_path = program.text.contains('/');
+        if by_path || program.text.to_ascii_lowercase() != program.text {
+            // `./cat` or `/tmp/git` may be anything; `CAT` runs cat on some file systems.
+            j.known = false;
+            j.transparent = false;
+        }
+        for (part, reason) in std::mem::take(&mut j.opaque) {
+            self.opaque(part.as_deref().unwrap_or(source), reason);
+        }
+        let mut own = j.effects.clone();
+        for effect in effects {
+            if !own.contains(&effect) {
+                own.push(effect);
+            }
+        }
+        if !j.transparent || !own.is_empty() {
+            for cwd in cwds {
+                self.push_command(SimpleCommand {
+                    program: program.text.clone(),
+                    args: args.iter().map(|w| w.text.clone()).collect(),
+                    cwd: cwd.clone(),
+                    effects: own.clone(),
+                    known: j.known || (j.transparent && !by_path),
+                });
+            }
+        }
+        for inner in j.inner {
+            match inner {
+                Inner::Command { words, chdir } => {
+                    let inner_cwds = match &chdir {
+                        None => cwds.to_vec(),
+                        Some(dir) if dir.unknown => {
+                            self.opaque(
+                                source,
+                                format!("the folder `{}` is only known when the line runs", dir.text),
+                            );
+                            continue;
+                        }
+                        Some(dir) => cwds.iter().map(|c| join_cwd(c, &dir.text)).collect(),
+                    };
+                    self.run(words, Vec::new(), source, &inner_cwds, depth + 1);
+                }
+                Inner::Script { text: script } => {
+                    if script.unknown {
+                        self.opaque(
+                            source,
+                            format!(
+                                "the command string `{}` is only known when the line runs",
+                                script.text
+                            ),
+                        );
+                        continue;
+                    }
+                    self.script(&script.text, cwds, depth + 1);
+                }
+            }
+        }
+        Outcome::same(cwds)
+    }
+
+    fn redirect_only_text(&mut self, cwds: &[Cwd], effects: Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        for cwd in cwds {
+            self.push_command(SimpleCommand {
+                program: ">".to_string(),
+                args: effects
+                    .iter()
+                    .map(|e| match e {
+                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                    })
+                    .collect(),
+                cwd: cwd.clone(),
+                effects: effects.clone(),
+                known: true,
+            });
+        }
+    }
+
+    fn cd(&mut self, program: &Word, args: &[Word], source: &str, cwds: &[Cwd]) -> Outcome {
+        if program.text == "popd" {
+            self.opaque(source, "`popd` returns to a folder from earlier calls");
+            return Outcome::same(cwds);
+        }
+        let operands: Vec<&Word> = args
+            .iter()
+            .filter(|w| w.unknown || !matches!(w.text.as_str(), "-L" | "-P" | "-e" | "-@" | "--"))
+            .collect();
+        let target = match operands.as_slice() {
+            [] => "~".to_string(),
+            [one] if one.unknown => {
+                self.opaque(
+                    source,
+                    format!("the folder `{}` is only known when the line runs", one.text),
+                );
+                return Outcome::same(cwds);
+            }
+            [one] if one.text == "-" || one.text.starts_with('+') || one.text.starts_with('-') => {
+                self.opaque(source, "`cd -` returns to a folder from earlier calls");
+                return Outcome::same(cwds);
+            }
+            [one] => one.text.clone(),
+            _ => {
+                self.opaque(source, "`cd` with more than one folder");
+                return Outcome::same(cwds);
+            }
+        };
+        Outcome {
+            ok: cwds.iter().map(|c| join_cwd(c, &target)).collect(),
+            failed: cwds.to_vec(),
+        }
+    }
+
+    /// `NAME=value` alone or before a command. Returns the name when it is poison.
+    fn assignment(
+        &mut self,
+        node: Node<'_>,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+        bare: bool,
+    ) -> Option<String> {
+        let mut name = String::new();
+        for (field, child) in children(node) {
+            match field {
+                Some("name") => {
+                    if child.kind() == "subscript" {
+                        // `a[i]=x`: the index is arithmetic.
+                        self.arithmetic(child, src, cwds, depth);
+                        name = child
+                            .child_by_field_name("name")
+                            .map(|n| text(n, src).to_string())
+                            .unwrap_or_default();
+                    } else {
+                        name = text(child, src).to_string();
+                    }
+                }
+                Some("value") => {
+                    self.words(child, src, cwds, depth);
+                }
+                _ if child.is_named() => {
+                    self.words(child, src, cwds, depth);
+                }
+                _ => {}
+            }
+        }
+        if !self.assigned.contains(&name) {
+            self.assigned.push(name.clone());
+        }
+        if is_poison_variable(&name) {
+            if bare {
+                self.opaque(
+                    text(node, src),
+                    format!("`{name}=` changes which program runs or what it loads"),
+                );
+                self.poisoned = Some(name.clone());
+            }
+            return Some(name);
+        }
+        None
+    }
+
+    fn declaration(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
+        for (_, child) in children(node) {
+            match child.kind() {
+                "variable_assignment" => {
+                    self.assignment(child, src, cwds, depth, true);
+                }
+                "variable_name" => {
+                    let name = text(child, src).to_string();
+                    if !self.assigned.contains(&name) {
+                        self.assigned.push(name);
+                    }
+                }
+                _ if child.is_named() => {
+                    let words = self.words(child, src, cwds, depth);
+                    for word in words {
+                        if word.unknown {
+                            self.opaque(text(node, src), "a declaration with a computed name or option");
+                        } else if word.text.starts_with('-') || word.text.starts_with('+') {
+                            if word.text.contains('n') || word.text.contains('i') {
+                                self.opaque(
+                                    text(node, src),
+                                    "name references (`-n`) and integer variables (`-i`) make \
+                                     later assignments do more than they show",
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `[[ … ]]`: substitutions inside run; arithmetic comparisons evaluate variables.
+    fn test(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
+        self.substitutions(node, src, cwds, depth);
+        let source = text(node, src);
+        let arithmetic = ["-eq", "-ne", "-lt", "-le", "-gt", "-ge"]
+            .iter()
+            .any(|op| source.contains(op));
+        if arithmetic && source.starts_with("[[") {
+            self.arithmetic(node, src, cwds, depth);
+        }
+    }
+
+    /// Arithmetic evaluates variables recursively; a variable the line assigned may hold
+    /// `a[$(cmd)]`, which runs `cmd`.
+    fn arithmetic(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
+        self.substitutions(node, src, cwds, depth);
+        let mut names = Vec::new();
+        collect_names(node, src, &mut names, 0);
+        if let Some(name) = names.iter().find(|n| self.assigned.contains(n)) {
+            self.opaque(
+                text(node, src),
+                format!(
+                    "arithmetic on `{name}`, which the line assigned: its value could hide a \
+                     command in an array subscript"
+                ),
+            );
+        }
+    }
+
+    /// Walk the command and process substitutions inside `node`.
+    fn substitutions(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
+        if depth > MAX_DEPTH {
+            self.opaque(text(node, src), "the line nests deeper than the analyser follows");
+            return;
+        }
+        for (_, child) in children(node) {
+            match child.kind() {
+                "command_substitution" | "process_substitution" => {
+                    let nodes: Vec<Node<'_>> = children(child).into_iter().map(|(_, n)| n).collect();
+                    self.sequence(&nodes, src, cwds, depth + 1);
+                }
+                _ => self.substitutions(child, src, cwds, depth + 1),
+            }
+        }
+    }
+
+    /// The words one argument node expands to.
+    fn words(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Vec<Word> {
+        let mut raw = RawWord::default();
+        self.piece(node, src, cwds, depth, &mut raw);
+        if raw.tilde_user() {
+            raw.push_unknown("");
+        }
+        if raw.has_unquoted(&['(', ')']) {
+            self.opaque(
+                text(node, src),
+                "the word holds a pattern that zsh or extglob would treat as code",
+            );
+        }
+        raw.finish()
+    }
+
+    fn piece(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize, raw: &mut RawWord) {
+        if depth > MAX_DEPTH {
+            self.opaque(text(node, src), "the word nests deeper than the analyser follows");
+            raw.push_unknown(text(node, src));
+            return;
+        }
+        let source = text(node, src);
+        match node.kind() {
+            "word" | "number" => word::push_unquoted_text(raw, source),
+            "brace_expression" => raw.push_unquoted(source),
+            "raw_string" => {
+                let inner = source
+                    .strip_prefix('\'')
+                    .and_then(|s| s.strip_suffix('\''))
+                    .unwrap_or(source);
+                raw.push_quoted(inner);
+            }
+            "ansi_c_string" => {
+                let inner = source
+                    .strip_prefix("$'")
+                    .and_then(|s| s.strip_suffix('\''))
+                    .unwrap_or(source);
+                match word::decode_ansi_c(inner) {
+                    Some(decoded) => raw.push_quoted(&decoded),
+                    None => raw.push_unknown(source),
+                }
+            }
+            "string" | "translated_string" => {
+                let start = node.start_byte() + source.find('"').map(|i| i + 1).unwrap_or(0);
+                let end = if source.ends_with('"') && source.len() >= 2 {
+                    node.end_byte() - 1
+                } else {
+                    node.end_byte()
+                };
+                let mut position = start;
+                for (_, child) in children(node) {
+                    if !child.is_named() {
+                        continue;
+                    }
+                    if child.start_byte() > position {
+                        word::push_double_quoted_text(raw, src.get(position..child.start_byte()).unwrap_or(""));
+                    }
+                    if child.kind() == "string_content" {
+                        word::push_double_quoted_text(raw, text(child, src));
+                    } else {
+                        self.piece(child, src, cwds, depth + 1, raw);
+                    }
+                    position = child.end_byte();
+                }
+                if end > position {
+                    word::push_double_quoted_text(raw, src.get(position..end).unwrap_or(""));
+                }
+                if raw.is_empty() {
+                    raw.push_quoted("");
+                }
+            }
+            "concatenation" => {
+                let mut position = node.start_byte();
+                for (_, child) in children(node) {
+                    if child.start_byte() > position {
+                        word::push_unquoted_text(raw, src.get(position..child.start_byte()).unwrap_or(""));
+                    }
+                    if child.is_named() {
+                        self.piece(child, src, cwds, depth + 1, raw);
+                    } else {
+                        word::push_unquoted_text(raw, text(child, src));
+                    }
+                    position = child.end_byte();
+                }
+                if node.end_byte() > position {
+                    word::push_unquoted_text(raw, src.get(position..node.end_byte()).unwrap_or(""));
+                }
+            }
+            "simple_expansion" | "expansion" => {
+                if source.starts_with("${(") || source.starts_with("${=") || source.starts_with("${~") {
+                    self.opaque(source, "a zsh parameter flag, which can evaluate code");
+                }
+                let inner = source.trim_start_matches("${").trim_end_matches('}');
+                if inner.contains('[') {
+                    self.arithmetic(node, src, cwds, depth);
+                }
+                if let Some((_, offset)) = inner.split_once(':')
+                    && offset.starts_with(|c: char| c.is_ascii_alphabetic() || c == '$' || c == '(' || c == ' ')
+                {
+                    self.arithmetic(node, src, cwds, depth);
+                }
+                self.substitutions(node, src, cwds, depth + 1);
+                raw.push_unknown(source);
+            }
+            "command_substitution" => {
+                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                self.sequence(&nodes, src, cwds, depth + 1);
+                raw.push_unknown(source);
+            }
+            "process_substitution" => {
+                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                self.sequence(&nodes, src, cwds, depth + 1);
+                raw.push_unknown(source);
+                raw.mark_pipe();
+            }
+            "arithmetic_expansion" => {
+                self.arithmetic(node, src, cwds, depth + 1);
+                raw.push_unknown(source);
+            }
+            _ => {
+                self.substitutions(node, src, cwds, depth + 1);
+                raw.push_unknown(source);
+            }
+        }
+    }
+}
+
+fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usize) {
+    if depth > MAX_DEPTH * 4 {
+        return;
+    }
+    if matches!(node.kind(), "variable_name" | "word") {
+        let name = text(node, src).to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    for (_, child) in children(node) {
+        collect_names(child, src, names, depth + 1);
+    }
+}
+
+fn join_cwd(base: &Cwd, target: &str) -> Cwd {
+    if target.starts_with('/') || target.starts_with('~') {
+        return Some(target.to_string());
+    }
+    match base {
+        None => Some(target.to_string()),
+        Some(dir) => Some(format!("{}/{}", dir.trim_end_matches('/'), target)),
+    }
+}
