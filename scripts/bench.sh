@@ -69,16 +69,42 @@ hook() { printf '%s\t' "$mandate" hook claude-code --root "$work/$1/repo" | sed 
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 if [ "$mode" = callgrind ]; then
+  # Where one hook call's instructions go (inclusive counts; a function's callees are in
+  # its number). Two calls first, so the log ends in an ordinary event as it does mid-run.
+  parts=(
+    "whole process|PROGRAM TOTALS"
+    "dynamic loader (relocations, libc)|rtld.c:_dl_start "
+    "find + read + parse mandate.toml|mandate_project::Project::discover "
+    "parse the contract snapshot|mandate_policy::format::parse_contract "
+    "compile the engine|mandate_policy::engine::Engine::new "
+    "  of which path globs|mandate_policy::glob::PathGlob::new "
+    "judge the call|mandate_policy::engine::Engine::judge "
+    "open the run log|mandate_record::log::RunLog::open "
+    "append to the run log|mandate_record::log::RunLog::append "
+    "  of which redaction|mandate_record::redact::redact_depth "
+    "  of which the redaction automaton|AhoCorasickBuilder::build"
+    "free the session at exit|drop_in_place<mandate_claude_code::hook::Session>"
+  )
   for name in billing rules500; do
     for event in read bash; do
       out=$work/callgrind.$name.$event
+      for _ in 1 2; do
+        "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$name/$event.json" >/dev/null
+      done
       valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$name/$event.json" \
         >/dev/null 2>"$out.log"
-      total=$(grep -m1 -o 'Collected : [0-9]*' "$out.log" | grep -o '[0-9]*')
-      echo "== callgrind: $name $event: $total instructions (inclusive, top 25)"
-      callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/^-.*$/,$p' \
-        | grep -v '^-' | grep -v '^$' | head -27
+      callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$out.txt" 2>/dev/null
+      total=$(grep -m1 'PROGRAM TOTALS' "$out.txt" | awk '{gsub(",", "", $1); print $1}')
+      echo "== callgrind: $name $event"
+      for part in "${parts[@]}"; do
+        label=${part%%|*}
+        pattern=${part#*|}
+        count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}')
+        count=${count:-0}
+        printf '  %-40s %12s instr  %5.1f %%\n' "$label" "$count" \
+          "$(awk -v c="$count" -v t="$total" 'BEGIN { print 100 * c / t }')"
+      done
     done
   done
   exit 0

@@ -90,8 +90,11 @@ impl PathGlob {
 }
 
 fn split_segments(source: &str) -> Vec<Segment> {
+    let mut source = source;
+    while let Some(rest) = source.strip_prefix("./") {
+        source = rest;
+    }
     source
-        .trim_start_matches("./")
         .split('/')
         .filter(|segment| !segment.is_empty() && *segment != ".")
         .map(|segment| {
@@ -185,17 +188,29 @@ fn close_any_depth(segments: &[Segment], states: &mut [bool]) {
 
 /// Shell-style match of one segment: `*` any run, `?` one character.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    // Matching runs for every rule on every call, so the usual case (ASCII on both
+    // sides, where a byte is a character) works on the bytes without allocating.
+    if pattern.is_ascii() && text.is_ascii() {
+        return star_match(pattern.as_bytes(), text.as_bytes(), Some(b'?'));
+    }
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
+    star_match(&pattern, &text, Some('?'))
+}
+
+/// Match `text` against `pattern`, where `*` matches any run and `any` (when given) one
+/// unit; everything else matches itself. Greedy with backtracking to the last `*`.
+fn star_match<T: Copy + PartialEq + From<u8>>(pattern: &[T], text: &[T], any: Option<T>) -> bool {
+    let star_unit = T::from(b'*');
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         match pattern.get(p) {
-            Some('*') => {
+            Some(c) if *c == star_unit => {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(c) if *c == '?' || Some(c) == text.get(t) => {
+            Some(c) if Some(*c) == any || Some(c) == text.get(t) => {
                 p += 1;
                 t += 1;
             }
@@ -211,7 +226,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     }
     pattern
         .get(p..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+        .is_some_and(|rest| rest.iter().all(|c| *c == star_unit))
 }
 
 /// Could two single-segment wildcard patterns match a common string?
@@ -317,22 +332,35 @@ fn segments_overlap(glob: &[Segment], pattern: &[&str]) -> bool {
 
 /// Expand `{a,b}` alternatives (nested allowed). Unbalanced braces are taken literally.
 fn expand_braces(source: &str) -> Result<Vec<String>, String> {
+    if !source.contains('{') {
+        // Most globs have no alternatives.
+        return Ok(vec![source.to_string()]);
+    }
+    // Byte offsets: the braces and the comma are ASCII, so every cut is on a character
+    // boundary, and the text between braces is copied a run at a time.
+    let bytes = source.as_bytes();
     let mut results = vec![String::new()];
-    let chars: Vec<char> = source.chars().collect();
+    let mut literal_start = 0;
     let mut index = 0;
-    while let Some(&c) = chars.get(index) {
-        if c == '{'
-            && let Some(close) = matching_brace(&chars, index)
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'{'
+            && let Some(close) = matching_brace(bytes, index)
         {
-            let inner: String = chars.get(index + 1..close).unwrap_or(&[]).iter().collect();
+            let literal = source.get(literal_start..index).unwrap_or("");
+            let inner = source.get(index + 1..close).unwrap_or("");
             let mut options = Vec::new();
-            for part in split_top_level(&inner) {
+            for part in split_top_level(inner) {
                 options.extend(expand_braces(&part)?);
             }
-            let mut next = Vec::new();
+            let mut next = Vec::with_capacity(results.len() * options.len());
             for prefix in &results {
                 for option in &options {
-                    next.push(format!("{prefix}{option}"));
+                    let mut alternative =
+                        String::with_capacity(prefix.len() + literal.len() + option.len());
+                    alternative.push_str(prefix);
+                    alternative.push_str(literal);
+                    alternative.push_str(option);
+                    next.push(alternative);
                 }
             }
             if next.len() > MAX_ALTERNATIVES {
@@ -342,22 +370,24 @@ fn expand_braces(source: &str) -> Result<Vec<String>, String> {
             }
             results = next;
             index = close + 1;
+            literal_start = index;
             continue;
         }
-        for result in &mut results {
-            result.push(c);
-        }
         index += 1;
+    }
+    let literal = source.get(literal_start..).unwrap_or("");
+    for result in &mut results {
+        result.push_str(literal);
     }
     Ok(results)
 }
 
-fn matching_brace(chars: &[char], open: usize) -> Option<usize> {
+fn matching_brace(bytes: &[u8], open: usize) -> Option<usize> {
     let mut depth = 0usize;
-    for (offset, c) in chars.iter().enumerate().skip(open) {
-        match c {
-            '{' => depth += 1,
-            '}' => {
+    for (offset, byte) in bytes.iter().enumerate().skip(open) {
+        match byte {
+            b'{' => depth += 1,
+            b'}' => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
                     return Some(offset);
@@ -429,38 +459,24 @@ impl CommandPattern {
 
 /// Collapse runs of white space to one space and trim.
 pub fn normalize_command(command: &str) -> String {
-    command.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(command.len());
+    for word in command.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Like [`wildcard_match`] but `?` is literal: command lines are full of question marks.
 fn wildcard_match_no_question(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return star_match(pattern.as_bytes(), text.as_bytes(), None);
+    }
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(c) if Some(c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((star_p, star_t)) => {
-                    p = star_p + 1;
-                    t = star_t + 1;
-                    star = Some((star_p, star_t + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    star_match(&pattern, &text, None)
 }
 
 #[cfg(test)]
@@ -498,6 +514,37 @@ mod tests {
     fn braces_expand() {
         assert!(glob("src/{a,b}/**").matches(&segs("src/b/x")));
         assert!(!glob("src/{a,b}/**").matches(&segs("src/c/x")));
+    }
+
+    #[test]
+    fn brace_edge_cases() {
+        let expand = |s: &str| expand_braces(s).unwrap();
+        assert_eq!(expand("a{b{c,d}"), ["a{bc", "a{bd"]);
+        assert_eq!(expand("x/{a,b{1,2}}/y"), ["x/a/y", "x/b1/y", "x/b2/y"]);
+        assert_eq!(expand("{a,b}{c,d}"), ["ac", "ad", "bc", "bd"]);
+        assert_eq!(expand("a}b{"), ["a}b{"]);
+        assert_eq!(expand("é{x,y}ü"), ["éxü", "éyü"]);
+        assert_eq!(expand("{,x}"), ["", "x"]);
+        assert!(expand_braces("{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}").is_err());
+    }
+
+    #[test]
+    fn wildcards_count_characters_not_bytes() {
+        assert!(wildcard_match("?.txt", "é.txt"));
+        assert!(!wildcard_match("??.txt", "é.txt"));
+        assert!(wildcard_match("*é", "xxé"));
+        assert!(wildcard_match("a?c", "abc"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("?", ""));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(CommandPattern::new("echo ?").unwrap().matches("echo ?"));
+        assert!(!CommandPattern::new("echo ?").unwrap().matches("echo x"));
+        assert!(
+            CommandPattern::new("grep * é*")
+                .unwrap()
+                .matches("grep -n   éa")
+        );
     }
 
     #[test]
