@@ -65,6 +65,7 @@ impl E2e {
     fn session(&self, script: Script) -> Session {
         let server = ModelServer::start(script);
         let run = self.claude(&server).run(PROMPT);
+        trace(&server, &run);
         Session { server, run }
     }
 
@@ -83,11 +84,24 @@ impl E2e {
         let config = self.billing.mcp_config(&calls);
         let server = ModelServer::start_with(script, before);
         let run = self.claude(&server).mcp_config(&config).run(PROMPT);
+        trace(&server, &run);
         (Session { server, run }, calls)
     }
 
     fn abs(&self, relative: &str) -> String {
         self.billing.path(relative).to_string_lossy().into_owned()
+    }
+}
+
+/// With `MANDATE_E2E_TRACE=1`: every request the model server got, and Claude Code's result.
+fn trace(server: &ModelServer, run: &ClaudeRun) {
+    if std::env::var("MANDATE_E2E_TRACE").as_deref() == Ok("1") {
+        eprintln!(
+            "--- requests ({:?}):\n{}\n--- result:\n{}",
+            run.elapsed,
+            server.summary(),
+            run.dump()
+        );
     }
 }
 
