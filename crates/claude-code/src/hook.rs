@@ -608,11 +608,37 @@ impl Session<'_> {
         if let Some(duration) = self.value.get("duration_ms") {
             event.insert("duration_ms".into(), duration.clone());
         }
+        if !failed && let Some(after) = self.changed_file_digest(tool) {
+            event.insert("after".into(), json!([after]));
+        }
         let _ = self.record(event);
         if tool == "Bash" {
             self.record_test_run(failed);
         }
         Outcome::no_op()
+    }
+
+    /// The digest of the file a file tool just changed, read back from disk: what the
+    /// reviewer's packet and the in-toto subjects name as the changed file.
+    fn changed_file_digest(&self, tool: &str) -> Option<Value> {
+        const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
+        let key = match tool {
+            "Write" | "Edit" | "MultiEdit" => "file_path",
+            "NotebookEdit" => "notebook_path",
+            _ => return None,
+        };
+        let raw = self.value.get("tool_input")?.get(key)?.as_str()?;
+        let path = mandate_policy::path::absolutize(&self.cwd, raw, self.project.home.as_deref());
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_DIGEST_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        Some(json!({
+            "path": path,
+            "sha256": mandate_project::sha256_hex(&bytes),
+            "bytes": bytes.len(),
+        }))
     }
 
     /// A contract test command that ran: recorded as a test run with its result.

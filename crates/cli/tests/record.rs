@@ -356,3 +356,32 @@ fn record_list_shows_runs() {
     assert_eq!(rows[0]["task"], "BILL-142");
     assert_eq!(rows[0]["status"], "open");
 }
+
+#[test]
+fn changed_files_are_recorded_by_digest_after_the_call() {
+    let repo = Repo::new();
+    let path = repo.root.join("billing/export/filter.py");
+    std::fs::write(&path, "x = 2\n").unwrap();
+    repo.hook(repo.event(
+        "PostToolUse",
+        json!({"tool_name": "Edit", "tool_use_id": "e9",
+               "tool_input": {"file_path": path, "old_string": "x = 1", "new_string": "x = 2"},
+               "tool_response": {"filePath": path}}),
+    ));
+    let post = repo
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "tool.post")
+        .unwrap();
+    // sha256 of "x = 2\n"
+    assert_eq!(
+        post["after"][0]["sha256"],
+        "4205c4809ab1b080fd32b6bf9640e5feaa6d1b69bf9fa684954ab710157ec141"
+    );
+    assert_eq!(post["after"][0]["bytes"], 6);
+    // Contents never enter the record: only digests.
+    assert!(
+        post["input"]["new_string"].get("sha256").is_some(),
+        "{post}"
+    );
+}
