@@ -21,7 +21,11 @@ fn dangerous_config(key: &str) -> bool {
         || key.starts_with("init.")
         || matches!(
             key.as_str(),
-            "core.quotepath" | "log.showsignature" | "diff.noprefix" | "core.abbrev" | "log.decorate"
+            "core.quotepath"
+                | "log.showsignature"
+                | "diff.noprefix"
+                | "core.abbrev"
+                | "log.decorate"
         );
     !safe
 }
@@ -43,7 +47,8 @@ pub(crate) fn git(args: &[Word]) -> Judgement {
             }
             "-c" => {
                 if let Some(setting) = args.get(index + 1)
-                    && (setting.unknown || dangerous_config(setting.text.split('=').next().unwrap_or("")))
+                    && (setting.unknown
+                        || dangerous_config(setting.text.split('=').next().unwrap_or("")))
                 {
                     j.opaque(format!(
                         "`git -c {}` can make git run another program",
@@ -53,9 +58,19 @@ pub(crate) fn git(args: &[Word]) -> Judgement {
                 }
                 index += 2;
             }
-            "--no-pager" | "-P" | "--paginate" | "-p" | "--no-replace-objects" | "--literal-pathspecs"
-            | "--no-optional-locks" | "--bare" | "--glob-pathspecs" | "--noglob-pathspecs"
-            | "--icase-pathspecs" | "--no-lazy-fetch" | "--no-advice" => index += 1,
+            "--no-pager"
+            | "-P"
+            | "--paginate"
+            | "-p"
+            | "--no-replace-objects"
+            | "--literal-pathspecs"
+            | "--no-optional-locks"
+            | "--bare"
+            | "--glob-pathspecs"
+            | "--noglob-pathspecs"
+            | "--icase-pathspecs"
+            | "--no-lazy-fetch"
+            | "--no-advice" => index += 1,
             _ if t.starts_with("--git-dir")
                 || t.starts_with("--work-tree")
                 || t.starts_with("--exec-path")
@@ -63,7 +78,9 @@ pub(crate) fn git(args: &[Word]) -> Judgement {
                 || t.starts_with("--config-env")
                 || t.starts_with("--super-prefix") =>
             {
-                j.opaque(format!("`git {t}` points git at another repository or program"));
+                j.opaque(format!(
+                    "`git {t}` points git at another repository or program"
+                ));
                 return j;
             }
             "--version" | "--help" | "-h" => {
@@ -149,7 +166,10 @@ fn read_paths(j: &mut Judgement, paths: &[Word], whole_tree_when_empty: bool) {
         if path.unknown {
             j.opaque.push((
                 Some(path.text.clone()),
-                format!("the git argument `{}` is only known when it runs", path.text),
+                format!(
+                    "the git argument `{}` is only known when it runs",
+                    path.text
+                ),
             ));
             continue;
         }
@@ -175,14 +195,30 @@ fn looks_like_revision(text: &str) -> bool {
         || text.starts_with("origin/")
         || text.contains("..")
         || (text.len() >= 7 && text.len() <= 40 && text.chars().all(|c| c.is_ascii_hexdigit()))
-        || matches!(text, "main" | "master" | "develop" | "FETCH_HEAD" | "ORIG_HEAD" | "MERGE_HEAD" | "@")
+        || matches!(
+            text,
+            "main" | "master" | "develop" | "FETCH_HEAD" | "ORIG_HEAD" | "MERGE_HEAD" | "@"
+        )
 }
 
 fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
     let shows_content = |options: &[String]| {
         options.iter().any(|o| {
-            matches!(o.as_str(), "-p" | "--patch" | "-u" | "--full-diff" | "-L" | "--word-diff" | "--color-words" | "--cc" | "-c" | "--raw" | "--binary" | "--ext-diff" | "--textconv")
-                || o.starts_with("-G")
+            matches!(
+                o.as_str(),
+                "-p" | "--patch"
+                    | "-u"
+                    | "--full-diff"
+                    | "-L"
+                    | "--word-diff"
+                    | "--color-words"
+                    | "--cc"
+                    | "-c"
+                    | "--raw"
+                    | "--binary"
+                    | "--ext-diff"
+                    | "--textconv"
+            ) || o.starts_with("-G")
                 || o.starts_with("-S")
                 || o.starts_with("--word-diff")
                 || o.starts_with("-L")
@@ -190,7 +226,20 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
     };
     let summary_only = |options: &[String]| {
         options.iter().any(|o| {
-            matches!(o.as_str(), "--stat" | "--name-only" | "--name-status" | "--shortstat" | "--numstat" | "--summary" | "--dirstat" | "-s" | "--no-patch" | "--quiet" | "--oneline")
+            matches!(
+                o.as_str(),
+                "--stat"
+                    | "--name-only"
+                    | "--name-status"
+                    | "--shortstat"
+                    | "--numstat"
+                    | "--summary"
+                    | "--dirstat"
+                    | "-s"
+                    | "--no-patch"
+                    | "--quiet"
+                    | "--oneline"
+            )
         }) && !shows_content(options)
     };
     let forbidden_output = |j: &mut Judgement, options: &[String]| {
@@ -198,8 +247,12 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             if let Some(file) = option.strip_prefix("--output=") {
                 j.effects.push(Effect::Write(file.to_string()));
             }
-            if option == "--ext-diff" || option == "--textconv" || option.starts_with("--open-files-in-pager") {
-                j.opaque.push((None, format!("`git {option}` runs another program")));
+            if option == "--ext-diff"
+                || option == "--textconv"
+                || option.starts_with("--open-files-in-pager")
+            {
+                j.opaque
+                    .push((None, format!("`git {option}` runs another program")));
             }
         }
     };
@@ -208,12 +261,59 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
         | "ls-files" | "ls-tree" | "merge-base" | "rev-list" | "for-each-ref" | "count-objects"
         | "name-rev" | "check-ignore" | "check-attr" | "show-ref" | "var" | "version" | "help"
         | "whatchanged" | "cherry" | "show-branch" | "verify-commit" | "verify-tag" => {
-            let (operands, options) = paths(args, &["-n", "--format", "--sort", "--max-count", "--since", "--until", "--author", "--grep", "-m", "--contains", "--points-at", "--merged", "--no-merged"]);
+            let (operands, options) = paths(
+                args,
+                &[
+                    "-n",
+                    "--format",
+                    "--sort",
+                    "--max-count",
+                    "--since",
+                    "--until",
+                    "--author",
+                    "--grep",
+                    "-m",
+                    "--contains",
+                    "--points-at",
+                    "--merged",
+                    "--no-merged",
+                ],
+            );
             j.known = true;
             // Branch and tag with operands or create/delete options change refs.
             if matches!(sub, "branch" | "tag")
-                && (!operands.is_empty() && !options.iter().any(|o| matches!(o.as_str(), "-l" | "--list" | "--contains" | "--merged" | "--no-merged" | "--points-at"))
-                    || options.iter().any(|o| matches!(o.as_str(), "-d" | "-D" | "-m" | "-M" | "-c" | "-C" | "-f" | "--force" | "--delete" | "--move" | "--copy" | "-a" | "-s" | "-u" | "--set-upstream-to" | "--unset-upstream" | "--edit-description")))
+                && (!operands.is_empty()
+                    && !options.iter().any(|o| {
+                        matches!(
+                            o.as_str(),
+                            "-l" | "--list"
+                                | "--contains"
+                                | "--merged"
+                                | "--no-merged"
+                                | "--points-at"
+                        )
+                    })
+                    || options.iter().any(|o| {
+                        matches!(
+                            o.as_str(),
+                            "-d" | "-D"
+                                | "-m"
+                                | "-M"
+                                | "-c"
+                                | "-C"
+                                | "-f"
+                                | "--force"
+                                | "--delete"
+                                | "--move"
+                                | "--copy"
+                                | "-a"
+                                | "-s"
+                                | "-u"
+                                | "--set-upstream-to"
+                                | "--unset-upstream"
+                                | "--edit-description"
+                        )
+                    }))
             {
                 j.known = false;
                 j.effects.push(Effect::Write(".git/**".to_string()));
@@ -223,17 +323,40 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
                 read_paths(j, &operands, true);
                 return;
             }
-            if matches!(sub, "status" | "ls-files" | "ls-tree" | "check-ignore" | "check-attr") {
-                let paths: Vec<Word> = operands.into_iter().filter(|p| object_path(p).is_none()).collect();
+            if matches!(
+                sub,
+                "status" | "ls-files" | "ls-tree" | "check-ignore" | "check-attr"
+            ) {
+                let paths: Vec<Word> = operands
+                    .into_iter()
+                    .filter(|p| object_path(p).is_none())
+                    .collect();
                 for path in &paths {
                     if path.unknown {
-                        j.opaque.push((Some(path.text.clone()), format!("the path `{}` is only known when it runs", path.text)));
+                        j.opaque.push((
+                            Some(path.text.clone()),
+                            format!("the path `{}` is only known when it runs", path.text),
+                        ));
                     }
                 }
             }
         }
         "log" => {
-            let (operands, options) = paths(args, &["-n", "--format", "--pretty", "--max-count", "--since", "--until", "--author", "--grep", "--skip", "--date"]);
+            let (operands, options) = paths(
+                args,
+                &[
+                    "-n",
+                    "--format",
+                    "--pretty",
+                    "--max-count",
+                    "--since",
+                    "--until",
+                    "--author",
+                    "--grep",
+                    "--skip",
+                    "--date",
+                ],
+            );
             j.known = true;
             forbidden_output(j, &options);
             if shows_content(&options) {
@@ -243,21 +366,50 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             }
         }
         "diff" | "show" | "blame" | "annotate" | "grep" | "cat-file" | "difftool" => {
-            let (operands, options) = paths(args, &["-U", "--unified", "--format", "--pretty", "-L", "-e", "-f", "--max-depth", "-C", "-A", "-B", "--color", "--diff-filter", "--relative"]);
+            let (operands, options) = paths(
+                args,
+                &[
+                    "-U",
+                    "--unified",
+                    "--format",
+                    "--pretty",
+                    "-L",
+                    "-e",
+                    "-f",
+                    "--max-depth",
+                    "-C",
+                    "-A",
+                    "-B",
+                    "--color",
+                    "--diff-filter",
+                    "--relative",
+                ],
+            );
             j.known = sub != "difftool";
             forbidden_output(j, &options);
             if sub == "grep" {
                 // The first operand is the pattern unless `-e` gave one.
                 let has_e = options.iter().any(|o| o == "-e" || o == "-f");
-                let operands: Vec<Word> = if has_e { operands } else { operands.into_iter().skip(1).collect() };
+                let operands: Vec<Word> = if has_e {
+                    operands
+                } else {
+                    operands.into_iter().skip(1).collect()
+                };
                 read_paths(j, &operands, true);
-                if options.iter().any(|o| o == "-O" || o.starts_with("--open-files-in-pager")) {
-                    j.opaque.push((None, "`git grep -O` opens a pager program".to_string()));
+                if options
+                    .iter()
+                    .any(|o| o == "-O" || o.starts_with("--open-files-in-pager"))
+                {
+                    j.opaque
+                        .push((None, "`git grep -O` opens a pager program".to_string()));
                 }
                 return;
             }
             if sub == "cat-file" {
-                let objects: Vec<Word> = operands.into_iter().filter(|p| p.text != "blob" && p.text != "tree" && p.text != "commit").collect();
+                let objects: Vec<Word> = operands
+                    .into_iter()
+                    .filter(|p| p.text != "blob" && p.text != "tree" && p.text != "commit")
+                    .collect();
                 read_paths(j, &objects, true);
                 return;
             }
@@ -268,17 +420,39 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             }
         }
         "config" => {
-            let (operands, options) = paths(args, &["-f", "--file", "--blob", "--type", "--default"]);
-            let reading = options.iter().any(|o| matches!(o.as_str(), "--get" | "--get-all" | "--get-regexp" | "-l" | "--list" | "--get-urlmatch" | "--show-origin" | "--show-scope" | "--name-only"))
-                || operands.first().is_some_and(|w| matches!(w.text.as_str(), "get" | "list"))
+            let (operands, options) =
+                paths(args, &["-f", "--file", "--blob", "--type", "--default"]);
+            let reading = options.iter().any(|o| {
+                matches!(
+                    o.as_str(),
+                    "--get"
+                        | "--get-all"
+                        | "--get-regexp"
+                        | "-l"
+                        | "--list"
+                        | "--get-urlmatch"
+                        | "--show-origin"
+                        | "--show-scope"
+                        | "--name-only"
+                )
+            }) || operands
+                .first()
+                .is_some_and(|w| matches!(w.text.as_str(), "get" | "list"))
                 || operands.len() == 1;
             if reading {
                 j.known = true;
                 return;
             }
-            let key = operands.iter().find(|w| !matches!(w.text.as_str(), "set" | "unset" | "add" | "replace-all")).map(|w| w.text.clone()).unwrap_or_default();
+            let key = operands
+                .iter()
+                .find(|w| !matches!(w.text.as_str(), "set" | "unset" | "add" | "replace-all"))
+                .map(|w| w.text.clone())
+                .unwrap_or_default();
             if dangerous_config(&key) {
-                j.opaque.push((None, format!("`git config {key}` can make later git commands run another program")));
+                j.opaque.push((
+                    None,
+                    format!("`git config {key}` can make later git commands run another program"),
+                ));
             }
             let file = if options.iter().any(|o| o == "--global") {
                 "~/.gitconfig"
@@ -291,13 +465,48 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
         }
         "push" | "fetch" | "pull" | "clone" | "ls-remote" | "remote" | "submodule" | "archive"
         | "send-email" | "request-pull" | "svn" | "p4" => {
-            let (operands, options) = paths(args, &["-o", "--push-option", "--depth", "-b", "--branch", "--upload-pack", "--receive-pack", "--exec", "--format", "--prefix", "--output", "--remote", "--origin", "--template", "--reference", "-j", "--jobs", "--filter", "--config", "-c", "--separate-git-dir"]);
-            if options.iter().any(|o| o.starts_with("--upload-pack") || o.starts_with("--receive-pack") || o.starts_with("--exec") || o.starts_with("--config") || o == "-c" || o.starts_with("--template")) {
-                j.opaque.push((None, format!("`git {sub}` is told to run another program")));
+            let (operands, options) = paths(
+                args,
+                &[
+                    "-o",
+                    "--push-option",
+                    "--depth",
+                    "-b",
+                    "--branch",
+                    "--upload-pack",
+                    "--receive-pack",
+                    "--exec",
+                    "--format",
+                    "--prefix",
+                    "--output",
+                    "--remote",
+                    "--origin",
+                    "--template",
+                    "--reference",
+                    "-j",
+                    "--jobs",
+                    "--filter",
+                    "--config",
+                    "-c",
+                    "--separate-git-dir",
+                ],
+            );
+            if options.iter().any(|o| {
+                o.starts_with("--upload-pack")
+                    || o.starts_with("--receive-pack")
+                    || o.starts_with("--exec")
+                    || o.starts_with("--config")
+                    || o == "-c"
+                    || o.starts_with("--template")
+            }) {
+                j.opaque
+                    .push((None, format!("`git {sub}` is told to run another program")));
             }
             if sub == "remote" {
                 let verb = operands.first().map(|w| w.text.as_str()).unwrap_or("");
-                if matches!(verb, "" | "-v" | "get-url") || options.iter().any(|o| o == "-v") && operands.is_empty() {
+                if matches!(verb, "" | "-v" | "get-url")
+                    || options.iter().any(|o| o == "-v") && operands.is_empty()
+                {
                     j.known = true;
                     return;
                 }
@@ -317,13 +526,32 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             }
             let remote = operands
                 .iter()
-                .find(|w| matches!(sub, "clone" | "ls-remote") || !matches!(w.text.as_str(), "update" | "show" | "prune" | "add" | "init" | "sync" | "foreach" | "status"))
+                .find(|w| {
+                    matches!(sub, "clone" | "ls-remote")
+                        || !matches!(
+                            w.text.as_str(),
+                            "update"
+                                | "show"
+                                | "prune"
+                                | "add"
+                                | "init"
+                                | "sync"
+                                | "foreach"
+                                | "status"
+                        )
+                })
                 .map(|w| w.text.clone())
                 .unwrap_or_else(|| "origin".to_string());
             j.effects.push(Effect::Network(remote));
             if sub == "clone" {
-                let target = operands.get(1).map(|w| w.text.clone()).unwrap_or_else(|| ".".to_string());
-                j.effects.push(Effect::Write(format!("{}/**", target.trim_end_matches('/'))));
+                let target = operands
+                    .get(1)
+                    .map(|w| w.text.clone())
+                    .unwrap_or_else(|| ".".to_string());
+                j.effects.push(Effect::Write(format!(
+                    "{}/**",
+                    target.trim_end_matches('/')
+                )));
             }
             if matches!(sub, "pull" | "submodule") {
                 j.effects.push(Effect::Write("./**".to_string()));
@@ -338,19 +566,46 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             let (operands, _) = paths(args, &[]);
             for path in &operands {
                 if path.unknown {
-                    j.opaque.push((Some(path.text.clone()), format!("the path `{}` is only known when it runs", path.text)));
+                    j.opaque.push((
+                        Some(path.text.clone()),
+                        format!("the path `{}` is only known when it runs", path.text),
+                    ));
                 } else {
                     j.effects.push(Effect::Write(path.text.clone()));
                     j.effects.push(Effect::Write(tree(path).text));
                 }
             }
         }
-        "checkout" | "switch" | "restore" | "reset" | "stash" | "merge" | "rebase" | "cherry-pick"
-        | "revert" | "am" | "apply" | "clean" | "commit" | "init" | "worktree" | "gc" | "prune"
-        | "repack" | "notes" | "bisect" | "sparse-checkout" | "maintenance" | "lfs" | "filter-branch"
-        | "filter-repo" | "replace" | "update-index" | "update-ref" | "read-tree" | "checkout-index"
-        | "hash-object" | "mergetool" | "format-patch" | "fsck" => {
-            let (operands, options) = paths(args, &["-m", "-F", "--file", "-b", "-B", "-C", "-c", "--author", "--date", "-s", "--strategy", "-X", "--strategy-option", "--onto", "--source", "-o", "--output-directory", "--pathspec-from-file", "--template"]);
+        "checkout" | "switch" | "restore" | "reset" | "stash" | "merge" | "rebase"
+        | "cherry-pick" | "revert" | "am" | "apply" | "clean" | "commit" | "init" | "worktree"
+        | "gc" | "prune" | "repack" | "notes" | "bisect" | "sparse-checkout" | "maintenance"
+        | "lfs" | "filter-branch" | "filter-repo" | "replace" | "update-index" | "update-ref"
+        | "read-tree" | "checkout-index" | "hash-object" | "mergetool" | "format-patch"
+        | "fsck" => {
+            let (operands, options) = paths(
+                args,
+                &[
+                    "-m",
+                    "-F",
+                    "--file",
+                    "-b",
+                    "-B",
+                    "-C",
+                    "-c",
+                    "--author",
+                    "--date",
+                    "-s",
+                    "--strategy",
+                    "-X",
+                    "--strategy-option",
+                    "--onto",
+                    "--source",
+                    "-o",
+                    "--output-directory",
+                    "--pathspec-from-file",
+                    "--template",
+                ],
+            );
             for option in &options {
                 if option == "-F" || option == "--file" {
                     // The message file is read; reported through operands below.
@@ -363,7 +618,8 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
                 .filter(|w| !looks_like_revision(&w.text) && object_path(w).is_none())
                 .collect();
             match sub {
-                "commit" | "gc" | "prune" | "repack" | "notes" | "update-ref" | "hash-object" | "fsck" | "replace" | "bisect" => {
+                "commit" | "gc" | "prune" | "repack" | "notes" | "update-ref" | "hash-object"
+                | "fsck" | "replace" | "bisect" => {
                     j.effects.push(Effect::Write(".git/**".to_string()));
                 }
                 "format-patch" => j.effects.push(Effect::Write("./*.patch".to_string())),
@@ -373,13 +629,33 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
                     }
                     j.effects.push(Effect::Write("./**".to_string()));
                 }
-                _ if named.is_empty() || matches!(sub, "merge" | "rebase" | "stash" | "cherry-pick" | "revert" | "clean" | "switch" | "worktree" | "init" | "filter-branch" | "filter-repo" | "sparse-checkout" | "lfs") => {
+                _ if named.is_empty()
+                    || matches!(
+                        sub,
+                        "merge"
+                            | "rebase"
+                            | "stash"
+                            | "cherry-pick"
+                            | "revert"
+                            | "clean"
+                            | "switch"
+                            | "worktree"
+                            | "init"
+                            | "filter-branch"
+                            | "filter-repo"
+                            | "sparse-checkout"
+                            | "lfs"
+                    ) =>
+                {
                     j.effects.push(Effect::Write("./**".to_string()));
                 }
                 _ => {
                     for path in named {
                         if path.unknown {
-                            j.opaque.push((Some(path.text.clone()), format!("the path `{}` is only known when it runs", path.text)));
+                            j.opaque.push((
+                                Some(path.text.clone()),
+                                format!("the path `{}` is only known when it runs", path.text),
+                            ));
                         } else {
                             j.effects.push(Effect::Write(path.text.clone()));
                             j.effects.push(Effect::Write(tree(path).text));

@@ -201,7 +201,10 @@ mod tests {
     #[test]
     fn clusters_values_and_operands() {
         let spec = Spec::new("rnA:e:", &["include=", "recursive"]);
-        let parsed = parse(&words("-rnA3 -e pat file --include=*.py dir --recursive"), spec);
+        let parsed = parse(
+            &words("-rnA3 -e pat file --include=*.py dir --recursive"),
+            spec,
+        );
         assert!(parsed.has(&["-r"]) && parsed.has(&["-n"]) && parsed.has(&["--recursive"]));
         assert_eq!(parsed.values(&["-A"]).next().unwrap().text, "3");
         assert_eq!(parsed.values(&["-e"]).next().unwrap().text, "pat");

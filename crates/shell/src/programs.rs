@@ -75,7 +75,12 @@ impl Judgement {
             self.effects.push(Effect::Network(host));
             return;
         }
-        let effect = make(word.text.clone());
+        let text = if word.glob {
+            widen_brackets(&word.text)
+        } else {
+            word.text.clone()
+        };
+        let effect = make(text);
         if !self.effects.contains(&effect) {
             self.effects.push(effect);
         }
@@ -110,6 +115,30 @@ impl Judgement {
             self.known = false;
         }
     }
+}
+
+/// `[abc]` → `?`: the same paths and more, in the `*`/`?` glob syntax callers match with.
+pub(crate) fn widen_brackets(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '[' {
+            out.push(c);
+            continue;
+        }
+        let rest: String = chars.clone().collect();
+        // A bracket expression ends at the first `]` after at least one character.
+        match rest.get(1..).and_then(|r| r.find(']')) {
+            Some(end) if !rest.get(..end + 1).unwrap_or("").contains('/') => {
+                for _ in 0..end + 2 {
+                    chars.next();
+                }
+                out.push('?');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `dir` → `dir/**`: every path under it.
@@ -299,16 +328,17 @@ pub(crate) fn judge(program: &str, args: &[Word]) -> Judgement {
         | "yes" | "whoami" | "id" | "uname" | "basename" | "dirname" | "which" | "type"
         | "exit" | "return" | "break" | "continue" | "wait" | "jobs" | "shift" | "getopts"
         | "read" | "set" | "nproc" | "arch" | "tty" | "expr" | "logname" | "groups" | "cal"
-        | "clear" | "tput" | "printenv" | "locale" | "unalias" => no_effect(name, args),
+        | "clear" | "tput" | "locale" | "unalias" => no_effect(name, args),
         "cd" | "pushd" | "popd" => Judgement::known(),
         "date" => date(args),
         "cat" | "tac" | "nl" | "more" | "less" | "head" | "tail" | "wc" | "file" | "stat"
         | "md5sum" | "sha1sum" | "sha256sum" | "sha512sum" | "cksum" | "b2sum" | "strings"
         | "od" | "hexdump" | "readlink" | "realpath" | "zcat" | "bzcat" | "xzcat" | "zless"
-        | "column" | "fold" | "fmt" | "cut" | "paste" | "rev" | "expand" | "unexpand"
-        | "comm" | "cmp" | "join" | "base64" | "base32" | "du" | "df" | "tree" | "ls"
-        | "dir" | "lsd" | "exa" | "eza" | "bat" | "batcat" | "jq" | "yq" | "sort"
-        | "uniq" | "tr" | "xxd" => reader(name, args),
+        | "column" | "fold" | "fmt" | "cut" | "paste" | "rev" | "expand" | "unexpand" | "comm"
+        | "cmp" | "join" | "base64" | "base32" | "du" | "df" | "tree" | "ls" | "dir" | "lsd"
+        | "exa" | "eza" | "bat" | "batcat" | "jq" | "yq" | "sort" | "uniq" | "tr" | "xxd" => {
+            reader(name, args)
+        }
         "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack" => search(name, args),
         "diff" | "colordiff" => diff(args),
         "find" | "fd" | "fdfind" => find(name, args),
@@ -431,18 +461,33 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
         "nl" => Spec::new("b:d:f:h:i:l:n:pv:w:s:", &[]),
         "wc" => Spec::new(
             "clmwL",
-            &["bytes", "chars", "lines", "words", "max-line-length", "total="],
+            &[
+                "bytes",
+                "chars",
+                "lines",
+                "words",
+                "max-line-length",
+                "total=",
+            ],
         ),
         "file" => Spec::new("bhiLzZkNsE", &["brief", "mime", "mime-type", "dereference"]),
         "stat" => Spec::new("Lfc:t", &["dereference", "format=", "printf=", "terse"]),
         "md5sum" | "sha1sum" | "sha256sum" | "sha512sum" | "cksum" | "b2sum" => Spec::new(
             "bctwz",
-            &["binary", "check", "text", "tag", "quiet", "status", "strict", "warn", "zero"],
+            &[
+                "binary", "check", "text", "tag", "quiet", "status", "strict", "warn", "zero",
+            ],
         ),
         "strings" => Spec::new("an:t:e:fw", &["all", "bytes=", "radix=", "encoding="]),
         "od" | "hexdump" | "xxd" => Spec::new(
             "A:j:N:t:vw:bcdosxCn:s:l:g:piuer",
-            &["address-radix=", "skip-bytes=", "read-bytes=", "format=", "width="],
+            &[
+                "address-radix=",
+                "skip-bytes=",
+                "read-bytes=",
+                "format=",
+                "width=",
+            ],
         ),
         "readlink" | "realpath" => Spec::new(
             "femnqsvzLPE",
@@ -461,7 +506,10 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
                 "no-symlinks",
             ],
         ),
-        "column" => Spec::new("c:s:o:txnN:R:", &["table", "separator=", "output-separator="]),
+        "column" => Spec::new(
+            "c:s:o:txnN:R:",
+            &["table", "separator=", "output-separator="],
+        ),
         "fold" | "fmt" => Spec::new("bsw:up:", &["width=", "bytes", "spaces"]),
         "cut" => Spec::new(
             "b:c:d:f:nsz",
@@ -478,9 +526,25 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
         ),
         "paste" => Spec::new("d:sz", &["delimiters=", "serial"]),
         "rev" | "expand" | "unexpand" => Spec::new("it:a", &["initial", "tabs=", "all"]),
-        "comm" => Spec::new("123z", &["check-order", "nocheck-order", "output-delimiter=", "total"]),
-        "cmp" => Spec::new("bi:ln:s", &["print-bytes", "ignore-initial=", "verbose", "bytes=", "quiet", "silent"]),
-        "join" => Spec::new("a:e:i1:2:j:o:t:v:z", &["ignore-case", "check-order", "nocheck-order", "header"]),
+        "comm" => Spec::new(
+            "123z",
+            &["check-order", "nocheck-order", "output-delimiter=", "total"],
+        ),
+        "cmp" => Spec::new(
+            "bi:ln:s",
+            &[
+                "print-bytes",
+                "ignore-initial=",
+                "verbose",
+                "bytes=",
+                "quiet",
+                "silent",
+            ],
+        ),
+        "join" => Spec::new(
+            "a:e:i1:2:j:o:t:v:z",
+            &["ignore-case", "check-order", "nocheck-order", "header"],
+        ),
         "base64" | "base32" => Spec::new("diw:", &["decode", "ignore-garbage", "wrap="]),
         "du" => Spec::new(
             "0abchHklLmsSxd:B:t:X:",
@@ -501,10 +565,33 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
                 "dereference",
             ],
         ),
-        "df" => Spec::new("ahHiklPTt:x:B:", &["all", "human-readable", "si", "inodes", "local", "portability", "print-type", "type=", "exclude-type=", "block-size=", "output=", "total"]),
+        "df" => Spec::new(
+            "ahHiklPTt:x:B:",
+            &[
+                "all",
+                "human-readable",
+                "si",
+                "inodes",
+                "local",
+                "portability",
+                "print-type",
+                "type=",
+                "exclude-type=",
+                "block-size=",
+                "output=",
+                "total",
+            ],
+        ),
         "tree" => Spec::new(
             "adfgilpqrstuxACDFJL:I:P:NQSv",
-            &["noreport", "dirsfirst", "charset=", "gitignore", "prune", "filelimit="],
+            &[
+                "noreport",
+                "dirsfirst",
+                "charset=",
+                "gitignore",
+                "prune",
+                "filelimit=",
+            ],
         ),
         "ls" | "dir" | "lsd" | "exa" | "eza" => Spec::new(
             "aAbBcCdDfFgGhHiklLmnNopqQrRsStuUvwxXZ1I:T:w:",
@@ -560,7 +647,18 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
         ),
         "bat" | "batcat" => Spec::new(
             "pAnl:r:H:",
-            &["plain", "paging=", "language=", "style=", "color=", "line-range=", "highlight-line=", "number", "show-all", "decorations="],
+            &[
+                "plain",
+                "paging=",
+                "language=",
+                "style=",
+                "color=",
+                "line-range=",
+                "highlight-line=",
+                "number",
+                "show-all",
+                "decorations=",
+            ],
         ),
         "jq" | "yq" => Spec::new(
             "rjacCsSneMf:L:",
@@ -619,9 +717,20 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
         ),
         "uniq" => Spec::new(
             "cdDif:s:uw:z",
-            &["count", "repeated", "ignore-case", "skip-fields=", "skip-chars=", "unique", "check-chars="],
+            &[
+                "count",
+                "repeated",
+                "ignore-case",
+                "skip-fields=",
+                "skip-chars=",
+                "unique",
+                "check-chars=",
+            ],
         ),
-        "tr" => Spec::new("cCdst", &["complement", "delete", "squeeze-repeats", "truncate-set1"]),
+        "tr" => Spec::new(
+            "cCdst",
+            &["complement", "delete", "squeeze-repeats", "truncate-set1"],
+        ),
         _ => Spec::new("", &[]),
     };
     let parsed = parse(args, spec);
@@ -638,7 +747,14 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
             for file in parsed.values(&["-f", "--from-file"]) {
                 j.read(file);
             }
-            if parsed.has(&["--arg", "--argjson", "--slurpfile", "--rawfile", "--args", "--jsonargs"]) {
+            if parsed.has(&[
+                "--arg",
+                "--argjson",
+                "--slurpfile",
+                "--rawfile",
+                "--args",
+                "--jsonargs",
+            ]) {
                 j.known = false;
             }
         }
@@ -665,8 +781,7 @@ fn reader(name: &str, args: &[Word]) -> Judgement {
     let recursive = matches!(name, "du" | "tree")
         || (matches!(name, "ls" | "dir" | "lsd" | "exa" | "eza")
             && parsed.has(&["-R", "--recursive", "--tree"]));
-    if operands.is_empty() && matches!(name, "ls" | "dir" | "lsd" | "exa" | "eza" | "du" | "tree")
-    {
+    if operands.is_empty() && matches!(name, "ls" | "dir" | "lsd" | "exa" | "eza" | "du" | "tree") {
         let here = Word::literal(".");
         if recursive {
             j.read_tree(&here);
@@ -943,7 +1058,13 @@ fn find(name: &str, args: &[Word]) -> Judgement {
                 j.inner.push(Inner::Command {
                     words: words
                         .into_iter()
-                        .map(|w| if w.text.contains("{") { Word::unknown(&w.text) } else { w })
+                        .map(|w| {
+                            if w.text.contains("{") {
+                                Word::unknown(&w.text)
+                            } else {
+                                w
+                            }
+                        })
                         .collect(),
                     chdir: None,
                 });
@@ -951,9 +1072,21 @@ fn find(name: &str, args: &[Word]) -> Judgement {
             }
             if matches!(
                 t,
-                "-e" | "--extension" | "-t" | "--type" | "-d" | "--max-depth" | "-E"
-                    | "--exclude" | "-S" | "--size" | "--changed-within" | "--changed-before"
-                    | "-j" | "--threads" | "-c" | "--color"
+                "-e" | "--extension"
+                    | "-t"
+                    | "--type"
+                    | "-d"
+                    | "--max-depth"
+                    | "-E"
+                    | "--exclude"
+                    | "-S"
+                    | "--size"
+                    | "--changed-within"
+                    | "--changed-before"
+                    | "-j"
+                    | "--threads"
+                    | "-c"
+                    | "--color"
             ) {
                 iter.next();
                 continue;
@@ -977,7 +1110,10 @@ fn find(name: &str, args: &[Word]) -> Judgement {
     let mut index = 0;
     // Leading options of find itself.
     while let Some(arg) = args.get(index) {
-        if matches!(arg.text.as_str(), "-H" | "-L" | "-P" | "-O0" | "-O1" | "-O2" | "-O3") {
+        if matches!(
+            arg.text.as_str(),
+            "-H" | "-L" | "-P" | "-O0" | "-O1" | "-O2" | "-O3"
+        ) {
             index += 1;
         } else if arg.is("-D") {
             index += 2;
@@ -1061,11 +1197,36 @@ fn find(name: &str, args: &[Word]) -> Judgement {
             | "-used" | "-context" | "-newermt" | "-newerct" | "-newerat" | "-files0-from" => {
                 index += 1;
             }
-            "-print" | "-print0" | "-ls" | "-prune" | "-quit" | "-true" | "-false" | "-empty"
-            | "-readable" | "-writable" | "-executable" | "-nouser" | "-nogroup" | "-depth"
-            | "-mount" | "-xdev" | "-noleaf" | "-follow" | "-daystart" | "-ignore_readdir_race"
-            | "-noignore_readdir_race" | "-a" | "-and" | "-o" | "-or" | "-not" | "!" | "("
-            | ")" | "," => {}
+            "-print"
+            | "-print0"
+            | "-ls"
+            | "-prune"
+            | "-quit"
+            | "-true"
+            | "-false"
+            | "-empty"
+            | "-readable"
+            | "-writable"
+            | "-executable"
+            | "-nouser"
+            | "-nogroup"
+            | "-depth"
+            | "-mount"
+            | "-xdev"
+            | "-noleaf"
+            | "-follow"
+            | "-daystart"
+            | "-ignore_readdir_race"
+            | "-noignore_readdir_race"
+            | "-a"
+            | "-and"
+            | "-o"
+            | "-or"
+            | "-not"
+            | "!"
+            | "("
+            | ")"
+            | "," => {}
             _ => j.known = false,
         }
     }
@@ -1116,7 +1277,10 @@ fn sed_command(args: &[Word]) -> Judgement {
     let mut operands: Vec<Word> = parsed.operands.clone();
     let mut scripts: Vec<Word> = parsed.values(&["-e", "--expression"]).cloned().collect();
     let in_place = args.iter().any(|a| {
-        !a.unknown && (a.text == "-i" || a.text.starts_with("--in-place") || short_cluster_has(&a.text, 'i'))
+        !a.unknown
+            && (a.text == "-i"
+                || a.text.starts_with("--in-place")
+                || short_cluster_has(&a.text, 'i'))
     });
     if parsed.has(&["-f", "--file"]) {
         j.opaque("`sed -f` runs a script from a file the analyser does not read");
@@ -1130,7 +1294,10 @@ fn sed_command(args: &[Word]) -> Judgement {
     }
     for script in &scripts {
         if script.unknown {
-            j.opaque(format!("the sed script `{}` is only known when it runs", script.text));
+            j.opaque(format!(
+                "the sed script `{}` is only known when it runs",
+                script.text
+            ));
             continue;
         }
         match sed::scan(&script.text) {
@@ -1161,14 +1328,28 @@ fn sed_command(args: &[Word]) -> Judgement {
 fn short_cluster_has(text: &str, letter: char) -> bool {
     text.starts_with('-')
         && !text.starts_with("--")
-        && text.chars().skip(1).take_while(|c| *c != 'e' && *c != 'f' && *c != 'l').any(|c| c == letter)
+        && text
+            .chars()
+            .skip(1)
+            .take_while(|c| *c != 'e' && *c != 'f' && *c != 'l')
+            .any(|c| c == letter)
 }
 
 fn awk(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
     let parsed = parse(
         args,
-        Spec::posix("F:v:f:e:i:l:bcCdDgMnNOPrsStVEhL", &["field-separator=", "assign=", "file=", "source=", "include=", "load="]),
+        Spec::posix(
+            "F:v:f:e:i:l:bcCdDgMnNOPrsStVEhL",
+            &[
+                "field-separator=",
+                "assign=",
+                "file=",
+                "source=",
+                "include=",
+                "load=",
+            ],
+        ),
     );
     if parsed.has(&["-f", "--file", "-i", "--include", "-l", "--load", "-E"]) {
         j.opaque("the awk program comes from a file the analyser does not read");
@@ -1187,13 +1368,12 @@ fn awk(args: &[Word]) -> Judgement {
             continue;
         }
         let text = &program.text;
-        let prints = text.contains("print");
         if text.contains("system")
             || text.contains("getline")
             || text.contains('|')
             || text.contains('@')
             || text.contains("ENVIRON")
-            || (prints && text.contains('>'))
+            || print_redirects(text)
         {
             j.opaque(
                 "the awk program runs commands, reads files or writes files \
@@ -1214,6 +1394,18 @@ fn awk(args: &[Word]) -> Judgement {
     j
 }
 
+/// Does a `print`/`printf` statement redirect (`print > "f"`, `print | "cmd"`)?
+fn print_redirects(program: &str) -> bool {
+    program.match_indices("print").any(|(at, _)| {
+        program
+            .get(at..)
+            .unwrap_or("")
+            .split([';', '}', '\n'])
+            .next()
+            .is_some_and(|statement| statement.contains('>') || statement.contains('|'))
+    })
+}
+
 fn simple_writer(name: &str, args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
     let spec = match name {
@@ -1221,7 +1413,13 @@ fn simple_writer(name: &str, args: &[Word]) -> Judgement {
         "rmdir" => Spec::new("pv", &["parents", "verbose", "ignore-fail-on-non-empty"]),
         "touch" => Spec::new(
             "acfhmd:r:t:",
-            &["no-create", "date=", "reference=", "time=", "no-dereference"],
+            &[
+                "no-create",
+                "date=",
+                "reference=",
+                "time=",
+                "no-dereference",
+            ],
         ),
         "rm" => Spec::new(
             "fiIrRdv",
@@ -1236,7 +1434,18 @@ fn simple_writer(name: &str, args: &[Word]) -> Judgement {
                 "preserve-root",
             ],
         ),
-        "shred" => Spec::new("fn:s:uvxz", &["force", "iterations=", "size=", "remove", "verbose", "exact", "zero"]),
+        "shred" => Spec::new(
+            "fn:s:uvxz",
+            &[
+                "force",
+                "iterations=",
+                "size=",
+                "remove",
+                "verbose",
+                "exact",
+                "zero",
+            ],
+        ),
         _ => Spec::new("", &[]),
     };
     let parsed = parse(args, spec);
@@ -1262,7 +1471,20 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
     let spec = match name {
         "install" => Spec::new(
             "bcCdDg:m:o:pPsS:t:TvZ",
-            &["backup", "compare", "directory", "group=", "mode=", "owner=", "preserve-timestamps", "strip", "suffix=", "target-directory=", "no-target-directory", "verbose"],
+            &[
+                "backup",
+                "compare",
+                "directory",
+                "group=",
+                "mode=",
+                "owner=",
+                "preserve-timestamps",
+                "strip",
+                "suffix=",
+                "target-directory=",
+                "no-target-directory",
+                "verbose",
+            ],
         ),
         _ => Spec::new(
             "aAbdfHilLnPprRsStTuvxZ",
@@ -1304,10 +1526,7 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
     };
     let spec = if name == "cp" || name == "mv" {
         // -S and -t take values.
-        Spec::new(
-            "aAbdfHilLnPprRsS:t:TuvxZ",
-            spec.long,
-        )
+        Spec::new("aAbdfHilLnPprRsS:t:TuvxZ", spec.long)
     } else {
         spec
     };
@@ -1323,12 +1542,11 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
         // Links make the source readable under a new name.
         j.known = j.known && true;
     }
-    let recursive = name == "mv" || parsed.has(&["-r", "-R", "-a", "--recursive", "--archive"]);
+    // mv renames: a folder keeps its contents under the new name, so the names inside it
+    // do not change and need no separate check.
+    let recursive = name != "mv" && parsed.has(&["-r", "-R", "-a", "--recursive", "--archive"]);
     let mut operands: Vec<&Word> = parsed.operands.iter().collect();
-    let target_dir: Option<Word> = parsed
-        .values(&["-t", "--target-directory"])
-        .next()
-        .cloned();
+    let target_dir: Option<Word> = parsed.values(&["-t", "--target-directory"]).next().cloned();
     let destination = match &target_dir {
         Some(dir) => dir.clone(),
         None => match operands.pop() {
@@ -1371,7 +1589,21 @@ fn link(args: &[Word]) -> Judgement {
         args,
         Spec::new(
             "bdfFinLPrsS:t:Tv",
-            &["backup", "directory", "force", "interactive", "logical", "no-dereference", "physical", "relative", "symbolic", "suffix=", "target-directory=", "no-target-directory", "verbose"],
+            &[
+                "backup",
+                "directory",
+                "force",
+                "interactive",
+                "logical",
+                "no-dereference",
+                "physical",
+                "relative",
+                "symbolic",
+                "suffix=",
+                "target-directory=",
+                "no-target-directory",
+                "verbose",
+            ],
         ),
     );
     j.unknown_options(&parsed);
@@ -1407,7 +1639,19 @@ fn change_mode(name: &str, args: &[Word]) -> Judgement {
         args,
         Spec::new(
             "cfvRhHLP",
-            &["changes", "silent", "quiet", "verbose", "recursive", "reference=", "no-dereference", "dereference", "from=", "preserve-root", "no-preserve-root"],
+            &[
+                "changes",
+                "silent",
+                "quiet",
+                "verbose",
+                "recursive",
+                "reference=",
+                "no-dereference",
+                "dereference",
+                "from=",
+                "preserve-root",
+                "no-preserve-root",
+            ],
         ),
     );
     // `chmod -x file` and `chmod -w file` are modes, not options.
@@ -1455,7 +1699,10 @@ fn change_mode(name: &str, args: &[Word]) -> Judgement {
 
 fn truncate(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
-    let parsed = parse(args, Spec::new("cos:r:", &["no-create", "io-blocks", "size=", "reference="]));
+    let parsed = parse(
+        args,
+        Spec::new("cos:r:", &["no-create", "io-blocks", "size=", "reference="]),
+    );
     j.unknown_options(&parsed);
     for reference in parsed.values(&["-r", "--reference"]) {
         j.read(reference);
@@ -1468,7 +1715,18 @@ fn truncate(args: &[Word]) -> Judgement {
 
 fn tee(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
-    let parsed = parse(args, Spec::new("aip", &["append", "ignore-interrupts", "output-error", "output-error="]));
+    let parsed = parse(
+        args,
+        Spec::new(
+            "aip",
+            &[
+                "append",
+                "ignore-interrupts",
+                "output-error",
+                "output-error=",
+            ],
+        ),
+    );
     j.unknown_options(&parsed);
     for operand in &parsed.operands {
         j.write(operand);
@@ -1480,7 +1738,10 @@ fn dd(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
     for arg in args {
         if arg.unknown {
-            j.opaque(format!("the dd operand `{}` is only known when it runs", arg.text));
+            j.opaque(format!(
+                "the dd operand `{}` is only known when it runs",
+                arg.text
+            ));
             continue;
         }
         match arg.text.split_once('=') {
@@ -1512,7 +1773,11 @@ fn tar(args: &[Word]) -> Judgement {
         let mut values = Vec::new();
         for c in bundle.chars() {
             inserted.push(Word::literal(&format!("-{c}")));
-            if matches!(c, 'f' | 'C' | 'T' | 'X' | 'b' | 'K' | 'N' | 'g' | 'V' | 'L' | 'F' | 'I') && !words.is_empty() {
+            if matches!(
+                c,
+                'f' | 'C' | 'T' | 'X' | 'b' | 'K' | 'N' | 'g' | 'V' | 'L' | 'F' | 'I'
+            ) && !words.is_empty()
+            {
                 values.push(words.remove(0));
             }
         }
@@ -1520,11 +1785,12 @@ fn tar(args: &[Word]) -> Judgement {
         let mut rebuilt = Vec::new();
         let mut values = values.into_iter();
         for option in inserted {
-            let takes = option
-                .text
-                .chars()
-                .nth(1)
-                .is_some_and(|c| matches!(c, 'f' | 'C' | 'T' | 'X' | 'b' | 'K' | 'N' | 'g' | 'V' | 'L' | 'F' | 'I'));
+            let takes = option.text.chars().nth(1).is_some_and(|c| {
+                matches!(
+                    c,
+                    'f' | 'C' | 'T' | 'X' | 'b' | 'K' | 'N' | 'g' | 'V' | 'L' | 'F' | 'I'
+                )
+            });
             rebuilt.push(option);
             if takes && let Some(value) = values.next() {
                 rebuilt.push(value);
@@ -1688,14 +1954,19 @@ fn zip(args: &[Word]) -> Judgement {
             }
             continue;
         }
-        if matches!(t, "-b" | "-n" | "-t" | "-tt" | "-P" | "--password" | "-O" | "--output-file" | "-Z" | "-s") {
+        if matches!(
+            t,
+            "-b" | "-n" | "-t" | "-tt" | "-P" | "--password" | "-O" | "--output-file" | "-Z" | "-s"
+        ) {
             let value = words.next();
             if matches!(t, "-O" | "--output-file")
                 && let Some(v) = value
             {
                 j.write(v);
             }
-            if matches!(t, "-b") && let Some(v) = value {
+            if matches!(t, "-b")
+                && let Some(v) = value
+            {
                 j.write_tree(v);
             }
             continue;
@@ -1749,7 +2020,13 @@ fn unzip(args: &[Word]) -> Judgement {
             break;
         }
         if t.starts_with('-') && t.len() > 1 {
-            if t.contains('l') || t.contains('t') || t.contains('v') || t.contains('p') || t.contains('c') || t.contains('Z') {
+            if t.contains('l')
+                || t.contains('t')
+                || t.contains('v')
+                || t.contains('p')
+                || t.contains('c')
+                || t.contains('Z')
+            {
                 listing = true;
             }
             continue;
@@ -1777,9 +2054,15 @@ fn unzip(args: &[Word]) -> Judgement {
 
 fn compress(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
-    let stdout = args
-        .iter()
-        .any(|a| !a.unknown && (a.text == "--stdout" || a.text == "-l" || a.text == "-t" || (a.text.starts_with('-') && !a.text.starts_with("--") && (a.text.contains('c') || a.text.contains('t') || a.text.contains('l')))));
+    let stdout = args.iter().any(|a| {
+        !a.unknown
+            && (a.text == "--stdout"
+                || a.text == "-l"
+                || a.text == "-t"
+                || (a.text.starts_with('-')
+                    && !a.text.starts_with("--")
+                    && (a.text.contains('c') || a.text.contains('t') || a.text.contains('l'))))
+    });
     for arg in args {
         if !arg.unknown && arg.text.starts_with('-') && arg.text != "-" {
             continue;
@@ -1828,19 +2111,84 @@ fn curl(args: &[Word]) -> Judgement {
         Spec::new(
             "A:b:c:C:d:D:e:E:F:H:K:m:o:Q:r:T:u:U:w:x:X:y:Y:z:#0123456fGiIjkLlMnNOpqRsSvV:",
             &[
-                "user-agent=", "cookie=", "cookie-jar=", "continue-at=", "data=", "data-ascii=",
-                "data-binary=", "data-raw=", "data-urlencode=", "json=", "dump-header=",
-                "referer=", "cert=", "form=", "form-string=", "header=", "config=", "max-time=",
-                "output=", "output-dir=", "quote=", "range=", "upload-file=", "user=",
-                "proxy-user=", "write-out=", "proxy=", "request=", "speed-limit=", "speed-time=",
-                "time-cond=", "url=", "key=", "cacert=", "capath=", "trace=", "trace-ascii=",
-                "stderr=", "connect-timeout=", "retry=", "resolve=", "connect-to=", "interface=",
-                "unix-socket=", "abstract-unix-socket=", "netrc-file=", "variable=", "expand-url=",
-                "create-dirs", "compressed", "fail", "fail-with-body", "silent", "show-error",
-                "location", "insecure", "verbose", "include", "head", "remote-name",
-                "remote-name-all", "remote-header-name", "get", "globoff", "progress-bar",
-                "no-progress-meter", "http1.1", "http2", "netrc", "path-as-is", "raw",
-                "url-query=", "oauth2-bearer=", "aws-sigv4=", "ipv4", "ipv6", "next", "parallel",
+                "user-agent=",
+                "cookie=",
+                "cookie-jar=",
+                "continue-at=",
+                "data=",
+                "data-ascii=",
+                "data-binary=",
+                "data-raw=",
+                "data-urlencode=",
+                "json=",
+                "dump-header=",
+                "referer=",
+                "cert=",
+                "form=",
+                "form-string=",
+                "header=",
+                "config=",
+                "max-time=",
+                "output=",
+                "output-dir=",
+                "quote=",
+                "range=",
+                "upload-file=",
+                "user=",
+                "proxy-user=",
+                "write-out=",
+                "proxy=",
+                "request=",
+                "speed-limit=",
+                "speed-time=",
+                "time-cond=",
+                "url=",
+                "key=",
+                "cacert=",
+                "capath=",
+                "trace=",
+                "trace-ascii=",
+                "stderr=",
+                "connect-timeout=",
+                "retry=",
+                "resolve=",
+                "connect-to=",
+                "interface=",
+                "unix-socket=",
+                "abstract-unix-socket=",
+                "netrc-file=",
+                "variable=",
+                "expand-url=",
+                "create-dirs",
+                "compressed",
+                "fail",
+                "fail-with-body",
+                "silent",
+                "show-error",
+                "location",
+                "insecure",
+                "verbose",
+                "include",
+                "head",
+                "remote-name",
+                "remote-name-all",
+                "remote-header-name",
+                "get",
+                "globoff",
+                "progress-bar",
+                "no-progress-meter",
+                "http1.1",
+                "http2",
+                "netrc",
+                "path-as-is",
+                "raw",
+                "url-query=",
+                "oauth2-bearer=",
+                "aws-sigv4=",
+                "ipv4",
+                "ipv6",
+                "next",
+                "parallel",
             ],
         ),
     );
@@ -1848,19 +2196,59 @@ fn curl(args: &[Word]) -> Judgement {
         j.opaque("`curl -K` reads more options from a file");
     }
     for (names, write) in [
-        (&["-o", "--output", "-c", "--cookie-jar", "-D", "--dump-header", "--trace", "--trace-ascii", "--stderr"][..], true),
-        (&["-T", "--upload-file", "-E", "--cert", "--key", "--cacert", "--netrc-file"][..], false),
+        (
+            &[
+                "-o",
+                "--output",
+                "-c",
+                "--cookie-jar",
+                "-D",
+                "--dump-header",
+                "--trace",
+                "--trace-ascii",
+                "--stderr",
+            ][..],
+            true,
+        ),
+        (
+            &[
+                "-T",
+                "--upload-file",
+                "-E",
+                "--cert",
+                "--key",
+                "--cacert",
+                "--netrc-file",
+            ][..],
+            false,
+        ),
     ] {
         for value in parsed.values(names) {
             if write { j.write(value) } else { j.read(value) }
         }
     }
     for value in parsed.values(&[
-        "-d", "--data", "--data-ascii", "--data-binary", "--data-urlencode", "--json", "-F",
-        "--form", "-H", "--header", "-b", "--cookie", "-w", "--write-out", "--variable",
+        "-d",
+        "--data",
+        "--data-ascii",
+        "--data-binary",
+        "--data-urlencode",
+        "--json",
+        "-F",
+        "--form",
+        "-H",
+        "--header",
+        "-b",
+        "--cookie",
+        "-w",
+        "--write-out",
+        "--variable",
     ]) {
         if value.unknown {
-            j.opaque(format!("the curl data `{}` is only known when it runs", value.text));
+            j.opaque(format!(
+                "the curl data `{}` is only known when it runs",
+                value.text
+            ));
             continue;
         }
         // `@file` (or `name@file`, `name=<file`) sends a file.
@@ -1871,7 +2259,10 @@ fn curl(args: &[Word]) -> Judgement {
             Some(rest)
         } else if let Some((_, rest)) = text.split_once("=<") {
             Some(rest)
-        } else if let Some((_, rest)) = text.split_once('@').filter(|_| !text.contains("://") && !text.contains(' ') && !text.contains(':')) {
+        } else if let Some((_, rest)) = text
+            .split_once('@')
+            .filter(|_| !text.contains("://") && !text.contains(' ') && !text.contains(':'))
+        {
             Some(rest)
         } else {
             None
@@ -1883,7 +2274,13 @@ fn curl(args: &[Word]) -> Judgement {
         // `-b name=value` is a cookie, `-b file` a cookie file.
     }
     let output_dir = parsed.values(&["--output-dir"]).next().cloned();
-    let remote_name = parsed.has(&["-O", "--remote-name", "--remote-name-all", "-J", "--remote-header-name"]);
+    let remote_name = parsed.has(&[
+        "-O",
+        "--remote-name",
+        "--remote-name-all",
+        "-J",
+        "--remote-header-name",
+    ]);
     let urls: Vec<Word> = parsed
         .operands
         .iter()
@@ -1926,38 +2323,103 @@ fn wget(args: &[Word]) -> Judgement {
         Spec::new(
             "O:o:a:P:i:e:U:t:T:w:l:A:R:D:I:X:B:qvnrkKmNpcSbdxEH",
             &[
-                "output-document=", "output-file=", "append-output=", "directory-prefix=",
-                "input-file=", "execute=", "user-agent=", "tries=", "timeout=", "wait=",
-                "level=", "accept=", "reject=", "domains=", "include-directories=",
-                "exclude-directories=", "base=", "post-data=", "post-file=", "body-file=",
-                "body-data=", "method=", "header=", "user=", "password=", "load-cookies=",
-                "save-cookies=", "ca-certificate=", "certificate=", "private-key=", "quiet",
-                "verbose", "no-verbose", "recursive", "convert-links", "mirror",
-                "no-clobber", "page-requisites", "continue", "server-response", "background",
-                "debug", "no-check-certificate", "timestamping", "spider", "no-parent",
-                "content-disposition", "show-progress", "progress=", "limit-rate=",
-                "no-directories", "force-directories", "config=",
+                "output-document=",
+                "output-file=",
+                "append-output=",
+                "directory-prefix=",
+                "input-file=",
+                "execute=",
+                "user-agent=",
+                "tries=",
+                "timeout=",
+                "wait=",
+                "level=",
+                "accept=",
+                "reject=",
+                "domains=",
+                "include-directories=",
+                "exclude-directories=",
+                "base=",
+                "post-data=",
+                "post-file=",
+                "body-file=",
+                "body-data=",
+                "method=",
+                "header=",
+                "user=",
+                "password=",
+                "load-cookies=",
+                "save-cookies=",
+                "ca-certificate=",
+                "certificate=",
+                "private-key=",
+                "quiet",
+                "verbose",
+                "no-verbose",
+                "recursive",
+                "convert-links",
+                "mirror",
+                "no-clobber",
+                "page-requisites",
+                "continue",
+                "server-response",
+                "background",
+                "debug",
+                "no-check-certificate",
+                "timestamping",
+                "spider",
+                "no-parent",
+                "content-disposition",
+                "show-progress",
+                "progress=",
+                "limit-rate=",
+                "no-directories",
+                "force-directories",
+                "config=",
             ],
         ),
     );
     if parsed.has(&["-e", "--execute", "--config"]) {
         j.opaque("`wget -e` / `--config` run wgetrc commands");
     }
-    for value in parsed.values(&["-o", "--output-file", "-a", "--append-output", "--save-cookies"]) {
+    for value in parsed.values(&[
+        "-o",
+        "--output-file",
+        "-a",
+        "--append-output",
+        "--save-cookies",
+    ]) {
         j.write(value);
     }
     for value in parsed.values(&[
-        "-i", "--input-file", "--post-file", "--body-file", "--load-cookies", "--ca-certificate",
-        "--certificate", "--private-key",
+        "-i",
+        "--input-file",
+        "--post-file",
+        "--body-file",
+        "--load-cookies",
+        "--ca-certificate",
+        "--certificate",
+        "--private-key",
     ]) {
         j.read(value);
     }
     if parsed.has(&["-i", "--input-file"]) {
         j.opaque("`wget -i` fetches addresses listed in a file");
     }
-    let outputs: Vec<Word> = parsed.values(&["-O", "--output-document"]).cloned().collect();
+    let outputs: Vec<Word> = parsed
+        .values(&["-O", "--output-document"])
+        .cloned()
+        .collect();
     let prefix = parsed.values(&["-P", "--directory-prefix"]).next().cloned();
-    let recursive = parsed.has(&["-r", "--recursive", "-m", "--mirror", "-p", "--page-requisites", "--content-disposition"]);
+    let recursive = parsed.has(&[
+        "-r",
+        "--recursive",
+        "-m",
+        "--mirror",
+        "-p",
+        "--page-requisites",
+        "--content-disposition",
+    ]);
     for url in &parsed.operands {
         url_effect(&mut j, url);
         if outputs.is_empty() && !url.unknown && !parsed.has(&["--spider"]) {
@@ -1965,8 +2427,20 @@ fn wget(args: &[Word]) -> Judgement {
             if recursive {
                 j.write_tree(&base);
             } else {
-                let name = url.text.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
-                let name = if name.is_empty() || !url.text.contains("://") && !url.text.contains('/') { "index.html" } else { name };
+                let name = url
+                    .text
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("");
+                let name =
+                    if name.is_empty() || !url.text.contains("://") && !url.text.contains('/') {
+                        "index.html"
+                    } else {
+                        name
+                    };
                 j.write(&join(&base, name));
             }
         }
@@ -1984,7 +2458,13 @@ fn remote_host(text: &str) -> Option<String> {
             return None;
         }
         let authority = rest.split('/').next().unwrap_or(rest);
-        return Some(authority.rsplit('@').next().unwrap_or(authority).to_string());
+        return Some(
+            authority
+                .rsplit('@')
+                .next()
+                .unwrap_or(authority)
+                .to_string(),
+        );
     }
     let (host, _) = text.split_once(':')?;
     if host.is_empty() || host.contains('/') {
@@ -1997,7 +2477,10 @@ fn ssh(name: &str, args: &[Word]) -> Judgement {
     let mut j = Judgement::unknown();
     let parsed = parse(
         args,
-        Spec::posix("46AaCfGgKkMNnqsTtVvXxYyb:c:D:E:e:F:I:i:J:L:l:m:O:o:p:P:Q:R:S:W:w:B:", &[]),
+        Spec::posix(
+            "46AaCfGgKkMNnqsTtVvXxYyb:c:D:E:e:F:I:i:J:L:l:m:O:o:p:P:Q:R:S:W:w:B:",
+            &[],
+        ),
     );
     for option in parsed.values(&["-o"]) {
         let lower = option.text.to_ascii_lowercase();
@@ -2007,7 +2490,10 @@ fn ssh(name: &str, args: &[Word]) -> Judgement {
             || lower.contains("knownhostscommand")
             || lower.contains("match")
         {
-            j.opaque(format!("the ssh option `{}` runs a local command", option.text));
+            j.opaque(format!(
+                "the ssh option `{}` runs a local command",
+                option.text
+            ));
         }
     }
     for file in parsed.values(&["-F", "-i", "-E", "-S"]) {
@@ -2018,12 +2504,19 @@ fn ssh(name: &str, args: &[Word]) -> Judgement {
     }
     match parsed.operands.first() {
         Some(host) if host.unknown => {
-            j.opaque(format!("the ssh host `{}` is only known when it runs", host.text));
+            j.opaque(format!(
+                "the ssh host `{}` is only known when it runs",
+                host.text
+            ));
         }
         Some(host) => {
             let target = host.text.strip_prefix("ssh://").unwrap_or(&host.text);
             let target = target.rsplit('@').next().unwrap_or(target);
-            let target = if name == "sftp" { target.split(':').next().unwrap_or(target) } else { target };
+            let target = if name == "sftp" {
+                target.split(':').next().unwrap_or(target)
+            } else {
+                target
+            };
             j.network(target);
         }
         None => {}
@@ -2041,14 +2534,54 @@ fn remote_copy(name: &str, args: &[Word]) -> Judgement {
             Spec::new(
                 "vqcarRbudlLkKHpEAXogDtSnWxyzhPe:f:T:B:",
                 &[
-                    "verbose", "quiet", "checksum", "archive", "recursive", "relative", "backup",
-                    "update", "links", "perms", "times", "group", "owner", "devices", "specials",
-                    "dry-run", "delete", "delete-after", "delete-before", "delete-during",
-                    "compress", "human-readable", "progress", "partial", "stats", "exclude=",
-                    "include=", "exclude-from=", "include-from=", "files-from=", "rsh=",
-                    "rsync-path=", "filter=", "chmod=", "bwlimit=", "timeout=", "info=",
-                    "itemize-changes", "no-perms", "no-owner", "no-group", "inplace", "mkpath",
-                    "backup-dir=", "suffix=", "temp-dir=", "port=", "password-file=",
+                    "verbose",
+                    "quiet",
+                    "checksum",
+                    "archive",
+                    "recursive",
+                    "relative",
+                    "backup",
+                    "update",
+                    "links",
+                    "perms",
+                    "times",
+                    "group",
+                    "owner",
+                    "devices",
+                    "specials",
+                    "dry-run",
+                    "delete",
+                    "delete-after",
+                    "delete-before",
+                    "delete-during",
+                    "compress",
+                    "human-readable",
+                    "progress",
+                    "partial",
+                    "stats",
+                    "exclude=",
+                    "include=",
+                    "exclude-from=",
+                    "include-from=",
+                    "files-from=",
+                    "rsh=",
+                    "rsync-path=",
+                    "filter=",
+                    "chmod=",
+                    "bwlimit=",
+                    "timeout=",
+                    "info=",
+                    "itemize-changes",
+                    "no-perms",
+                    "no-owner",
+                    "no-group",
+                    "inplace",
+                    "mkpath",
+                    "backup-dir=",
+                    "suffix=",
+                    "temp-dir=",
+                    "port=",
+                    "password-file=",
                 ],
             ),
         )
@@ -2056,19 +2589,39 @@ fn remote_copy(name: &str, args: &[Word]) -> Judgement {
     for option in parsed.values(&["-e", "--rsh", "--rsync-path", "-S", "-o"]) {
         let lower = option.text.to_ascii_lowercase();
         let harmless_rsh = matches!(option.text.as_str(), "ssh" | "rsh");
-        if option.unknown || !harmless_rsh && (name == "rsync" || lower.contains("proxycommand") || lower.contains("localcommand") || option.text.starts_with('/')) {
+        if option.unknown
+            || !harmless_rsh
+                && (name == "rsync"
+                    || lower.contains("proxycommand")
+                    || lower.contains("localcommand")
+                    || option.text.starts_with('/'))
+        {
             j.opaque(format!("`{name}` runs another program (`{}`)", option.text));
         }
     }
-    for file in parsed.values(&["--files-from", "--exclude-from", "--include-from", "--password-file", "-F", "-i"]) {
+    for file in parsed.values(&[
+        "--files-from",
+        "--exclude-from",
+        "--include-from",
+        "--password-file",
+        "-F",
+        "-i",
+    ]) {
         j.read(file);
     }
     let recursive = parsed.has(&["-r", "-a", "--recursive", "--archive"]);
     let mut operands: Vec<&Word> = parsed.operands.iter().collect();
-    let destination = if operands.len() >= 2 { operands.pop() } else { None };
+    let destination = if operands.len() >= 2 {
+        operands.pop()
+    } else {
+        None
+    };
     for source in operands {
         if source.unknown {
-            j.opaque(format!("the path `{}` is only known when it runs", source.text));
+            j.opaque(format!(
+                "the path `{}` is only known when it runs",
+                source.text
+            ));
             continue;
         }
         match remote_host(&source.text) {
@@ -2083,7 +2636,10 @@ fn remote_copy(name: &str, args: &[Word]) -> Judgement {
     }
     if let Some(destination) = destination {
         if destination.unknown {
-            j.opaque(format!("the path `{}` is only known when it runs", destination.text));
+            j.opaque(format!(
+                "the path `{}` is only known when it runs",
+                destination.text
+            ));
         } else {
             match remote_host(&destination.text) {
                 Some(host) => j.network(&host),
@@ -2106,17 +2662,30 @@ fn netcat(name: &str, args: &[Word]) -> Judgement {
                 j.opaque("`socat EXEC:`/`SYSTEM:` runs a command");
             } else if let Some((_, rest)) = lower.split_once(':') {
                 let host = rest.split([':', ',']).next().unwrap_or(rest);
-                if !host.is_empty() && !lower.starts_with("stdio") && !lower.starts_with("file:") && !lower.starts_with("open:") {
+                if !host.is_empty()
+                    && !lower.starts_with("stdio")
+                    && !lower.starts_with("file:")
+                    && !lower.starts_with("open:")
+                {
                     j.network(host);
                 }
-                if lower.starts_with("file:") || lower.starts_with("open:") || lower.starts_with("create:") {
+                if lower.starts_with("file:")
+                    || lower.starts_with("open:")
+                    || lower.starts_with("create:")
+                {
                     j.write(&Word::literal(rest.split(',').next().unwrap_or(rest)));
                 }
             }
             continue;
         }
-        if matches!(arg.text.as_str(), "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec") {
-            j.opaque(format!("`{name} {}` runs a command for the connection", arg.text));
+        if matches!(
+            arg.text.as_str(),
+            "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec"
+        ) {
+            j.opaque(format!(
+                "`{name} {}` runs a command for the connection",
+                arg.text
+            ));
         }
     }
     if name != "socat" {
@@ -2128,7 +2697,10 @@ fn netcat(name: &str, args: &[Word]) -> Judgement {
                 continue;
             }
             if arg.text.starts_with('-') {
-                skip_next = matches!(arg.text.as_str(), "-p" | "-s" | "-w" | "-i" | "-q" | "-x" | "-X" | "-e" | "-c" | "-o" | "-O");
+                skip_next = matches!(
+                    arg.text.as_str(),
+                    "-p" | "-s" | "-w" | "-i" | "-q" | "-x" | "-X" | "-e" | "-c" | "-o" | "-O"
+                );
                 continue;
             }
             if arg.text.chars().all(|c| c.is_ascii_digit() || c == '-') {
@@ -2137,7 +2709,10 @@ fn netcat(name: &str, args: &[Word]) -> Judgement {
             url_effect(&mut j, arg);
             break;
         }
-        if args.iter().any(|a| a.text.starts_with("-l") || a.text == "--listen") {
+        if args
+            .iter()
+            .any(|a| a.text.starts_with("-l") || a.text == "--listen")
+        {
             j.network("0.0.0.0");
         }
     }
@@ -2167,15 +2742,50 @@ fn package(name: &str, args: &[Word]) -> Judgement {
     let installs = match name {
         "npx" | "pnpx" | "bunx" | "uvx" => true,
         "yarn" if verb.is_empty() => true,
-        "pipx" => matches!(verb, "install" | "run" | "inject" | "upgrade" | "upgrade-all"),
-        "cargo" => matches!(verb, "install" | "add" | "update" | "fetch" | "publish" | "search" | "login" | "owner" | "yank"),
-        "go" => matches!(verb, "get" | "install" | "mod") || args.iter().any(|a| a.text.contains('@')),
+        "pipx" => matches!(
+            verb,
+            "install" | "run" | "inject" | "upgrade" | "upgrade-all"
+        ),
+        "cargo" => matches!(
+            verb,
+            "install"
+                | "add"
+                | "update"
+                | "fetch"
+                | "publish"
+                | "search"
+                | "login"
+                | "owner"
+                | "yank"
+        ),
+        "go" => {
+            matches!(verb, "get" | "install" | "mod") || args.iter().any(|a| a.text.contains('@'))
+        }
         "deno" => matches!(verb, "install" | "add" | "cache" | "run" | "compile"),
         _ => matches!(
             verb,
-            "install" | "i" | "add" | "ci" | "update" | "upgrade" | "up" | "sync" | "get"
-                | "fetch" | "download" | "publish" | "dlx" | "create" | "exec" | "x" | "lock"
-                | "remove" | "uninstall" | "dist-upgrade" | "full-upgrade" | "init"
+            "install"
+                | "i"
+                | "add"
+                | "ci"
+                | "update"
+                | "upgrade"
+                | "up"
+                | "sync"
+                | "get"
+                | "fetch"
+                | "download"
+                | "publish"
+                | "dlx"
+                | "create"
+                | "exec"
+                | "x"
+                | "lock"
+                | "remove"
+                | "uninstall"
+                | "dist-upgrade"
+                | "full-upgrade"
+                | "init"
         ),
     };
     if installs {
@@ -2213,15 +2823,19 @@ fn env(args: &[Word]) -> Judgement {
     while let Some(arg) = args.get(index) {
         let t = arg.text.as_str();
         if arg.unknown {
-            j.opaque(format!("the `env` argument `{t}` is only known when it runs"));
+            j.opaque(format!(
+                "the `env` argument `{t}` is only known when it runs"
+            ));
             return j;
         }
         if t == "--" {
             index += 1;
             break;
         }
-        if matches!(t, "-i" | "--ignore-environment" | "-0" | "--null" | "-v" | "--debug" | "-")
-            || t.starts_with("--unset=")
+        if matches!(
+            t,
+            "-i" | "--ignore-environment" | "-0" | "--null" | "-v" | "--debug" | "-"
+        ) || t.starts_with("--unset=")
         {
             index += 1;
             continue;
@@ -2240,7 +2854,13 @@ fn env(args: &[Word]) -> Judgement {
             index += 1;
             continue;
         }
-        if t.starts_with("-S") || t.starts_with("--split-string") || t == "-P" || t.starts_with("--default-signal") || t.starts_with("--ignore-signal") || t.starts_with("--block-signal") {
+        if t.starts_with("-S")
+            || t.starts_with("--split-string")
+            || t == "-P"
+            || t.starts_with("--default-signal")
+            || t.starts_with("--ignore-signal")
+            || t.starts_with("--block-signal")
+        {
             if t.starts_with("-S") || t.starts_with("--split-string") {
                 // `env -S 'cmd args'`: the string is split into words like a shell line.
                 let text = if t == "-S" || t == "--split-string" {
@@ -2248,7 +2868,10 @@ fn env(args: &[Word]) -> Judgement {
                     args.get(index).cloned()
                 } else {
                     Some(Word {
-                        text: t.trim_start_matches("--split-string=").trim_start_matches("-S").to_string(),
+                        text: t
+                            .trim_start_matches("--split-string=")
+                            .trim_start_matches("-S")
+                            .to_string(),
                         ..arg.clone()
                     })
                 };
@@ -2312,7 +2935,9 @@ fn sudo(args: &[Word]) -> Judgement {
     while let Some(arg) = args.get(index) {
         let t = arg.text.as_str();
         if arg.unknown {
-            j.opaque(format!("the sudo argument `{t}` is only known when it runs"));
+            j.opaque(format!(
+                "the sudo argument `{t}` is only known when it runs"
+            ));
             return j;
         }
         if t == "--" {
@@ -2325,14 +2950,35 @@ fn sudo(args: &[Word]) -> Judgement {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             {
                 if is_poison_variable(name) {
-                    j.opaque(format!("`{name}=` changes which program runs or what it loads"));
+                    j.opaque(format!(
+                        "`{name}=` changes which program runs or what it loads"
+                    ));
                 }
                 index += 1;
                 continue;
             }
             break;
         }
-        if matches!(t, "-u" | "-g" | "-C" | "-h" | "-p" | "-r" | "-t" | "-T" | "-U" | "--user" | "--group" | "--host" | "--prompt" | "--role" | "--type" | "--command-timeout" | "--other-user" | "--close-from") {
+        if matches!(
+            t,
+            "-u" | "-g"
+                | "-C"
+                | "-h"
+                | "-p"
+                | "-r"
+                | "-t"
+                | "-T"
+                | "-U"
+                | "--user"
+                | "--group"
+                | "--host"
+                | "--prompt"
+                | "--role"
+                | "--type"
+                | "--command-timeout"
+                | "--other-user"
+                | "--close-from"
+        ) {
             index += 2;
             continue;
         }
@@ -2341,7 +2987,20 @@ fn sudo(args: &[Word]) -> Judgement {
             index += 2;
             continue;
         }
-        if matches!(t, "-i" | "-s" | "--login" | "--shell" | "-e" | "--edit" | "-l" | "--list" | "-v" | "-k" | "-K") && args.get(index + 1).is_none() {
+        if matches!(
+            t,
+            "-i" | "-s"
+                | "--login"
+                | "--shell"
+                | "-e"
+                | "--edit"
+                | "-l"
+                | "--list"
+                | "-v"
+                | "-k"
+                | "-K"
+        ) && args.get(index + 1).is_none()
+        {
             if matches!(t, "-i" | "-s" | "--login" | "--shell") {
                 j.opaque("`sudo -i` / `sudo -s` start a shell");
             }
@@ -2371,24 +3030,132 @@ fn wrapper(name: &str, args: &[Word]) -> Judgement {
     // Options with a value, per wrapper; then how many operands come before the command.
     let (with_value, flags, leading): (&[&str], &[&str], usize) = match name {
         "nice" => (&["-n", "--adjustment"], &[], 0),
-        "timeout" => (&["-s", "--signal", "-k", "--kill-after"], &["--preserve-status", "--foreground", "-v", "--verbose"], 1),
-        "stdbuf" => (&["-i", "-o", "-e", "--input", "--output", "--error"], &[], 0),
-        "ionice" => (&["-c", "-n", "--class", "--classdata"], &["-t", "--ignore"], 0),
+        "timeout" => (
+            &["-s", "--signal", "-k", "--kill-after"],
+            &["--preserve-status", "--foreground", "-v", "--verbose"],
+            1,
+        ),
+        "stdbuf" => (
+            &["-i", "-o", "-e", "--input", "--output", "--error"],
+            &[],
+            0,
+        ),
+        "ionice" => (
+            &["-c", "-n", "--class", "--classdata"],
+            &["-t", "--ignore"],
+            0,
+        ),
         "setsid" => (&[], &["-c", "-f", "-w", "--ctty", "--fork", "--wait"], 0),
-        "chrt" => (&[], &["-a", "-b", "-d", "-f", "-i", "-o", "-r", "-m", "-R", "-v"], 1),
+        "chrt" => (
+            &[],
+            &["-a", "-b", "-d", "-f", "-i", "-o", "-r", "-m", "-R", "-v"],
+            1,
+        ),
         "taskset" => (&[], &["-a", "-c", "--cpu-list", "--all-tasks"], 1),
-        "time" => (&["-o", "--output", "-f", "--format"], &["-p", "-v", "-a", "--append", "--portability", "--verbose", "-q"], 0),
+        "time" => (
+            &["-o", "--output", "-f", "--format"],
+            &[
+                "-p",
+                "-v",
+                "-a",
+                "--append",
+                "--portability",
+                "--verbose",
+                "-q",
+            ],
+            0,
+        ),
         "command" => (&[], &["-p"], 0),
         "exec" => (&["-a"], &["-c", "-l"], 0),
         "caffeinate" => (&["-t", "-w"], &["-d", "-i", "-m", "-s", "-u"], 0),
-        "watch" => (&["-n", "--interval", "-d", "--differences", "-q", "--equexit", "--errexit"], &["-t", "--no-title", "-b", "--beep", "-e", "-g", "--chgexit", "-c", "--color", "-x", "--exec", "-p", "--precise"], 0),
-        "flock" => (&["-w", "--timeout", "-E", "--conflict-exit-code"], &["-s", "-x", "-n", "-u", "-o", "--shared", "--exclusive", "--nonblock", "--unlock", "--close", "-F", "--no-fork"], 1),
-        "xargs" | "parallel" => (
-            &["-a", "--arg-file", "-d", "--delimiter", "-E", "-e", "-I", "-i", "-L", "-l", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-j", "--jobs"],
-            &["-0", "--null", "-r", "--no-run-if-empty", "-t", "--verbose", "-x", "--exit", "-p", "--interactive", "-o", "--open-tty"],
+        "watch" => (
+            &[
+                "-n",
+                "--interval",
+                "-d",
+                "--differences",
+                "-q",
+                "--equexit",
+                "--errexit",
+            ],
+            &[
+                "-t",
+                "--no-title",
+                "-b",
+                "--beep",
+                "-e",
+                "-g",
+                "--chgexit",
+                "-c",
+                "--color",
+                "-x",
+                "--exec",
+                "-p",
+                "--precise",
+            ],
             0,
         ),
-        "su" | "runuser" => (&["-c", "--command", "-s", "--shell", "-g", "-G", "-w"], &["-", "-l", "--login", "-m", "-p", "-P"], 0),
+        "flock" => (
+            &["-w", "--timeout", "-E", "--conflict-exit-code"],
+            &[
+                "-s",
+                "-x",
+                "-n",
+                "-u",
+                "-o",
+                "--shared",
+                "--exclusive",
+                "--nonblock",
+                "--unlock",
+                "--close",
+                "-F",
+                "--no-fork",
+            ],
+            1,
+        ),
+        "xargs" | "parallel" => (
+            &[
+                "-a",
+                "--arg-file",
+                "-d",
+                "--delimiter",
+                "-E",
+                "-e",
+                "-I",
+                "-i",
+                "-L",
+                "-l",
+                "-n",
+                "--max-args",
+                "-P",
+                "--max-procs",
+                "-s",
+                "--max-chars",
+                "--process-slot-var",
+                "-j",
+                "--jobs",
+            ],
+            &[
+                "-0",
+                "--null",
+                "-r",
+                "--no-run-if-empty",
+                "-t",
+                "--verbose",
+                "-x",
+                "--exit",
+                "-p",
+                "--interactive",
+                "-o",
+                "--open-tty",
+            ],
+            0,
+        ),
+        "su" | "runuser" => (
+            &["-c", "--command", "-s", "--shell", "-g", "-G", "-w"],
+            &["-", "-l", "--login", "-m", "-p", "-P"],
+            0,
+        ),
         "chroot" => (&["--userspec", "--groups"], &["--skip-chdir"], 1),
         _ => (&[], &[], 0),
     };
@@ -2433,12 +3200,17 @@ fn wrapper(name: &str, args: &[Word]) -> Judgement {
             index += 1;
             t.get(o.len()..).map(str::to_string)
         } else if flags.contains(&option)
-            || (name == "nice" && t.len() > 1 && t.get(1..).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
+            || (name == "nice"
+                && t.len() > 1
+                && t.get(1..)
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
         {
             index += 1;
             None
         } else {
-            j.opaque(format!("`{name} {t}` is an option the analyser does not know"));
+            j.opaque(format!(
+                "`{name} {t}` is an option the analyser does not know"
+            ));
             return j;
         };
         if matches!(name, "xargs" | "parallel") {
@@ -2452,12 +3224,20 @@ fn wrapper(name: &str, args: &[Word]) -> Judgement {
                 _ => {}
             }
         }
-        if matches!(name, "time") && matches!(option, "-o" | "--output") && let Some(v) = &value {
+        if matches!(name, "time")
+            && matches!(option, "-o" | "--output")
+            && let Some(v) = &value
+        {
             j.write(&Word::literal(v));
         }
         if matches!(name, "su" | "runuser") && matches!(option, "-c" | "--command") {
             if let Some(v) = value {
-                j.inner.push(Inner::Script { text: args.get(index - 1).cloned().unwrap_or_else(|| Word::literal(&v)) });
+                j.inner.push(Inner::Script {
+                    text: args
+                        .get(index - 1)
+                        .cloned()
+                        .unwrap_or_else(|| Word::literal(&v)),
+                });
             }
             return j;
         }
@@ -2471,7 +3251,10 @@ fn wrapper(name: &str, args: &[Word]) -> Judgement {
         let operand = rest.remove(0);
         if name == "flock" {
             j.write(&operand);
-            if rest.first().is_some_and(|w| w.is("-c") || w.is("--command")) {
+            if rest
+                .first()
+                .is_some_and(|w| w.is("-c") || w.is("--command"))
+            {
                 rest.remove(0);
                 if let Some(script) = rest.first().cloned() {
                     j.inner.push(Inner::Script { text: script });
@@ -2563,11 +3346,16 @@ fn builtin(name: &str, args: &[Word]) -> Judgement {
         "coproc" => j.opaque("`coproc` runs a command in the background"),
         "bind" => j.opaque("`bind` can run commands from key bindings"),
         "shopt" => {
-            if args.iter().any(|a| a.text.contains("expand_aliases") || a.text.contains("extdebug")) {
+            if args
+                .iter()
+                .any(|a| a.text.contains("expand_aliases") || a.text.contains("extdebug"))
+            {
                 j.opaque("`shopt` changes how later commands are read");
             }
         }
-        "let" => j.opaque("`let` evaluates arithmetic, which can run commands through array subscripts"),
+        "let" => {
+            j.opaque("`let` evaluates arithmetic, which can run commands through array subscripts")
+        }
         "mapfile" | "readarray" | "complete" | "compgen" | "ulimit" | "umask" => j.known = true,
         // Declarations reach here only as `command declare …`: treat like the builtin.
         _ => j.known = true,
@@ -2595,7 +3383,9 @@ fn shell(args: &[Word]) -> Judgement {
         }
         if t.starts_with('-') || t.starts_with('+') {
             if matches!(t, "-o" | "+o" | "-O" | "+O" | "--rcfile" | "--init-file") {
-                j.opaque(format!("the shell option `{t}` changes what the shell loads"));
+                j.opaque(format!(
+                    "the shell option `{t}` changes what the shell loads"
+                ));
                 return j;
             }
             let letters: Vec<char> = t.chars().skip(1).collect();
@@ -2609,7 +3399,10 @@ fn shell(args: &[Word]) -> Judgement {
                     command = true;
                 }
                 if letters.contains(&'l') || letters.contains(&'i') || letters.contains(&'s') {
-                    j.opaque(format!("`-{}` makes the shell run start-up files or read its input", letters.iter().collect::<String>()));
+                    j.opaque(format!(
+                        "`-{}` makes the shell run start-up files or read its input",
+                        letters.iter().collect::<String>()
+                    ));
                     return j;
                 }
             }
@@ -2651,7 +3444,10 @@ fn interpreter(name: &str, inline: &[&str], args: &[Word]) -> Judgement {
                 || (single
                     && flag.len() == 2
                     && flag.starts_with('-')
-                    && flag.chars().nth(1).is_some_and(|f| t.chars().skip(1).any(|c| c == f)))
+                    && flag
+                        .chars()
+                        .nth(1)
+                        .is_some_and(|f| t.chars().skip(1).any(|c| c == f)))
         });
         if inline_code {
             j.opaque(format!("`{name} {t}` runs inline code"));

@@ -18,13 +18,14 @@ pub(crate) fn scan(script: &str) -> Result<ScriptEffects, String> {
     let chars: Vec<char> = script.chars().collect();
     let mut effects = ScriptEffects::default();
     let mut i = 0;
-    let fail = |what: &str| Err(format!("the sed script `{script}` could not be read ({what})"));
+    let fail = |what: &str| {
+        Err(format!(
+            "the sed script `{script}` could not be read ({what})"
+        ))
+    };
     while i < chars.len() {
         // Separators and blanks.
-        while chars
-            .get(i)
-            .is_some_and(|c| c.is_whitespace() || *c == ';')
-        {
+        while chars.get(i).is_some_and(|c| c.is_whitespace() || *c == ';') {
             i += 1;
         }
         let Some(&c) = chars.get(i) else { break };
@@ -60,12 +61,18 @@ pub(crate) fn scan(script: &str) -> Result<ScriptEffects, String> {
             '{' | '}' | '=' | 'd' | 'D' | 'g' | 'G' | 'h' | 'H' | 'n' | 'N' | 'p' | 'P' | 'x'
             | 'z' | 'F' => {}
             'l' | 'q' | 'Q' | 'L' => {
-                while chars.get(i).is_some_and(|c| c.is_ascii_digit() || *c == ' ') {
+                while chars
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_digit() || *c == ' ')
+                {
                     i += 1;
                 }
             }
             ':' | 'b' | 't' | 'T' | 'v' => {
-                while chars.get(i).is_some_and(|c| *c != ';' && *c != '\n' && *c != '}') {
+                while chars
+                    .get(i)
+                    .is_some_and(|c| *c != ';' && *c != '\n' && *c != '}')
+                {
                     i += 1;
                 }
             }
@@ -207,7 +214,15 @@ mod tests {
 
     #[test]
     fn printing_scripts_touch_nothing() {
-        for script in ["1,5p", "s/a/b/g", "/^#/d", "$!N;P;D", "y/abc/xyz/", "s|x|y|2", "1~2p"] {
+        for script in [
+            "1,5p",
+            "s/a/b/g",
+            "/^#/d",
+            "$!N;P;D",
+            "y/abc/xyz/",
+            "s|x|y|2",
+            "1~2p",
+        ] {
             assert_eq!(scan(script).unwrap(), ScriptEffects::default(), "{script}");
         }
     }

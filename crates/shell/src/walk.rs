@@ -15,7 +15,9 @@ use tree_sitter::{Node, ParseOptions, Parser, Tree};
 
 use crate::programs::{self, Inner, Judgement, is_poison_variable};
 use crate::word::{self, RawWord, Word};
-use crate::{Analysis, Effect, MAX_COMMANDS, MAX_DEPTH, MAX_INPUT, Opaque, PARSE_BUDGET, SimpleCommand};
+use crate::{
+    Analysis, Effect, MAX_COMMANDS, MAX_DEPTH, MAX_INPUT, Opaque, PARSE_BUDGET, SimpleCommand,
+};
 
 /// Most directories one point of a line may be in.
 const MAX_CWDS: usize = 8;
@@ -169,10 +171,9 @@ impl Walker {
             );
             return Outcome::same(cwds);
         }
-        if let Some(c) = source
-            .chars()
-            .find(|c| (c.is_control() && *c != '\n' && *c != '\t') || (c.is_whitespace() && !c.is_ascii()))
-        {
+        if let Some(c) = source.chars().find(|c| {
+            (c.is_control() && *c != '\n' && *c != '\t') || (c.is_whitespace() && !c.is_ascii())
+        }) {
             self.opaque(
                 source,
                 format!(
@@ -196,10 +197,7 @@ impl Walker {
                 .filter(|t| !t.trim().is_empty())
                 .map(|t| format!(" near `{}`", t.chars().take(40).collect::<String>()))
                 .unwrap_or_default();
-            self.opaque(
-                source,
-                format!("the line does not parse as Bash{near}"),
-            );
+            self.opaque(source, format!("the line does not parse as Bash{near}"));
             return Outcome::same(cwds);
         }
         self.statement(root, source, cwds, depth)
@@ -207,7 +205,10 @@ impl Walker {
 
     fn statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
         if depth > MAX_DEPTH {
-            self.opaque(text(node, src), "the line nests deeper than the analyser follows");
+            self.opaque(
+                text(node, src),
+                "the line nests deeper than the analyser follows",
+            );
             return Outcome::same(cwds);
         }
         let depth = depth + 1;
@@ -469,7 +470,10 @@ impl Walker {
         let mut results = vec![then];
         let mut remaining = cond.failed.clone();
         let mut has_else = false;
-        for (_, clause) in parts.iter().filter(|(_, n)| matches!(n.kind(), "elif_clause" | "else_clause")) {
+        for (_, clause) in parts
+            .iter()
+            .filter(|(_, n)| matches!(n.kind(), "elif_clause" | "else_clause"))
+        {
             let clause_parts = children(*clause);
             if clause.kind() == "else_clause" {
                 has_else = true;
@@ -512,7 +516,10 @@ impl Walker {
                 self.redirect(*child, src, cwds, depth, &mut effects, &mut followers);
             }
         }
-        let body = parts.iter().find(|(f, _)| *f == Some("body")).map(|(_, n)| *n);
+        let body = parts
+            .iter()
+            .find(|(f, _)| *f == Some("body"))
+            .map(|(_, n)| *n);
         let out = match body {
             Some(body) if body.kind() == "command" => self.command(body, src, cwds, depth, effects),
             Some(body) => {
@@ -606,7 +613,12 @@ impl Walker {
                     words.extend(self.words(*destination, src, cwds, depth));
                 }
                 let numeric = |w: &Word| {
-                    !w.unknown && (w.text == "-" || w.text.trim_end_matches('-').chars().all(|c| c.is_ascii_digit()))
+                    !w.unknown
+                        && (w.text == "-"
+                            || w.text
+                                .trim_end_matches('-')
+                                .chars()
+                                .all(|c| c.is_ascii_digit()))
                 };
                 let mut j = Judgement::default();
                 match operator {
@@ -616,7 +628,9 @@ impl Walker {
                         j.read(w);
                         j.write(w);
                     }),
-                    ">" | ">>" | ">|" | "&>" | "&>>" | ">&" => words.iter().for_each(|w| j.write(w)),
+                    ">" | ">>" | ">|" | "&>" | "&>>" | ">&" => {
+                        words.iter().for_each(|w| j.write(w))
+                    }
                     other => {
                         self.opaque(
                             text(node, src),
@@ -625,7 +639,10 @@ impl Walker {
                     }
                 }
                 if words.len() > 1 {
-                    self.opaque(text(node, src), "the redirection target expands to several words");
+                    self.opaque(
+                        text(node, src),
+                        "the redirection target expands to several words",
+                    );
                 }
                 self.absorb(text(node, src), j, effects);
             }
@@ -760,7 +777,10 @@ impl Walker {
         if program.glob || program.text.starts_with('=') || program.text.is_empty() {
             self.opaque(
                 source,
-                format!("the command name `{}` is a pattern or expansion", program.text),
+                format!(
+                    "the command name `{}` is a pattern or expansion",
+                    program.text
+                ),
             );
             return Outcome::same(cwds);
         }
@@ -803,7 +823,10 @@ impl Walker {
                         Some(dir) if dir.unknown => {
                             self.opaque(
                                 source,
-                                format!("the folder `{}` is only known when the line runs", dir.text),
+                                format!(
+                                    "the folder `{}` is only known when the line runs",
+                                    dir.text
+                                ),
                             );
                             continue;
                         }
@@ -948,7 +971,10 @@ impl Walker {
                     let words = self.words(child, src, cwds, depth);
                     for word in words {
                         if word.unknown {
-                            self.opaque(text(node, src), "a declaration with a computed name or option");
+                            self.opaque(
+                                text(node, src),
+                                "a declaration with a computed name or option",
+                            );
                         } else if word.text.starts_with('-') || word.text.starts_with('+') {
                             if word.text.contains('n') || word.text.contains('i') {
                                 self.opaque(
@@ -997,13 +1023,17 @@ impl Walker {
     /// Walk the command and process substitutions inside `node`.
     fn substitutions(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
         if depth > MAX_DEPTH {
-            self.opaque(text(node, src), "the line nests deeper than the analyser follows");
+            self.opaque(
+                text(node, src),
+                "the line nests deeper than the analyser follows",
+            );
             return;
         }
         for (_, child) in children(node) {
             match child.kind() {
                 "command_substitution" | "process_substitution" => {
-                    let nodes: Vec<Node<'_>> = children(child).into_iter().map(|(_, n)| n).collect();
+                    let nodes: Vec<Node<'_>> =
+                        children(child).into_iter().map(|(_, n)| n).collect();
                     self.sequence(&nodes, src, cwds, depth + 1);
                 }
                 _ => self.substitutions(child, src, cwds, depth + 1),
@@ -1029,7 +1059,10 @@ impl Walker {
 
     fn piece(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize, raw: &mut RawWord) {
         if depth > MAX_DEPTH {
-            self.opaque(text(node, src), "the word nests deeper than the analyser follows");
+            self.opaque(
+                text(node, src),
+                "the word nests deeper than the analyser follows",
+            );
             raw.push_unknown(text(node, src));
             return;
         }
@@ -1067,7 +1100,10 @@ impl Walker {
                         continue;
                     }
                     if child.start_byte() > position {
-                        word::push_double_quoted_text(raw, src.get(position..child.start_byte()).unwrap_or(""));
+                        word::push_double_quoted_text(
+                            raw,
+                            src.get(position..child.start_byte()).unwrap_or(""),
+                        );
                     }
                     if child.kind() == "string_content" {
                         word::push_double_quoted_text(raw, text(child, src));
@@ -1087,7 +1123,10 @@ impl Walker {
                 let mut position = node.start_byte();
                 for (_, child) in children(node) {
                     if child.start_byte() > position {
-                        word::push_unquoted_text(raw, src.get(position..child.start_byte()).unwrap_or(""));
+                        word::push_unquoted_text(
+                            raw,
+                            src.get(position..child.start_byte()).unwrap_or(""),
+                        );
                     }
                     if child.is_named() {
                         self.piece(child, src, cwds, depth + 1, raw);
@@ -1101,7 +1140,10 @@ impl Walker {
                 }
             }
             "simple_expansion" | "expansion" => {
-                if source.starts_with("${(") || source.starts_with("${=") || source.starts_with("${~") {
+                if source.starts_with("${(")
+                    || source.starts_with("${=")
+                    || source.starts_with("${~")
+                {
                     self.opaque(source, "a zsh parameter flag, which can evaluate code");
                 }
                 let inner = source.trim_start_matches("${").trim_end_matches('}');
@@ -1109,7 +1151,9 @@ impl Walker {
                     self.arithmetic(node, src, cwds, depth);
                 }
                 if let Some((_, offset)) = inner.split_once(':')
-                    && offset.starts_with(|c: char| c.is_ascii_alphabetic() || c == '$' || c == '(' || c == ' ')
+                    && offset.starts_with(|c: char| {
+                        c.is_ascii_alphabetic() || c == '$' || c == '(' || c == ' '
+                    })
                 {
                     self.arithmetic(node, src, cwds, depth);
                 }

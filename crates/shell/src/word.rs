@@ -76,10 +76,7 @@ impl RawWord {
     /// `~user/…`: another user's home, which the text does not tell.
     pub fn tilde_user(&self) -> bool {
         matches!(self.chars.first(), Some(('~', false)))
-            && self
-                .chars
-                .get(1)
-                .is_some_and(|(c, _)| *c != '/')
+            && self.chars.get(1).is_some_and(|(c, _)| *c != '/')
     }
 
     pub fn is_empty(&self) -> bool {
@@ -108,7 +105,9 @@ impl RawWord {
         }
         out.into_iter()
             .map(|chars| Word {
-                glob: chars.iter().any(|(c, q)| !q && matches!(c, '*' | '?' | '[')),
+                glob: chars
+                    .iter()
+                    .any(|(c, q)| !q && matches!(c, '*' | '?' | '[')),
                 text: chars.iter().map(|(c, _)| *c).collect(),
                 unknown,
                 pipe,
@@ -133,7 +132,10 @@ fn expand(chars: Chars, out: &mut Vec<Chars>, overflow: &mut bool, depth: usize)
         return;
     };
     let prefix: Chars = chars.get(..open).map(<[_]>::to_vec).unwrap_or_default();
-    let suffix: Chars = chars.get(close + 1..).map(<[_]>::to_vec).unwrap_or_default();
+    let suffix: Chars = chars
+        .get(close + 1..)
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
     for alternative in alternatives {
         let mut next = prefix.clone();
         next.extend(alternative);
@@ -182,7 +184,12 @@ fn first_brace(chars: &[(char, bool)]) -> Option<(usize, usize, Vec<Chars>)> {
             let mut alternatives = Vec::new();
             let mut from = open + 1;
             for comma in commas.iter().copied().chain(std::iter::once(close)) {
-                alternatives.push(chars.get(from..comma).map(<[_]>::to_vec).unwrap_or_default());
+                alternatives.push(
+                    chars
+                        .get(from..comma)
+                        .map(<[_]>::to_vec)
+                        .unwrap_or_default(),
+                );
                 from = comma + 1;
             }
             return Some((open, close, alternatives));
@@ -219,7 +226,10 @@ fn sequence(inner: &str) -> Option<Vec<Chars>> {
         if count > MAX_BRACE_WORDS as i64 {
             // Too many to list: one word per end is enough to be honest about the range.
             return Some(vec![
-                to_chars(format!("{{{inner}}}")).into_iter().map(|(c, _)| (c, true)).collect(),
+                to_chars(format!("{{{inner}}}"))
+                    .into_iter()
+                    .map(|(c, _)| (c, true))
+                    .collect(),
             ]);
         }
         let mut out = Vec::new();
