@@ -216,11 +216,10 @@ fn on_path(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-// Single words on purpose: the rollback note gates the edits below, and the interim shell
-// analyser cannot read quoted arguments yet (the assumption and risk steps quote theirs).
-const ROLLBACK: &str = "mandate evidence rollback --change add-EU-to-exported-regions \
-     --undo git-revert --data-risk none --trigger ledger-totals-differ \
-     --owner billing-on-call --stop-before any-schema-change";
+const ROLLBACK: &str = "mandate evidence rollback --change 'add EU to the exported regions' \
+     --undo 'git revert the commit' --data-risk 'none: the export only reads invoices' \
+     --trigger 'ledger totals differ from invoices' --owner 'billing on-call' \
+     --stop-before 'any schema change'";
 
 const EU_TEST_PY: &str = r#"from billing.export.filter import exportable
 
@@ -306,6 +305,66 @@ fn in_scope_reads_edits_tests_lint_and_read_tools_run() {
         "the agent changed files outside billing/export: {changed:?}"
     );
     assert!(called(&calls_logged(&calls), "jira", "get_issue"));
+
+    // The run record of the session tells the same story, and verifies.
+    billing.mandate_ok(&mandate(), &["finish"]);
+    billing.mandate_ok(&mandate(), &["record", "verify"]);
+    let packet: Value = serde_json::from_str(
+        &billing.mandate_ok(&mandate(), &["record", "show", "--format", "json"]),
+    )
+    .unwrap();
+    let texts = |key: &str| -> Vec<String> {
+        packet[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("the packet has no `{key}`: {packet}"))
+            .iter()
+            .map(|item| item["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(packet["verification"]["ok"], json!(true), "{packet}");
+    let changed = texts("files_changed").join("\n");
+    for file in [
+        "billing/export/filter.py",
+        "billing/export/tests/test_eu_rows.py",
+    ] {
+        assert!(
+            changed.contains(file),
+            "files_changed misses {file}:\n{changed}"
+        );
+    }
+    let tests = texts("tests").join("\n");
+    assert!(tests.contains("2 passed"), "tests: {tests}");
+    assert!(texts("denied_actions").is_empty(), "{packet}");
+    assert!(texts("unguarded_calls").is_empty(), "{packet}");
+    assert_eq!(
+        texts("mcp_servers_used"),
+        vec!["jira: get_issue".to_string()]
+    );
+    // The delegating user cannot review her own run; the billing reviewer can.
+    let own = billing.mandate(
+        &mandate(),
+        &["review", "--decision", "approve", "--note", "looks fine"],
+    );
+    assert!(!own.status.success(), "alice reviewed her own run");
+    let review = std::process::Command::new(mandate())
+        .args([
+            "review",
+            "--decision",
+            "approve",
+            "--note",
+            "EU rows restored, tests added",
+        ])
+        .current_dir(&billing.root)
+        .env("HOME", &billing.home)
+        .env("MANDATE_USER", "bob@example.com")
+        .env("MANDATE_ORG_POLICY", billing.org_policy())
+        .output()
+        .unwrap();
+    assert!(
+        review.status.success(),
+        "bob could not review: {}",
+        String::from_utf8_lossy(&review.stderr)
+    );
 }
 
 #[test]
@@ -349,6 +408,25 @@ fn out_of_scope_reads_are_refused() {
     // The session goes on: an in-scope read after the refusals still runs.
     session.assert_ran(10, "Read billing/export/filter.py");
     session.assert_no_secret_reached_the_model();
+    let packet = e2e
+        .billing
+        .mandate_ok(&mandate(), &["record", "show", "--format", "json"]);
+    let packet: Value = serde_json::from_str(&packet).unwrap();
+    // Every refusal of the hook is in the run record. (Refusals by the native rules never
+    // reach a hook, so the record cannot see them.)
+    let recorded: Vec<&str> = packet["denied_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["detail"]["tool_use_id"].as_str())
+        .collect();
+    for step in [6, 7, 8, 9] {
+        let id = ModelServer::main_id(step);
+        assert!(
+            recorded.contains(&id.as_str()),
+            "the refusal of step {step} is not in denied_actions: {recorded:?}"
+        );
+    }
 }
 
 #[test]
