@@ -1091,3 +1091,51 @@ fn a_named_reviewers_approval_lets_exactly_the_approved_call_through() {
             .is_none()
     );
 }
+
+#[test]
+fn without_bubblewrap_claude_code_refuses_to_run_at_all() {
+    let Some(e2e) = E2e::new("without_bubblewrap_claude_code_refuses_to_run_at_all") else {
+        return;
+    };
+    // The machine's PATH, with /usr/bin (and /bin) replaced by a copy of /usr/bin that has
+    // no `bwrap`: Claude Code cannot start its sandbox.
+    let shadow = e2e.billing.base.join("usr-bin-without-bwrap");
+    std::fs::create_dir_all(&shadow).unwrap();
+    for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
+        if entry.file_name() != "bwrap" {
+            std::os::unix::fs::symlink(entry.path(), shadow.join(entry.file_name())).unwrap();
+        }
+    }
+    let dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| {
+            if dir == Path::new("/usr/bin") || dir == Path::new("/bin") {
+                shadow.clone()
+            } else {
+                dir
+            }
+        })
+        .collect();
+    let server = ModelServer::start(Script {
+        main: vec![
+            Step::bash("pytest billing/export/tests -q"),
+            Step::read(e2e.abs("billing/export/filter.py")),
+        ],
+        subagent: vec![],
+    });
+    let run = e2e.claude(&server).path(dirs).run(PROMPT);
+    trace(&server, &run);
+    // Claude Code 2.1.328 with `failIfUnavailable` refuses to start at all: the model is
+    // never asked, so nothing can run unsandboxed.
+    assert_ne!(
+        run.exit_code,
+        Some(0),
+        "Claude Code ran without its sandbox"
+    );
+    assert!(
+        run.stderr.contains("sandbox required but unavailable"),
+        "Claude Code did not say why it refused: {}",
+        run.stderr
+    );
+    assert_eq!(server.requests().len(), 0, "{}", server.summary());
+    assert!(e2e.billing.read("billing/export/tests/runs.log").is_none());
+}

@@ -54,6 +54,7 @@ pub struct Claude {
     mcp_config: Option<PathBuf>,
     env: Vec<(String, String)>,
     path_prefix: Vec<PathBuf>,
+    path: Option<Vec<PathBuf>>,
     timeout: Duration,
 }
 
@@ -67,6 +68,7 @@ impl Claude {
             mcp_config: None,
             env: Vec::new(),
             path_prefix: Vec::new(),
+            path: None,
             timeout: Duration::from_secs(120),
         }
     }
@@ -87,6 +89,12 @@ impl Claude {
     /// Put `dir` first on the agent's PATH (so its Bash finds `mandate`).
     pub fn path_prefix(mut self, dir: &Path) -> Self {
         self.path_prefix.push(dir.to_path_buf());
+        self
+    }
+
+    /// Replace the inherited PATH (after the prefixes) with `dirs`.
+    pub fn path(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.path = Some(dirs);
         self
     }
 
@@ -117,8 +125,13 @@ impl Claude {
             }
         }
         let mut path = self.path_prefix.clone();
-        if let Some(existing) = std::env::var_os("PATH") {
-            path.extend(std::env::split_paths(&existing));
+        match &self.path {
+            Some(dirs) => path.extend(dirs.iter().cloned()),
+            None => {
+                if let Some(existing) = std::env::var_os("PATH") {
+                    path.extend(std::env::split_paths(&existing));
+                }
+            }
         }
         command
             .env("PATH", std::env::join_paths(path).expect("PATH"))
