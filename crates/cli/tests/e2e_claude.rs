@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use support::billing::{Billing, CUSTOMER_TEXT, FILTER_PY, SECRET, SECRET_KEY_TEXT};
-use support::claude::{Claude, ClaudeRun, claude_or_skip};
+use support::claude::{Claude, ClaudeRun, claude_or_skip, sandbox_or_skip};
 use support::model::{BeforeStep, ModelServer, Script, Step, ToolResult};
 
 fn mandate() -> PathBuf {
@@ -45,6 +45,9 @@ impl E2e {
     /// `None` (after a `SKIPPED:` line) when Claude Code is not installed.
     fn new(test: &str) -> Option<Self> {
         let claude = claude_or_skip(test)?;
+        if !sandbox_or_skip(test) {
+            return None;
+        }
         let billing = Billing::new();
         billing.install_and_start(&mandate());
         Some(Self { claude, billing })
@@ -755,10 +758,13 @@ fn the_hook_holds_without_the_native_rules() {
 
 #[test]
 fn without_the_mandate_binary_the_installed_hook_blocks_calls() {
-    let Some(claude) = claude_or_skip("without_the_mandate_binary_the_installed_hook_blocks_calls")
-    else {
+    let test = "without_the_mandate_binary_the_installed_hook_blocks_calls";
+    let Some(claude) = claude_or_skip(test) else {
         return;
     };
+    if !sandbox_or_skip(test) {
+        return;
+    }
     let billing = Billing::new();
     let bin = billing.base.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -896,9 +902,6 @@ fn allowed_test_runs_cannot_reach_what_the_agent_may_not() {
         panic!(
             "`pytest` is not installed: run `scripts/test.sh` or `python3 -m pip install pytest ruff`"
         );
-    }
-    if !on_path("bwrap") {
-        eprintln!("note: bubblewrap is missing, so every Bash call should be refused");
     }
     let billing = &e2e.billing;
     let keys = billing.records.join("keys");

@@ -45,6 +45,33 @@ pub fn claude_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether Claude Code's sandbox can start here (Linux: bubblewrap and socat), or `false`
+/// after printing why the test is skipped. `mandate install` turns the sandbox on with
+/// `failIfUnavailable`, so without them Claude Code refuses to run at all.
+pub fn sandbox_or_skip(test: &str) -> bool {
+    let missing: Vec<&str> = ["bwrap", "socat"]
+        .into_iter()
+        .filter(|program| {
+            !std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+            })
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "{} not installed, and Claude Code will not run without its sandbox: \
+         `apt-get install bubblewrap socat` (.ci/run does)",
+        missing.join(" and ")
+    );
+    if std::env::var("MANDATE_E2E_REQUIRED").as_deref() == Ok("1") {
+        panic!("{test}: {message}");
+    }
+    eprintln!("SKIPPED: {test}: {message}");
+    false
+}
+
 /// One headless Claude Code session.
 pub struct Claude {
     bin: PathBuf,
