@@ -11,7 +11,7 @@ export MANDATE_CLAUDE_BIN="$claude"
 export MANDATE_E2E_REQUIRED=1
 export MANDATE_MCP_EVERYTHING="$(scripts/install-mcp-everything.sh)"
 
-if ! python3 -m pytest --version >/dev/null 2>&1 || ! command -v ruff >/dev/null 2>&1; then
+if ! command -v pytest >/dev/null 2>&1 || ! command -v ruff >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check pytest ruff
 fi
 

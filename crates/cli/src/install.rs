@@ -349,12 +349,26 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
     }
     add(&project.policy.block);
     let active = ActiveRun::new(&project.workspace_dir());
+    let mut stops = mandate_policy::format::TouchLists::default();
     if active.load()?.is_some_and(|s| !s.finished) {
         let path = active.contract_path();
         let text = mandate_project::read(&path)?;
         let contract = mandate_policy::parse_contract(&path, &text)?;
         add(&contract.block);
+        for stop in &contract.stop {
+            stops.read.extend(stop.read.iter().cloned());
+            stops.write.extend(stop.write.iter().cloned());
+            stops.execute.extend(stop.execute.iter().cloned());
+            stops.call.extend(stop.call.iter().cloned());
+        }
     }
+    // Claude Code applies native rules before any hook runs: a native deny over a stop
+    // condition's paths would refuse the call without the hook ever halting the run.
+    // The hook still denies those calls; only the second layer steps back.
+    reads.retain(|glob| !intercepts_stop(glob, &stops.read));
+    writes.retain(|glob| !intercepts_stop(glob, &stops.write));
+    executes.retain(|pattern| !stops.execute.contains(pattern));
+    calls.retain(|pattern| !stops.call.contains(pattern));
     for protected in [
         "mandate.toml",
         ".mandate/**",
@@ -399,6 +413,25 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
         }
     }
     Ok(unique)
+}
+
+/// Would the native rule for `glob` refuse a typical path of one of the `stops` globs?
+/// The probe replaces each wildcard of the stop glob with a plain name, so
+/// `**/migrations/**` probes `x/migrations/x`: `**/migrations/**` and `**/*` intercept
+/// it, `deploy/**` does not (and keeps its native rule).
+fn intercepts_stop(glob: &str, stops: &[String]) -> bool {
+    let Ok(compiled) = mandate_policy::glob::PathGlob::new(glob) else {
+        return false;
+    };
+    stops.iter().any(|stop| {
+        let probe: Vec<String> = stop
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.replace("**", "x").replace(['*', '?'], "x"))
+            .collect();
+        let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+        stop == glob || compiled.matches(&probe)
+    })
 }
 
 /// A mandate glob as a Claude Code path rule: root-relative globs are anchored at the

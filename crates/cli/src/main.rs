@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod incident;
 mod install;
+mod pipe;
 mod killswitch;
 mod mcp;
 mod metrics;
@@ -206,6 +207,7 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("hook") {
         return hook(&args);
     }
+    pipe::quiet_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init => check::init(),
