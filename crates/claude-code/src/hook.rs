@@ -203,7 +203,7 @@ impl Session<'_> {
             return Ok(());
         };
         append_event(&state.run_dir, Value::Object(event))
-            .map(|_| ())
+            .map(|_| mandate_project::remote::recorded(&self.project))
             .map_err(|error| error.to_string())
     }
 
@@ -227,7 +227,7 @@ impl Session<'_> {
         // The kill switch and the drift list: two small files outside the workspace.
         // Unreadable means refused, never "nothing is off".
         let records = self.project.records_dir();
-        let disabled = KillSwitch::new(&records)
+        let mut disabled = KillSwitch::new(&records)
             .disabled_targets()
             .map_err(|error| {
                 Outcome::failure(
@@ -237,6 +237,15 @@ impl Session<'_> {
                     ),
                 )
             })?;
+        // The team server's kill list (cached; see mandate_project::remote).
+        disabled.extend(
+            mandate_project::remote::server_kill_list(&self.project).map_err(|error| {
+                Outcome::failure(
+                    self.event,
+                    &format!("mandate cannot read the team server's kill list, so this call is refused: {error}"),
+                )
+            })?,
+        );
         let drifted = Pins::new(&records).drifted_targets().map_err(|error| {
             Outcome::failure(
                 self.event,

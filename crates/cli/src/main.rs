@@ -13,11 +13,14 @@ mod pipe;
 mod killswitch;
 mod mcp;
 mod metrics;
+mod push;
 mod readiness;
 mod record;
 mod report_html;
 mod run;
 mod sandbox;
+mod serve;
+mod token;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -194,6 +197,30 @@ enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// The team server: records, approvals, kill switch, dashboards (runs `mandate-server`).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8417).
+        #[arg(long)]
+        listen: Option<String>,
+        /// `postgres://…` for teams (default: a SQLite file in the records directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// API tokens for the team server.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
+    /// Push run records the team server (records.server) does not hold yet.
+    Push {
+        /// Keep pushing while new entries arrive (what the hook starts).
+        #[arg(long)]
+        background: bool,
+        #[arg(long)]
+        records_dir: Option<String>,
+        #[arg(long)]
+        server: Option<String>,
+    },
     /// A self-contained walk through the billing example.
     Demo {
         /// Keep the demo repository instead of deleting it.
@@ -209,6 +236,17 @@ fn main() -> ExitCode {
     }
     pipe::quiet_broken_pipe();
     let cli = Cli::parse();
+    // Commands that may append to a run record push it in the background afterwards.
+    let may_record = matches!(
+        cli.command,
+        Command::Start { .. }
+            | Command::Finish
+            | Command::Evidence { .. }
+            | Command::Review { .. }
+            | Command::Record { .. }
+            | Command::Approve { .. }
+            | Command::Deny { .. }
+    );
     let result = match cli.command {
         Command::Init => check::init(),
         Command::Check { file } => check::check(file.as_deref()),
@@ -233,7 +271,11 @@ fn main() -> ExitCode {
             format,
             json,
         } => {
-            let format = if json { report_html::ReportFormat::Json } else { format };
+            let format = if json {
+                report_html::ReportFormat::Json
+            } else {
+                format
+            };
             run::touch_map(run.as_deref(), observed, format)
         }
         Command::Readiness { format } => readiness::readiness(format),
@@ -257,7 +299,20 @@ fn main() -> ExitCode {
         Command::Mcp { command } => mcp::run(command),
         Command::Hook { .. } => Ok(ExitCode::from(2)),
         Command::Demo { keep } => demo::demo(keep),
+        Command::Serve {
+            listen,
+            database_url,
+        } => serve::serve(listen.as_deref(), database_url.as_deref()),
+        Command::Token { command } => token::token(command),
+        Command::Push {
+            background,
+            records_dir,
+            server,
+        } => push::push(background, records_dir.as_deref(), server.as_deref()),
     };
+    if may_record && matches!(&result, Ok(code) if *code == ExitCode::SUCCESS) {
+        push::after_command();
+    }
     match result {
         Ok(code) => code,
         Err(error) => {

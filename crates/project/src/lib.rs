@@ -31,6 +31,7 @@ pub mod mcp_config;
 pub mod mcp_pins;
 pub mod recorder;
 pub mod records;
+pub mod remote;
 mod state;
 
 pub use fs::RealFs;

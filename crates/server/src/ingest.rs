@@ -1,0 +1,641 @@
+//! Run-record entries pushed by developers' machines.
+//!
+//! The developer's local log stays the source of truth; the server keeps a copy it has
+//! checked itself, so a reviewer does not have to trust the pusher's word:
+//!
+//! - the first push of a run pins its signer: the C2SP verifier key of the machine that
+//!   recorded it. Every later checkpoint must be signed by that key;
+//! - entries arrive in order, each as its exact stored line. Entry *n* must say `"i": n`,
+//!   entry 0 must be the genesis entry naming the run, and entry *n*'s `prev` must be the
+//!   RFC 6962 leaf hash of entry *n − 1*. A gap is refused with the count the server
+//!   has, so the pusher resends from there;
+//! - ingestion is idempotent by (run, index): the same line again is a duplicate and
+//!   costs nothing; a *different* line at a stored index is a fork and the whole push is
+//!   refused;
+//! - a checkpoint must parse as a signed note, verify under the pinned key, cover no more
+//!   entries than are stored, and carry the Merkle root of the stored prefix. Two
+//!   checkpoints of one size with different roots are a fork.
+//!
+//! Pushes of one run are serialised by a row lock on the run (PostgreSQL) or the write
+//! lock (SQLite), so two server processes may take pushes of the same run at once.
+
+use std::collections::HashMap;
+
+use mandate_record::checkpoint::{Checkpoint, parse_verifier_key};
+use mandate_record::merkle::{self, Hash};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{Any, Row as _, Transaction};
+
+use crate::{Caller, Db, ServerError, hex, now};
+
+/// The most entries one push may carry.
+pub const MAX_BATCH: usize = 5000;
+
+/// One push: entries from index `from` on, and checkpoints.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Push {
+    /// The recorder's verifier key string (`<name>+<key id>+<base64 key>`).
+    pub key: String,
+    /// The index of the first entry in `entries`.
+    #[serde(default)]
+    pub from: u64,
+    /// Exact stored lines, without their newline.
+    #[serde(default)]
+    pub entries: Vec<String>,
+    /// Signed notes, as stored in `checkpoints/<size>`.
+    #[serde(default)]
+    pub checkpoints: Vec<String>,
+}
+
+/// What the server holds after a push.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub run_id: String,
+    /// Entries stored for the run: the next push starts here.
+    pub have: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Entries covered by the largest verified checkpoint.
+    pub sealed: u64,
+    /// Sizes of the stored checkpoints.
+    pub checkpoints: Vec<u64>,
+}
+
+/// A run id names a directory on the pusher's machine; keep it to a safe alphabet.
+pub fn valid_run_id(run_id: &str) -> bool {
+    !run_id.is_empty()
+        && run_id.len() <= 200
+        && !run_id.starts_with('.')
+        && run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+struct Parsed {
+    index: u64,
+    line: String,
+    leaf: Hash,
+    value: Value,
+}
+
+/// Take one push. All or nothing: a refused push changes nothing.
+pub async fn ingest(
+    db: &Db,
+    caller: &Caller,
+    run_id: &str,
+    push: Push,
+) -> Result<Receipt, ServerError> {
+    caller.require(caller.may_push(), "push run records")?;
+    if !valid_run_id(run_id) {
+        return Err(ServerError::BadRequest(format!(
+            "`{run_id}` is not a run id (letters, digits, `-`, `_`, `.`)"
+        )));
+    }
+    if push.entries.len() > MAX_BATCH {
+        return Err(ServerError::BadRequest(format!(
+            "a push carries at most {MAX_BATCH} entries; this one has {}",
+            push.entries.len()
+        )));
+    }
+    let (key_name, key) = parse_verifier_key(&push.key)
+        .map_err(|error| ServerError::BadRequest(error.to_string()))?;
+
+    // Check what can be checked without the database first.
+    let mut parsed = Vec::with_capacity(push.entries.len());
+    for (offset, line) in push.entries.into_iter().enumerate() {
+        let index = push.from + offset as u64;
+        let value: Value = serde_json::from_str(&line).map_err(|error| {
+            ServerError::BadRequest(format!("entry {index} is not JSON: {error}"))
+        })?;
+        if value.get("i").and_then(Value::as_u64) != Some(index) {
+            return Err(ServerError::BadRequest(format!(
+                "entry {index} does not say `\"i\": {index}`"
+            )));
+        }
+        if index == 0 {
+            let genesis = value.get("type").and_then(Value::as_str) == Some("record.create")
+                && value.get("run_id").and_then(Value::as_str) == Some(run_id);
+            if !genesis {
+                return Err(ServerError::BadRequest(format!(
+                    "entry 0 is not the genesis entry of run `{run_id}`"
+                )));
+            }
+        }
+        let leaf = merkle::leaf_hash(line.as_bytes());
+        parsed.push(Parsed {
+            index,
+            line,
+            leaf,
+            value,
+        });
+    }
+    let mut notes = Vec::with_capacity(push.checkpoints.len());
+    for note in &push.checkpoints {
+        let checkpoint = Checkpoint::parse(note)
+            .map_err(|error| ServerError::BadRequest(format!("a checkpoint: {error}")))?;
+        if checkpoint.origin != key_name {
+            return Err(ServerError::BadRequest(format!(
+                "the checkpoint's origin `{}` is not the key's name `{key_name}`",
+                checkpoint.origin
+            )));
+        }
+        checkpoint.verify(&key).map_err(|error| {
+            ServerError::BadRequest(format!(
+                "the checkpoint of size {} does not verify: {error}",
+                checkpoint.size
+            ))
+        })?;
+        notes.push(checkpoint);
+    }
+
+    let mut tx = db.pool.begin().await?;
+    let received = now();
+    // Create the run on its first push, then lock its row: on PostgreSQL the UPDATE
+    // takes a row lock, on SQLite it takes the write lock before anything is read.
+    sqlx::query(
+        "INSERT INTO runs (run_id, owner, signer, received_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (run_id) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(&caller.email)
+    .bind(&push.key)
+    .bind(&received)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE runs SET signer = signer WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query("SELECT owner, signer, entries FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let owner: String = row.try_get(0)?;
+    let signer: String = row.try_get(1)?;
+    let have = u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0);
+    if owner != caller.email && caller.role != crate::Role::Admin {
+        return Err(ServerError::Forbidden(format!(
+            "run `{run_id}` was pushed by {owner}; {} may push only their own runs",
+            caller.email
+        )));
+    }
+    if signer != push.key {
+        return Err(ServerError::Conflict {
+            message: format!(
+                "run `{run_id}` is signed by `{signer}`; this push names another key, so it \
+                 is refused"
+            ),
+            have: Some(have),
+        });
+    }
+    if push.from > have {
+        return Err(ServerError::Conflict {
+            message: format!(
+                "the server holds {have} entries of run `{run_id}`; send from entry {have}"
+            ),
+            have: Some(have),
+        });
+    }
+
+    // Stored leaves the batch must agree with: the overlap, and the predecessor.
+    let first_needed = push.from.saturating_sub(1);
+    let last_stored = have.min(push.from + parsed.len() as u64).max(push.from);
+    let stored = leaves_between(&mut tx, run_id, first_needed, last_stored).await?;
+    let mut previous: Option<Hash> = if push.from == 0 {
+        None
+    } else {
+        stored.get(&(push.from - 1)).copied()
+    };
+    let mut fresh = Vec::new();
+    let mut duplicates = 0u64;
+    for entry in &parsed {
+        if entry.index > 0 {
+            let want = previous.map(|h| hex(&h));
+            let prev = entry.value.get("prev").and_then(Value::as_str);
+            if want.as_deref() != prev {
+                return Err(ServerError::Conflict {
+                    message: format!(
+                        "entry {} of run `{run_id}` does not chain to entry {}: its `prev` is \
+                         not that entry's leaf hash",
+                        entry.index,
+                        entry.index - 1
+                    ),
+                    have: Some(have),
+                });
+            }
+        }
+        match stored.get(&entry.index) {
+            Some(leaf) if *leaf == entry.leaf => duplicates += 1,
+            Some(_) => {
+                return Err(ServerError::Conflict {
+                    message: format!(
+                        "fork refused: the server holds a different entry {} for run `{run_id}`",
+                        entry.index
+                    ),
+                    have: Some(have),
+                });
+            }
+            None => fresh.push(entry),
+        }
+        previous = Some(entry.leaf);
+    }
+    insert_entries(&mut tx, run_id, &fresh).await?;
+    let have_now = have + fresh.len() as u64;
+    derive(&mut tx, run_id, &fresh).await?;
+
+    // Checkpoints, against the stored prefix.
+    let mut leaves: Option<Vec<Hash>> = None;
+    for checkpoint in &notes {
+        if checkpoint.size > have_now {
+            return Err(ServerError::Conflict {
+                message: format!(
+                    "the checkpoint covers {} entries; the server holds {have_now}",
+                    checkpoint.size
+                ),
+                have: Some(have_now),
+            });
+        }
+        if leaves.is_none() {
+            leaves = Some(all_leaves(&mut tx, run_id).await?);
+        }
+        let prefix = leaves
+            .as_deref()
+            .and_then(|l| l.get(..usize::try_from(checkpoint.size).ok()?))
+            .ok_or_else(|| ServerError::Internal("stored leaves are missing".into()))?;
+        if merkle::root(prefix) != checkpoint.root {
+            return Err(ServerError::Conflict {
+                message: format!(
+                    "the checkpoint of size {} does not match the stored entries: its root \
+                     differs",
+                    checkpoint.size
+                ),
+                have: Some(have_now),
+            });
+        }
+        let existing = sqlx::query("SELECT root FROM checkpoints WHERE run_id = $1 AND size = $2")
+            .bind(run_id)
+            .bind(i64::try_from(checkpoint.size).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            Some(row) => {
+                let root: String = row.try_get(0)?;
+                if root != hex(&checkpoint.root) {
+                    return Err(ServerError::Conflict {
+                        message: format!(
+                            "fork refused: another checkpoint of size {} is stored",
+                            checkpoint.size
+                        ),
+                        have: Some(have_now),
+                    });
+                }
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO checkpoints (run_id, size, root, note, received_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(run_id)
+                .bind(i64::try_from(checkpoint.size).unwrap_or(i64::MAX))
+                .bind(hex(&checkpoint.root))
+                .bind(&checkpoint.note)
+                .bind(&received)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+
+    sqlx::query(
+        "UPDATE runs SET entries = $2, \
+         sealed = (SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE run_id = $1), \
+         calls = (SELECT COUNT(*) FROM entries WHERE run_id = $1 AND kind = 'tool.pre'), \
+         denials = (SELECT COUNT(*) FROM entries WHERE run_id = $1 AND kind = 'tool.pre' \
+                    AND decision IN ('deny', 'stop')), \
+         started_at = (SELECT time FROM entries WHERE run_id = $1 AND idx = 0), \
+         last_at = (SELECT MAX(time) FROM entries WHERE run_id = $1) \
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(i64::try_from(have_now).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    let sizes = sqlx::query("SELECT size FROM checkpoints WHERE run_id = $1 ORDER BY size")
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| {
+            row.try_get::<i64, _>(0)
+                .map(|s| u64::try_from(s).unwrap_or(0))
+        })
+        .collect::<Result<Vec<u64>, _>>()?;
+    tx.commit().await?;
+    Ok(Receipt {
+        run_id: run_id.to_string(),
+        have: have_now,
+        accepted: fresh.len() as u64,
+        duplicates,
+        sealed: sizes.last().copied().unwrap_or(0),
+        checkpoints: sizes,
+    })
+}
+
+async fn leaves_between(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    from: u64,
+    to: u64,
+) -> Result<HashMap<u64, Hash>, ServerError> {
+    let mut out = HashMap::new();
+    let rows =
+        sqlx::query("SELECT idx, leaf FROM entries WHERE run_id = $1 AND idx >= $2 AND idx < $3")
+            .bind(run_id)
+            .bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .bind(i64::try_from(to).unwrap_or(i64::MAX))
+            .fetch_all(&mut **tx)
+            .await?;
+    for row in rows {
+        let idx: i64 = row.try_get(0)?;
+        let leaf: String = row.try_get(1)?;
+        out.insert(u64::try_from(idx).unwrap_or(0), parse_hash(&leaf)?);
+    }
+    Ok(out)
+}
+
+async fn all_leaves(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+) -> Result<Vec<Hash>, ServerError> {
+    let rows = sqlx::query("SELECT leaf FROM entries WHERE run_id = $1 ORDER BY idx")
+        .bind(run_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| parse_hash(&row.try_get::<String, _>(0)?))
+        .collect()
+}
+
+pub(crate) fn parse_hash(text: &str) -> Result<Hash, ServerError> {
+    let bad = || ServerError::Internal(format!("a stored hash `{text}` is damaged"));
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = text.get(i * 2..i * 2 + 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Rows per INSERT statement (8 parameters each; well under both databases' limits).
+const ROWS_PER_INSERT: usize = 200;
+
+async fn insert_entries(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    entries: &[&Parsed],
+) -> Result<(), ServerError> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO entries (run_id, idx, leaf, kind, time, tool, decision, body) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let p = n * 8;
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8
+            ));
+        }
+        let mut query = sqlx::query(&sql);
+        for entry in chunk {
+            let text = |key: &str| {
+                entry
+                    .value
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            query = query
+                .bind(run_id)
+                .bind(i64::try_from(entry.index).unwrap_or(i64::MAX))
+                .bind(hex(&entry.leaf))
+                .bind(text("type").unwrap_or_default())
+                .bind(text("time"))
+                .bind(text("tool"))
+                .bind(text("decision"))
+                .bind(entry.line.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Keep the run's summary and the approval queue in step with new entries.
+async fn derive(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    entries: &[&Parsed],
+) -> Result<(), ServerError> {
+    let mut inputs: HashMap<String, Value> = HashMap::new();
+    for entry in entries {
+        let v = &entry.value;
+        let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+            "run.start" => {
+                let contract = v.get("contract").cloned().unwrap_or_default();
+                let field = |key: &str| {
+                    contract
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                sqlx::query(
+                    "UPDATE runs SET task_id = $2, request = $3, delegated_by = $4, agent = $5, \
+                     mode = $6 WHERE run_id = $1",
+                )
+                .bind(run_id)
+                .bind(field("id"))
+                .bind(field("request"))
+                .bind(field("delegated_by").or_else(|| text("user")))
+                .bind(field("agent"))
+                .bind(text("mode"))
+                .execute(&mut **tx)
+                .await?;
+            }
+            "tool.pre" => {
+                if let (Some(id), Some(input)) = (text("tool_use_id"), v.get("input")) {
+                    inputs.insert(id, input.clone());
+                }
+            }
+            "run.stopped" => set_status(tx, run_id, "stopped").await?,
+            "run.finish" => {
+                let complete = v.get("complete").and_then(Value::as_bool).unwrap_or(false);
+                set_status(tx, run_id, if complete { "finished" } else { "incomplete" }).await?;
+            }
+            "approval.request" => {
+                let Some(id) = text("id") else { continue };
+                let mut input = text("tool_use_id").and_then(|t| inputs.get(&t).cloned());
+                if input.is_none()
+                    && let Some(tool_use_id) = text("tool_use_id")
+                {
+                    input = earlier_input(tx, run_id, entry.index, &tool_use_id).await?;
+                }
+                let delegated: Option<String> =
+                    sqlx::query("SELECT delegated_by FROM runs WHERE run_id = $1")
+                        .bind(run_id)
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .try_get(0)?;
+                sqlx::query(
+                    "INSERT INTO approvals (id, run_id, tool, input, digest, grp, reviewers, \
+                     rule, reason, delegated_by, requested_at, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending') \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(run_id)
+                .bind(text("tool").unwrap_or_default())
+                .bind(input.map(|i| i.to_string()))
+                .bind(text("digest").unwrap_or_default())
+                .bind(text("group").unwrap_or_default())
+                .bind(
+                    v.get("reviewers")
+                        .cloned()
+                        .unwrap_or(Value::Array(Vec::new()))
+                        .to_string(),
+                )
+                .bind(text("rule"))
+                .bind(text("reason"))
+                .bind(delegated)
+                .bind(text("time").unwrap_or_else(now))
+                .execute(&mut **tx)
+                .await?;
+            }
+            "approval.used" => {
+                if let Some(id) = text("id") {
+                    sqlx::query(
+                        "UPDATE approvals SET status = 'used' WHERE id = $1 AND run_id = $2 \
+                         AND status = 'approved' AND for_run = 0",
+                    )
+                    .bind(id)
+                    .bind(run_id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn set_status(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    status: &str,
+) -> Result<(), ServerError> {
+    sqlx::query("UPDATE runs SET status = $2 WHERE run_id = $1")
+        .bind(run_id)
+        .bind(status)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn earlier_input(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    before: u64,
+    tool_use_id: &str,
+) -> Result<Option<Value>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT body FROM entries WHERE run_id = $1 AND kind = 'tool.pre' AND idx < $2 \
+         ORDER BY idx DESC LIMIT 20",
+    )
+    .bind(run_id)
+    .bind(i64::try_from(before).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let body: String = row.try_get(0)?;
+        let Ok(value) = serde_json::from_str::<Value>(&body) else {
+            continue;
+        };
+        if value.get("tool_use_id").and_then(Value::as_str) == Some(tool_use_id) {
+            return Ok(value.get("input").cloned());
+        }
+    }
+    Ok(None)
+}
+
+/// Verify a run as stored, with the record crate's own verifier: the entries and
+/// checkpoints are written to a scratch directory exactly as the recorder lays them out.
+pub async fn verify_stored(
+    db: &Db,
+    run_id: &str,
+) -> Result<mandate_record::VerifyReport, ServerError> {
+    let signer: String = sqlx::query("SELECT signer FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| ServerError::NotFound(format!("there is no run `{run_id}`")))?
+        .try_get(0)?;
+    let (_, key) = parse_verifier_key(&signer)
+        .map_err(|error| ServerError::Internal(format!("the pinned key: {error}")))?;
+    let bodies: Vec<String> =
+        sqlx::query("SELECT body FROM entries WHERE run_id = $1 ORDER BY idx")
+            .bind(run_id)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+    let notes: Vec<(i64, String)> =
+        sqlx::query("SELECT size, note FROM checkpoints WHERE run_id = $1 ORDER BY size")
+            .bind(run_id)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+    tokio::task::spawn_blocking(
+        move || -> Result<mandate_record::VerifyReport, ServerError> {
+            let scratch = tempfile::tempdir()
+                .map_err(|error| ServerError::Internal(format!("no scratch directory: {error}")))?;
+            let dir = scratch.path().join("run");
+            let io =
+                |error: std::io::Error| ServerError::Internal(format!("scratch copy: {error}"));
+            std::fs::create_dir_all(dir.join(mandate_record::CHECKPOINT_DIR)).map_err(io)?;
+            let mut log = String::with_capacity(bodies.iter().map(|b| b.len() + 1).sum());
+            for body in &bodies {
+                log.push_str(body);
+                log.push('\n');
+            }
+            std::fs::write(dir.join(mandate_record::LOG_FILE), log).map_err(io)?;
+            for (size, note) in &notes {
+                std::fs::write(
+                    dir.join(mandate_record::CHECKPOINT_DIR)
+                        .join(size.to_string()),
+                    note,
+                )
+                .map_err(io)?;
+            }
+            Ok(mandate_record::verify(&dir, &key))
+        },
+    )
+    .await
+    .map_err(|error| ServerError::Internal(error.to_string()))?
+}

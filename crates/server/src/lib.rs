@@ -1,0 +1,180 @@
+//! The team server: run records from every developer, reviewers' approvals, the
+//! registry and kill switch, and the dashboards, over HTTP.
+//!
+//! This is the only crate with async code and a database. The hook never links it: the
+//! `mandate` binary starts the separate `mandate-server` binary for `mandate serve`, and
+//! talks to a running server through a few blocking HTTP calls in `mandate-project`'s
+//! `remote` module.
+//!
+//! - [`db`]: SQLite (the zero-configuration default) or PostgreSQL, one schema.
+//! - [`auth`]: API tokens (stored as SHA-256), roles, the web sign-in cookie.
+//! - [`ingest`]: run-record entries pushed by developers' machines, checked entry by entry
+//!   (index, chain, RFC 6962 leaf hash) and checkpoint by checkpoint (Ed25519 signature
+//!   by the key pinned at the first push, Merkle root); forks are refused.
+//! - [`api`]: the JSON API; [`pages`]: the server-rendered pages.
+//! - [`retention`]: the job that removes runs older than `records.retention_days`.
+//!
+//! No state lives in the process: every request reads the database, so several
+//! processes can serve one PostgreSQL database behind a load balancer.
+
+pub mod api;
+pub mod auth;
+pub mod db;
+mod html;
+pub mod ingest;
+pub mod pages;
+pub mod retention;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub use auth::{Caller, Role};
+pub use db::{Backend, Db};
+
+/// What a server process is started with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Runs whose last entry is older than this many days are removed; `None` keeps all.
+    pub retention_days: Option<u32>,
+    /// How often the retention job runs.
+    pub retention_every: Duration,
+}
+
+/// Shared by every request: only the pool.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+}
+
+/// Everything a request can fail with; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("sign in first: send `Authorization: Bearer TOKEN` (see `mandate token create`)")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request contradicts what is stored (a fork, a gap, a different key).
+    #[error("{message}")]
+    Conflict { message: String, have: Option<u64> },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServerError::Conflict { .. } => StatusCode::CONFLICT,
+            ServerError::Database(_) | ServerError::Config(_) | ServerError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let body = match &self {
+            ServerError::Conflict {
+                have: Some(have), ..
+            } => json!({"error": self.to_string(), "have": have}),
+            _ => json!({"error": self.to_string()}),
+        };
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+/// The whole application: API and pages.
+pub fn router(state: AppState) -> Router {
+    api::routes()
+        .merge(pages::routes())
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+}
+
+/// Serve until SIGINT or SIGTERM. The retention job runs in the background.
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let db = Db::connect(&config.database_url).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| {
+            ServerError::Config(format!("cannot listen on {}: {error}", config.listen))
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| ServerError::Internal(error.to_string()))?;
+    // The line tests and scripts wait for: the address actually bound (port 0 works).
+    println!("mandate-server listening on http://{local}");
+    if let Some(days) = config.retention_days {
+        tokio::spawn(retention::job(db.clone(), days, config.retention_every));
+    }
+    let app = router(AppState { db });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|error| ServerError::Internal(error.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The current time, RFC 3339 UTC.
+pub(crate) fn now() -> String {
+    mandate_record::now_rfc3339()
+}
+
+/// A random identifier: `prefix` and 16 bytes of hex.
+pub(crate) fn random_id(prefix: &str) -> Result<String, ServerError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| ServerError::Internal(format!("no randomness: {error}")))?;
+    Ok(format!("{prefix}{}", hex(&bytes)))
+}

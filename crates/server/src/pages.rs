@@ -1,0 +1,966 @@
+//! The web pages: sign-in, runs, one run, approvals, registry and kill switch,
+//! readiness and metrics. Server-rendered HTML; forms post back and redirect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::{self, DecideForm, KillForm, Registered, ReviewForm, RunFilter};
+use crate::auth::{self, COOKIE_NAME};
+use crate::html::{badge, bar_chart, card, esc, hbar_chart, page, status_badge, url};
+use crate::{AppState, Caller, ServerError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/runs") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/runs", get(runs_page))
+        .route("/runs/{run}", get(run_page))
+        .route("/runs/{run}/review", post(review))
+        .route("/approvals", get(approvals_page))
+        .route("/approvals/{id}", post(decide))
+        .route("/registry", get(registry_page).post(register))
+        .route("/killswitch", post(kill))
+        .route("/readiness", get(readiness_page))
+        .route("/metrics", get(metrics_page))
+}
+
+/// A page's failure: not signed in goes to the sign-in page; anything else is shown.
+struct PageError(ServerError);
+
+impl From<ServerError> for PageError {
+    fn from(error: ServerError) -> Self {
+        PageError(error)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(error: sqlx::Error) -> Self {
+        PageError(ServerError::Database(error))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            ServerError::Unauthenticated => Redirect::to("/login").into_response(),
+            error => {
+                let body = format!(
+                    "<h1>{}</h1><p class=\"error\">{}</p><p><a href=\"/runs\">Back to the runs</a></p>",
+                    error.status(),
+                    esc(&error.to_string())
+                );
+                (error.status(), Html(page("Error", "", None, &body))).into_response()
+            }
+        }
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Caller, PageError> {
+    Ok(auth::caller(&state.db, headers).await?)
+}
+
+fn html(body: String) -> PageResult {
+    Ok(Html(body).into_response())
+}
+
+fn see_other(to: &str) -> PageResult {
+    Ok(Redirect::to(to).into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+fn login_form(error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        "",
+        None,
+        &format!(
+            "<h1>Sign in</h1><p class=\"sub\">Paste the API token <code>mandate token create</code> \
+             printed for you. It is kept in a cookie that only this site can read.</p>{error}\
+             <form method=\"post\" action=\"/login\" class=\"inline\">\
+             <label>Token <input type=\"password\" name=\"token\" size=\"60\" autocomplete=\"off\" autofocus></label>\
+             <button type=\"submit\">Sign in</button></form>"
+        ),
+    )
+}
+
+async fn login_page() -> Html<String> {
+    Html(login_form(None))
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> PageResult {
+    let token = form.token.trim();
+    match auth::lookup(&state.db, token).await? {
+        Some(_) => {
+            let cookie = format!(
+                "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
+            );
+            let mut response = Redirect::to("/runs").into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        None => Ok((
+            StatusCode::UNAUTHORIZED,
+            Html(login_form(Some("That token is not known to this server."))),
+        )
+            .into_response()),
+    }
+}
+
+async fn logout() -> Response {
+    let mut response = (StatusCode::SEE_OTHER, "").into_response();
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/login"));
+    response.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static("mandate_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+async fn runs_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<RunFilter>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let runs = api::list_runs(&state.db, &filter).await?;
+    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+    let mut body = String::from(
+        "<h1>Runs</h1><p class=\"sub\">Every run pushed to this server, newest first. A run is \
+         verified when a checkpoint signed by the key pinned at its first push covers it.</p>",
+    );
+    let statuses = ["", "open", "finished", "incomplete", "stopped"];
+    let options: String = statuses
+        .iter()
+        .map(|s| {
+            let selected = if filter.status.as_deref().unwrap_or("") == *s {
+                " selected"
+            } else {
+                ""
+            };
+            format!(
+                "<option value=\"{s}\"{selected}>{}</option>",
+                if s.is_empty() { "any" } else { s }
+            )
+        })
+        .collect();
+    let _ = write!(
+        body,
+        "<form class=\"filters\" method=\"get\" action=\"/runs\">\
+         <label>User <input type=\"text\" name=\"user\" value=\"{}\" placeholder=\"alice@example.com\"></label>\
+         <label>Task or run <input type=\"text\" name=\"task\" value=\"{}\" placeholder=\"BILL-142\"></label>\
+         <label>Status <select name=\"status\">{options}</select></label>\
+         <label class=\"check\"><input type=\"checkbox\" name=\"denied\" value=\"1\"{}> with denials</label>\
+         <button type=\"submit\">Filter</button> <a href=\"/runs\">clear</a></form>",
+        value(&filter.user),
+        value(&filter.task),
+        if filter.denied.is_some() {
+            " checked"
+        } else {
+            ""
+        },
+    );
+    if runs.is_empty() {
+        body.push_str("<p class=\"notice\">No runs match.</p>");
+    } else {
+        body.push_str(
+            "<table><tr><th>Run</th><th>Task</th><th>Delegated by</th><th>Status</th>\
+             <th>Review</th><th class=\"num\">Calls</th><th class=\"num\">Denied</th>\
+             <th>Record</th><th>Last event</th></tr>",
+        );
+        for run in &runs {
+            let sealed = if run.sealed > 0 && run.sealed == run.entries {
+                badge("ok", "sealed")
+            } else if run.sealed > 0 {
+                badge("warn", &format!("{}/{} sealed", run.sealed, run.entries))
+            } else {
+                badge("muted", "no checkpoint yet")
+            };
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                url(&run.run_id),
+                esc(&run.run_id),
+                esc(run.task_id.as_deref().unwrap_or("")),
+                esc(run.delegated_by.as_deref().unwrap_or(&run.owner)),
+                status_badge(&run.status),
+                run.review
+                    .as_deref()
+                    .map(status_badge)
+                    .unwrap_or_else(|| badge("muted", "not reviewed")),
+                run.calls,
+                run.denials,
+                sealed,
+                esc(run.last_at.as_deref().unwrap_or("")),
+            );
+        }
+        body.push_str("</table>");
+    }
+    html(page("Runs", "/runs", Some(&who), &body))
+}
+
+/// What a `tool.pre` entry shows in the timeline.
+fn summarise(event: &Value) -> String {
+    let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+    match text("type") {
+        "tool.pre" => {
+            let input = event.get("input").cloned().unwrap_or_default();
+            let detail = input
+                .get("command")
+                .or_else(|| input.get("file_path"))
+                .or_else(|| input.get("path"))
+                .or_else(|| input.get("url"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| input.to_string());
+            format!(
+                "{} <code>{}</code> {} <span style=\"color:#5a6374\">{}</span>",
+                esc(text("tool")),
+                esc(&detail.chars().take(200).collect::<String>()),
+                status_badge(text("decision")),
+                esc(text("reason"))
+            )
+        }
+        "tool.post" | "tool.failure" => esc(text("tool")),
+        "prompt" => esc(&text("prompt").chars().take(200).collect::<String>()),
+        "run.start" => esc(event
+            .get("contract")
+            .and_then(|c| c.get("request"))
+            .and_then(Value::as_str)
+            .unwrap_or("")),
+        "review" => format!(
+            "{} {}",
+            esc(text("reviewer")),
+            status_badge(text("decision"))
+        ),
+        "approval.request" | "approval.used" | "approval.held" => {
+            format!(
+                "{} {} {}",
+                esc(text("id")),
+                esc(text("tool")),
+                esc(text("status"))
+            )
+        }
+        "run.stopped" => format!("{}: {}", esc(text("rule")), esc(text("reason"))),
+        kind if kind.starts_with("evidence.") => esc(text("text")),
+        "test.run" => esc(text("command")),
+        _ => String::new(),
+    }
+}
+
+async fn run_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(run_id): Path<String>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let run = api::get_run(&state.db, &run_id).await?;
+    let lines = api::entries(&state.db, &run_id, 0, 20_000).await?;
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+        .collect();
+    let report = crate::ingest::verify_stored(&state.db, &run_id).await?;
+    let reviews = api::reviews(&state.db, &run_id).await?;
+    let approvals = api::list_approvals(&state.db, None, Some(&run_id)).await?;
+
+    let mut body = format!(
+        "<h1>Run {}</h1><p class=\"sub\">{}</p>",
+        esc(&run.run_id),
+        esc(run.request.as_deref().unwrap_or("")),
+    );
+    let verification = if report.ok {
+        if report.unsealed == 0 && report.sealed > 0 {
+            badge("ok", "verified")
+        } else if report.sealed > 0 {
+            badge("warn", "verified; tail not yet sealed")
+        } else {
+            badge("warn", "chained; no checkpoint yet")
+        }
+    } else {
+        badge("bad", "FAILED")
+    };
+    body.push_str("<div class=\"cards\">");
+    body.push_str(&card(run.task_id.as_deref().unwrap_or("—"), "task"));
+    body.push_str(&card(
+        run.delegated_by.as_deref().unwrap_or(&run.owner),
+        "delegated by",
+    ));
+    body.push_str(&card(&run.status, "status"));
+    body.push_str(&card(&run.entries.to_string(), "entries"));
+    body.push_str(&card(&run.calls.to_string(), "tool calls judged"));
+    body.push_str(&card(&run.denials.to_string(), "denied"));
+    body.push_str("</div>");
+
+    // Verification status.
+    let _ = write!(
+        body,
+        "<h2>Verification {verification}</h2><p>{}</p><p class=\"sub\">Signer pinned at the first \
+         push: <code>{}</code>, pushed by {}. Checkpoints: {}.</p>",
+        esc(&report.to_string()),
+        esc(&run.signer),
+        esc(&run.owner),
+        if report.checkpoints.is_empty() {
+            "none".to_string()
+        } else {
+            report
+                .checkpoints
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+
+    // Touch map: declared by the contract, observed in the record.
+    let contract = events
+        .iter()
+        .find(|e| e.get("type").and_then(Value::as_str) == Some("run.start"))
+        .and_then(|e| e.get("contract"))
+        .cloned()
+        .unwrap_or_default();
+    let mut ran: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut refused: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for event in &events {
+        if event.get("type").and_then(Value::as_str) != Some("tool.pre") {
+            continue;
+        }
+        let allowed = event.get("decision").and_then(Value::as_str) == Some("allow");
+        for touch in event
+            .get("touches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = touch.get("kind").and_then(Value::as_str).unwrap_or("");
+            let kind = ["read", "write", "execute", "call", "expose"]
+                .into_iter()
+                .find(|k| *k == kind)
+                .unwrap_or("call");
+            let target = touch
+                .get("target")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if allowed {
+                ran.entry(kind).or_default().insert(target);
+            } else {
+                refused.entry(kind).or_default().insert(target);
+            }
+        }
+    }
+    body.push_str(
+        "<h2>Touch map</h2><p class=\"sub\">What the contract declares beside what the record \
+         shows was done. Refused touches did not run.</p>\
+         <table><tr><th>Kind</th><th>Declared: allow</th><th>Declared: block</th>\
+         <th>Observed: ran</th><th>Observed: refused</th></tr>",
+    );
+    let list = |values: Option<&Value>| -> String {
+        let items: Vec<String> = values
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|s| format!("<code>{}</code>", esc(s)))
+            .collect();
+        if items.is_empty() {
+            "—".to_string()
+        } else {
+            items.join(" ")
+        }
+    };
+    let set = |values: Option<&BTreeSet<String>>| -> String {
+        match values {
+            Some(values) if !values.is_empty() => values
+                .iter()
+                .take(40)
+                .map(|s| format!("<code>{}</code>", esc(s)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => "—".to_string(),
+        }
+    };
+    for kind in ["read", "write", "execute", "call", "expose"] {
+        let _ = write!(
+            body,
+            "<tr><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            list(contract.get("allow").and_then(|a| a.get(kind))),
+            list(contract.get("block").and_then(|a| a.get(kind))),
+            set(ran.get(kind)),
+            set(refused.get(kind)),
+        );
+    }
+    body.push_str("</table>");
+
+    // Denials.
+    let denials: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e.get("type").and_then(Value::as_str) == Some("tool.pre")
+                && matches!(
+                    e.get("decision").and_then(Value::as_str),
+                    Some("deny" | "stop")
+                )
+        })
+        .collect();
+    let _ = write!(body, "<h2>Denials ({})</h2>", denials.len());
+    if denials.is_empty() {
+        body.push_str("<p class=\"sub\">None.</p>");
+    } else {
+        body.push_str("<table><tr><th class=\"num\">#</th><th>Call</th><th>Rules</th></tr>");
+        for event in denials {
+            let _ = write!(
+                body,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                event.get("i").and_then(Value::as_u64).unwrap_or(0),
+                summarise(event),
+                list(event.get("rules")),
+            );
+        }
+        body.push_str("</table>");
+    }
+
+    // Approvals.
+    let _ = write!(body, "<h2>Approvals ({})</h2>", approvals.len());
+    if approvals.is_empty() {
+        body.push_str("<p class=\"sub\">None requested.</p>");
+    } else {
+        body.push_str(&approvals_table(&approvals, &who, false));
+    }
+
+    // Evidence.
+    body.push_str("<h2>Evidence</h2>");
+    let evidence: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("evidence.") || t == "test.run")
+        })
+        .collect();
+    if evidence.is_empty() {
+        body.push_str(
+            "<p class=\"sub\">No rollback note, assumptions, risks, test gaps or test runs on \
+             record.</p>",
+        );
+    } else {
+        body.push_str("<table><tr><th>Kind</th><th>What the record holds</th></tr>");
+        for event in evidence {
+            let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+            let detail = match kind {
+                "evidence.rollback" => ["change", "undo", "data_risk", "trigger", "owner"]
+                    .iter()
+                    .filter_map(|k| {
+                        event
+                            .get(*k)
+                            .and_then(Value::as_str)
+                            .map(|v| format!("<b>{k}</b>: {}", esc(v)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+                "test.run" => format!(
+                    "<code>{}</code> {}",
+                    esc(event.get("command").and_then(Value::as_str).unwrap_or("")),
+                    esc(&event
+                        .get("summary")
+                        .map(Value::to_string)
+                        .unwrap_or_default())
+                ),
+                _ => esc(event.get("text").and_then(Value::as_str).unwrap_or("")),
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{detail}</td></tr>",
+                esc(kind.trim_start_matches("evidence."))
+            );
+        }
+        body.push_str("</table>");
+    }
+
+    // Reviews and the form.
+    body.push_str("<h2>Review</h2>");
+    for r in &reviews {
+        let _ = write!(
+            body,
+            "<p>{} {} at {}{}</p>",
+            status_badge(&r.decision),
+            esc(&r.reviewer),
+            esc(&r.created_at),
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", esc(&r.note))
+            }
+        );
+    }
+    if who.may_review() {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/runs/{}/review\" id=\"review\">\
+             <label>Decision <select name=\"decision\"><option value=\"approve\">approve</option>\
+             <option value=\"request-changes\">request changes</option>\
+             <option value=\"reject\">reject</option></select></label>\
+             <label>Note <textarea name=\"note\" placeholder=\"what you checked, what remains\"></textarea></label>\
+             <p><button type=\"submit\">Record review</button></p></form>",
+            url(&run.run_id)
+        );
+    } else if reviews.is_empty() {
+        body.push_str(
+            "<p class=\"sub\">Not reviewed yet. Reviewers record their decision here.</p>",
+        );
+    }
+
+    // Timeline.
+    let _ = write!(body, "<h2>Timeline ({} entries)</h2>", events.len());
+    body.push_str(
+        "<table><tr><th class=\"num\">#</th><th>Time</th><th>Event</th><th>Detail</th></tr>",
+    );
+    for event in &events {
+        let _ = write!(
+            body,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            event.get("i").and_then(Value::as_u64).unwrap_or(0),
+            esc(event.get("time").and_then(Value::as_str).unwrap_or("")),
+            esc(event.get("type").and_then(Value::as_str).unwrap_or("")),
+            summarise(event),
+        );
+    }
+    body.push_str("</table>");
+    html(page(
+        &format!("Run {}", run.run_id),
+        "/runs",
+        Some(&who),
+        &body,
+    ))
+}
+
+async fn review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(run_id): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    api::record_review(&state.db, &who, &run_id, &form).await?;
+    see_other(&format!("/runs/{}#review", url(&run_id)))
+}
+
+fn approvals_table(approvals: &[api::Approval], who: &Caller, with_run: bool) -> String {
+    let mut out = String::from("<table><tr>");
+    if with_run {
+        out.push_str("<th>Run</th>");
+    }
+    out.push_str(
+        "<th>Request</th><th>Call</th><th>Why it is held</th><th>Reviewers</th><th>Status</th></tr>",
+    );
+    for a in approvals {
+        out.push_str("<tr>");
+        if with_run {
+            let _ = write!(
+                out,
+                "<td><a href=\"/runs/{}\">{}</a><br><span style=\"color:#5a6374\">by {}</span></td>",
+                url(&a.run_id),
+                esc(&a.run_id),
+                esc(a.delegated_by.as_deref().unwrap_or(""))
+            );
+        }
+        let input = a
+            .input
+            .as_deref()
+            .and_then(|i| serde_json::from_str::<Value>(i).ok())
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<td><code>{}</code><br>{}</td><td>{}<pre>{}</pre></td><td>{}</td><td>{} ({})</td><td>{}",
+            esc(&a.id),
+            esc(&a.requested_at),
+            esc(&a.tool),
+            esc(&input),
+            esc(a.reason.as_deref().unwrap_or("")),
+            esc(&a.group),
+            esc(&a.reviewers.join(", ")),
+            status_badge(&a.status),
+        );
+        if let Some(by) = &a.decided_by {
+            let _ = write!(
+                out,
+                "<br>by {}{}{}",
+                esc(by),
+                if a.for_run { ", for the run" } else { "" },
+                a.note
+                    .as_deref()
+                    .map(|n| format!(": {}", esc(n)))
+                    .unwrap_or_default()
+            );
+        }
+        if a.status == "pending" && who.may_review() && a.reviewers.contains(&who.email) {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/approvals/{id}\" class=\"inline\" style=\"margin-top:6px\">\
+                 <input type=\"text\" name=\"note\" placeholder=\"note\" size=\"14\">\
+                 <label class=\"check\"><input type=\"checkbox\" name=\"for_run\" value=\"true\"> for the run</label>\
+                 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
+                 <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
+                id = url(&a.id)
+            );
+        }
+        out.push_str("</td></tr>");
+    }
+    out.push_str("</table>");
+    out
+}
+
+async fn approvals_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let pending = api::list_approvals(&state.db, Some("pending"), None).await?;
+    let all = api::list_approvals(&state.db, None, None).await?;
+    let decided: Vec<api::Approval> = all.into_iter().filter(|a| a.status != "pending").collect();
+    let mut body = String::from(
+        "<h1>Approvals</h1><p class=\"sub\">Calls a contract holds for a named reviewer. The \
+         hook lets the exact call through once it learns of an approval (or, granted for the \
+         run, every time the same call comes again). While the server cannot be reached, no \
+         approval reaches a hook.</p>",
+    );
+    let _ = write!(body, "<h2>Pending ({})</h2>", pending.len());
+    if pending.is_empty() {
+        body.push_str("<p class=\"notice\">Nothing is waiting.</p>");
+    } else {
+        body.push_str(&approvals_table(&pending, &who, true));
+    }
+    let _ = write!(body, "<h2>Decided ({})</h2>", decided.len());
+    if !decided.is_empty() {
+        body.push_str(&approvals_table(&decided, &who, true));
+    }
+    html(page("Approvals", "/approvals", Some(&who), &body))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    api::decide(&state.db, &who, &id, &form).await?;
+    see_other("/approvals")
+}
+
+async fn registry_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let killed = api::killed(&state.db).await?;
+    let registry = api::registry(&state.db).await?;
+    let observed = sqlx::query(
+        "SELECT tool, COUNT(*) FROM entries WHERE kind = 'tool.pre' AND tool LIKE 'mcp%' \
+         GROUP BY tool ORDER BY tool",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut body = String::from(
+        "<h1>Registry and kill switch</h1><p class=\"sub\">What is switched off here reaches \
+         every hook that talks to this server within seconds; a hook that cannot reach the \
+         server keeps the last kill list it saw.</p>",
+    );
+    let _ = write!(body, "<h2>Switched off ({})</h2>", killed.len());
+    if killed.is_empty() {
+        body.push_str("<p class=\"notice\">Nothing is switched off.</p>");
+    } else {
+        body.push_str(
+            "<table><tr><th>Target</th><th>By</th><th>Since</th><th>Why</th><th></th></tr>",
+        );
+        for k in &killed {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>",
+                esc(&k.target),
+                esc(&k.by),
+                esc(&k.since),
+                esc(&k.reason)
+            );
+            if who.may_kill() {
+                let _ = write!(
+                    body,
+                    "<form method=\"post\" action=\"/killswitch\" class=\"inline\">\
+                     <input type=\"hidden\" name=\"action\" value=\"enable\">\
+                     <input type=\"hidden\" name=\"target\" value=\"{}\">\
+                     <button type=\"submit\">Enable</button></form>",
+                    esc(&k.target)
+                );
+            }
+            body.push_str("</td></tr>");
+        }
+        body.push_str("</table>");
+    }
+    if who.may_kill() {
+        body.push_str(
+            "<form method=\"post\" action=\"/killswitch\" class=\"filters\" id=\"disable\" style=\"margin-top:12px\">\
+             <input type=\"hidden\" name=\"action\" value=\"disable\">\
+             <label>Target <input type=\"text\" name=\"target\" placeholder=\"jira, jira/create_issue or write\"></label>\
+             <label>Why <input type=\"text\" name=\"reason\" size=\"40\" placeholder=\"what happened\"></label>\
+             <button type=\"submit\" class=\"secondary\">Disable</button></form>",
+        );
+    }
+    let _ = write!(body, "<h2>Registered MCP servers ({})</h2>", registry.len());
+    if !registry.is_empty() {
+        body.push_str(
+            "<table><tr><th>Server</th><th>Owner</th><th>Purpose</th><th>Data exposed</th>\
+             <th>Access</th><th>Updated</th></tr>",
+        );
+        for r in &registry {
+            let off = killed.iter().any(|k| k.target == r.name);
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} by {}</td></tr>",
+                esc(&r.name),
+                if off {
+                    badge("bad", "off")
+                } else {
+                    String::new()
+                },
+                esc(&r.owner),
+                esc(&r.purpose),
+                esc(&r.data),
+                esc(&r.access),
+                esc(&r.updated_at),
+                esc(&r.updated_by)
+            );
+        }
+        body.push_str("</table>");
+    }
+    if who.may_kill() {
+        body.push_str(
+            "<form method=\"post\" action=\"/registry\" class=\"filters\" style=\"margin-top:12px\">\
+             <label>Server <input type=\"text\" name=\"name\" size=\"10\"></label>\
+             <label>Owner <input type=\"text\" name=\"owner\" size=\"18\"></label>\
+             <label>Purpose <input type=\"text\" name=\"purpose\" size=\"22\"></label>\
+             <label>Data exposed <input type=\"text\" name=\"data\" size=\"22\"></label>\
+             <label>Access <select name=\"access\"><option>read</option><option>write</option></select></label>\
+             <button type=\"submit\">Register</button></form>",
+        );
+    }
+    body.push_str("<h2>MCP tools seen in the records</h2>");
+    if observed.is_empty() {
+        body.push_str("<p class=\"sub\">None yet.</p>");
+    } else {
+        body.push_str("<table><tr><th>Tool</th><th class=\"num\">Calls judged</th></tr>");
+        for row in &observed {
+            use sqlx::Row as _;
+            let tool: String = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td class=\"num\">{count}</td></tr>",
+                esc(&tool)
+            );
+        }
+        body.push_str("</table>");
+    }
+    html(page(
+        "Registry and kill switch",
+        "/registry",
+        Some(&who),
+        &body,
+    ))
+}
+
+async fn kill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<KillForm>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    api::switch(&state.db, &who, &form).await?;
+    see_other("/registry")
+}
+
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(entry): Form<Registered>,
+) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    api::register(&state.db, &who, &entry).await?;
+    see_other("/registry")
+}
+
+async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let m = api::metrics(&state.db).await?;
+    let mut body = String::from(
+        "<h1>Metrics</h1><p class=\"sub\">Counted from the stored records of every run.</p>\
+         <div class=\"cards\">",
+    );
+    for (value, label) in [
+        (m.runs, "runs"),
+        (m.calls, "tool calls judged"),
+        (m.denials, "denied"),
+        (m.entries, "entries stored"),
+        (m.verified_runs, "runs with a checkpoint"),
+        (m.reviewed_runs, "runs reviewed"),
+        (m.pending_approvals, "approvals pending"),
+    ] {
+        body.push_str(&card(&value.to_string(), label));
+    }
+    body.push_str("</div>");
+    let labels: Vec<String> = m
+        .per_day
+        .iter()
+        .map(|d| d.0.get(5..).unwrap_or(&d.0).to_string())
+        .collect();
+    body.push_str("<div class=\"grid2\" style=\"margin-top:14px\">");
+    body.push_str(&bar_chart(
+        "Tool calls per day",
+        &labels,
+        &[
+            ("calls", "#8fa9dc", m.per_day.iter().map(|d| d.2).collect()),
+            ("denied", "#d0574b", m.per_day.iter().map(|d| d.3).collect()),
+        ],
+    ));
+    body.push_str(&bar_chart(
+        "Runs started per day",
+        &labels,
+        &[("runs", "#5b8c6a", m.per_day.iter().map(|d| d.1).collect())],
+    ));
+    let tools: Vec<(String, i64, i64)> = m.tools.clone();
+    body.push_str(&hbar_chart("Tools", &tools, "calls", "denied"));
+    let decisions: Vec<(String, i64, i64)> = m
+        .decisions
+        .iter()
+        .map(|(d, n)| (d.clone(), *n, 0))
+        .collect();
+    body.push_str(&hbar_chart("Decisions", &decisions, "calls", ""));
+    body.push_str("</div>");
+    html(page("Metrics", "/metrics", Some(&who), &body))
+}
+
+async fn readiness_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let m = api::metrics(&state.db).await?;
+    let killed = api::killed(&state.db).await?;
+    let registry = api::registry(&state.db).await?;
+    let agents: Vec<String> = {
+        use sqlx::Row as _;
+        sqlx::query("SELECT DISTINCT agent FROM runs WHERE agent IS NOT NULL ORDER BY agent")
+            .fetch_all(&state.db.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?
+    };
+    let unsealed: i64 = {
+        use sqlx::Row as _;
+        sqlx::query("SELECT COUNT(*) FROM runs WHERE sealed < entries AND status <> 'open'")
+            .fetch_one(&state.db.pool)
+            .await?
+            .try_get(0)?
+    };
+    let answer = |ok: bool, yes: String, no: &str| -> String {
+        if ok {
+            format!("{} {}", badge("ok", "answered"), esc(&yes))
+        } else {
+            format!("{} {}", badge("warn", "open"), esc(no))
+        }
+    };
+    let rows = [
+        (
+            "Who delegates work to agents?",
+            answer(
+                !m.delegators.is_empty(),
+                m.delegators
+                    .iter()
+                    .map(|(d, n)| format!("{d} ({n} runs)"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "no run names a delegating user yet",
+            ),
+        ),
+        (
+            "Which identity does the agent act as?",
+            answer(
+                !agents.is_empty(),
+                agents.join(", "),
+                "no run names its agent identity",
+            ),
+        ),
+        (
+            "Is the boundary enforced?",
+            answer(
+                m.calls > 0,
+                format!("{} calls judged, {} refused", m.calls, m.denials),
+                "no judged tool call is on record",
+            ),
+        ),
+        (
+            "Are records tamper-evident?",
+            answer(
+                m.verified_runs > 0 && unsealed == 0,
+                format!("{} runs sealed by a signed checkpoint", m.verified_runs),
+                "some closed runs have entries no checkpoint covers",
+            ),
+        ),
+        (
+            "Are results reviewed?",
+            answer(
+                m.reviewed_runs > 0,
+                format!("{} of {} runs reviewed", m.reviewed_runs, m.runs),
+                "no run has a reviewer decision",
+            ),
+        ),
+        (
+            "Which MCP servers are vetted?",
+            answer(
+                !registry.is_empty(),
+                registry
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "the registry is empty",
+            ),
+        ),
+        (
+            "Can security stop a tool quickly?",
+            answer(
+                true,
+                format!(
+                    "the kill switch is live; {} target(s) off now",
+                    killed.len()
+                ),
+                "",
+            ),
+        ),
+    ];
+    let mut body = String::from(
+        "<h1>Readiness</h1><p class=\"sub\">The rollout questions, answered from the records on \
+         this server. An open question means the rollout is still an experiment.</p>\
+         <table><tr><th>Question</th><th>Answer</th></tr>",
+    );
+    for (question, answer) in rows {
+        let _ = write!(body, "<tr><td>{}</td><td>{answer}</td></tr>", esc(question));
+    }
+    body.push_str("</table>");
+    html(page("Readiness", "/readiness", Some(&who), &body))
+}
