@@ -100,7 +100,7 @@ if [ "$mode" = callgrind ]; then
       for part in "${parts[@]}"; do
         label=${part%%|*}
         pattern=${part#*|}
-        count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}')
+        count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}' || true)
         count=${count:-0}
         printf '  %-40s %12s instr  %5.1f %%\n' "$label" "$count" \
           "$(awk -v c="$count" -v t="$total" 'BEGIN { print 100 * c / t }')"
