@@ -135,7 +135,7 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         state,
         cwd,
     };
-    match event {
+    let outcome = match event {
         "PreToolUse" => session.pre_tool_use(),
         "PermissionRequest" => session.permission_request(),
         "PostToolUse" | "PostToolUseFailure" => session.post_tool_use(),
@@ -143,7 +143,11 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         "SessionStart" => session.session_start(),
         "UserPromptSubmit" => session.user_prompt(),
         _ => session.record_only(),
-    }
+    };
+    // The process ends right after this answer: freeing the compiled policy would only
+    // cost time (about 7 % of a 500-rule call).
+    std::mem::forget(session);
+    outcome
 }
 
 /// `MANDATE_FAULT_INJECT=panic` makes the hook panic mid-judgement, so tests can show a

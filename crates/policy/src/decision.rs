@@ -86,6 +86,10 @@ pub enum Touch {
         line: String,
         program: String,
         args: Vec<String>,
+        /// The command's effects are fully known (`cat`, `mkdir`, `git status`) and judged
+        /// as reads, writes and network touches: it needs no execute rule, but block,
+        /// stop and approval rules on commands still apply to it.
+        known: bool,
     },
     /// A part of a shell line whose effect cannot be known; allowed only by an execute
     /// rule naming the exact command.

@@ -367,8 +367,10 @@ impl Engine {
                 approval: None,
             };
         };
-        let deciding: Vec<&JudgedTouch> =
+        let mut deciding: Vec<&JudgedTouch> =
             judged.iter().filter(|t| t.decision == decision).collect();
+        // A named rule explains more than the default: put it first.
+        deciding.sort_by_key(|t| t.rules.iter().any(|r| r == "policy.default"));
         let mut rules: Vec<String> = Vec::new();
         for touch in &deciding {
             for rule in &touch.rules {
@@ -489,11 +491,13 @@ impl Engine {
     fn judge_touch(&self, touch: &Touch, context: &Context<'_>, fs: &dyn Fs) -> JudgedTouch {
         let mut matched: Vec<(Decision, String, String)> = Vec::new();
 
+        // Split the touched path once per anchor, not once per rule.
+        let split = SplitPath::new(self, touch);
         for rule in &self.rules {
             if rule.kind != touch.kind() {
                 continue;
             }
-            if self.rule_matches(rule, touch, fs) {
+            if self.rule_matches(rule, touch, &split, fs) {
                 matched.push((rule.effect, rule.id.clone(), self.rule_reason(rule, touch)));
             }
         }
@@ -544,6 +548,20 @@ impl Engine {
             ));
         }
 
+        if matched.is_empty()
+            && let Touch::Execute { known: true, .. } = touch
+        {
+            return JudgedTouch {
+                kind,
+                target: touch.target(),
+                decision: Decision::Allow,
+                rules: vec!["builtin.known-effects".to_string()],
+                reason: format!(
+                    "{} is judged by what it reads, writes and sends",
+                    self.describe(touch)
+                ),
+            };
+        }
         let Some(decision) = matched.iter().map(|(d, _, _)| *d).max() else {
             let reason = match touch {
                 Touch::Opaque { .. } => format!(
@@ -695,37 +713,37 @@ impl Engine {
         }
     }
 
-    fn rule_matches(&self, rule: &Rule, touch: &Touch, fs: &dyn Fs) -> bool {
+    fn rule_matches(&self, rule: &Rule, touch: &Touch, split: &SplitPath<'_>, fs: &dyn Fs) -> bool {
         match (&rule.matcher, touch) {
             (Matcher::Path { glob, anchor }, Touch::Read(path) | Touch::Write(path)) => {
-                let Some(segs) = self.anchored(anchor, path) else {
+                let Some(segs) = split.get(anchor) else {
                     return false;
                 };
                 let wild = segs.iter().any(|s| has_glob_chars(s));
                 if !wild {
-                    return glob.matches(&segs);
+                    return glob.matches(segs);
                 }
                 if rule.effect == Decision::Allow {
                     // Allowed only if the pattern text and everything it names now match.
-                    glob.matches(&segs)
+                    glob.matches(segs)
                         && fs.expand(path).is_some_and(|paths| {
                             paths
                                 .iter()
                                 .all(|p| self.anchored(anchor, p).is_some_and(|s| glob.matches(&s)))
                         })
                 } else {
-                    glob.overlaps(&segs)
+                    glob.overlaps(segs)
                 }
             }
             (Matcher::Path { glob, anchor }, Touch::ReadTree(dir)) => {
-                let Some(segs) = self.anchored(anchor, dir) else {
+                let Some(segs) = split.get(anchor) else {
                     // The folder is above the anchor: a relative glob may match inside it.
                     return rule.effect != Decision::Allow && self.tree_may_hold(rule, dir, fs);
                 };
                 if rule.effect == Decision::Allow {
-                    glob.covers_tree(&segs)
+                    glob.covers_tree(segs)
                 } else {
-                    glob.may_match_under(&segs) && self.tree_may_hold(rule, dir, fs)
+                    glob.may_match_under(segs) && self.tree_may_hold(rule, dir, fs)
                 }
             }
             (Matcher::Text(pattern), Touch::Execute { line, .. }) => pattern.matches(line),
@@ -834,6 +852,35 @@ impl Engine {
                     .iter()
                     .any(|p| CommandPattern::new(p).is_ok_and(|p| p.matches(&line)))
         })
+    }
+}
+
+/// A touched path split into segments under each anchor a rule may use.
+struct SplitPath<'p> {
+    root: Option<Vec<&'p str>>,
+    absolute: Option<Vec<&'p str>>,
+    home: Option<Vec<&'p str>>,
+}
+
+impl<'p> SplitPath<'p> {
+    fn new(engine: &Engine, touch: &'p Touch) -> SplitPath<'p> {
+        let path = match touch {
+            Touch::Read(path) | Touch::Write(path) | Touch::ReadTree(path) => Some(path),
+            _ => None,
+        };
+        SplitPath {
+            root: path.and_then(|p| engine.anchored(&Anchor::Root, p)),
+            absolute: path.map(|p| segments(p)),
+            home: path.and_then(|p| engine.anchored(&Anchor::Home, p)),
+        }
+    }
+
+    fn get(&self, anchor: &Anchor) -> Option<&[&'p str]> {
+        match anchor {
+            Anchor::Root => self.root.as_deref(),
+            Anchor::Absolute => self.absolute.as_deref(),
+            Anchor::Home => self.home.as_deref(),
+        }
     }
 }
 

@@ -225,13 +225,12 @@ fn bash_touches(
                 }
             }
         }
-        if !simple.known {
-            touches.push(Touch::Execute {
-                line: simple.line(),
-                program: simple.program.clone(),
-                args: simple.args.clone(),
-            });
-        }
+        touches.push(Touch::Execute {
+            line: simple.line(),
+            program: simple.program.clone(),
+            args: simple.args.clone(),
+            known: simple.known,
+        });
     }
 }
 

@@ -268,3 +268,31 @@ fn evidence_must_run_alone() {
     );
     assert_eq!(d, Decision::Deny, "{reason}");
 }
+
+#[test]
+fn command_blocks_apply_to_commands_judged_by_their_effects() {
+    let contract = CONTRACT.replace(
+        "execute = [\"git push*\", \"kubectl *\"]",
+        "execute = [\"git push*\", \"kubectl *\", \"cat *\"]",
+    );
+    let engine = engine_from_text(POLICY, Some(&contract), Path::new("/repo")).unwrap();
+    let cwd = PathBuf::from("/repo");
+    let judge = |command: &str| {
+        let input = json!({ "command": command });
+        engine
+            .judge(
+                &Call {
+                    tool: "Bash",
+                    input: &input,
+                    cwd: &cwd,
+                },
+                &Context::default(),
+                &NoFs,
+            )
+            .decision
+    };
+    // `cat` needs no execute rule: its reads are judged...
+    assert_eq!(judge("head billing/export/filter.py"), Decision::Allow);
+    // ...but a block on the command itself still holds.
+    assert_eq!(judge("cat billing/export/filter.py"), Decision::Deny);
+}
