@@ -71,7 +71,8 @@ pre { background: #f7f8fa; border: 1px solid var(--line); padding: 8px; overflow
 .muted { background: #e8eaef; color: #4a5263; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; margin: 8px 0 4px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 9px 12px; }
-.card .v { font-size: 22px; font-weight: 650; }
+.card .v { font-size: 22px; font-weight: 650; overflow-wrap: anywhere; }
+.card .v.text { font-size: 16px; }
 .card .l { font-size: 12px; color: var(--sub); }
 form.inline { display: inline-flex; gap: 6px; align-items: center; margin: 0; flex-wrap: wrap; }
 form.filters { display: flex; gap: 10px; align-items: end; flex-wrap: wrap; margin: 0 0 14px; }
@@ -143,8 +144,14 @@ pub fn status_badge(status: &str) -> String {
 }
 
 pub fn card(value: &str, label: &str) -> String {
+    // Numbers large; words (an e-mail address, a task id) smaller, so they fit.
+    let class = if value.chars().all(|c| c.is_ascii_digit()) {
+        "v"
+    } else {
+        "v text"
+    };
     format!(
-        "<div class=\"card\"><div class=\"v\">{}</div><div class=\"l\">{}</div></div>",
+        "<div class=\"card\"><div class=\"{class}\">{}</div><div class=\"l\">{}</div></div>",
         esc(value),
         esc(label)
     )
@@ -166,7 +173,7 @@ pub fn bar_chart(title: &str, labels: &[String], series: &[(&str, &str, Vec<i64>
         .max(1) as f64;
     let groups = labels.len().max(1) as f64;
     let group_width = (width - left - 8.0) / groups;
-    let bar_width = (group_width * 0.8 / series.len().max(1) as f64).max(1.0);
+    let bar_width = (group_width * 0.8 / series.len().max(1) as f64).clamp(1.0, 36.0);
     let plot = height - bottom - top;
     let mut svg = format!(
         "<svg viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
@@ -261,12 +268,20 @@ pub fn hbar_chart(title: &str, rows: &[(String, i64, i64)], first: &str, second:
         );
     }
     svg.push_str("</svg>");
+    let swatch = |colour: &str, name: &str| {
+        if name.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<span style=\"display:inline-block;width:10px;height:10px;background:{colour}\"></span> {} &nbsp; ",
+                esc(name)
+            )
+        }
+    };
     format!(
-        "<div class=\"chart\"><h3>{}</h3>{svg}<div style=\"font-size:12px;color:#5a6374\">\
-         <span style=\"display:inline-block;width:10px;height:10px;background:#8fa9dc\"></span> {} &nbsp; \
-         <span style=\"display:inline-block;width:10px;height:10px;background:#d0574b\"></span> {}</div></div>",
+        "<div class=\"chart\"><h3>{}</h3>{svg}<div style=\"font-size:12px;color:#5a6374\">{}{}</div></div>",
         esc(title),
-        esc(first),
-        esc(second)
+        swatch("#8fa9dc", first),
+        swatch("#d0574b", second)
     )
 }

@@ -1,0 +1,1007 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The team server through its real binaries: `mandate-server` on SQLite and on a real
+//! PostgreSQL server, the `mandate` hook and `mandate push` talking to it over
+//! 127.0.0.1, and (when Chromium and node are here) a browser driving the pages.
+//!
+//! PostgreSQL tests create a database of their own on `$MANDATE_TEST_POSTGRES`
+//! (default `postgres://root@127.0.0.1:5432`, trust auth) with `psql`, and drop it
+//! afterwards. Without a reachable server they print that they were SKIPPED, unless
+//! `MANDATE_E2E_REQUIRED` is set, in which case they fail.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mandate_project::remote::Server as Client;
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
+const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
+
+fn mandate_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
+}
+
+/// `mandate-server` beside `mandate`; built on demand when this test runs alone.
+fn server_bin() -> PathBuf {
+    let path = mandate_bin().with_file_name("mandate-server");
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "mandate-server"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p mandate-server");
+    }
+    path
+}
+
+fn required() -> bool {
+    std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty())
+}
+
+// ---------------------------------------------------------------------------------
+// Databases
+
+enum Database {
+    Sqlite(PathBuf),
+    Postgres { base: String, name: String },
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Database {
+    fn sqlite(dir: &Path) -> Database {
+        Database::Sqlite(dir.join("server.db"))
+    }
+
+    /// A fresh database on the PostgreSQL server, or `None` (SKIPPED) without one.
+    fn postgres(test: &str) -> Option<Database> {
+        let base = std::env::var("MANDATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
+        let name = format!(
+            "mandate_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let reachable = psql(&base, "postgres", "SELECT 1").is_ok();
+        if !reachable {
+            assert!(
+                !required(),
+                "{test}: no PostgreSQL server at {base}, and MANDATE_E2E_REQUIRED is set \
+                 (.ci/run starts the machine's cluster)"
+            );
+            eprintln!(
+                "SKIPPED {test}: no PostgreSQL server reachable at {base} (set \
+                 MANDATE_TEST_POSTGRES, or start one; MANDATE_E2E_REQUIRED makes this a failure)"
+            );
+            return None;
+        }
+        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
+        Some(Database::Postgres { base, name })
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres { base, name } => format!("{base}/{name}"),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Database::Postgres { base, name } = self {
+            let _ = psql(
+                base,
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .arg(format!("{base}/{db}"))
+        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Server processes
+
+struct ServerProcess {
+    child: Option<Child>,
+    port: u16,
+    url: String,
+    database: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl ServerProcess {
+    fn start(database: &Database) -> ServerProcess {
+        ServerProcess::start_on(&database.url(), free_port())
+    }
+
+    fn start_on(database: &str, port: u16) -> ServerProcess {
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", database])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening on"), "server said {line:?}");
+        ServerProcess {
+            child: Some(child),
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            database: database.to_string(),
+        }
+    }
+
+    /// Stop it (SIGKILL: nothing in the process may matter).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        *self = ServerProcess::start_on(&self.database.clone(), self.port);
+    }
+
+    fn token(&self, user: &str, role: &str) -> String {
+        let out = Command::new(server_bin())
+            .args(["token", "create", "--user", user, "--role", role])
+            .args(["--database-url", &self.database])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn client(&self, token: &str) -> Api {
+        Api(Client::new(&self.url, Some(token.to_string())).unwrap())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Api(Client);
+
+impl Api {
+    fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .0
+            .request("GET", path, None, Duration::from_secs(20))
+            .unwrap();
+        (r.status, r.json())
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .0
+            .request("POST", path, Some(&body), Duration::from_secs(20))
+            .unwrap();
+        (r.status, r.json())
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// A protected repository whose policy names the server
+
+struct Repo {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    records: PathBuf,
+    token: String,
+}
+
+impl Repo {
+    fn new(server_url: &str, token: &str) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join(".mandate/contracts")).unwrap();
+        std::fs::create_dir_all(root.join("billing/export/tests")).unwrap();
+        std::fs::write(root.join("billing/export/filter.py"), "x = 1\n").unwrap();
+        let records = dir.path().join("records");
+        std::fs::write(
+            root.join("mandate.toml"),
+            POLICY.replace(
+                "dir = \"~/.local/share/mandate\"",
+                &format!("dir = \"{}\"\nserver = \"{server_url}\"", records.display()),
+            ),
+        )
+        .unwrap();
+        std::fs::write(root.join(".mandate/contracts/BILL-142.toml"), CONTRACT).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        let repo = Repo {
+            dir,
+            root,
+            records,
+            token: token.to_string(),
+        };
+        let out = repo.mandate(&["start", ".mandate/contracts/BILL-142.toml"]);
+        assert!(out.status.success(), "{}", text(&out));
+        repo
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(mandate_bin());
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env("MANDATE_USER", "alice@example.com")
+            .env("MANDATE_ORG_POLICY", self.dir.path().join("org.toml"))
+            .env("MANDATE_TOKEN", &self.token)
+            // Ask the server on every call, so a test sees a change at once.
+            .env("MANDATE_SERVER_REFRESH_MS", "0");
+        command
+    }
+
+    fn mandate(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn hook(&self, name: &str, fields: Value) -> Value {
+        let mut event = json!({"session_id": "s1", "transcript_path": "/dev/null",
+                               "cwd": self.root, "hook_event_name": name});
+        for (k, v) in fields.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        let mut child = self
+            .command(&["hook", "claude-code", "--root"])
+            .arg(&self.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn pre(&self, id: &str, tool: &str, input: Value) -> (String, String) {
+        let answer = self.hook(
+            "PreToolUse",
+            json!({"tool_name": tool, "tool_use_id": id, "tool_input": input}),
+        );
+        let out = &answer["hookSpecificOutput"];
+        (
+            out["permissionDecision"].as_str().unwrap_or("").to_string(),
+            out["permissionDecisionReason"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    }
+
+    fn read(&self, id: &str) -> (String, String) {
+        self.pre(id, "Read", json!({"file_path": "billing/export/filter.py"}))
+    }
+
+    fn run_id(&self) -> String {
+        std::fs::read_dir(self.records.join("runs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .to_string()
+    }
+
+    fn local_entries(&self) -> u64 {
+        std::fs::read_to_string(
+            self.records
+                .join("runs")
+                .join(self.run_id())
+                .join("log.jsonl"),
+        )
+        .unwrap()
+        .lines()
+        .count() as u64
+    }
+
+    fn push(&self) -> Output {
+        self.mandate(&["push"])
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Scenarios, each run on SQLite and on PostgreSQL
+
+/// Records, roles, approvals and the kill switch, end to end.
+fn records_roles_approvals_and_kill_switch(database: &Database) {
+    let mut server = ServerProcess::start(database);
+    let alice = server.token("alice@example.com", "developer");
+    let bob = server.token("bob@example.com", "reviewer");
+    let sec = server.token("sec@example.com", "security");
+    let carol = server.token("carol@example.com", "developer");
+    let repo = Repo::new(&server.url, &alice);
+
+    assert_eq!(repo.read("t1").0, "allow");
+    assert_eq!(
+        repo.pre("t2", "Read", json!({"file_path": ".env"})).0,
+        "deny"
+    );
+    let (decision, reason) = repo.pre(
+        "t3",
+        "Write",
+        json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"}),
+    );
+    assert_eq!(decision, "deny", "{reason}");
+    assert!(reason.contains("approval"), "{reason}");
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    let run_id = repo.run_id();
+
+    // Nothing anonymous reads or writes.
+    let anonymous = Api(Client::new(&server.url, None).unwrap());
+    assert_eq!(anonymous.get("/api/v1/runs").0, 401);
+    assert_eq!(
+        anonymous
+            .post(&format!("/api/v1/runs/{run_id}/entries"), json!({}))
+            .0,
+        401
+    );
+    let (status, _) = server.client("mdt_not-a-token").get("/api/v1/runs");
+    assert_eq!(status, 401);
+
+    // The run arrived, checked.
+    let (status, run) = server.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["run"]["entries"], json!(repo.local_entries()));
+    assert_eq!(run["run"]["task_id"], "BILL-142");
+    assert_eq!(run["run"]["delegated_by"], "alice@example.com");
+    assert_eq!(run["run"]["owner"], "alice@example.com");
+    assert_eq!(run["run"]["denials"], 2);
+
+    // Another developer may not push into alice's run.
+    let (status, body) = server.client(&carol).post(
+        &format!("/api/v1/runs/{run_id}/entries"),
+        json!({"key": run["run"]["signer"], "from": 0, "entries": []}),
+    );
+    assert_eq!(status, 403, "{body}");
+
+    // The held call waits on the server for a named reviewer.
+    let (_, pending) = server.client(&bob).get("/api/v1/approvals?status=pending");
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let id = pending[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(pending[0]["reviewers"], json!(["bob@example.com"]));
+    assert!(
+        pending[0]["input"]
+            .as_str()
+            .unwrap()
+            .contains("requirements.txt")
+    );
+    // Not the developer, not security, and not before a reviewer says so.
+    for token in [&alice, &sec, &carol] {
+        let (status, body) = server.client(token).post(
+            &format!("/api/v1/approvals/{id}"),
+            json!({"decision": "approve"}),
+        );
+        assert_eq!(status, 403, "{body}");
+    }
+    let (decision, _) = repo.pre(
+        "t4",
+        "Write",
+        json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"}),
+    );
+    assert_eq!(decision, "deny");
+    let (status, body) = server.client(&bob).post(
+        &format!("/api/v1/approvals/{id}"),
+        json!({"decision": "approve", "note": "pinned version"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server.client(&bob).post(
+        &format!("/api/v1/approvals/{id}"),
+        json!({"decision": "deny"}),
+    );
+    assert_eq!(status, 409, "decided once");
+    let (decision, reason) = repo.pre(
+        "t5",
+        "Write",
+        json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"}),
+    );
+    assert_eq!(decision, "allow", "{reason}");
+    assert!(reason.contains("bob@example.com"), "{reason}");
+
+    // The kill switch: security only; the next hook call is refused.
+    assert_eq!(
+        repo.pre("t6", "mcp__jira__get_issue", json!({"issue": "BILL-142"}))
+            .0,
+        "allow"
+    );
+    let (status, _) = server.client(&bob).post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira", "reason": "x"}),
+    );
+    assert_eq!(status, 403);
+    let (status, body) = server.client(&sec).post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira", "reason": "incident 7: token leak"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (decision, reason) = repo.pre("t7", "mcp__jira__get_issue", json!({"issue": "BILL-142"}));
+    assert_eq!(decision, "deny", "{reason}");
+    assert!(reason.contains("kill switch"), "{reason}");
+
+    // Reviews: reviewers only, never the delegating user.
+    let (status, _) = server.client(&alice).post(
+        &format!("/api/v1/runs/{run_id}/reviews"),
+        json!({"decision": "approve"}),
+    );
+    assert_eq!(status, 403);
+    let (status, body) = server.client(&bob).post(
+        &format!("/api/v1/runs/{run_id}/reviews"),
+        json!({"decision": "request-changes", "note": "add a test for EU rows"}),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The server goes away: the last kill list holds, and no new approval can arrive.
+    server.stop();
+    let (decision, reason) = repo.pre("t8", "mcp__jira__get_issue", json!({"issue": "BILL-142"}));
+    assert_eq!(decision, "deny", "the last known kill list holds: {reason}");
+    let (decision, _) = repo.pre(
+        "t9",
+        "Write",
+        json!({"file_path": "billing/requirements-dev.txt", "content": "pytest\n"}),
+    );
+    assert_eq!(decision, "deny", "held, and nobody can approve it now");
+    assert_eq!(repo.read("t10").0, "allow", "in-scope work goes on");
+
+    // Back: everything recorded meanwhile arrives, and the sealed run verifies there.
+    server.restart();
+    let out = repo.mandate(&["finish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, report) = server
+        .client(&bob)
+        .get(&format!("/api/v1/runs/{run_id}/verify"));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries"], json!(repo.local_entries()));
+    assert_eq!(report["sealed"], json!(repo.local_entries()));
+    let (_, run) = server.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["run"]["status"], "incomplete");
+    assert_eq!(run["reviews"][0]["decision"], "request-changes");
+    let (_, all) = server.client(&bob).get("/api/v1/approvals");
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+}
+
+#[test]
+fn sqlite_records_roles_approvals_and_kill_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    records_roles_approvals_and_kill_switch(&Database::sqlite(dir.path()));
+}
+
+#[test]
+fn postgres_records_roles_approvals_and_kill_switch() {
+    if let Some(db) = Database::postgres("postgres_records_roles_approvals_and_kill_switch") {
+        records_roles_approvals_and_kill_switch(&db);
+    }
+}
+
+/// The server stops in the middle of a run and comes back; the hooks' background pushes
+/// deliver every event, and the run verifies on the server.
+fn nothing_lost_when_the_server_stops_mid_run(database: &Database) {
+    let mut server = ServerProcess::start(database);
+    let alice = server.token("alice@example.com", "developer");
+    let bob = server.token("bob@example.com", "reviewer");
+    let repo = Repo::new(&server.url, &alice);
+    let run_id = repo.run_id();
+    let held_by_server = |server: &ServerProcess| -> u64 {
+        let (status, run) = server.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+        if status == 200 {
+            run["run"]["entries"].as_u64().unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    for i in 0..10 {
+        assert_eq!(repo.read(&format!("a{i}")).0, "allow");
+    }
+    // The hooks pushed in the background; nobody ran `mandate push`.
+    wait_until(
+        "the first events on the server",
+        Duration::from_secs(30),
+        || held_by_server(&server) == repo.local_entries(),
+    );
+    server.stop();
+    for i in 0..10 {
+        assert_eq!(
+            repo.read(&format!("b{i}")).0,
+            "allow",
+            "the hook does not wait for the server"
+        );
+    }
+    let during = repo.local_entries();
+    server.restart();
+    assert!(
+        held_by_server(&server) < during,
+        "the events of the outage are still spooled"
+    );
+    for i in 0..5 {
+        assert_eq!(repo.read(&format!("c{i}")).0, "allow");
+    }
+    let out = repo.mandate(&["finish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // `finish` sealed the run and started a background push, too.
+    wait_until(
+        "every event and the checkpoint",
+        Duration::from_secs(60),
+        || {
+            let (_, run) = server.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+            run["run"]["entries"].as_u64() == Some(repo.local_entries())
+                && run["run"]["sealed"].as_u64() == Some(repo.local_entries())
+        },
+    );
+    let (_, report) = server
+        .client(&bob)
+        .get(&format!("/api/v1/runs/{run_id}/verify"));
+    assert_eq!(report["ok"], true, "{report}");
+    let key = mandate_record::keys::load(&repo.records.join("keys/signing.key")).unwrap();
+    let local = mandate_record::verify(
+        &repo.records.join("runs").join(&run_id),
+        &key.verifying_key(),
+    );
+    assert!(local.ok, "{local}");
+    assert_eq!(
+        json!(local.root),
+        report["root"],
+        "the server's copy has the local Merkle root"
+    );
+    // The lines themselves, not only the count.
+    let (_, stored) = server
+        .client(&bob)
+        .get(&format!("/api/v1/runs/{run_id}/entries?from=0&limit=10000"));
+    let local_lines: Vec<String> =
+        std::fs::read_to_string(repo.records.join("runs").join(&run_id).join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    assert_eq!(stored["entries"], json!(local_lines));
+}
+
+#[test]
+fn sqlite_nothing_lost_when_the_server_stops_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    nothing_lost_when_the_server_stops_mid_run(&Database::sqlite(dir.path()));
+}
+
+#[test]
+fn postgres_nothing_lost_when_the_server_stops_mid_run() {
+    if let Some(db) = Database::postgres("postgres_nothing_lost_when_the_server_stops_mid_run") {
+        nothing_lost_when_the_server_stops_mid_run(&db);
+    }
+}
+
+/// Two server processes on one database: what one takes, the other serves.
+fn two_servers_serve_the_same_data(database: &Database) {
+    let one = ServerProcess::start(database);
+    let two = ServerProcess::start(database);
+    let alice = one.token("alice@example.com", "developer");
+    let bob = two.token("bob@example.com", "reviewer");
+    let sec = one.token("sec@example.com", "security");
+    let repo = Repo::new(&one.url, &alice);
+    repo.read("t1");
+    repo.pre(
+        "t2",
+        "Write",
+        json!({"file_path": "billing/requirements.txt", "content": "x\n"}),
+    );
+    assert!(repo.push().status.success());
+    let run_id = repo.run_id();
+    // Both answer alike.
+    let (_, a) = one.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+    let (_, b) = two.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(a, b);
+    assert_eq!(a["run"]["entries"], json!(repo.local_entries()));
+    // A decision taken on two reaches a hook that asks one.
+    let (_, pending) = one.client(&bob).get("/api/v1/approvals?status=pending");
+    let id = pending[0]["id"].as_str().unwrap().to_string();
+    let (status, _) = two.client(&bob).post(
+        &format!("/api/v1/approvals/{id}"),
+        json!({"decision": "approve", "for_run": "true"}),
+    );
+    assert_eq!(status, 200);
+    let (decision, reason) = repo.pre(
+        "t3",
+        "Write",
+        json!({"file_path": "billing/requirements.txt", "content": "x\n"}),
+    );
+    assert_eq!(decision, "allow", "{reason}");
+    // The kill switch pulled on one is in force on two.
+    let (status, _) = one.client(&sec).post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira/get_issue", "reason": "test"}),
+    );
+    assert_eq!(status, 200);
+    let (_, killed) = two.client(&bob).get("/api/v1/killswitch");
+    assert_eq!(killed[0]["target"], "jira/get_issue");
+    // Pushes of the same entries to both at once: idempotent, one copy.
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_file(repo.records.join("remote/cursor.json")).unwrap();
+    let handles: Vec<_> = [one.url.clone(), two.url.clone()]
+        .into_iter()
+        .map(|url| {
+            let mut command = repo.command(&["push", "--server", &url]);
+            std::thread::spawn(move || command.output().unwrap())
+        })
+        .collect();
+    for handle in handles {
+        let out = handle.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (_, report) = two
+        .client(&bob)
+        .get(&format!("/api/v1/runs/{run_id}/verify"));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries"], json!(repo.local_entries()));
+}
+
+#[test]
+fn sqlite_two_servers_serve_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    two_servers_serve_the_same_data(&Database::sqlite(dir.path()));
+}
+
+#[test]
+fn postgres_two_servers_serve_the_same_data() {
+    if let Some(db) = Database::postgres("postgres_two_servers_serve_the_same_data") {
+        two_servers_serve_the_same_data(&db);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ingest refuses what does not check
+
+#[test]
+fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let alice = server.token("alice@example.com", "developer");
+    // The policy names a server that is not there, so only this test pushes.
+    let repo = Repo::new("http://127.0.0.1:1", &alice);
+    repo.read("t1");
+    repo.read("t2");
+    assert!(repo.mandate(&["finish"]).status.success());
+    let run_id = repo.run_id();
+    let run_dir = repo.records.join("runs").join(&run_id);
+    let lines: Vec<String> = std::fs::read_to_string(run_dir.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let key = mandate_record::keys::load(&repo.records.join("keys/signing.key")).unwrap();
+    let origin = mandate_project::recorder::origin(&run_id);
+    let key_string = mandate_record::checkpoint::verifier_key_string(&origin, &key.verifying_key());
+    let note =
+        std::fs::read_to_string(run_dir.join("checkpoints").join(lines.len().to_string())).unwrap();
+    let api = server.client(&alice);
+    let path = format!("/api/v1/runs/{run_id}/entries");
+
+    // A gap: entries from 3 before the server holds any.
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": 3, "entries": &lines[3..]}),
+    );
+    assert_eq!((status, body["have"].clone()), (409, json!(0)), "{body}");
+    // The whole log, then again: the second time is all duplicates.
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": 0, "entries": lines}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], json!(lines.len()));
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": 0, "entries": lines, "checkpoints": [note]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(0), json!(lines.len()))
+    );
+    assert_eq!(body["sealed"], json!(lines.len()));
+    // A fork: a different entry 2 (still chained to entry 1).
+    let mut forked: Value = serde_json::from_str(&lines[2]).unwrap();
+    forked["tool_use_id"] = json!("forged");
+    let forked = mandate_record::canonical::to_vec(&forked).unwrap();
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": 2, "entries": [String::from_utf8(forked).unwrap()]}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("fork"), "{body}");
+    // An entry that does not chain.
+    let mut unchained: Value = serde_json::from_str(&lines[lines.len() - 1]).unwrap();
+    unchained["i"] = json!(lines.len());
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": lines.len(), "entries": [unchained.to_string()]}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("chain"), "{body}");
+    // Another key for the same run.
+    let other = mandate_record::SigningKey::from_bytes(&[7; 32]);
+    let other_string =
+        mandate_record::checkpoint::verifier_key_string(&origin, &other.verifying_key());
+    let (status, body) = api.post(
+        &path,
+        json!({"key": other_string, "from": lines.len(), "entries": []}),
+    );
+    assert_eq!(status, 409, "{body}");
+    // A checkpoint by another key, and one whose root is not the stored prefix's.
+    let root = mandate_record::merkle::root(
+        &lines
+            .iter()
+            .map(|l| mandate_record::merkle::leaf_hash(l.as_bytes()))
+            .collect::<Vec<_>>(),
+    );
+    let foreign =
+        mandate_record::Checkpoint::sign(&origin, lines.len() as u64, root, &other).unwrap();
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": lines.len(), "checkpoints": [foreign.note]}),
+    );
+    assert_eq!(status, 400, "{body}");
+    let wrong = mandate_record::Checkpoint::sign(&origin, 2, root, &key).unwrap();
+    let (status, body) = api.post(
+        &path,
+        json!({"key": key_string, "from": lines.len(), "checkpoints": [wrong.note]}),
+    );
+    assert_eq!(status, 409, "{body}");
+    // Nothing of that changed the stored run.
+    let (_, report) = api.get(&format!("/api/v1/runs/{run_id}/verify"));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries"], json!(lines.len()));
+}
+
+#[test]
+fn retention_removes_runs_past_their_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let alice = server.token("alice@example.com", "developer");
+    let repo = Repo::new(&server.url, &alice);
+    repo.read("t1");
+    assert!(repo.push().status.success());
+    let retention = |days: &str| {
+        Command::new(server_bin())
+            .args([
+                "retention",
+                "--days",
+                days,
+                "--database-url",
+                &database.url(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = retention("400");
+    assert!(text(&out).contains("removed 0 run(s)"), "{}", text(&out));
+    assert_eq!(
+        server
+            .client(&alice)
+            .get("/api/v1/runs")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = retention("0");
+    assert!(text(&out).contains("removed 1 run(s)"), "{}", text(&out));
+    assert!(
+        server
+            .client(&alice)
+            .get("/api/v1/runs")
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn mandate_serve_and_token_start_the_server_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let out = Command::new(mandate_bin())
+        .env("MANDATE_SERVER_BIN", server_bin())
+        .args([
+            "token",
+            "create",
+            "--user",
+            "sec@example.com",
+            "--role",
+            "security",
+        ])
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("mdt_") && token.len() == 68, "{token}");
+    let port = free_port();
+    let mut child = Command::new(mandate_bin())
+        .env("MANDATE_SERVER_BIN", server_bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    let api = Api(Client::new(&format!("http://127.0.0.1:{port}"), Some(token)).unwrap());
+    let (status, who) = api.get("/api/v1/whoami");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert_eq!(who, json!({"email": "sec@example.com", "role": "security"}));
+    // Only the hash is stored.
+    let db = std::fs::read(dir.path().join("s.db")).unwrap();
+    let needle = b"mdt_";
+    assert!(
+        !db.windows(needle.len()).any(|w| w == needle),
+        "a raw token is in the database"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The browser
+
+/// Chromium and node drive the pages: sign in, open a run, record a review, approve a
+/// pending call, disable a tool, and see the next hook call refused.
+#[test]
+fn browser_sign_in_review_approve_and_disable() {
+    let chromium = Path::new("/usr/bin/chromium");
+    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/browser");
+    let installer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser-tests.sh");
+    if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
+        assert!(
+            !required(),
+            "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
+        );
+        eprintln!("SKIPPED browser test: /usr/bin/chromium or node is missing");
+        return;
+    }
+    let install = Command::new("bash").arg(&installer).output().unwrap();
+    if !install.status.success() {
+        assert!(
+            !required(),
+            "installing playwright-core failed: {}",
+            text(&install)
+        );
+        eprintln!(
+            "SKIPPED browser test: cannot install playwright-core: {}",
+            text(&install)
+        );
+        return;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let alice = server.token("alice@example.com", "developer");
+    let bob = server.token("bob@example.com", "reviewer");
+    let sec = server.token("sec@example.com", "security");
+    let repo = Repo::new(&server.url, &alice);
+    assert_eq!(repo.read("t1").0, "allow");
+    assert_eq!(
+        repo.pre("t2", "Read", json!({"file_path": ".env"})).0,
+        "deny"
+    );
+    let write = json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"});
+    assert_eq!(repo.pre("t3", "Write", write.clone()).0, "deny");
+    assert_eq!(
+        repo.pre("t4", "mcp__jira__get_issue", json!({"issue": "BILL-142"}))
+            .0,
+        "allow"
+    );
+    assert!(repo.push().status.success());
+    let run_id = repo.run_id();
+
+    // Screenshots of each page; kept where $MANDATE_BROWSER_SHOTS says.
+    let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("shots"));
+    let out = Command::new("node")
+        .arg(script_dir.join("walk.mjs"))
+        .env("BASE_URL", &server.url)
+        .env("RUN_ID", &run_id)
+        .env("BOB_TOKEN", &bob)
+        .env("SEC_TOKEN", &sec)
+        .env("SHOTS", &shots)
+        .env("CHROMIUM", chromium)
+        .env("USER_DATA_DIR", dir.path().join("chromium-profile"))
+        .current_dir(&script_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser walk failed:\n{}",
+        text(&out)
+    );
+
+    // What the browser did is what the server and the hook now know.
+    let (_, run) = server.client(&bob).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["reviews"][0]["decision"], "approve");
+    assert_eq!(run["reviews"][0]["reviewer"], "bob@example.com");
+    let (decision, reason) = repo.pre("t5", "Write", write);
+    assert_eq!(decision, "allow", "approved in the browser: {reason}");
+    let (decision, reason) = repo.pre("t6", "mcp__jira__get_issue", json!({"issue": "BILL-142"}));
+    assert_eq!(decision, "deny", "disabled in the browser: {reason}");
+    assert!(reason.contains("kill switch"), "{reason}");
+}
