@@ -279,7 +279,7 @@ fn connect(project: &Project, server: &str, timeout: u64) -> Result<(Configured,
         );
     };
     let endpoint = endpoint(project, &configured)?;
-    let listing = mandate_mcp::list_tools(&endpoint, Duration::from_secs(timeout))
+    let listing = mandate_mcp::list_tools_via_binary(&endpoint, Duration::from_secs(timeout))
         .map_err(|error| anyhow::anyhow!("cannot list the tools of `{server}`: {error}"))?;
     Ok((configured, listing))
 }

@@ -16,7 +16,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::Value;
 
 /// How to reach a server: the two transports Claude Code's configuration names.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Endpoint {
     /// Spawn `command args…` with `env` added, speak JSON-RPC over its stdin and stdout.
     Stdio {
@@ -33,7 +33,7 @@ pub enum Endpoint {
 }
 
 /// What a server says about one tool.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolInfo {
     pub name: String,
     pub description: Option<String>,
@@ -41,7 +41,7 @@ pub struct ToolInfo {
 }
 
 /// What the server says about itself and its tools.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     /// `serverInfo.name` and `serverInfo.version` from the handshake.
     pub server_name: Option<String>,
@@ -68,6 +68,56 @@ pub enum McpError {
     Header(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The client binary reported an error (its message).
+    #[error("{0}")]
+    Remote(String),
+}
+
+/// The binary that runs [`list_tools`] for the CLI, so the `mandate` binary (which is
+/// also the hook) never links the async runtime and HTTP client this crate needs.
+pub const LIST_BINARY: &str = "mandate-mcp-list";
+
+/// List a server's tools through the [`LIST_BINARY`] beside the running executable
+/// (`$MANDATE_MCP_LIST_BIN` overrides): the endpoint goes in as JSON on stdin, the listing
+/// comes back as JSON on stdout, an error as text on stderr.
+pub fn list_tools_via_binary(endpoint: &Endpoint, timeout: Duration) -> Result<Listing, McpError> {
+    use std::io::Write;
+    let binary = std::env::var_os("MANDATE_MCP_LIST_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join(LIST_BINARY)))
+        })
+        .unwrap_or_else(|| PathBuf::from(LIST_BINARY));
+    let request = serde_json::to_vec(endpoint).map_err(|e| McpError::Handshake(e.to_string()))?;
+    let mut child = std::process::Command::new(&binary)
+        .arg(timeout.as_secs().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| McpError::Spawn {
+            command: format!(
+                "{} (the MCP client; build it with `cargo build -p mandate-mcp`)",
+                binary.display()
+            ),
+            source,
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&request)
+            .map_err(|e| McpError::Handshake(e.to_string()))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| McpError::Handshake(e.to_string()))?;
+    if !output.status.success() {
+        return Err(McpError::Remote(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| McpError::Handshake(e.to_string()))
 }
 
 /// Connect to the server, list all its tools (following pagination) and close.

@@ -1,0 +1,42 @@
+//! `mandate-mcp-list TIMEOUT_SECONDS`: read an endpoint as JSON on stdin, connect to that
+//! MCP server, print its tool listing as JSON. Run by `mandate mcp pin|verify|scan`, so
+//! the `mandate` binary itself carries no async runtime.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let timeout = std::env::args()
+        .nth(1)
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(20);
+    let mut input = Vec::new();
+    if let Err(error) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("cannot read the endpoint from stdin: {error}");
+        return ExitCode::from(2);
+    }
+    let endpoint: mandate_mcp::Endpoint = match serde_json::from_slice(&input) {
+        Ok(endpoint) => endpoint,
+        Err(error) => {
+            eprintln!("the endpoint on stdin is not valid: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match mandate_mcp::list_tools(&endpoint, Duration::from_secs(timeout)) {
+        Ok(listing) => match serde_json::to_string(&listing) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("cannot encode the listing: {error}");
+                ExitCode::from(2)
+            }
+        },
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(1)
+        }
+    }
+}
