@@ -307,18 +307,40 @@ pub async fn ingest(
         }
     }
 
+    // The summary moves by what this push added (pushes of a run are serialised, so
+    // counting only the fresh entries is exact and does not rescan the run).
+    let calls = fresh.iter().filter(|e| kind_of(e) == "tool.pre").count();
+    let denials = fresh
+        .iter()
+        .filter(|e| {
+            kind_of(e) == "tool.pre"
+                && matches!(
+                    e.value.get("decision").and_then(Value::as_str),
+                    Some("deny" | "stop")
+                )
+        })
+        .count();
+    let started = fresh
+        .iter()
+        .find(|e| e.index == 0)
+        .and_then(|e| e.value.get("time").and_then(Value::as_str));
+    let last = fresh
+        .iter()
+        .filter_map(|e| e.value.get("time").and_then(Value::as_str))
+        .max();
     sqlx::query(
-        "UPDATE runs SET entries = $2, \
-         sealed = (SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE run_id = $1), \
-         calls = (SELECT COUNT(*) FROM entries WHERE run_id = $1 AND kind = 'tool.pre'), \
-         denials = (SELECT COUNT(*) FROM entries WHERE run_id = $1 AND kind = 'tool.pre' \
-                    AND decision IN ('deny', 'stop')), \
-         started_at = (SELECT time FROM entries WHERE run_id = $1 AND idx = 0), \
-         last_at = (SELECT MAX(time) FROM entries WHERE run_id = $1) \
+        "UPDATE runs SET entries = $2, calls = calls + $3, denials = denials + $4, \
+         started_at = COALESCE(started_at, $5), \
+         last_at = CASE WHEN last_at IS NULL OR last_at < $6 THEN $6 ELSE last_at END, \
+         sealed = (SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE run_id = $1) \
          WHERE run_id = $1",
     )
     .bind(run_id)
     .bind(i64::try_from(have_now).unwrap_or(i64::MAX))
+    .bind(i64::try_from(calls).unwrap_or(0))
+    .bind(i64::try_from(denials).unwrap_or(0))
+    .bind(started)
+    .bind(last)
     .execute(&mut *tx)
     .await?;
     let sizes = sqlx::query("SELECT size FROM checkpoints WHERE run_id = $1 ORDER BY size")
@@ -375,6 +397,14 @@ async fn all_leaves(
     rows.iter()
         .map(|row| parse_hash(&row.try_get::<String, _>(0)?))
         .collect()
+}
+
+fn kind_of(entry: &Parsed) -> &str {
+    entry
+        .value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub(crate) fn parse_hash(text: &str) -> Result<Hash, ServerError> {
