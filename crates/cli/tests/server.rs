@@ -658,11 +658,9 @@ fn two_servers_serve_the_same_data(database: &Database) {
     // A decision taken on two reaches a hook that asks one.
     let (_, pending) = one.client(&bob).get("/api/v1/approvals?status=pending");
     let id = pending[0]["id"].as_str().unwrap().to_string();
-    let (status, _) = two.client(&bob).post(
-        &format!("/api/v1/approvals/{id}"),
-        json!({"decision": "approve", "for_run": "true"}),
-    );
-    assert_eq!(status, 200);
+    // (Through the helper the CLI's `mandate approve` can call with records.server set.)
+    let bob_client = Client::new(&two.url, Some(bob.clone())).unwrap();
+    mandate_project::remote::decide(&bob_client, &id, true, true, "for the run").unwrap();
     let (decision, reason) = repo.pre(
         "t3",
         "Write",
@@ -670,11 +668,18 @@ fn two_servers_serve_the_same_data(database: &Database) {
     );
     assert_eq!(decision, "allow", "{reason}");
     // The kill switch pulled on one is in force on two.
-    let (status, _) = one.client(&sec).post(
-        "/api/v1/killswitch",
-        json!({"action": "disable", "target": "jira/get_issue", "reason": "test"}),
-    );
-    assert_eq!(status, 200);
+    let sec_client = Client::new(&one.url, Some(sec.clone())).unwrap();
+    let off =
+        mandate_project::remote::switch(&sec_client, "disable", "jira/get_issue", "test").unwrap();
+    assert_eq!(off, ["jira/get_issue"]);
+    let refused = mandate_project::remote::switch(
+        &Client::new(&one.url, Some(bob.clone())).unwrap(),
+        "enable",
+        "jira/get_issue",
+        "",
+    )
+    .unwrap_err();
+    assert!(refused.contains("403"), "{refused}");
     let (_, killed) = two.client(&bob).get("/api/v1/killswitch");
     assert_eq!(killed[0]["target"], "jira/get_issue");
     // Pushes of the same entries to both at once: idempotent, one copy.

@@ -728,6 +728,69 @@ fn apply_decision(approvals: &Approvals, decision: &Value) {
     });
 }
 
+/// `mandate disable` / `enable` with `records.server`: the server's kill list is the one
+/// every hook follows, so the switch is pulled there (as the token's user, whose role the
+/// server checks). Returns the targets off afterwards.
+pub fn switch(
+    server: &Server,
+    action: &str,
+    target: &str,
+    reason: &str,
+) -> Result<Vec<String>, String> {
+    let body = json!({"action": action, "target": target, "reason": reason});
+    let response = server.request(
+        "POST",
+        "/api/v1/killswitch",
+        Some(&body),
+        Duration::from_secs(10),
+    )?;
+    if response.status != 200 {
+        return Err(format!(
+            "the team server refused ({}): {}",
+            response.status,
+            response.error()
+        ));
+    }
+    Ok(response
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.get("target").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+/// `mandate approve` / `deny` with `records.server`: decide on the server, which checks
+/// that the token's user is a named reviewer; hooks learn of it on their next ask.
+pub fn decide(
+    server: &Server,
+    id: &str,
+    approve: bool,
+    for_run: bool,
+    note: &str,
+) -> Result<(), String> {
+    let body = json!({
+        "decision": if approve { "approve" } else { "deny" },
+        "for_run": if for_run { "true" } else { "false" },
+        "note": note,
+    });
+    let response = server.request(
+        "POST",
+        &format!("/api/v1/approvals/{id}"),
+        Some(&body),
+        Duration::from_secs(10),
+    )?;
+    if response.status == 200 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the team server refused ({}): {}",
+            response.status,
+            response.error()
+        ))
+    }
+}
+
 /// The records directory a path names, `~` expanded (for `mandate push --records-dir`).
 pub fn records_dir_from(text: &str) -> PathBuf {
     expand_home(text, std::env::var_os("HOME").map(PathBuf::from).as_deref())
