@@ -1538,10 +1538,6 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
         }
         return j;
     }
-    if name == "cp" && parsed.has(&["-s", "--symbolic-link", "-l", "--link"]) {
-        // Links make the source readable under a new name.
-        j.known = j.known && true;
-    }
     // mv renames: a folder keeps its contents under the new name, so the names inside it
     // do not change and need no separate check.
     let recursive = name != "mv" && parsed.has(&["-r", "-R", "-a", "--recursive", "--archive"]);
@@ -1941,7 +1937,7 @@ fn zip(args: &[Word]) -> Judgement {
     let mut recursive = false;
     while let Some(word) = words.next() {
         let t = if word.unknown { "" } else { word.text.as_str() };
-        if t == "-TT" || t.starts_with("--unzip-command") || t == "-T" && false {
+        if t == "-TT" || t.starts_with("--unzip-command") {
             j.opaque("`zip -TT` runs another program");
             continue;
         }
@@ -3453,11 +3449,9 @@ fn interpreter(name: &str, inline: &[&str], args: &[Word]) -> Judgement {
             j.opaque(format!("`{name} {t}` runs inline code"));
             return j;
         }
-        if name == "python" || name.starts_with("python") {
-            if single && t.chars().skip(1).any(|c| c == 'i') {
-                j.opaque(format!("`{name} {t}` reads code from its input"));
-                return j;
-            }
+        if name.starts_with("python") && single && t.chars().skip(1).any(|c| c == 'i') {
+            j.opaque(format!("`{name} {t}` reads code from its input"));
+            return j;
         }
         if name == "perl" && single && t.contains('i') {
             in_place = true;

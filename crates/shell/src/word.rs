@@ -177,9 +177,7 @@ fn first_brace(chars: &[(char, bool)]) -> Option<(usize, usize, Vec<Chars>)> {
                 _ => {}
             }
         }
-        let Some(close) = close else {
-            return None;
-        };
+        let close = close?;
         if !commas.is_empty() {
             let mut alternatives = Vec::new();
             let mut from = open + 1;
