@@ -221,18 +221,21 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The server the policy names, with the token: the organisation's setting wins.
-pub fn configured(project: &Project) -> Option<Result<Server, String>> {
-    let url = project
+/// The server URL the policy names: the organisation's setting wins.
+pub fn server_url(project: &Project) -> Option<&str> {
+    project
         .org
         .as_ref()
-        .and_then(|(_, org)| org.records.server.clone())
-        .or_else(|| project.policy.records.server.clone())?;
-    let url = url.trim().to_string();
-    if url.is_empty() {
-        return None;
-    }
-    Some(Server::new(&url, token(&project.records_dir())))
+        .and_then(|(_, org)| org.records.server.as_deref())
+        .or(project.policy.records.server.as_deref())
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+}
+
+/// The server the policy names, with the token.
+pub fn configured(project: &Project) -> Option<Result<Server, String>> {
+    let url = server_url(project)?;
+    Some(Server::new(url, token(&project.records_dir())))
 }
 
 /// `$MANDATE_TOKEN`, else `<records.dir>/server-token`.
@@ -529,7 +532,8 @@ fn touch(path: &Path) -> std::io::Result<()> {
 /// started within [`PUSH_EVERY`]. Costs one `stat` when one was; a `fork`/`exec` when not.
 /// Never fails the hook: the spool stays on disk for the next push.
 pub fn recorded(project: &Project) {
-    let Some(Ok(server)) = configured(project) else {
+    // The URL only: the pusher reads the token itself.
+    let Some(Ok(server)) = server_url(project).map(|url| Server::new(url, None)) else {
         return;
     };
     let records = project.records_dir();
@@ -619,22 +623,21 @@ fn refresh_every() -> Duration {
 /// approval requests are written into the local store. A server that cannot be
 /// reached leaves the last known list in force.
 pub fn server_kill_list(project: &Project) -> Result<Vec<String>, ProjectError> {
-    let Some(server) = configured(project) else {
+    if server_url(project).is_none() {
         return Ok(Vec::new());
-    };
+    }
     let records = project.records_dir();
     let cache = read_sync_cache(&records)?;
-    let server = match server {
-        Ok(server) => server,
-        // A misconfigured URL: the last known list holds, and nothing new arrives.
-        Err(_) => return Ok(cache.killed),
-    };
     let now = unix_millis(SystemTime::now());
     let age = Duration::from_millis(now.saturating_sub(cache.asked_at));
     if age < refresh_every() {
         return Ok(cache.killed);
     }
-    Ok(sync(&server, &records, cache, ASK_TIMEOUT).killed)
+    match configured(project) {
+        Some(Ok(server)) => Ok(sync(&server, &records, cache, ASK_TIMEOUT).killed),
+        // A misconfigured URL: the last known list holds, and nothing new arrives.
+        _ => Ok(cache.killed),
+    }
 }
 
 /// Ask the server now; write the cache and any approval decisions. Returns the cache.
