@@ -146,9 +146,14 @@ impl ServerProcess {
     }
 
     fn start_on(database: &str, port: u16) -> ServerProcess {
+        ServerProcess::start_with(database, port, &[])
+    }
+
+    fn start_with(database: &str, port: u16, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(server_bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", database])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -868,6 +873,47 @@ fn retention_removes_runs_past_their_days() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn the_retention_job_runs_in_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start_with(
+        &database.url(),
+        free_port(),
+        &["--retention-days", "0", "--retention-every", "1"],
+    );
+    let alice = server.token("alice@example.com", "developer");
+    let repo = Repo::new("http://127.0.0.1:1", &alice);
+    repo.read("t1");
+    let out = repo.mandate(&["push", "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Retention of 0 days: the job takes the run away within a round or two.
+    wait_until("the retention job", Duration::from_secs(15), || {
+        server
+            .client(&alice)
+            .get("/api/v1/runs")
+            .1
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    });
+}
+
+#[test]
+fn revoked_tokens_no_longer_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let bob = server.token("bob@example.com", "reviewer");
+    assert_eq!(server.client(&bob).get("/api/v1/whoami").0, 200);
+    let out = Command::new(server_bin())
+        .args(["token", "revoke", "--user", "bob@example.com"])
+        .args(["--database-url", &database.url()])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("revoked 1 token(s)"), "{}", text(&out));
+    assert_eq!(server.client(&bob).get("/api/v1/whoami").0, 401);
 }
 
 #[test]

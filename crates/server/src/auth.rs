@@ -128,6 +128,17 @@ pub async fn create_token(db: &Db, email: &str, role: Role) -> Result<String, Se
     Ok(token)
 }
 
+/// Revoke every token of `email`; returns how many were live.
+pub async fn revoke(db: &Db, email: &str) -> Result<u64, ServerError> {
+    Ok(
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE email = $1 AND revoked = 0")
+            .bind(email.trim())
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Look a token up.
 pub async fn lookup(db: &Db, token: &str) -> Result<Option<Caller>, ServerError> {
     let row = sqlx::query("SELECT email, role FROM tokens WHERE hash = $1 AND revoked = 0")

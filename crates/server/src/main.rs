@@ -58,6 +58,13 @@ enum TokenCommand {
         #[arg(long, env = "MANDATE_DATABASE_URL")]
         database_url: String,
     },
+    /// Revoke every token of a user.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +106,14 @@ fn main() -> ExitCode {
                 let db = Db::connect(&database_url).await?;
                 let token = mandate_server::auth::create_token(&db, &user, role).await?;
                 println!("{token}");
+                Ok(())
+            }
+            Command::Token {
+                command: TokenCommand::Revoke { user, database_url },
+            } => {
+                let db = Db::connect(&database_url).await?;
+                let n = mandate_server::auth::revoke(&db, &user).await?;
+                println!("revoked {n} token(s) of {user}");
                 Ok(())
             }
             Command::Retention { database_url, days } => {
