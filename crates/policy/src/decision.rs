@@ -81,6 +81,8 @@ pub enum Touch {
     /// Read a whole folder: a search or listing rooted there.
     ReadTree(PathBuf),
     Write(PathBuf),
+    /// Write anywhere under a folder: `rm -r`, `tar x`, `git checkout -- .`.
+    WriteTree(PathBuf),
     /// Run a command line that is not judged by its effects alone.
     Execute {
         line: String,
@@ -111,7 +113,7 @@ impl Touch {
     pub fn kind(&self) -> Kind {
         match self {
             Touch::Read(_) | Touch::ReadTree(_) => Kind::Read,
-            Touch::Write(_) => Kind::Write,
+            Touch::Write(_) | Touch::WriteTree(_) => Kind::Write,
             Touch::Execute { .. } | Touch::Opaque { .. } => Kind::Execute,
             Touch::Call { .. } => Kind::Call,
             Touch::Expose(_) => Kind::Expose,
@@ -122,7 +124,7 @@ impl Touch {
     pub fn target(&self) -> String {
         match self {
             Touch::Read(path) | Touch::Write(path) => path.display().to_string(),
-            Touch::ReadTree(path) => format!("{}/**", path.display()),
+            Touch::ReadTree(path) | Touch::WriteTree(path) => format!("{}/**", path.display()),
             Touch::Execute { line, .. } => line.clone(),
             Touch::Opaque { text, .. } => text.clone(),
             Touch::Call { tool, .. } => tool.clone(),

@@ -502,11 +502,19 @@ impl Engine {
             }
         }
 
-        if let Touch::Write(path) = touch
+        if let Touch::Write(path) | Touch::WriteTree(path) = touch
             && !context.rollback_note
         {
+            let tree = matches!(touch, Touch::WriteTree(_));
             for (id, glob) in &self.rollback {
-                if relative_segments(path, &self.root).is_some_and(|s| glob.matches(&s)) {
+                let hit = relative_segments(path, &self.root).is_some_and(|s| {
+                    if tree {
+                        glob.may_match_under(&s)
+                    } else {
+                        glob.matches(&s)
+                    }
+                });
+                if hit {
                     matched.push((
                             Decision::Deny,
                             id.clone(),
@@ -735,7 +743,7 @@ impl Engine {
                     glob.overlaps(segs)
                 }
             }
-            (Matcher::Path { glob, anchor }, Touch::ReadTree(dir)) => {
+            (Matcher::Path { glob, anchor }, Touch::ReadTree(dir) | Touch::WriteTree(dir)) => {
                 let Some(segs) = split.get(anchor) else {
                     // The folder is above the anchor: a relative glob may match inside it.
                     return rule.effect != Decision::Allow && self.tree_may_hold(rule, dir, fs);
@@ -746,7 +754,17 @@ impl Engine {
                     glob.may_match_under(segs) && self.tree_may_hold(rule, dir, fs)
                 }
             }
-            (Matcher::Text(pattern), Touch::Execute { line, .. }) => pattern.matches(line),
+            (Matcher::Text(pattern), Touch::Execute { line, .. }) => {
+                // A `*` must not carry the command out of the folder the rule names:
+                // `node scripts/*` does not allow `node scripts/../../tmp/evil.js`.
+                if rule.effect == Decision::Allow
+                    && climbs_out(line)
+                    && !pattern.as_str().contains("..")
+                {
+                    return false;
+                }
+                pattern.matches(line)
+            }
             (Matcher::Text(pattern), Touch::Opaque { text, line, .. }) => {
                 if rule.effect == Decision::Allow {
                     // Only an exact command can vouch for a part nobody can analyse.
@@ -807,6 +825,7 @@ impl Engine {
         match touch {
             Touch::Read(path) => format!("reading `{}`", self.display(path)),
             Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::WriteTree(path) => format!("writing under `{}`", self.display(path)),
             Touch::Write(path) => format!("writing `{}`", self.display(path)),
             Touch::Execute { line, .. } => format!("running `{line}`"),
             Touch::Opaque { text, why, .. } => {
@@ -865,7 +884,10 @@ struct SplitPath<'p> {
 impl<'p> SplitPath<'p> {
     fn new(engine: &Engine, touch: &'p Touch) -> SplitPath<'p> {
         let path = match touch {
-            Touch::Read(path) | Touch::Write(path) | Touch::ReadTree(path) => Some(path),
+            Touch::Read(path)
+            | Touch::Write(path)
+            | Touch::ReadTree(path)
+            | Touch::WriteTree(path) => Some(path),
             _ => None,
         };
         SplitPath {
@@ -907,6 +929,15 @@ fn looks_like_test_runner(program: &str) -> bool {
             | "rspec"
             | "phpunit"
     )
+}
+
+/// Does a word of the command line hold a `..` path segment?
+fn climbs_out(line: &str) -> bool {
+    line.split_whitespace().any(|word| {
+        word.trim_matches(|c| c == '\'' || c == '"')
+            .split(['/', '='])
+            .any(|segment| segment == "..")
+    })
 }
 
 fn is_mandate(program: &str) -> bool {

@@ -80,6 +80,7 @@ enum PathTouch {
     Read,
     Tree,
     Write,
+    WriteTree,
 }
 
 fn push_path(
@@ -104,6 +105,7 @@ fn push_path(
         PathTouch::Read => Touch::Read(path),
         PathTouch::Tree => Touch::ReadTree(path),
         PathTouch::Write => Touch::Write(path),
+        PathTouch::WriteTree => Touch::WriteTree(path),
     };
     if resolved != lexical {
         touches.push(make(resolved));
@@ -147,6 +149,17 @@ fn join_literal(base: &str, pattern: &str) -> String {
     } else {
         format!("{}/{}", base.trim_end_matches('/'), prefix)
     }
+}
+
+/// The folder of a `dir/**` effect, when the folder itself names no pattern.
+fn tree_root(path: &str) -> Option<&str> {
+    let root = if path == "**" {
+        "."
+    } else {
+        path.strip_suffix("/**")?
+    };
+    let root = if root.is_empty() { "/" } else { root };
+    (!root.contains(['*', '?', '['])).then_some(root)
 }
 
 /// The host of a URL, lower-cased, without user info or port; the text itself when it
@@ -214,12 +227,16 @@ fn bash_touches(
         };
         for effect in &simple.effects {
             match effect {
-                mandate_shell::Effect::Read(path) => {
-                    push_path(touches, PathTouch::Read, &dir, path, home, fs)
-                }
-                mandate_shell::Effect::Write(path) => {
-                    push_path(touches, PathTouch::Write, &dir, path, home, fs)
-                }
+                // `dir/**` is the analyser's "everything under dir" (`grep -r`, `rm -r`):
+                // judged as a folder, like a search, not as a glob.
+                mandate_shell::Effect::Read(path) => match tree_root(path) {
+                    Some(root) => push_path(touches, PathTouch::Tree, &dir, root, home, fs),
+                    None => push_path(touches, PathTouch::Read, &dir, path, home, fs),
+                },
+                mandate_shell::Effect::Write(path) => match tree_root(path) {
+                    Some(root) => push_path(touches, PathTouch::WriteTree, &dir, root, home, fs),
+                    None => push_path(touches, PathTouch::Write, &dir, path, home, fs),
+                },
                 mandate_shell::Effect::Network(target) => {
                     touches.push(Touch::Expose(host_of(target)))
                 }
