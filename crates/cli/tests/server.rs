@@ -243,11 +243,17 @@ impl Repo {
         std::fs::create_dir_all(root.join("billing/export/tests")).unwrap();
         std::fs::write(root.join("billing/export/filter.py"), "x = 1\n").unwrap();
         let records = dir.path().join("records");
+        // An empty `server_url`: no records.server, so only the test itself pushes.
+        let server_line = if server_url.is_empty() {
+            String::new()
+        } else {
+            format!("\nserver = \"{server_url}\"")
+        };
         std::fs::write(
             root.join("mandate.toml"),
             POLICY.replace(
                 "dir = \"~/.local/share/mandate\"",
-                &format!("dir = \"{}\"\nserver = \"{server_url}\"", records.display()),
+                &format!("dir = \"{}\"{server_line}", records.display()),
             ),
         )
         .unwrap();
@@ -731,8 +737,8 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
     let database = Database::sqlite(dir.path());
     let server = ServerProcess::start(&database);
     let alice = server.token("alice@example.com", "developer");
-    // The policy names a server that is not there, so only this test pushes.
-    let repo = Repo::new("http://127.0.0.1:1", &alice);
+    // No records.server: only this test pushes.
+    let repo = Repo::new("", &alice);
     repo.read("t1");
     repo.read("t2");
     assert!(repo.mandate(&["finish"]).status.success());
@@ -885,7 +891,7 @@ fn the_retention_job_runs_in_the_server() {
         &["--retention-days", "0", "--retention-every", "1"],
     );
     let alice = server.token("alice@example.com", "developer");
-    let repo = Repo::new("http://127.0.0.1:1", &alice);
+    let repo = Repo::new("", &alice);
     repo.read("t1");
     let out = repo.mandate(&["push", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
@@ -898,6 +904,52 @@ fn the_retention_job_runs_in_the_server() {
             .as_array()
             .is_some_and(Vec::is_empty)
     });
+}
+
+/// A server that takes connections and never answers must not pile up pushers: the
+/// first waits on it, later ones leave word for it and exit at once.
+#[test]
+fn background_pushers_do_not_pile_up_behind_a_stuck_server() {
+    let stuck = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", stuck.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in stuck.incoming().take(3) {
+            open.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let repo = Repo::new("", "mdt_unused");
+    repo.read("t1");
+    let records = repo.records.display().to_string();
+    let args = [
+        "push",
+        "--background",
+        "--records-dir",
+        records.as_str(),
+        "--server",
+        url.as_str(),
+    ];
+    let mut first = repo.command(&args).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..4 {
+        let started = Instant::now();
+        let out = repo.mandate(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a second pusher waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(repo.records.join("remote/push.pending").exists());
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first pusher is still at it"
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    drop(held);
 }
 
 #[test]

@@ -53,6 +53,7 @@ const CURSOR_FILE: &str = "cursor.json";
 const SYNC_FILE: &str = "sync.json";
 const STAMP_FILE: &str = "push.stamp";
 const LOCK_FILE: &str = "push.lock";
+const PENDING_FILE: &str = "push.pending";
 const TOKEN_FILE: &str = "server-token";
 
 /// A team server: where it is and how we sign in.
@@ -490,38 +491,71 @@ fn push_run(
 /// `mandate push --background`: one pusher at a time per record store; push, wait
 /// [`PUSH_EVERY`], push again, until a round after the first finds nothing new (or a few
 /// failed rounds: the next hook call starts another).
+///
+/// A pusher started while another runs does not wait (a stuck server must not pile up
+/// processes): it leaves word in `push.pending` and exits. The running pusher does not
+/// stop while word is there, and looks for it once more after letting go of the lock;
+/// the one leaving word also tries the lock once more after leaving it. So whichever
+/// order the two take, some pusher reads the logs after the event that started the new
+/// one.
 pub fn push_in_background(server: &Server, records_dir: &Path) -> Result<PushReport, ProjectError> {
-    create_private_dir(&remote_dir(records_dir))?;
-    // Wait for a running pusher rather than skip: it may have read the logs before
-    // the event that started us was written.
-    let _lock = crate::killswitch::lock(&remote_dir(records_dir).join(LOCK_FILE))?;
+    let dir = remote_dir(records_dir);
+    create_private_dir(&dir)?;
+    let pending = dir.join(PENDING_FILE);
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| ProjectError::Write {
+            path: lock_path.clone(),
+            source,
+        })?;
     let mut total = PushReport::default();
-    let mut failures = 0;
-    for round in 0..1000 {
-        let report = push_all(server, records_dir);
-        let idle = report.nothing_new();
-        total.runs += report.runs;
-        total.entries += report.entries;
-        total.checkpoints += report.checkpoints;
-        if !report.errors.is_empty() {
-            failures += 1;
-            total.errors = report.errors;
-            if failures >= 5 {
+    if lock.try_lock().is_err() {
+        touch(&pending).map_err(|source| ProjectError::Write {
+            path: pending.clone(),
+            source,
+        })?;
+        if lock.try_lock().is_err() {
+            return Ok(total);
+        }
+    }
+    loop {
+        let mut failures = 0;
+        for round in 0..1000 {
+            // What this round reads covers any word left before it.
+            let _ = std::fs::remove_file(&pending);
+            let report = push_all(server, records_dir);
+            let idle = report.nothing_new();
+            total.runs += report.runs;
+            total.entries += report.entries;
+            total.checkpoints += report.checkpoints;
+            if report.errors.is_empty() {
+                total.errors.clear();
+            } else {
+                failures += 1;
+                total.errors = report.errors;
+                if failures >= 5 {
+                    let _ = lock.unlock();
+                    return Ok(total);
+                }
+            }
+            if idle && round >= 1 && !pending.exists() {
                 break;
             }
-        } else {
-            total.errors.clear();
+            let _ = touch(&dir.join(STAMP_FILE));
+            // A little longer than the hook's spawn interval: an event recorded while
+            // we sleep either finds our stamp fresh (and our next round reads it) or
+            // starts a pusher that leaves word.
+            std::thread::sleep(PUSH_EVERY * (failures + 1) + Duration::from_millis(250));
         }
-        if idle && round >= 1 {
-            break;
+        let _ = lock.unlock();
+        if !pending.exists() || lock.try_lock().is_err() {
+            return Ok(total);
         }
-        let _ = touch(&remote_dir(records_dir).join(STAMP_FILE));
-        // A little longer than the hook's spawn interval: an event recorded while we
-        // sleep either finds our stamp fresh (and our next round reads it) or starts the
-        // next pusher.
-        std::thread::sleep(PUSH_EVERY * (failures + 1) + Duration::from_millis(250));
     }
-    Ok(total)
 }
 
 fn touch(path: &Path) -> std::io::Result<()> {
