@@ -194,7 +194,9 @@ pub fn approve(id: &str, for_run: bool) -> Result<ExitCode> {
         },
         request.run_id
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::killswitch::tell_server(&project, |server| {
+        mandate_project::remote::decide(server, &request.id, true, for_run, "")
+    }))
 }
 
 pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
@@ -230,5 +232,7 @@ pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
         "refused {}: the agent is told why, and the same call stays refused in run {}",
         request.id, request.run_id
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::killswitch::tell_server(&project, |server| {
+        mandate_project::remote::decide(server, &request.id, false, false, reason)
+    }))
 }

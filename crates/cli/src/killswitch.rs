@@ -141,7 +141,40 @@ fn switch(action: Action, target: &str, reason: &str) -> Result<ExitCode> {
     for failure in &failed {
         eprintln!("warning: {failure}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(tell_server(&project, |server| {
+        mandate_project::remote::switch(server, action.as_str(), &target, reason).map(|_| ())
+    }))
+}
+
+/// With `records.server` set, the team server is where every machine's hooks learn of a
+/// decision: tell it too. Exit 1 when it could not be told.
+pub fn tell_server(
+    project: &Project,
+    send: impl FnOnce(&mandate_project::remote::Server) -> Result<(), String>,
+) -> ExitCode {
+    match mandate_project::remote::configured(project) {
+        None => ExitCode::SUCCESS,
+        Some(Ok(server)) => match send(&server) {
+            Ok(()) => {
+                println!("the team server {} has it too", server.url);
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!(
+                    "warning: the team server {} did not take it ({error}); it holds on this \
+                     machine only. Retry when the server is reachable.",
+                    server.url
+                );
+                ExitCode::from(1)
+            }
+        },
+        Some(Err(error)) => {
+            eprintln!(
+                "warning: records.server is not usable ({error}); this holds on this machine only"
+            );
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Append a `killswitch` event to every active run of this record store.

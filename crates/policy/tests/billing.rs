@@ -299,7 +299,10 @@ fn command_blocks_apply_to_commands_judged_by_their_effects() {
 
 #[test]
 fn a_wildcard_in_an_execute_rule_does_not_climb_out_of_its_folder() {
-    let (d, _, _) = judge("Bash", json!({"command": "pytest billing/export/tests/test_x.py"}));
+    let (d, _, _) = judge(
+        "Bash",
+        json!({"command": "pytest billing/export/tests/test_x.py"}),
+    );
     assert_eq!(d, Decision::Allow);
     // openai/codex#31753: `*` after a folder must not carry the command elsewhere.
     let (d, _, _) = judge(
