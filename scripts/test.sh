@@ -15,4 +15,7 @@ if ! command -v pytest >/dev/null 2>&1 || ! command -v ruff >/dev/null 2>&1; the
   python3 -m pip install --quiet --disable-pip-version-check pytest ruff
 fi
 
+# The CLI's tests run the sibling binaries too (mandate-server, mandate-mcp-list):
+# build every binary first, so they sit beside `mandate` in target/debug.
+cargo build --workspace --bins
 cargo test --workspace --all-targets "$@"
