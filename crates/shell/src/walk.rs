@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use tree_sitter::{Node, ParseOptions, Parser, Tree};
+use tree_sitter::{Node, ParseOptions, Parser, Tree, TreeCursor};
 
 use crate::programs::{self, Inner, Judgement, is_poison_variable};
 use crate::word::{self, RawWord, Word};
@@ -121,7 +121,7 @@ fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
 }
 
 fn children<'t>(node: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(usize::try_from(node.child_count()).unwrap_or(0));
     let mut cursor = node.walk();
     if cursor.goto_first_child() {
         loop {
@@ -134,6 +134,74 @@ fn children<'t>(node: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
     out
 }
 
+/// The children of `node`, in order, without collecting them.
+fn kids(node: Node<'_>) -> Kids<'_> {
+    Kids {
+        cursor: node.walk(),
+        state: KidsState::Start,
+    }
+}
+
+/// The children of `node` with their field names, in order, without collecting them.
+fn fields(node: Node<'_>) -> Fields<'_> {
+    Fields(kids(node))
+}
+
+/// The children of `node` as a vector, for walks that look ahead.
+fn kid_vec(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut out = Vec::with_capacity(usize::try_from(node.child_count()).unwrap_or(0));
+    out.extend(kids(node));
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KidsState {
+    Start,
+    Going,
+    Done,
+}
+
+struct Kids<'t> {
+    cursor: TreeCursor<'t>,
+    state: KidsState,
+}
+
+impl<'t> Kids<'t> {
+    fn advance(&mut self) -> bool {
+        let moved = match self.state {
+            KidsState::Start => self.cursor.goto_first_child(),
+            KidsState::Going => self.cursor.goto_next_sibling(),
+            KidsState::Done => false,
+        };
+        self.state = if moved {
+            KidsState::Going
+        } else {
+            KidsState::Done
+        };
+        moved
+    }
+}
+
+impl<'t> Iterator for Kids<'t> {
+    type Item = Node<'t>;
+
+    fn next(&mut self) -> Option<Node<'t>> {
+        self.advance().then(|| self.cursor.node())
+    }
+}
+
+struct Fields<'t>(Kids<'t>);
+
+impl<'t> Iterator for Fields<'t> {
+    type Item = (Option<&'t str>, Node<'t>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0
+            .advance()
+            .then(|| (self.0.cursor.field_name(), self.0.cursor.node()))
+    }
+}
+
 fn first_error(node: Node<'_>, depth: usize) -> Option<Node<'_>> {
     if node.is_error() || node.is_missing() {
         return Some(node);
@@ -141,7 +209,7 @@ fn first_error(node: Node<'_>, depth: usize) -> Option<Node<'_>> {
     if depth > 256 {
         return Some(node);
     }
-    for (_, child) in children(node) {
+    for child in kids(node) {
         if child.has_error()
             && let Some(found) = first_error(child, depth + 1)
         {
@@ -218,7 +286,7 @@ impl Walker {
         let depth = depth + 1;
         match node.kind() {
             "program" | "do_group" => {
-                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth)
             }
             "compound_statement" => {
@@ -227,17 +295,17 @@ impl Walker {
                     self.arithmetic(node, src, cwds, depth);
                     return Outcome::same(cwds);
                 }
-                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth)
             }
             "subshell" => {
-                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth);
                 Outcome::same(cwds)
             }
             "list" => self.list(node, src, cwds, depth),
             "pipeline" => {
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.is_named() && child.kind() != "comment" {
                         self.statement(child, src, cwds, depth);
                     }
@@ -248,7 +316,7 @@ impl Walker {
             "redirected_statement" => self.redirected(node, src, cwds, depth),
             "negated_command" => {
                 let mut out = Outcome::same(cwds);
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.is_named() {
                         out = self.statement(child, src, cwds, depth);
                     }
@@ -278,7 +346,7 @@ impl Walker {
             }
             "for_statement" | "select_statement" => {
                 let mut result = cwds.to_vec();
-                for (field, child) in children(node) {
+                for (field, child) in fields(node) {
                     match field {
                         Some("variable") => self.assigned.push(text(child, src).to_string()),
                         Some("value") => {
@@ -295,7 +363,7 @@ impl Walker {
             }
             "c_style_for_statement" => {
                 let mut result = cwds.to_vec();
-                for (field, child) in children(node) {
+                for (field, child) in fields(node) {
                     match field {
                         Some("body") => {
                             let out = self.statement(child, src, cwds, depth);
@@ -309,12 +377,12 @@ impl Walker {
             }
             "case_statement" => {
                 let mut result = cwds.to_vec();
-                for (field, child) in children(node) {
+                for (field, child) in fields(node) {
                     if field == Some("value") {
                         self.words(child, src, cwds, depth);
                     } else if child.kind() == "case_item" {
                         let mut body = Vec::new();
-                        for (item_field, item) in children(child) {
+                        for (item_field, item) in fields(child) {
                             if item_field == Some("value") {
                                 self.words(item, src, cwds, depth);
                             } else {
@@ -342,7 +410,7 @@ impl Walker {
                 Outcome::same(cwds)
             }
             "unset_command" => {
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.is_named() {
                         self.words(child, src, cwds, depth);
                     }
@@ -358,7 +426,7 @@ impl Walker {
                 Outcome::same(cwds)
             }
             "variable_assignments" => {
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.kind() == "variable_assignment" {
                         self.assignment(child, src, cwds, depth, true);
                     }
@@ -418,7 +486,7 @@ impl Walker {
     fn list(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
         let mut current: Option<Outcome> = None;
         let mut operator = ";";
-        for (_, child) in children(node) {
+        for child in kids(node) {
             if !child.is_named() {
                 operator = child.kind();
                 continue;
@@ -652,7 +720,7 @@ impl Walker {
             }
             "heredoc_redirect" => {
                 let mut quoted = false;
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     match child.kind() {
                         "heredoc_start" => {
                             quoted = text(child, src).contains(['\'', '"', '\\']);
@@ -671,7 +739,7 @@ impl Walker {
                 }
             }
             "herestring_redirect" => {
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.is_named() {
                         self.words(child, src, cwds, depth);
                     }
@@ -710,7 +778,7 @@ impl Walker {
         let mut words = Vec::new();
         let mut followers = Vec::new();
         let mut poison: Option<String> = None;
-        for (field, child) in children(node) {
+        for (field, child) in fields(node) {
             match (field, child.kind()) {
                 (_, "variable_assignment") => {
                     if let Some(name) = self.assignment(child, src, cwds, depth, false) {
@@ -793,7 +861,7 @@ impl Walker {
         }
         let mut j = programs::judge(&program.text, args);
         let by_path = program.text.contains('/');
-        if by_path || program.text.to_ascii_lowercase() != program.text {
+        if by_path || program.text.bytes().any(|b| b.is_ascii_uppercase()) {
             // `./cat` or `/tmp/git` may be anything; `CAT` runs cat on some file systems.
             j.known = false;
             j.transparent = false;
@@ -919,7 +987,7 @@ impl Walker {
         bare: bool,
     ) -> Option<String> {
         let mut name = String::new();
-        for (field, child) in children(node) {
+        for (field, child) in fields(node) {
             match field {
                 Some("name") => {
                     if child.kind() == "subscript" {
@@ -959,7 +1027,7 @@ impl Walker {
     }
 
     fn declaration(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
-        for (_, child) in children(node) {
+        for child in kids(node) {
             match child.kind() {
                 "variable_assignment" => {
                     self.assignment(child, src, cwds, depth, true);
@@ -1032,11 +1100,10 @@ impl Walker {
             );
             return;
         }
-        for (_, child) in children(node) {
+        for child in kids(node) {
             match child.kind() {
                 "command_substitution" | "process_substitution" => {
-                    let nodes: Vec<Node<'_>> =
-                        children(child).into_iter().map(|(_, n)| n).collect();
+                    let nodes: Vec<Node<'_>> = kid_vec(child);
                     self.sequence(&nodes, src, cwds, depth + 1);
                 }
                 _ => self.substitutions(child, src, cwds, depth + 1),
@@ -1098,7 +1165,7 @@ impl Walker {
                     node.end_byte()
                 };
                 let mut position = start;
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if !child.is_named() {
                         continue;
                     }
@@ -1124,7 +1191,7 @@ impl Walker {
             }
             "concatenation" => {
                 let mut position = node.start_byte();
-                for (_, child) in children(node) {
+                for child in kids(node) {
                     if child.start_byte() > position {
                         word::push_unquoted_text(
                             raw,
@@ -1164,12 +1231,12 @@ impl Walker {
                 raw.push_unknown(source);
             }
             "command_substitution" => {
-                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth + 1);
                 raw.push_unknown(source);
             }
             "process_substitution" => {
-                let nodes: Vec<Node<'_>> = children(node).into_iter().map(|(_, n)| n).collect();
+                let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth + 1);
                 raw.push_unknown(source);
                 raw.mark_pipe();
@@ -1196,7 +1263,7 @@ fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usiz
             names.push(name);
         }
     }
-    for (_, child) in children(node) {
+    for child in kids(node) {
         collect_names(child, src, names, depth + 1);
     }
 }

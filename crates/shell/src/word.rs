@@ -55,6 +55,10 @@ pub(crate) struct RawWord {
 }
 
 impl RawWord {
+    fn push_char(&mut self, c: char, quoted: bool) {
+        self.chars.push((c, quoted));
+    }
+
     pub fn push_unquoted(&mut self, text: &str) {
         self.chars.extend(text.chars().map(|c| (c, false)));
     }
@@ -92,6 +96,18 @@ impl RawWord {
     pub fn finish(self) -> Vec<Word> {
         let unknown = self.unknown;
         let pipe = self.pipe;
+        if !self.chars.iter().any(|(c, q)| *c == '{' && !q) {
+            // Nothing to brace-expand: the one word as it stands.
+            return vec![Word {
+                glob: self
+                    .chars
+                    .iter()
+                    .any(|(c, q)| !q && matches!(c, '*' | '?' | '[')),
+                text: self.chars.iter().map(|(c, _)| *c).collect(),
+                unknown,
+                pipe,
+            }];
+        }
         let mut out = Vec::new();
         let mut overflow = false;
         expand(self.chars.clone(), &mut out, &mut overflow, 0);
@@ -268,10 +284,10 @@ pub(crate) fn push_unquoted_text(word: &mut RawWord, text: &str) {
         if c == '\\' {
             match chars.next() {
                 Some('\n') | None => {}
-                Some(next) => word.push_quoted(&next.to_string()),
+                Some(next) => word.push_char(next, true),
             }
         } else {
-            word.push_unquoted(&c.to_string());
+            word.push_char(c, false);
         }
     }
 }
@@ -279,7 +295,6 @@ pub(crate) fn push_unquoted_text(word: &mut RawWord, text: &str) {
 /// Quote removal inside double quotes: a backslash quotes only `$`, `` ` ``, `"`, `\` and
 /// a newline.
 pub(crate) fn push_double_quoted_text(word: &mut RawWord, text: &str) {
-    let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '\\' {
@@ -289,15 +304,14 @@ pub(crate) fn push_double_quoted_text(word: &mut RawWord, text: &str) {
                 }
                 Some(next @ ('$' | '`' | '"' | '\\')) => {
                     chars.next();
-                    out.push(next);
+                    word.push_char(next, true);
                 }
-                _ => out.push('\\'),
+                _ => word.push_char('\\', true),
             }
         } else {
-            out.push(c);
+            word.push_char(c, true);
         }
     }
-    word.push_quoted(&out);
 }
 
 /// Decode the inside of `$'…'`. `None` when an escape is not understood.
