@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::ops::ControlFlow;
+use std::rc::Rc;
 use std::time::Instant;
 
 use tree_sitter::{Node, ParseOptions, Parser, Tree, TreeCursor};
@@ -22,7 +23,9 @@ use crate::{
 /// Most directories one point of a line may be in.
 const MAX_CWDS: usize = 8;
 
-type Cwd = Option<String>;
+/// A directory the shell may be in (`None`: where the line started). Shared, because every
+/// statement's outcome copies the set.
+type Cwd = Option<Rc<str>>;
 
 thread_local! {
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
@@ -136,8 +139,15 @@ fn children<'t>(node: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
 
 /// The children of `node`, in order, without collecting them.
 fn kids(node: Node<'_>) -> Kids<'_> {
+    // A leaf needs no cursor (creating one allocates).
+    if node.child_count() == 0 {
+        return Kids {
+            cursor: None,
+            state: KidsState::Done,
+        };
+    }
     Kids {
-        cursor: node.walk(),
+        cursor: Some(node.walk()),
         state: KidsState::Start,
     }
 }
@@ -162,15 +172,18 @@ enum KidsState {
 }
 
 struct Kids<'t> {
-    cursor: TreeCursor<'t>,
+    cursor: Option<TreeCursor<'t>>,
     state: KidsState,
 }
 
 impl<'t> Kids<'t> {
     fn advance(&mut self) -> bool {
+        let Some(cursor) = self.cursor.as_mut() else {
+            return false;
+        };
         let moved = match self.state {
-            KidsState::Start => self.cursor.goto_first_child(),
-            KidsState::Going => self.cursor.goto_next_sibling(),
+            KidsState::Start => cursor.goto_first_child(),
+            KidsState::Going => cursor.goto_next_sibling(),
             KidsState::Done => false,
         };
         self.state = if moved {
@@ -186,7 +199,10 @@ impl<'t> Iterator for Kids<'t> {
     type Item = Node<'t>;
 
     fn next(&mut self) -> Option<Node<'t>> {
-        self.advance().then(|| self.cursor.node())
+        if !self.advance() {
+            return None;
+        }
+        self.cursor.as_ref().map(TreeCursor::node)
     }
 }
 
@@ -196,9 +212,13 @@ impl<'t> Iterator for Fields<'t> {
     type Item = (Option<&'t str>, Node<'t>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if !self.0.advance() {
+            return None;
+        }
         self.0
-            .advance()
-            .then(|| (self.0.cursor.field_name(), self.0.cursor.node()))
+            .cursor
+            .as_ref()
+            .map(|cursor| (cursor.field_name(), cursor.node()))
     }
 }
 
@@ -243,9 +263,15 @@ impl Walker {
             );
             return Outcome::same(cwds);
         }
-        if let Some(c) = source.chars().find(|c| {
+        let odd = |c: &char| {
             (c.is_control() && *c != '\n' && *c != '\t') || (c.is_whitespace() && !c.is_ascii())
-        }) {
+        };
+        // ASCII is checked byte by byte; only a line with other characters pays for the
+        // Unicode tables.
+        let plain = source
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t');
+        if !plain && let Some(c) = source.chars().find(odd) {
             self.opaque(
                 source,
                 format!(
@@ -627,7 +653,7 @@ impl Walker {
                         Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
                     })
                     .collect(),
-                cwd: cwd.clone(),
+                cwd: cwd.as_deref().map(str::to_string),
                 effects: effects.clone(),
                 known: true,
             });
@@ -880,7 +906,7 @@ impl Walker {
                 self.push_command(SimpleCommand {
                     program: program.text.clone(),
                     args: args.iter().map(|w| w.text.clone()).collect(),
-                    cwd: cwd.clone(),
+                    cwd: cwd.as_deref().map(str::to_string),
                     effects: own.clone(),
                     known: j.known || (j.transparent && !by_path),
                 });
@@ -936,7 +962,7 @@ impl Walker {
                         Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
                     })
                     .collect(),
-                cwd: cwd.clone(),
+                cwd: cwd.as_deref().map(str::to_string),
                 effects: effects.clone(),
                 known: true,
             });
@@ -1113,7 +1139,7 @@ impl Walker {
 
     /// The words one argument node expands to.
     fn words(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Vec<Word> {
-        let mut raw = RawWord::default();
+        let mut raw = RawWord::with_capacity(node.byte_range().len());
         self.piece(node, src, cwds, depth, &mut raw);
         if raw.tilde_user() {
             raw.push_unknown("");
@@ -1270,10 +1296,14 @@ fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usiz
 
 fn join_cwd(base: &Cwd, target: &str) -> Cwd {
     if target.starts_with('/') || target.starts_with('~') {
-        return Some(target.to_string());
+        return Some(Rc::from(target));
     }
     match base {
-        None => Some(target.to_string()),
-        Some(dir) => Some(format!("{}/{}", dir.trim_end_matches('/'), target)),
+        None => Some(Rc::from(target)),
+        Some(dir) => Some(Rc::from(format!(
+            "{}/{}",
+            dir.trim_end_matches('/'),
+            target
+        ))),
     }
 }

@@ -55,6 +55,15 @@ pub(crate) struct RawWord {
 }
 
 impl RawWord {
+    /// An empty word with room for `bytes` characters (a word has at most as many
+    /// characters as its source has bytes).
+    pub fn with_capacity(bytes: usize) -> RawWord {
+        RawWord {
+            chars: Vec::with_capacity(bytes),
+            ..RawWord::default()
+        }
+    }
+
     fn push_char(&mut self, c: char, quoted: bool) {
         self.chars.push((c, quoted));
     }
