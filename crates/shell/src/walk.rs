@@ -10,9 +10,10 @@
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::rc::Rc;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Instant;
 
-use tree_sitter::{Node, ParseOptions, Parser, Tree, TreeCursor};
+use tree_sitter::{Language, Node, ParseOptions, Parser, Tree, TreeCursor};
 
 use crate::programs::{self, Inner, Judgement, is_poison_variable};
 use crate::word::{self, RawWord, Word};
@@ -40,7 +41,7 @@ fn parse(source: &str) -> Result<Tree, String> {
         if slot.is_none() {
             let mut parser = Parser::new();
             parser
-                .set_language(&tree_sitter_bash::LANGUAGE.into())
+                .set_language(&LANGUAGE)
                 .map_err(|e| format!("the Bash grammar could not be loaded ({e})"))?;
             *slot = Some(parser);
         }
@@ -128,7 +129,7 @@ fn children<'t>(node: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
     let mut cursor = node.walk();
     if cursor.goto_first_child() {
         loop {
-            out.push((cursor.field_name(), cursor.node()));
+            out.push((field_name(&cursor), cursor.node()));
             if !cursor.goto_next_sibling() {
                 break;
             }
@@ -218,7 +219,7 @@ impl<'t> Iterator for Fields<'t> {
         self.0
             .cursor
             .as_ref()
-            .map(|cursor| (cursor.field_name(), cursor.node()))
+            .map(|cursor| (field_name(cursor), cursor.node()))
     }
 }
 
@@ -246,6 +247,60 @@ fn terminated(source: &str) -> Option<String> {
     line.push_str(source);
     line.push('\n');
     Some(line)
+}
+
+/// The grammar, for names by id that live as long as the program.
+static LANGUAGE: LazyLock<Language> = LazyLock::new(|| tree_sitter_bash::LANGUAGE.into());
+
+/// Node kind and field names by id, filled as they are first met. `Node::kind` and
+/// `TreeCursor::field_name` measure and UTF-8-check a C string on every call, which the
+/// walk does a few hundred times per line; an id is a table index. A slot holds `None`
+/// when the grammar's name for the id differed from the node's own on first sight (it
+/// cannot, but then the slow call is used for that id, so names never change).
+struct Names {
+    kinds: Vec<OnceLock<Option<&'static str>>>,
+    fields: Vec<OnceLock<Option<&'static str>>>,
+}
+
+static NAMES: LazyLock<Names> = LazyLock::new(|| Names {
+    kinds: (0..LANGUAGE.node_kind_count())
+        .map(|_| OnceLock::new())
+        .collect(),
+    fields: (0..=LANGUAGE.field_count())
+        .map(|_| OnceLock::new())
+        .collect(),
+});
+
+trait KindName<'t> {
+    /// `Node::kind`, without the C string.
+    fn kind_name(&self) -> &'t str;
+}
+
+impl<'t> KindName<'t> for Node<'t> {
+    fn kind_name(&self) -> &'t str {
+        let id = self.kind_id();
+        let cached = NAMES.kinds.get(usize::from(id)).and_then(|slot| {
+            *slot.get_or_init(|| {
+                LANGUAGE
+                    .node_kind_for_id(id)
+                    .filter(|name| *name == self.kind())
+            })
+        });
+        cached.unwrap_or_else(|| self.kind())
+    }
+}
+
+/// `TreeCursor::field_name`, without the C string.
+fn field_name<'t>(cursor: &TreeCursor<'t>) -> Option<&'t str> {
+    let id = cursor.field_id()?;
+    let cached = NAMES.fields.get(usize::from(id.get())).and_then(|slot| {
+        *slot.get_or_init(|| {
+            LANGUAGE
+                .field_name_for_id(id.get())
+                .filter(|name| Some(*name) == cursor.field_name())
+        })
+    });
+    cached.or_else(|| cursor.field_name())
 }
 
 fn first_error(node: Node<'_>, depth: usize) -> Option<Node<'_>> {
@@ -342,13 +397,13 @@ impl Walker {
             return Outcome::same(cwds);
         }
         let depth = depth + 1;
-        match node.kind() {
+        match node.kind_name() {
             "program" | "do_group" => {
                 let nodes: Vec<Node<'_>> = kid_vec(node);
                 self.sequence(&nodes, src, cwds, depth)
             }
             "compound_statement" => {
-                let is_arithmetic = node.child(0).is_some_and(|c| c.kind() == "((");
+                let is_arithmetic = node.child(0).is_some_and(|c| c.kind_name() == "((");
                 if is_arithmetic {
                     self.arithmetic(node, src, cwds, depth);
                     return Outcome::same(cwds);
@@ -364,7 +419,7 @@ impl Walker {
             "list" => self.list(node, src, cwds, depth),
             "pipeline" => {
                 for child in kids(node) {
-                    if child.is_named() && child.kind() != "comment" {
+                    if child.is_named() && child.kind_name() != "comment" {
                         self.statement(child, src, cwds, depth);
                     }
                 }
@@ -438,7 +493,7 @@ impl Walker {
                 for (field, child) in fields(node) {
                     if field == Some("value") {
                         self.words(child, src, cwds, depth);
-                    } else if child.kind() == "case_item" {
+                    } else if child.kind_name() == "case_item" {
                         let mut body = Vec::new();
                         for (item_field, item) in fields(child) {
                             if item_field == Some("value") {
@@ -485,7 +540,7 @@ impl Walker {
             }
             "variable_assignments" => {
                 for child in kids(node) {
-                    if child.kind() == "variable_assignment" {
+                    if child.kind_name() == "variable_assignment" {
                         self.assignment(child, src, cwds, depth, true);
                     }
                 }
@@ -515,12 +570,12 @@ impl Walker {
         let mut current = Outcome::same(cwds);
         let mut iter = nodes.iter().peekable();
         while let Some(node) = iter.next() {
-            if !node.is_named() || node.kind() == "comment" {
+            if !node.is_named() || node.kind_name() == "comment" {
                 continue;
             }
             let input = self.bounded(current.all(), *node, src);
             let mut out = self.statement(*node, src, &input, depth);
-            if iter.peek().is_some_and(|next| next.kind() == "&") {
+            if iter.peek().is_some_and(|next| next.kind_name() == "&") {
                 // A background job runs in a subshell: its `cd` stays there.
                 out = Outcome::same(&input);
             }
@@ -546,10 +601,10 @@ impl Walker {
         let mut operator = ";";
         for child in kids(node) {
             if !child.is_named() {
-                operator = child.kind();
+                operator = child.kind_name();
                 continue;
             }
-            if child.kind() == "comment" {
+            if child.kind_name() == "comment" {
                 continue;
             }
             current = Some(match current {
@@ -591,7 +646,9 @@ impl Walker {
         let body: Vec<Node<'_>> = parts
             .iter()
             .filter(|(f, n)| {
-                f.is_none() && n.is_named() && !matches!(n.kind(), "elif_clause" | "else_clause")
+                f.is_none()
+                    && n.is_named()
+                    && !matches!(n.kind_name(), "elif_clause" | "else_clause")
             })
             .map(|(_, n)| *n)
             .collect();
@@ -602,10 +659,10 @@ impl Walker {
         let mut has_else = false;
         for (_, clause) in parts
             .iter()
-            .filter(|(_, n)| matches!(n.kind(), "elif_clause" | "else_clause"))
+            .filter(|(_, n)| matches!(n.kind_name(), "elif_clause" | "else_clause"))
         {
             let clause_parts = children(*clause);
-            if clause.kind() == "else_clause" {
+            if clause.kind_name() == "else_clause" {
                 has_else = true;
                 let nodes: Vec<Node<'_>> = clause_parts.iter().map(|(_, n)| *n).collect();
                 results.push(self.sequence(&nodes, src, &remaining, depth));
@@ -651,7 +708,9 @@ impl Walker {
             .find(|(f, _)| *f == Some("body"))
             .map(|(_, n)| *n);
         let out = match body {
-            Some(body) if body.kind() == "command" => self.command(body, src, cwds, depth, effects),
+            Some(body) if body.kind_name() == "command" => {
+                self.command(body, src, cwds, depth, effects)
+            }
             Some(body) => {
                 let out = self.statement(body, src, cwds, depth);
                 self.redirect_only(node, src, cwds, effects);
@@ -725,13 +784,13 @@ impl Walker {
         effects: &mut Vec<Effect>,
         followers: &mut Vec<Node<'t>>,
     ) {
-        match node.kind() {
+        match node.kind_name() {
             "file_redirect" => {
                 let parts = children(node);
                 let operator = parts
                     .iter()
                     .find(|(_, n)| !n.is_named())
-                    .map(|(_, n)| n.kind())
+                    .map(|(_, n)| n.kind_name())
                     .unwrap_or("");
                 let destinations: Vec<Node<'_>> = parts
                     .iter()
@@ -779,7 +838,7 @@ impl Walker {
             "heredoc_redirect" => {
                 let mut quoted = false;
                 for child in kids(node) {
-                    match child.kind() {
+                    match child.kind_name() {
                         "heredoc_start" => {
                             quoted = text(child, src).contains(['\'', '"', '\\']);
                         }
@@ -806,7 +865,10 @@ impl Walker {
             _ => {
                 self.opaque(
                     text(node, src),
-                    format!("the analyser does not follow Bash `{}` here", node.kind()),
+                    format!(
+                        "the analyser does not follow Bash `{}` here",
+                        node.kind_name()
+                    ),
                 );
             }
         }
@@ -837,7 +899,7 @@ impl Walker {
         let mut followers = Vec::new();
         let mut poison: Option<String> = None;
         for (field, child) in fields(node) {
-            match (field, child.kind()) {
+            match (field, child.kind_name()) {
                 (_, "variable_assignment") => {
                     if let Some(name) = self.assignment(child, src, cwds, depth, false) {
                         poison = Some(name);
@@ -1048,7 +1110,7 @@ impl Walker {
         for (field, child) in fields(node) {
             match field {
                 Some("name") => {
-                    if child.kind() == "subscript" {
+                    if child.kind_name() == "subscript" {
                         // `a[i]=x`: the index is arithmetic.
                         self.arithmetic(child, src, cwds, depth);
                         name = child
@@ -1086,7 +1148,7 @@ impl Walker {
 
     fn declaration(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
         for child in kids(node) {
-            match child.kind() {
+            match child.kind_name() {
                 "variable_assignment" => {
                     self.assignment(child, src, cwds, depth, true);
                 }
@@ -1159,7 +1221,7 @@ impl Walker {
             return;
         }
         for child in kids(node) {
-            match child.kind() {
+            match child.kind_name() {
                 "command_substitution" | "process_substitution" => {
                     let nodes: Vec<Node<'_>> = kid_vec(child);
                     self.sequence(&nodes, src, cwds, depth + 1);
@@ -1195,7 +1257,7 @@ impl Walker {
             return;
         }
         let source = text(node, src);
-        match node.kind() {
+        match node.kind_name() {
             "word" | "number" => word::push_unquoted_text(raw, source),
             "brace_expression" => raw.push_unquoted(source),
             "raw_string" => {
@@ -1233,7 +1295,7 @@ impl Walker {
                             src.get(position..child.start_byte()).unwrap_or(""),
                         );
                     }
-                    if child.kind() == "string_content" {
+                    if child.kind_name() == "string_content" {
                         word::push_double_quoted_text(raw, text(child, src));
                     } else {
                         self.piece(child, src, cwds, depth + 1, raw);
@@ -1315,7 +1377,7 @@ fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usiz
     if depth > MAX_DEPTH * 4 {
         return;
     }
-    if matches!(node.kind(), "variable_name" | "word") {
+    if matches!(node.kind_name(), "variable_name" | "word") {
         let name = text(node, src).to_string();
         if !names.contains(&name) {
             names.push(name);
