@@ -29,9 +29,8 @@ if [ "$mode" = quick ]; then
 fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
-echo "== build (release profile)"
-cargo build --release --quiet -p mandate-cli
-mandate=$target/release/mandate
+echo "== build (release profile, as scripts/install.sh installs it)"
+mandate="$("$root/scripts/build-release.sh")/mandate"
 mkdir -p "$target/bench"
 rustc -O --edition 2021 -o "$target/bench/harness" bench/harness.rs
 

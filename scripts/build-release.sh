@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds mandate's release binaries the way they should be installed and prints the folder
+# that holds them: `mandate` (also the hook), `mandate-server`, `mandate-mcp-list`.
+#
+# On x86_64 Linux the `mandate` binary is linked statically and not position-independent:
+# Claude Code starts it on every tool call, and the dynamic loader's work (libraries and
+# about 10,000 relocations) was a quarter of a hook call (BENCHMARKS.md, "Static linking").
+# The server and the MCP client keep the default linking.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+target="${CARGO_TARGET_DIR:-$root/target}"
+if [ "$triple" = "x86_64-unknown-linux-gnu" ]; then
+  # An explicit --target keeps these flags off build scripts and proc macros.
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
+    cargo build --release --quiet --target "$triple" -p mandate-cli >&2
+  cargo build --release --quiet --target "$triple" -p mandate-server -p mandate-mcp >&2
+  echo "$target/$triple/release"
+else
+  cargo build --release --quiet -p mandate-cli -p mandate-server -p mandate-mcp >&2
+  echo "$target/release"
+fi
