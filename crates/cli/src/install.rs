@@ -356,10 +356,11 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
         let contract = mandate_policy::parse_contract(&path, &text)?;
         add(&contract.block);
         for stop in &contract.stop {
-            stops.read.extend(stop.read.iter().cloned());
-            stops.write.extend(stop.write.iter().cloned());
-            stops.execute.extend(stop.execute.iter().cloned());
-            stops.call.extend(stop.call.iter().cloned());
+            let lists = stop.lists();
+            stops.read.extend(lists.read);
+            stops.write.extend(lists.write);
+            stops.execute.extend(lists.execute);
+            stops.call.extend(lists.call);
         }
     }
     // Claude Code applies native rules before any hook runs: a native deny over a stop

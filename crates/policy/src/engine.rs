@@ -252,13 +252,7 @@ impl Engine {
                 None,
             )?;
             for (index, stop) in contract.stop.iter().enumerate() {
-                let lists = TouchLists {
-                    read: stop.read.clone(),
-                    write: stop.write.clone(),
-                    execute: stop.execute.clone(),
-                    call: stop.call.clone(),
-                    expose: stop.expose.clone(),
-                };
+                let lists = stop.lists();
                 add_lists(
                     &mut rules,
                     contract_path,
@@ -282,13 +276,7 @@ impl Engine {
                         ),
                     ));
                 }
-                let lists = TouchLists {
-                    read: approval.read.clone(),
-                    write: approval.write.clone(),
-                    execute: approval.execute.clone(),
-                    call: approval.call.clone(),
-                    expose: approval.expose.clone(),
-                };
+                let lists = approval.lists();
                 add_lists(
                     &mut rules,
                     contract_path,

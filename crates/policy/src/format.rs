@@ -271,6 +271,26 @@ pub struct ApprovalRule {
     pub expose: Vec<String>,
 }
 
+/// The touch lists of a stop or approval rule. (The fields are written out in those
+/// structs because serde's `flatten` cannot be combined with `deny_unknown_fields`.)
+macro_rules! touch_lists_of {
+    ($rule:ty) => {
+        impl $rule {
+            pub fn lists(&self) -> TouchLists {
+                TouchLists {
+                    read: self.read.clone(),
+                    write: self.write.clone(),
+                    execute: self.execute.clone(),
+                    call: self.call.clone(),
+                    expose: self.expose.clone(),
+                }
+            }
+        }
+    };
+}
+touch_lists_of!(StopRule);
+touch_lists_of!(ApprovalRule);
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
