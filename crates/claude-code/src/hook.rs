@@ -6,7 +6,7 @@
 //! decided and lets Claude Code go on, `record` only records.
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mandate_policy::format::{Contract, EvidenceKind, Mode};
 use mandate_policy::{Call, Context, Decision, Engine, Verdict, parse_contract};
@@ -360,12 +360,7 @@ impl Session<'_> {
             event.insert("decision".into(), json!(answered.as_str()));
         }
         if let Err(error) = self.record(event) {
-            if enforced || verdict.decision != Decision::Allow {
-                return Outcome::pre_tool_use(
-                    "deny",
-                    &format!("mandate could not record this call, so it is refused: {error}"),
-                );
-            }
+            // In every mode: an event that cannot be recorded is not allowed to run.
             return Outcome::pre_tool_use(
                 "deny",
                 &format!("mandate could not record this call, so it is refused: {error}"),
@@ -845,9 +840,4 @@ pub fn missing_evidence_reason(missing: &[EvidenceKind], contract: Option<&Contr
         });
     }
     lines.join("\n")
-}
-
-/// The repository root a hook for `cwd` would use (for `mandate status`).
-pub fn hook_root(cwd: &Path) -> Option<PathBuf> {
-    mandate_project::find_root(cwd)
 }

@@ -243,24 +243,22 @@ fn replaceable(binary: &Path, root: &Path) -> Option<String> {
     None
 }
 
+/// Is this settings entry one `mandate install` wrote? Recognised by the arguments it
+/// writes (`hook claude-code …`), whatever the binary is called, or by a shell-form
+/// command holding them.
 fn is_mandate_hook(entry: &Value) -> bool {
-    entry
-        .get("hooks")
-        .and_then(Value::as_array)
-        .is_some_and(|hooks| {
-            hooks.iter().any(|hook| {
-                let args = hook.get("args").and_then(Value::as_array);
-                args.is_some_and(|a| a.first().and_then(Value::as_str) == Some("hook"))
-                    && hook
-                        .get("command")
-                        .and_then(Value::as_str)
-                        .is_some_and(|c| c.ends_with("mandate"))
-                    || hook
-                        .get("command")
-                        .and_then(Value::as_str)
-                        .is_some_and(|c| c.contains("hook claude-code"))
-            })
+    let hooks = entry.get("hooks").and_then(Value::as_array);
+    hooks.is_some_and(|hooks| {
+        hooks.iter().any(|hook| {
+            let args: Vec<&str> = hook
+                .get("args")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let command = hook.get("command").and_then(Value::as_str).unwrap_or("");
+            args.starts_with(&["hook", "claude-code"]) || command.contains("hook claude-code")
         })
+    })
 }
 
 fn set_hooks(settings: &mut Map<String, Value>, binary: &Path, root: &Path) {

@@ -16,7 +16,7 @@ use crate::format::{
     Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass, TouchLists,
 };
 use crate::glob::{CommandPattern, PathGlob};
-use crate::path::{absolutize, relative_segments, segments};
+use crate::path::{relative_segments, segments};
 use crate::tools::touches_for_call;
 
 /// What the file system can tell the evaluator. The core stays pure; the caller passes
@@ -1084,9 +1084,4 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         group: None,
     });
     Ok(())
-}
-
-/// Keep the absolutize helper reachable for callers that judge by hand.
-pub fn resolve_input_path(cwd: &Path, raw: &str, home: Option<&Path>) -> PathBuf {
-    absolutize(cwd, raw, home)
 }
