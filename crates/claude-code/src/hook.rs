@@ -6,10 +6,10 @@
 //! decided and lets Claude Code go on, `record` only records.
 
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, EvidenceKind, Mode};
-use mandate_policy::{Call, Context, Decision, Engine, Verdict, parse_contract};
+use mandate_policy::{Call, Context, Decision, Engine, Verdict};
 use mandate_project::approvals::{Approvals, Ask, Settled};
 use mandate_project::killswitch::KillSwitch;
 use mandate_project::mcp_pins::Pins;
@@ -110,7 +110,7 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         }
     };
     let contract = match &state {
-        Some(_) => match load_snapshot(&active) {
+        Some(_) => match load_snapshot(&project.root, &active) {
             Ok(contract) => Some(contract),
             Err(reason) => return Outcome::failure(event, &reason),
         },
@@ -159,7 +159,7 @@ fn fault_injection() {
     }
 }
 
-fn load_snapshot(active: &ActiveRun) -> Result<Contract, String> {
+fn load_snapshot(root: &Path, active: &ActiveRun) -> Result<Contract, String> {
     let path = active.contract_path();
     let text = std::fs::read_to_string(&path).map_err(|error| {
         format!(
@@ -168,7 +168,7 @@ fn load_snapshot(active: &ActiveRun) -> Result<Contract, String> {
             path.display()
         )
     })?;
-    parse_contract(&path, &text).map_err(|error| {
+    mandate_project::parsed::contract(root, &path, &text).map_err(|error| {
         format!("mandate cannot read the active contract, so this call is refused: {error}")
     })
 }

@@ -7,14 +7,14 @@
 //! default, and the call takes the strictest of its touches.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
-use crate::format::{
-    Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass, TouchLists,
-};
+use crate::format::{Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass};
 use crate::glob::{CommandPattern, PathGlob};
 use crate::path::{relative_segments, segments};
 use crate::tools::touches_for_call;
@@ -115,16 +115,49 @@ enum Anchor {
 
 #[derive(Clone, Debug)]
 struct Rule {
-    id: String,
+    id: RuleId,
     kind: Kind,
     effect: Decision,
     matcher: Matcher,
     /// What the rule is, for reasons: "blocked by the organisation policy".
     source: &'static str,
     /// Set on stop and approval rules: their stated reason.
-    why: Option<String>,
+    why: Option<Arc<str>>,
     /// Set on approval rules: the reviewer group.
-    group: Option<String>,
+    group: Option<Arc<str>>,
+}
+
+/// A rule's name in verdicts and reasons (`contract.allow.read[2]`). Written out only for
+/// the rules that match a call: formatting hundreds of names that are never shown cost a
+/// sixth of compiling a 500-rule policy.
+#[derive(Clone, Debug)]
+enum RuleId {
+    Fixed(&'static str),
+    /// Entry `index` of the `kind` list under `prefix`.
+    Listed {
+        prefix: Arc<str>,
+        kind: Kind,
+        index: usize,
+    },
+}
+
+impl RuleId {
+    fn is_builtin(&self) -> bool {
+        matches!(self, RuleId::Fixed(id) if id.starts_with("builtin."))
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleId::Fixed(id) => f.write_str(id),
+            RuleId::Listed {
+                prefix,
+                kind,
+                index,
+            } => write!(f, "{prefix}.{kind}[{index}]"),
+        }
+    }
 }
 
 /// A compiled policy and contract, ready to judge calls.
@@ -173,7 +206,7 @@ impl Engine {
                 &mut rules,
                 org_path,
                 "org.block",
-                &org.block,
+                org.block.by_kind(),
                 Decision::Deny,
                 "blocked by the organisation policy",
                 None,
@@ -210,7 +243,7 @@ impl Engine {
             &mut rules,
             repo_path,
             "policy.block",
-            &repo.block,
+            repo.block.by_kind(),
             Decision::Deny,
             "blocked by the repository policy",
             None,
@@ -235,7 +268,7 @@ impl Engine {
                 &mut rules,
                 contract_path,
                 "contract.block",
-                &contract.block,
+                contract.block.by_kind(),
                 Decision::Deny,
                 "blocked by the contract",
                 None,
@@ -245,22 +278,21 @@ impl Engine {
                 &mut rules,
                 contract_path,
                 "contract.allow",
-                &contract.allow,
+                contract.allow.by_kind(),
                 Decision::Allow,
                 "allowed by the contract",
                 None,
                 None,
             )?;
             for (index, stop) in contract.stop.iter().enumerate() {
-                let lists = stop.lists();
                 add_lists(
                     &mut rules,
                     contract_path,
                     &format!("contract.stop[{index}]"),
-                    &lists,
+                    stop.by_kind(),
                     Decision::Stop,
                     "a stop condition of the contract",
-                    Some(stop.reason.clone()),
+                    Some(&stop.reason),
                     None,
                 )?;
             }
@@ -276,16 +308,15 @@ impl Engine {
                         ),
                     ));
                 }
-                let lists = approval.lists();
                 add_lists(
                     &mut rules,
                     contract_path,
                     &format!("contract.approval[{index}]"),
-                    &lists,
+                    approval.by_kind(),
                     Decision::Ask,
                     "an approval rule of the contract",
-                    Some(approval.reason.clone()),
-                    Some(approval.reviewers.clone()),
+                    Some(&approval.reason),
+                    Some(&approval.reviewers),
                 )?;
             }
             for (index, glob) in contract.rollback.required_before.iter().enumerate() {
@@ -418,8 +449,13 @@ impl Engine {
                 let (group, why) = self
                     .rules
                     .iter()
-                    .find(|rule| &rule.id == id)
-                    .and_then(|rule| Some((rule.group.clone()?, rule.why.clone())))
+                    .find(|rule| rule.group.is_some() && rule.id.to_string() == *id)
+                    .and_then(|rule| {
+                        Some((
+                            rule.group.as_deref()?.to_string(),
+                            rule.why.as_deref().map(str::to_string),
+                        ))
+                    })
                     .or_else(|| self.registry_group(id))?;
                 Some(ApprovalNeed {
                     rule: id.clone(),
@@ -486,7 +522,11 @@ impl Engine {
                 continue;
             }
             if self.rule_matches(rule, touch, &split, fs) {
-                matched.push((rule.effect, rule.id.clone(), self.rule_reason(rule, touch)));
+                matched.push((
+                    rule.effect,
+                    rule.id.to_string(),
+                    self.rule_reason(rule, touch),
+                ));
             }
         }
 
@@ -797,7 +837,7 @@ impl Engine {
             Matcher::MandateVerb(_) => "mandate's authority verbs".to_string(),
         };
         let what = self.describe(touch);
-        if rule.id.starts_with("builtin.") {
+        if rule.id.is_builtin() {
             return format!("{what} is {}", rule.source);
         }
         match (&rule.why, rule.effect) {
@@ -957,23 +997,24 @@ fn add_lists(
     rules: &mut Vec<Rule>,
     file: &Path,
     prefix: &str,
-    lists: &TouchLists,
+    lists: [(Kind, &[String]); 5],
     effect: Decision,
     source: &'static str,
-    why: Option<String>,
-    group: Option<String>,
+    why: Option<&str>,
+    group: Option<&str>,
 ) -> Result<(), FormatError> {
-    for (kind, items) in [
-        (Kind::Read, &lists.read),
-        (Kind::Write, &lists.write),
-        (Kind::Execute, &lists.execute),
-        (Kind::Call, &lists.call),
-        (Kind::Expose, &lists.expose),
-    ] {
+    let prefix: Arc<str> = Arc::from(prefix);
+    let why: Option<Arc<str>> = why.map(Arc::from);
+    let group: Option<Arc<str>> = group.map(Arc::from);
+    for (kind, items) in lists {
         for (index, item) in items.iter().enumerate() {
-            let id = format!("{prefix}.{kind}[{index}]");
+            let id = RuleId::Listed {
+                prefix: prefix.clone(),
+                kind,
+                index,
+            };
             let matcher = compile_matcher(kind, item)
-                .map_err(|message| FormatError::new(file, Some(id.clone()), message))?;
+                .map_err(|message| FormatError::new(file, Some(id.to_string()), message))?;
             rules.push(Rule {
                 id,
                 kind,
@@ -1037,7 +1078,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             FormatError::new(sources.repo.0, Some("records.dir".to_string()), message)
         })?;
         rules.push(Rule {
-            id: "builtin.self-protection".to_string(),
+            id: RuleId::Fixed("builtin.self-protection"),
             kind: Kind::Write,
             effect: Decision::Deny,
             matcher: Matcher::Path {
@@ -1053,7 +1094,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
     // Claude Code's settings files by pattern too (settings.*.json variants).
     if let Ok(glob) = PathGlob::new(&format!("{}/.claude/settings*.json", root.display())) {
         rules.push(Rule {
-            id: "builtin.self-protection".to_string(),
+            id: RuleId::Fixed("builtin.self-protection"),
             kind: Kind::Write,
             effect: Decision::Deny,
             matcher: Matcher::Path {
@@ -1066,7 +1107,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         });
     }
     rules.push(Rule {
-        id: "builtin.self-protection.verbs".to_string(),
+        id: RuleId::Fixed("builtin.self-protection.verbs"),
         kind: Kind::Execute,
         effect: Decision::Deny,
         matcher: Matcher::MandateVerb(AUTHORITY_VERBS),
@@ -1075,7 +1116,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         group: None,
     });
     rules.push(Rule {
-        id: "builtin.evidence".to_string(),
+        id: RuleId::Fixed("builtin.evidence"),
         kind: Kind::Execute,
         effect: Decision::Allow,
         matcher: Matcher::MandateVerb(&["evidence"]),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Kind};
 
 /// A policy file: the repository's `mandate.toml` or the organisation's policy.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -104,6 +104,17 @@ pub struct TouchLists {
 }
 
 impl TouchLists {
+    /// The lists by kind, borrowed.
+    pub fn by_kind(&self) -> [(Kind, &[String]); 5] {
+        [
+            (Kind::Read, &self.read),
+            (Kind::Write, &self.write),
+            (Kind::Execute, &self.execute),
+            (Kind::Call, &self.call),
+            (Kind::Expose, &self.expose),
+        ]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.read.is_empty()
             && self.write.is_empty()
@@ -284,6 +295,17 @@ macro_rules! touch_lists_of {
                     call: self.call.clone(),
                     expose: self.expose.clone(),
                 }
+            }
+
+            /// The lists by kind, borrowed.
+            pub fn by_kind(&self) -> [(Kind, &[String]); 5] {
+                [
+                    (Kind::Read, &self.read),
+                    (Kind::Write, &self.write),
+                    (Kind::Execute, &self.execute),
+                    (Kind::Call, &self.call),
+                    (Kind::Expose, &self.expose),
+                ]
             }
         }
     };

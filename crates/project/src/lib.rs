@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! <repo>/mandate.toml                         the repository policy
+//! <repo>/.mandate/cache/                      parsed policies and contracts ([`parsed`])
 //! $MANDATE_ORG_POLICY or /etc/mandate/policy.toml   the organisation policy (optional)
 //! <records.dir>/runs/<run-id>/                 the run record (mandate-record)
 //! <records.dir>/workspaces/<key>/state.json   the workspace's active run
@@ -29,6 +30,7 @@ mod fs;
 pub mod killswitch;
 pub mod mcp_config;
 pub mod mcp_pins;
+pub mod parsed;
 pub mod recorder;
 pub mod records;
 pub mod remote;
@@ -40,7 +42,7 @@ pub use state::{ActiveRun, RunState, StopMark, create_private_dir, write_atomic}
 use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, Policy};
-use mandate_policy::{Engine, FormatError, Sources, parse_contract, parse_policy};
+use mandate_policy::{Engine, FormatError, Sources, parse_contract};
 use sha2::{Digest, Sha256};
 
 /// The file name of the repository policy.
@@ -100,12 +102,12 @@ impl Project {
             }
             other => other,
         })?;
-        let policy = parse_policy(&policy_path, &text)?;
+        let policy = parsed::policy(&root, &policy_path, &text)?;
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
         let org = match std::fs::read_to_string(&org_path) {
-            Ok(text) => Some((org_path.clone(), parse_policy(&org_path, &text)?)),
+            Ok(text) => Some((org_path.clone(), parsed::policy(&root, &org_path, &text)?)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(ProjectError::Read {

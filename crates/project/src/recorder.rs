@@ -14,13 +14,7 @@ use crate::ProjectError;
 /// Append one event to the run record in `run_dir`; returns its index in the log once
 /// it is durable. Secrets are redacted and file contents digested before hashing.
 pub fn append_event(run_dir: &Path, event: Value) -> Result<u64, ProjectError> {
-    let log = mandate_record::RunLog::open(run_dir).map_err(|error| {
-        ProjectError::Invalid(format!(
-            "cannot open the run record `{}`: {error}",
-            run_dir.display()
-        ))
-    })?;
-    log.append(event).map_err(|error| {
+    mandate_record::RunLog::append_to(run_dir, event).map_err(|error| {
         ProjectError::Invalid(format!(
             "cannot append to the run record `{}`: {error}",
             run_dir.display()

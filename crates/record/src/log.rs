@@ -160,6 +160,26 @@ impl RunLog {
         Ok(log)
     }
 
+    /// Open an existing run and append one event: [`RunLog::open`] then
+    /// [`RunLog::append`], reading the end of the log once instead of twice (the hook's
+    /// path: one event per process).
+    pub fn append_to(dir: &Path, event: Value) -> Result<u64, RecordError> {
+        let path = dir.join(LOG_FILE);
+        let file = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecordError::NotARun(dir.to_owned()));
+            }
+            Err(e) => return Err(RecordError::io(&path, e)),
+        };
+        let log = Self {
+            dir: dir.to_owned(),
+            file: Mutex::new(file),
+            poisoned: AtomicBool::new(false),
+        };
+        log.append(event)
+    }
+
     /// The run directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -460,11 +480,13 @@ fn remove_stale_tmp(cp_dir: &Path) {
 
 /// Offset of the last `\n` strictly before `end`, reading backwards in blocks.
 fn rfind_newline(file: &File, end: u64) -> std::io::Result<Option<u64>> {
-    const BLOCK: u64 = 16 * 1024;
+    // Most entries are under 2 KiB: start small, read more only for long ones.
+    let mut block: u64 = 4 * 1024;
     let mut hi = end;
-    let mut buf = vec![0u8; BLOCK as usize];
+    let mut buf = Vec::new();
     while hi > 0 {
-        let lo = hi.saturating_sub(BLOCK);
+        let lo = hi.saturating_sub(block);
+        buf.resize(usize::try_from(block).unwrap_or(usize::MAX), 0);
         let n = usize::try_from(hi - lo).unwrap_or(0);
         let chunk = buf.get_mut(..n).unwrap_or_default();
         file.read_exact_at(chunk, lo)?;
@@ -472,6 +494,7 @@ fn rfind_newline(file: &File, end: u64) -> std::io::Result<Option<u64>> {
             return Ok(Some(lo + p as u64));
         }
         hi = lo;
+        block = (block * 2).min(1024 * 1024);
     }
     Ok(None)
 }

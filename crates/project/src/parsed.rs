@@ -1,0 +1,202 @@
+//! Policies and contracts, parsed once per text.
+//!
+//! Every hook call reads the repository policy, the organisation policy and the contract
+//! snapshot. Parsing their TOML was a fifth to a third of a hook call's instructions
+//! (`scripts/bench.sh --callgrind`); the same structures read back from JSON cost a tenth
+//! of that. So a successful parse is kept in `<repo>/.mandate/cache/<kind>-<digest>.json`,
+//! where the digest covers this mandate's version, the kind and the exact text: a changed
+//! file, or a newer mandate, simply misses and parses again. Errors are never cached, so
+//! a broken file is reported with its line every time.
+//!
+//! The cache is mandate's own state inside `.mandate/`, which the agent may not write
+//! (the built-in self-protection rules and the sandbox's `denyWrite` cover the folder),
+//! the same protection as the policy file it stands for. Writing it is best effort: a
+//! read-only checkout parses every time and works the same.
+
+use std::path::{Path, PathBuf};
+
+use mandate_policy::format::{Contract, Policy};
+use mandate_policy::{FormatError, parse_contract, parse_policy};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// The cache folder of a repository.
+pub fn cache_dir(root: &Path) -> PathBuf {
+    root.join(".mandate").join("cache")
+}
+
+/// `parse_policy`, through the cache.
+pub fn policy(root: &Path, path: &Path, text: &str) -> Result<Policy, FormatError> {
+    cached(root, "policy", path, text, parse_policy)
+}
+
+/// `parse_contract`, through the cache.
+pub fn contract(root: &Path, path: &Path, text: &str) -> Result<Contract, FormatError> {
+    cached(root, "contract", path, text, parse_contract)
+}
+
+fn cached<T: Serialize + DeserializeOwned>(
+    root: &Path,
+    kind: &str,
+    path: &Path,
+    text: &str,
+    parse: fn(&Path, &str) -> Result<T, FormatError>,
+) -> Result<T, FormatError> {
+    let dir = cache_dir(root);
+    let file = dir.join(format!("{kind}-{}.json", key(kind, text)));
+    if let Ok(bytes) = std::fs::read(&file)
+        && let Ok(value) = serde_json::from_slice(&bytes)
+    {
+        return Ok(value);
+    }
+    let value = parse(path, text)?;
+    store(&dir, &file, &value);
+    Ok(value)
+}
+
+fn key(kind: &str, text: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [env!("CARGO_PKG_VERSION"), kind, text] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
+    }
+    out
+}
+
+/// Write the parsed form next to the others; any failure leaves the cache as it was.
+fn store<T: Serialize>(dir: &Path, file: &Path, value: &T) {
+    let Ok(bytes) = serde_json::to_vec(value) else {
+        return;
+    };
+    if !dir.is_dir() {
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        // Nothing in the cache belongs in version control.
+        let _ = std::fs::write(dir.join(".gitignore"), "*\n");
+    }
+    // A private temporary name, then rename: a reader sees the whole file or none.
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        file.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
+    ));
+    if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, file).is_ok() {
+        return;
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if path.is_dir() && !matches!(name.as_str(), "target" | ".git" | "node_modules") {
+                toml_files(&path, out);
+            } else if name.ends_with(".toml") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every policy and contract in the repository reads back from the cache exactly as
+    /// it was parsed: the JSON of the parsed form survives the round trip unchanged.
+    #[test]
+    fn every_policy_and_contract_in_the_repository_survives_the_cache() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        for dir in ["examples", "bench", "crates/cli/tests", "crates/policy"] {
+            toml_files(&repo.join(dir), &mut files);
+        }
+        let mut policies = 0;
+        let mut contracts = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let root = tempfile::tempdir().unwrap();
+            if let Ok(parsed) = parse_policy(&file, &text) {
+                let first = policy(root.path(), &file, &text).unwrap();
+                let second = policy(root.path(), &file, &text).unwrap();
+                let want = serde_json::to_string(&parsed).unwrap();
+                assert_eq!(serde_json::to_string(&first).unwrap(), want);
+                assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
+                policies += 1;
+            }
+            if let Ok(parsed) = parse_contract(&file, &text) {
+                let first = contract(root.path(), &file, &text).unwrap();
+                let second = contract(root.path(), &file, &text).unwrap();
+                let want = serde_json::to_string(&parsed).unwrap();
+                assert_eq!(serde_json::to_string(&first).unwrap(), want);
+                assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
+                contracts += 1;
+            }
+            let cached = std::fs::read_dir(cache_dir(root.path()))
+                .map(|d| d.flatten().count())
+                .unwrap_or(0);
+            // The entry (or entries) and the .gitignore, or nothing for other TOML files.
+            assert!(cached == 0 || cached >= 2, "{file:?}");
+        }
+        assert!(policies >= 3, "{policies} policies");
+        assert!(contracts >= 3, "{contracts} contracts");
+    }
+
+    #[test]
+    fn a_changed_text_misses_and_errors_are_not_cached() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("mandate.toml");
+        let one = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
+        let two = "version = 1\n[block]\nread = [\"keys/**\"]\n";
+        assert_eq!(
+            policy(root.path(), &path, one).unwrap().block.read,
+            ["secrets/**"]
+        );
+        assert_eq!(
+            policy(root.path(), &path, two).unwrap().block.read,
+            ["keys/**"]
+        );
+        assert_eq!(
+            policy(root.path(), &path, one).unwrap().block.read,
+            ["secrets/**"]
+        );
+        let broken = "version = 1\n[block]\nreed = [\"x\"]\n";
+        for _ in 0..2 {
+            let error = policy(root.path(), &path, broken).unwrap_err().to_string();
+            assert!(error.contains(":3:"), "{error}");
+        }
+        let entries: Vec<String> = std::fs::read_dir(cache_dir(root.path()))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert!(entries.contains(&".gitignore".to_string()));
+    }
+
+    #[test]
+    fn a_damaged_entry_is_parsed_again_and_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("mandate.toml");
+        let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
+        policy(root.path(), &path, text).unwrap();
+        let entry = cache_dir(root.path()).join(format!("policy-{}.json", key("policy", text)));
+        std::fs::write(&entry, b"{\"version\":").unwrap();
+        assert_eq!(
+            policy(root.path(), &path, text).unwrap().block.read,
+            ["secrets/**"]
+        );
+        let repaired: Policy = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        assert_eq!(repaired.block.read, ["secrets/**"]);
+    }
+}
