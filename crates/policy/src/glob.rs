@@ -16,19 +16,32 @@
 /// The most alternatives one `{…}` pattern may expand to; more is a validation error.
 const MAX_ALTERNATIVES: usize = 64;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The most segments one alternative of a path glob may have: the matcher keeps the
+/// reachable positions of an alternative in one 64-bit word.
+const MAX_SEGMENTS: usize = 63;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Segment {
     /// `**`: any number of segments.
     AnyDepth,
-    /// One segment, possibly with `*` and `?`.
-    Pattern(String),
+    /// One segment, possibly with `*` and `?`: bytes `start..end` of the glob's text.
+    Pattern(u32, u32),
 }
 
 /// A compiled path glob: one or more alternatives, each a list of segments.
+///
+/// Compiling runs for every rule on every hook call, so a glob is three allocations
+/// whatever its length: the source, the segments of all alternatives one after another
+/// (as byte ranges of the text), and where each alternative's segments are. A glob with
+/// `{…}` keeps its expanded alternatives in one more string.
 #[derive(Clone, Debug)]
 pub struct PathGlob {
     source: String,
-    alternatives: Vec<Vec<Segment>>,
+    /// The alternatives' text, when braces were expanded; otherwise the source is the text.
+    expanded: Option<String>,
+    segments: Vec<Segment>,
+    /// `segments[start..end]` of each alternative.
+    alternatives: Vec<(u32, u32)>,
 }
 
 impl PathGlob {
@@ -39,40 +52,100 @@ impl PathGlob {
         if source.trim().is_empty() {
             return Err("an empty glob matches nothing; remove it".to_string());
         }
-        let expanded = expand_braces(source)?;
-        let alternatives = expanded
-            .iter()
-            .map(|alternative| split_segments(alternative))
-            .collect();
-        Ok(PathGlob {
+        let mut glob = PathGlob {
             source: source.to_string(),
-            alternatives,
-        })
+            expanded: None,
+            segments: Vec::new(),
+            alternatives: Vec::with_capacity(1),
+        };
+        let per_alternative = source.bytes().filter(|b| *b == b'/').count() + 1;
+        if source.contains('{') {
+            let alternatives = expand_braces(source)?;
+            glob.alternatives.reserve_exact(alternatives.len());
+            glob.segments
+                .reserve_exact(alternatives.len() * per_alternative);
+            let mut text = String::with_capacity(alternatives.iter().map(String::len).sum());
+            for alternative in &alternatives {
+                let offset = text.len();
+                text.push_str(alternative);
+                glob.push_alternative(alternative, offset)?;
+            }
+            glob.expanded = Some(text);
+        } else {
+            glob.segments.reserve_exact(per_alternative);
+            glob.push_alternative(source, 0)?;
+        }
+        Ok(glob)
+    }
+
+    /// Split one alternative (found at `offset` of the text) into segments.
+    fn push_alternative(&mut self, alternative: &str, offset: usize) -> Result<(), String> {
+        let too_long = || format!("`{}` has more than {MAX_SEGMENTS} segments", self.source);
+        let first = u32::try_from(self.segments.len()).map_err(|_| too_long())?;
+        let mut rest = alternative;
+        while let Some(stripped) = rest.strip_prefix("./") {
+            rest = stripped;
+        }
+        let mut start = offset + (alternative.len() - rest.len());
+        for segment in rest.split('/') {
+            let end = start + segment.len();
+            if !segment.is_empty() && segment != "." {
+                self.segments.push(if segment == "**" {
+                    Segment::AnyDepth
+                } else {
+                    Segment::Pattern(
+                        u32::try_from(start).map_err(|_| too_long())?,
+                        u32::try_from(end).map_err(|_| too_long())?,
+                    )
+                });
+            }
+            start = end + 1;
+        }
+        let last = u32::try_from(self.segments.len()).map_err(|_| too_long())?;
+        if (last - first) as usize > MAX_SEGMENTS {
+            return Err(too_long());
+        }
+        self.alternatives.push((first, last));
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
         &self.source
     }
 
+    fn text(&self) -> &str {
+        self.expanded.as_deref().unwrap_or(&self.source)
+    }
+
+    /// Each alternative's segments.
+    fn each(&self) -> impl Iterator<Item = &[Segment]> {
+        self.alternatives.iter().map(|(first, last)| {
+            self.segments
+                .get(*first as usize..*last as usize)
+                .unwrap_or_default()
+        })
+    }
+
     /// Does the glob match this path, given as segments?
     pub fn matches(&self, path: &[&str]) -> bool {
-        self.alternatives
-            .iter()
-            .any(|segments| reachable_states(segments, path).accepts(segments))
+        let text = self.text();
+        self.each()
+            .any(|segments| accepts(reachable_states(text, segments, path), segments))
     }
 
     /// Could some path at or under `dir` match?
     pub fn may_match_under(&self, dir: &[&str]) -> bool {
-        self.alternatives
-            .iter()
-            .any(|segments| reachable_states(segments, dir).any())
+        let text = self.text();
+        self.each()
+            .any(|segments| reachable_states(text, segments, dir) != 0)
     }
 
     /// Does the glob match `dir` and every path under it?
     pub fn covers_tree(&self, dir: &[&str]) -> bool {
-        self.alternatives.iter().any(|segments| {
+        let text = self.text();
+        self.each().any(|segments| {
             // A reached `**` with nothing but `**` after it matches every descendant.
-            reachable_states(segments, dir).iter().any(|state| {
+            states(reachable_states(text, segments, dir)).any(|state| {
                 segments.get(state..).is_some_and(|rest| {
                     !rest.is_empty() && rest.iter().all(|s| *s == Segment::AnyDepth)
                 })
@@ -83,107 +156,68 @@ impl PathGlob {
     /// Could a path named by the shell pattern `pattern` (segments that may hold `*`, `?`)
     /// also be matched by this glob? Conservative: says yes when unsure.
     pub fn overlaps(&self, pattern: &[&str]) -> bool {
-        self.alternatives
-            .iter()
-            .any(|segments| segments_overlap(segments, pattern))
+        let text = self.text();
+        self.each()
+            .any(|segments| segments_overlap(text, segments, pattern))
     }
 }
 
-fn split_segments(source: &str) -> Vec<Segment> {
-    let mut source = source;
-    while let Some(rest) = source.strip_prefix("./") {
-        source = rest;
-    }
-    source
-        .split('/')
-        .filter(|segment| !segment.is_empty() && *segment != ".")
-        .map(|segment| {
-            if segment == "**" {
-                Segment::AnyDepth
-            } else {
-                Segment::Pattern(segment.to_string())
-            }
-        })
-        .collect()
+/// The positions set in a state word.
+fn states(mut word: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if word == 0 {
+            return None;
+        }
+        let state = word.trailing_zeros() as usize;
+        word &= word - 1;
+        Some(state)
+    })
 }
 
-/// The set of pattern positions reachable after consuming a whole path.
-struct States(Vec<bool>);
-
-impl States {
-    fn any(&self) -> bool {
-        self.0.iter().any(|reached| *reached)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(_, reached)| **reached)
-            .map(|(state, _)| state)
-    }
-
-    /// True when a reachable state accepts: the end of the pattern, or only `**` left.
-    fn accepts(&self, segments: &[Segment]) -> bool {
-        self.iter().any(|state| {
-            segments
-                .get(state..)
-                .is_some_and(|rest| rest.iter().all(|s| *s == Segment::AnyDepth))
-        })
-    }
+/// True when a reachable state accepts: the end of the pattern, or only `**` left.
+fn accepts(reached: u64, segments: &[Segment]) -> bool {
+    states(reached).any(|state| {
+        segments
+            .get(state..)
+            .is_some_and(|rest| rest.iter().all(|s| *s == Segment::AnyDepth))
+    })
 }
 
-/// Run the segment automaton over `path`, returning the positions reachable at the end.
-fn reachable_states(segments: &[Segment], path: &[&str]) -> States {
-    let width = segments.len() + 1;
-    let mut current = vec![false; width];
-    if let Some(first) = current.first_mut() {
-        *first = true;
-    }
-    close_any_depth(segments, &mut current);
+/// Run the segment automaton over `path`, returning the positions reachable at the end
+/// (bit `i`: position `i`; an alternative has at most [`MAX_SEGMENTS`] segments).
+fn reachable_states(text: &str, segments: &[Segment], path: &[&str]) -> u64 {
+    let mut current = close_any_depth(segments, 1);
     for part in path {
-        let mut next = vec![false; width];
-        for (state, reached) in current.iter().enumerate() {
-            if !reached {
-                continue;
-            }
+        let mut next = 0u64;
+        for state in states(current) {
             match segments.get(state) {
-                Some(Segment::AnyDepth) => {
-                    // `**` absorbs this segment and stays.
-                    if let Some(slot) = next.get_mut(state) {
-                        *slot = true;
-                    }
-                }
-                Some(Segment::Pattern(pattern)) => {
-                    if wildcard_match(pattern, part)
-                        && let Some(slot) = next.get_mut(state + 1)
-                    {
-                        *slot = true;
+                // `**` absorbs this segment and stays.
+                Some(Segment::AnyDepth) => next |= 1 << state,
+                Some(Segment::Pattern(start, end)) => {
+                    let pattern = text.get(*start as usize..*end as usize).unwrap_or("");
+                    if wildcard_match(pattern, part) {
+                        next |= 1u64.checked_shl(state as u32 + 1).unwrap_or(0);
                     }
                 }
                 None => {}
             }
         }
-        close_any_depth(segments, &mut next);
-        current = next;
-        if !current.iter().any(|reached| *reached) {
+        current = close_any_depth(segments, next);
+        if current == 0 {
             break;
         }
     }
-    States(current)
+    current
 }
 
 /// `**` may also match zero segments: from a reached `**` the next position is reached.
-fn close_any_depth(segments: &[Segment], states: &mut [bool]) {
-    for state in 0..segments.len() {
-        let reached = states.get(state).copied().unwrap_or(false);
-        if reached
-            && segments.get(state) == Some(&Segment::AnyDepth)
-            && let Some(slot) = states.get_mut(state + 1)
-        {
-            *slot = true;
+fn close_any_depth(segments: &[Segment], mut reached: u64) -> u64 {
+    for (state, segment) in segments.iter().enumerate() {
+        if *segment == Segment::AnyDepth && reached & (1 << state) != 0 {
+            reached |= 1u64.checked_shl(state as u32 + 1).unwrap_or(0);
         }
     }
+    reached
 }
 
 /// Shell-style match of one segment: `*` any run, `?` one character.
@@ -283,7 +317,7 @@ fn wildcard_overlap(a: &[char], b: &[char]) -> bool {
 }
 
 /// Could a glob (with `**`) and a shell pattern (segments with `*`, `?`) name a common path?
-fn segments_overlap(glob: &[Segment], pattern: &[&str]) -> bool {
+fn segments_overlap(text: &str, glob: &[Segment], pattern: &[&str]) -> bool {
     let pattern: Vec<Vec<char>> = pattern.iter().map(|s| s.chars().collect()).collect();
     let mut table = vec![vec![false; pattern.len() + 1]; glob.len() + 1];
     if let Some(cell) = table.get_mut(0).and_then(|row| row.get_mut(0)) {
@@ -306,7 +340,9 @@ fn segments_overlap(glob: &[Segment], pattern: &[&str]) -> bool {
                     if j > 0 {
                         value |= get(i, j - 1);
                     }
-                } else if let (Some(Segment::Pattern(g)), true) = (glob.get(i - 1), j > 0) {
+                } else if let (Some(Segment::Pattern(start, end)), true) = (glob.get(i - 1), j > 0)
+                {
+                    let g = text.get(*start as usize..*end as usize).unwrap_or("");
                     let g: Vec<char> = g.chars().collect();
                     if let Some(p) = pattern.get(j - 1) {
                         // The shell's `*` and `?` never name a leading dot (no dotglob).
@@ -514,6 +550,32 @@ mod tests {
     fn braces_expand() {
         assert!(glob("src/{a,b}/**").matches(&segs("src/b/x")));
         assert!(!glob("src/{a,b}/**").matches(&segs("src/c/x")));
+    }
+
+    #[test]
+    fn segments_are_cut_where_the_text_says() {
+        // Leading `./` and `/`, doubled and `.` segments: the same segments as written plainly.
+        for source in ["./a/*/c", "/a/*/c", "a//*/./c", "././a/*/c/"] {
+            let g = glob(source);
+            assert!(g.matches(&segs("a/b/c")), "{source}");
+            assert!(!g.matches(&segs("a/b/d")), "{source}");
+            assert!(!g.matches(&segs("a/b")), "{source}");
+        }
+        // Alternatives after expansion keep their own segments.
+        let g = glob("./{x/y,z}/**/*.py");
+        assert!(g.matches(&segs("x/y/q/r.py")));
+        assert!(g.matches(&segs("z/r.py")));
+        assert!(!g.matches(&segs("x/r.py")));
+        assert!(!g.matches(&segs("y/r.py")));
+        // 63 segments are matched (the positions fill the state word); 64 are refused.
+        let deep = vec!["d"; 63].join("/");
+        assert!(glob(&deep).matches(&vec!["d"; 63]));
+        assert!(!glob(&deep).matches(&vec!["d"; 62]));
+        let below = vec!["d"; 62].join("/");
+        assert!(glob(&format!("{below}/**")).covers_tree(&vec!["d"; 63]));
+        assert!(!glob(&format!("{below}/**")).covers_tree(&vec!["d"; 61]));
+        let error = PathGlob::new(&format!("{deep}/e")).unwrap_err();
+        assert!(error.contains("more than 63 segments"), "{error}");
     }
 
     #[test]
