@@ -117,7 +117,8 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         None => None,
     };
     let snapshot_path = active.contract_path();
-    let engine = match project.engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c))) {
+    let engine = match project.hook_engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c)))
+    {
         Ok(engine) => engine,
         Err(error) => {
             return Outcome::failure(

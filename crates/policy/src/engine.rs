@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -118,7 +118,11 @@ struct Rule {
     id: RuleId,
     kind: Kind,
     effect: Decision,
-    matcher: Matcher,
+    /// The rule's pattern as written, compiled on first use when the engine is lazy.
+    item: Box<str>,
+    /// Boxed: a rule is built for every entry of every list on every call, and most are
+    /// never compiled, so the rule itself stays small.
+    matcher: OnceLock<Result<Box<Matcher>, String>>,
     /// What the rule is, for reasons: "blocked by the organisation policy".
     source: &'static str,
     /// Set on stop and approval rules: their stated reason.
@@ -139,6 +143,21 @@ enum RuleId {
         kind: Kind,
         index: usize,
     },
+}
+
+impl Rule {
+    /// The compiled pattern, compiling it now if this is its first use.
+    fn matcher(&self) -> Result<&Matcher, &str> {
+        self.matcher
+            .get_or_init(|| compile_matcher(self.kind, &self.item).map(Box::new))
+            .as_ref()
+            .map(|matcher| &**matcher)
+            .map_err(String::as_str)
+    }
+
+    fn compiled(matcher: Matcher) -> OnceLock<Result<Box<Matcher>, String>> {
+        OnceLock::from(Ok(Box::new(matcher)))
+    }
 }
 
 impl RuleId {
@@ -188,8 +207,22 @@ pub struct Sources<'a> {
 
 impl Engine {
     pub fn new(sources: &Sources<'_>) -> Result<Engine, FormatError> {
+        Engine::build(sources, true)
+    }
+
+    /// An engine that compiles each rule's pattern the first time a call needs it.
+    ///
+    /// For the hook, which judges one call per process: a `Read` compiles the read rules
+    /// and no others (a third of a 500-rule policy). A pattern that does not compile
+    /// refuses every call that needs it, naming the rule; [`Engine::new`] (used by
+    /// `check` and `start`) reports it as a validation error with its file instead.
+    pub fn new_lazy(sources: &Sources<'_>) -> Result<Engine, FormatError> {
+        Engine::build(sources, false)
+    }
+
+    fn build(sources: &Sources<'_>, eager: bool) -> Result<Engine, FormatError> {
         let (repo_path, repo) = sources.repo;
-        let mut rules = Vec::new();
+        let mut rules = Vec::with_capacity(rule_count(sources));
         let mut mode = repo.mode.unwrap_or_default();
         let mut default = repo.default.unwrap_or_default().decision();
         let mut registry = repo.mcp.servers.clone();
@@ -204,6 +237,7 @@ impl Engine {
             default = default.max(org.default.map(|d| d.decision()).unwrap_or(default));
             add_lists(
                 &mut rules,
+                eager,
                 org_path,
                 "org.block",
                 org.block.by_kind(),
@@ -241,6 +275,7 @@ impl Engine {
 
         add_lists(
             &mut rules,
+            eager,
             repo_path,
             "policy.block",
             repo.block.by_kind(),
@@ -266,6 +301,7 @@ impl Engine {
         if let Some((contract_path, contract)) = sources.contract {
             add_lists(
                 &mut rules,
+                eager,
                 contract_path,
                 "contract.block",
                 contract.block.by_kind(),
@@ -276,6 +312,7 @@ impl Engine {
             )?;
             add_lists(
                 &mut rules,
+                eager,
                 contract_path,
                 "contract.allow",
                 contract.allow.by_kind(),
@@ -287,6 +324,7 @@ impl Engine {
             for (index, stop) in contract.stop.iter().enumerate() {
                 add_lists(
                     &mut rules,
+                    eager,
                     contract_path,
                     &format!("contract.stop[{index}]"),
                     stop.by_kind(),
@@ -310,6 +348,7 @@ impl Engine {
                 }
                 add_lists(
                     &mut rules,
+                    eager,
                     contract_path,
                     &format!("contract.approval[{index}]"),
                     approval.by_kind(),
@@ -521,7 +560,23 @@ impl Engine {
             if rule.kind != touch.kind() {
                 continue;
             }
-            if self.rule_matches(rule, touch, &split, fs) {
+            let matcher = match rule.matcher() {
+                Ok(matcher) => matcher,
+                Err(message) => {
+                    // Whatever the rule would have said, a rule that cannot be read refuses.
+                    matched.push((
+                        Decision::Deny,
+                        rule.id.to_string(),
+                        format!(
+                            "the policy rule `{}` (`{}`) cannot be used: {message}; run \
+                             `mandate check` and fix it",
+                            rule.id, rule.item
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if self.rule_matches(rule, matcher, touch, &split, fs) {
                 matched.push((
                     rule.effect,
                     rule.id.to_string(),
@@ -749,8 +804,15 @@ impl Engine {
         }
     }
 
-    fn rule_matches(&self, rule: &Rule, touch: &Touch, split: &SplitPath<'_>, fs: &dyn Fs) -> bool {
-        match (&rule.matcher, touch) {
+    fn rule_matches(
+        &self,
+        rule: &Rule,
+        matcher: &Matcher,
+        touch: &Touch,
+        split: &SplitPath<'_>,
+        fs: &dyn Fs,
+    ) -> bool {
+        match (matcher, touch) {
             (Matcher::Path { glob, anchor }, Touch::Read(path) | Touch::Write(path)) => {
                 let Some(segs) = split.get(anchor) else {
                     return false;
@@ -812,7 +874,7 @@ impl Engine {
 
     /// Could the tree at `dir` hold a path this rule matches? Asks the file system.
     fn tree_may_hold(&self, rule: &Rule, dir: &Path, fs: &dyn Fs) -> bool {
-        let Matcher::Path { glob, anchor } = &rule.matcher else {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
             return true;
         };
         let test = |path: &Path| {
@@ -831,10 +893,11 @@ impl Engine {
     }
 
     fn rule_reason(&self, rule: &Rule, touch: &Touch) -> String {
-        let pattern = match &rule.matcher {
-            Matcher::Path { glob, .. } => glob.as_str().to_string(),
-            Matcher::Text(pattern) => pattern.as_str().to_string(),
-            Matcher::MandateVerb(_) => "mandate's authority verbs".to_string(),
+        let pattern = match rule.matcher() {
+            Ok(Matcher::Path { glob, .. }) => glob.as_str().to_string(),
+            Ok(Matcher::Text(pattern)) => pattern.as_str().to_string(),
+            Ok(Matcher::MandateVerb(_)) => "mandate's authority verbs".to_string(),
+            Err(_) => rule.item.to_string(),
         };
         let what = self.describe(touch);
         if rule.id.is_builtin() {
@@ -993,8 +1056,34 @@ fn has_glob_chars(segment: &str) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// How many rules `sources` make (built-ins counted generously), so the vector holding
+/// them is allocated once: growing it by doubling touched twice the memory, page by page.
+fn rule_count(sources: &Sources<'_>) -> usize {
+    let lists = |lists: [(Kind, &[String]); 5]| lists.iter().map(|(_, l)| l.len()).sum::<usize>();
+    let mut count = 16 + sources.protected.len();
+    count += lists(sources.repo.1.block.by_kind());
+    if let Some((_, org)) = sources.org {
+        count += lists(org.block.by_kind());
+    }
+    if let Some((_, contract)) = sources.contract {
+        count += lists(contract.block.by_kind()) + lists(contract.allow.by_kind());
+        count += contract
+            .stop
+            .iter()
+            .map(|r| lists(r.by_kind()))
+            .sum::<usize>();
+        count += contract
+            .approval
+            .iter()
+            .map(|r| lists(r.by_kind()))
+            .sum::<usize>();
+    }
+    count
+}
+
 fn add_lists(
     rules: &mut Vec<Rule>,
+    eager: bool,
     file: &Path,
     prefix: &str,
     lists: [(Kind, &[String]); 5],
@@ -1013,12 +1102,17 @@ fn add_lists(
                 kind,
                 index,
             };
-            let matcher = compile_matcher(kind, item)
-                .map_err(|message| FormatError::new(file, Some(id.to_string()), message))?;
+            let matcher = OnceLock::new();
+            if eager {
+                let compiled = compile_matcher(kind, item)
+                    .map_err(|message| FormatError::new(file, Some(id.to_string()), message))?;
+                let _ = matcher.set(Ok(Box::new(compiled)));
+            }
             rules.push(Rule {
                 id,
                 kind,
                 effect,
+                item: item.as_str().into(),
                 matcher,
                 source,
                 why: why.clone(),
@@ -1081,10 +1175,11 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             id: RuleId::Fixed("builtin.self-protection"),
             kind: Kind::Write,
             effect: Decision::Deny,
-            matcher: Matcher::Path {
+            item: "".into(),
+            matcher: Rule::compiled(Matcher::Path {
                 glob,
                 anchor: Anchor::Absolute,
-            },
+            }),
             source: "protected: the agent may not change its own policy, contracts, \
                      Claude Code settings or records",
             why: None,
@@ -1097,10 +1192,11 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             id: RuleId::Fixed("builtin.self-protection"),
             kind: Kind::Write,
             effect: Decision::Deny,
-            matcher: Matcher::Path {
+            item: "".into(),
+            matcher: Rule::compiled(Matcher::Path {
                 glob,
                 anchor: Anchor::Absolute,
-            },
+            }),
             source: "protected: the agent may not change Claude Code's settings",
             why: None,
             group: None,
@@ -1110,7 +1206,8 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         id: RuleId::Fixed("builtin.self-protection.verbs"),
         kind: Kind::Execute,
         effect: Decision::Deny,
-        matcher: Matcher::MandateVerb(AUTHORITY_VERBS),
+        item: "".into(),
+        matcher: Rule::compiled(Matcher::MandateVerb(AUTHORITY_VERBS)),
         source: "one of mandate's authority verbs, which only people may run",
         why: None,
         group: None,
@@ -1119,7 +1216,8 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         id: RuleId::Fixed("builtin.evidence"),
         kind: Kind::Execute,
         effect: Decision::Allow,
-        matcher: Matcher::MandateVerb(&["evidence"]),
+        item: "".into(),
+        matcher: Rule::compiled(Matcher::MandateVerb(&["evidence"])),
         source: "how the agent records its evidence",
         why: None,
         group: None,

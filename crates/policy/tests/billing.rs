@@ -311,3 +311,65 @@ fn a_wildcard_in_an_execute_rule_does_not_climb_out_of_its_folder() {
     );
     assert_eq!(d, Decision::Deny);
 }
+
+/// The hook's engine compiles a rule when a call first needs it. A rule that does not
+/// compile is a validation error for `check` and `start` (the eager engine), and refuses
+/// every call that needs it in the hook, even when it is an allow rule.
+#[test]
+fn a_broken_rule_refuses_the_calls_that_need_it_in_the_lazy_engine() {
+    let contract = CONTRACT.replace(
+        "[allow]\nread = [",
+        "[allow]\nread = [\"docs/{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}/**\", ",
+    );
+    assert_ne!(contract, CONTRACT, "the fixture changed: update this test");
+    let error = engine_from_text(POLICY, Some(&contract), Path::new("/repo"))
+        .err()
+        .expect("the eager engine refuses the contract");
+    let error = error.to_string();
+    assert!(error.contains("allow.read[0]"), "{error}");
+    assert!(error.contains("alternatives"), "{error}");
+
+    let policy_path = Path::new("/repo/mandate.toml");
+    let contract_path = Path::new("/repo/.mandate/contracts/contract.toml");
+    let policy = mandate_policy::parse_policy(policy_path, POLICY).unwrap();
+    let contract = mandate_policy::parse_contract(contract_path, &contract).unwrap();
+    let lazy = Engine::new_lazy(&mandate_policy::Sources {
+        org: None,
+        repo: (policy_path, &policy),
+        contract: Some((contract_path, &contract)),
+        root: Path::new("/repo"),
+        home: None,
+        protected: &[],
+    })
+    .unwrap();
+    let cwd = PathBuf::from("/repo");
+    let judge = |tool: &str, input: serde_json::Value| {
+        lazy.judge(
+            &Call {
+                tool,
+                input: &input,
+                cwd: &cwd,
+            },
+            &Context {
+                rollback_note: true,
+                ..Context::default()
+            },
+            &NoFs,
+        )
+    };
+    // A read needs the read rules: refused, naming the broken rule.
+    let read = judge(
+        "Read",
+        json!({"file_path": "/repo/billing/export/filter.py"}),
+    );
+    assert_eq!(read.decision, Decision::Deny);
+    assert!(read.rules.contains(&"contract.allow.read[0]".to_string()));
+    assert!(read.reason.contains("cannot be used"), "{}", read.reason);
+    assert!(read.reason.contains("mandate check"), "{}", read.reason);
+    // A write needs only the write rules, which are sound: judged as before.
+    let write = judge(
+        "Write",
+        json!({"file_path": "/repo/billing/export/filter.py", "content": "x"}),
+    );
+    assert_eq!(write.decision, Decision::Allow, "{}", write.reason);
+}

@@ -34,7 +34,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mandate_policy::glob::PathGlob;
-use mandate_policy::{Call, Context, Decision, Fs, engine_from_text};
+use mandate_policy::{
+    Call, Context, Decision, Engine, Fs, Sources, engine_from_text, parse_contract, parse_policy,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -168,20 +170,38 @@ fn run_corpus() -> (Vec<Outcome>, BTreeMap<&'static str, usize>) {
         .unwrap_or_else(|e| panic!("{name}: contract `{}`: {e}", corpus.contract));
         let engine = engine_from_text(&policy, Some(&contract), Path::new(ROOT))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The hook's engine compiles rules on first use; it must judge exactly the same.
+        let policy_path = Path::new(ROOT).join("mandate.toml");
+        let contract_path = Path::new(ROOT).join(".mandate/contracts/contract.toml");
+        let parsed_policy = parse_policy(&policy_path, &policy).unwrap();
+        let parsed_contract = parse_contract(&contract_path, &contract).unwrap();
+        let lazy = Engine::new_lazy(&Sources {
+            org: None,
+            repo: (&policy_path, &parsed_policy),
+            contract: Some((&contract_path, &parsed_contract)),
+            root: Path::new(ROOT),
+            home: None,
+            protected: &[],
+        })
+        .unwrap();
         for case in corpus.cases {
             let cwd = match &case.cwd {
                 Some(dir) => Path::new(ROOT).join(dir),
                 None => PathBuf::from(ROOT),
             };
             let input = json!({ "command": case.command });
-            let verdict = engine.judge(
-                &Call {
-                    tool: "Bash",
-                    input: &input,
-                    cwd: &cwd,
-                },
-                &context,
-                &fs,
+            let call = Call {
+                tool: "Bash",
+                input: &input,
+                cwd: &cwd,
+            };
+            let verdict = engine.judge(&call, &context, &fs);
+            let lazily = lazy.judge(&call, &context, &fs);
+            assert_eq!(
+                (&lazily.decision, &lazily.rules, &lazily.reason),
+                (&verdict.decision, &verdict.rules, &verdict.reason),
+                "{name}: `{}`: the lazy engine judged differently",
+                case.command
             );
             *counts
                 .entry(if case.expect == Decision::Allow {

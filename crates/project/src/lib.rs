@@ -166,8 +166,25 @@ impl Project {
 
     /// Compile the policies and `contract` into an engine.
     pub fn engine(&self, contract: Option<(&Path, &Contract)>) -> Result<Engine, ProjectError> {
+        self.build_engine(contract, Engine::new)
+    }
+
+    /// The engine the hook uses: each rule compiled when a call first needs it
+    /// ([`Engine::new_lazy`]).
+    pub fn hook_engine(
+        &self,
+        contract: Option<(&Path, &Contract)>,
+    ) -> Result<Engine, ProjectError> {
+        self.build_engine(contract, Engine::new_lazy)
+    }
+
+    fn build_engine(
+        &self,
+        contract: Option<(&Path, &Contract)>,
+        build: fn(&Sources<'_>) -> Result<Engine, FormatError>,
+    ) -> Result<Engine, ProjectError> {
         let protected = self.protected_paths();
-        let engine = Engine::new(&Sources {
+        let engine = build(&Sources {
             org: self.org.as_ref().map(|(p, o)| (p.as_path(), o)),
             repo: (&self.policy_path, &self.policy),
             contract,
