@@ -1055,7 +1055,6 @@ fn has_glob_chars(segment: &str) -> bool {
     segment.contains(['*', '?', '['])
 }
 
-#[allow(clippy::too_many_arguments)]
 /// How many rules `sources` make (built-ins counted generously), so the vector holding
 /// them is allocated once: growing it by doubling touched twice the memory, page by page.
 fn rule_count(sources: &Sources<'_>) -> usize {
@@ -1081,6 +1080,7 @@ fn rule_count(sources: &Sources<'_>) -> usize {
     count
 }
 
+#[allow(clippy::too_many_arguments)]
 fn add_lists(
     rules: &mut Vec<Rule>,
     eager: bool,
