@@ -391,3 +391,64 @@ fn a_panic_inside_the_hook_is_a_deny() {
         .to_string();
     assert!(reason.contains("internal error"), "{reason}");
 }
+
+/// Started with its standard output (or all three standard descriptors) closed, the hook
+/// still records the call in the run log and nowhere else: the log is not opened on a
+/// free descriptor 1 and written to as if it were stdout.
+#[test]
+fn closed_standard_descriptors_never_redirect_the_answer_into_the_record() {
+    let repo = repo();
+    let runs = repo.root.parent().unwrap().join("records/runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log = run.join("log.jsonl");
+    let input = pre_tool_use(
+        &repo.root,
+        "Read",
+        json!({"file_path": repo.root.join("billing/export/filter.py")}),
+    )
+    .to_string();
+    let input_file = repo.root.parent().unwrap().join("event.json");
+    std::fs::write(&input_file, &input).unwrap();
+    for closing in [">&-", ">&- 2>&-", "<&- >&- 2>&-"] {
+        let before = std::fs::read_to_string(&log).unwrap().lines().count();
+        // With stdin closed too, the event is read from nowhere: refused, nothing recorded.
+        let stdin = if closing.starts_with("<&-") {
+            String::new()
+        } else {
+            format!("< '{}'", input_file.display())
+        };
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec '{}' hook claude-code --root '{}' {stdin} {closing}",
+                env!("CARGO_BIN_EXE_mandate"),
+                repo.root.display()
+            ))
+            .env("MANDATE_ORG_POLICY", repo.root.join("no-org-policy.toml"))
+            .status()
+            .unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let after = text.lines().count();
+        if closing.starts_with("<&-") {
+            assert_eq!(status.code(), Some(2), "{closing}");
+            assert_eq!(after, before, "{closing}");
+        } else {
+            assert_eq!(after, before + 1, "{closing}: one event recorded");
+        }
+        // Every line is still a record entry, numbered in order: no hook answer was
+        // written into the log.
+        for (n, line) in text.lines().enumerate() {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            assert!(
+                entry.get("hookSpecificOutput").is_none(),
+                "{closing}: {line}"
+            );
+            assert_eq!(entry["i"], json!(n), "{closing}: {line}");
+        }
+    }
+}
