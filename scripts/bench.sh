@@ -72,17 +72,14 @@ if [ "$mode" = callgrind ]; then
   # its number). Two calls first, so the log ends in an ordinary event as it does mid-run.
   parts=(
     "whole process|PROGRAM TOTALS"
-    "dynamic loader (relocations, libc)|rtld.c:_dl_start "
     "find + read + parse mandate.toml|mandate_project::Project::discover "
-    "parse the contract snapshot|mandate_policy::format::parse_contract "
-    "compile the engine|mandate_policy::engine::Engine::new "
+    "parsed-form cache (policy and contract)|mandate_project::parsed::cached "
+    "compile the engine (rules on first use)|mandate_policy::engine::Engine::build "
     "  of which path globs|mandate_policy::glob::PathGlob::new "
-    "judge the call|mandate_policy::engine::Engine::judge "
-    "open the run log|mandate_record::log::RunLog::open "
-    "append to the run log|mandate_record::log::RunLog::append "
+    "judge the call (compiling its rules)|mandate_policy::engine::Engine::judge "
+    "append to the run log|mandate_project::recorder::append_event "
     "  of which redaction|mandate_record::redact::redact_depth "
-    "  of which the redaction automaton|AhoCorasickBuilder::build"
-    "free the session at exit|drop_in_place<mandate_claude_code::hook::Session>"
+    "SHA-256, all callers (software under valgrind)|sha2::sha256::compress256"
   )
   for name in billing rules500; do
     for event in read bash; do
