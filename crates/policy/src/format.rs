@@ -104,17 +104,6 @@ pub struct TouchLists {
 }
 
 impl TouchLists {
-    /// The lists by kind, borrowed.
-    pub fn by_kind(&self) -> [(Kind, &[String]); 5] {
-        [
-            (Kind::Read, &self.read),
-            (Kind::Write, &self.write),
-            (Kind::Execute, &self.execute),
-            (Kind::Call, &self.call),
-            (Kind::Expose, &self.expose),
-        ]
-    }
-
     pub fn is_empty(&self) -> bool {
         self.read.is_empty()
             && self.write.is_empty()
@@ -282,8 +271,9 @@ pub struct ApprovalRule {
     pub expose: Vec<String>,
 }
 
-/// The touch lists of a stop or approval rule. (The fields are written out in those
-/// structs because serde's `flatten` cannot be combined with `deny_unknown_fields`.)
+/// The touch lists of a stop or approval rule, and of `TouchLists` itself. (The fields
+/// are written out in those structs because serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`.)
 macro_rules! touch_lists_of {
     ($rule:ty) => {
         impl $rule {
@@ -310,6 +300,7 @@ macro_rules! touch_lists_of {
         }
     };
 }
+touch_lists_of!(TouchLists);
 touch_lists_of!(StopRule);
 touch_lists_of!(ApprovalRule);
 

@@ -139,19 +139,7 @@ impl RunLog {
     /// Open an existing run. A torn tail (a cut-off append) is recovered now, with an
     /// explicit `record.recovery` entry; stale temporary checkpoint files are removed.
     pub fn open(dir: &Path) -> Result<Self, RecordError> {
-        let path = dir.join(LOG_FILE);
-        let file = match OpenOptions::new().read(true).append(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RecordError::NotARun(dir.to_owned()));
-            }
-            Err(e) => return Err(RecordError::io(&path, e)),
-        };
-        let log = Self {
-            dir: dir.to_owned(),
-            file: Mutex::new(file),
-            poisoned: AtomicBool::new(false),
-        };
+        let log = Self::open_file(dir)?;
         {
             let locked = log.lock()?;
             log.tail(&locked)?;
@@ -164,6 +152,11 @@ impl RunLog {
     /// [`RunLog::append`], reading the end of the log once instead of twice (the hook's
     /// path: one event per process).
     pub fn append_to(dir: &Path, event: Value) -> Result<u64, RecordError> {
+        Self::open_file(dir)?.append(event)
+    }
+
+    /// The log file of `dir`, opened for reading and appending, nothing read yet.
+    fn open_file(dir: &Path) -> Result<Self, RecordError> {
         let path = dir.join(LOG_FILE);
         let file = match OpenOptions::new().read(true).append(true).open(&path) {
             Ok(f) => f,
@@ -172,12 +165,11 @@ impl RunLog {
             }
             Err(e) => return Err(RecordError::io(&path, e)),
         };
-        let log = Self {
+        Ok(Self {
             dir: dir.to_owned(),
             file: Mutex::new(file),
             poisoned: AtomicBool::new(false),
-        };
-        log.append(event)
+        })
     }
 
     /// The run directory.
