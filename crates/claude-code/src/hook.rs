@@ -110,7 +110,7 @@ fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
         }
     };
     let contract = match &state {
-        Some(_) => match load_snapshot(&project.root, &active) {
+        Some(_) => match load_snapshot(project.home.as_deref(), &active) {
             Ok(contract) => Some(contract),
             Err(reason) => return Outcome::failure(event, &reason),
         },
@@ -160,7 +160,7 @@ fn fault_injection() {
     }
 }
 
-fn load_snapshot(root: &Path, active: &ActiveRun) -> Result<Contract, String> {
+fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Contract, String> {
     let path = active.contract_path();
     let text = std::fs::read_to_string(&path).map_err(|error| {
         format!(
@@ -169,7 +169,7 @@ fn load_snapshot(root: &Path, active: &ActiveRun) -> Result<Contract, String> {
             path.display()
         )
     })?;
-    mandate_project::parsed::contract(root, &path, &text).map_err(|error| {
+    mandate_project::parsed::contract(home, &path, &text).map_err(|error| {
         format!("mandate cannot read the active contract, so this call is refused: {error}")
     })
 }

@@ -64,6 +64,10 @@ pub fn sandbox_settings(project: &Project, contract: Option<&Contract>, binary: 
             .unwrap_or(records.clone()),
     ));
     deny_write.push(path_string(&records));
+    if let Some(home) = &project.home {
+        // Parsed policies and contracts: what the hook reads instead of the files.
+        deny_write.push(path_string(&mandate_project::parsed::cache_dir(home)));
+    }
     for protected in ["mandate.toml", ".mandate", ".mcp.json", ".claude"] {
         deny_write.push(path_string(&project.root.join(protected)));
     }

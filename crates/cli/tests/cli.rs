@@ -334,6 +334,15 @@ fn a_new_contract_moves_the_sandbox_with_it() {
     assert!(deny_read.contains(&customer), "{deny_read:?}");
     assert!(deny_read.contains(&json!(repo.root.join(".env").display().to_string())));
     assert_eq!(first["sandbox"]["network"]["allowedDomains"], json!([]));
+    // The parsed-policy cache the hook trusts is as unwritable as the records.
+    let deny_write = first["sandbox"]["filesystem"]["denyWrite"]
+        .as_array()
+        .unwrap();
+    let cache = repo.dir.path().join(".cache/mandate/parsed");
+    assert!(
+        deny_write.contains(&json!(cache.display().to_string())),
+        "{deny_write:?}"
+    );
 
     let other = CONTRACT
         .replace("id = \"BILL-142\"", "id = \"DOCS-7\"")

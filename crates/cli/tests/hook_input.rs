@@ -452,3 +452,30 @@ fn closed_standard_descriptors_never_redirect_the_answer_into_the_record() {
         }
     }
 }
+
+/// The parsed-policy cache stands in for the policy and contract files on every call, so
+/// the agent may not write it, by any tool.
+#[test]
+fn the_parsed_policy_cache_is_protected() {
+    let repo = repo();
+    let home = std::env::var("HOME").unwrap();
+    let entry = Path::new(&home).join(".cache/mandate/parsed/contract-0.json");
+    for (tool, input) in [
+        ("Write", json!({"file_path": entry, "content": "{}"})),
+        (
+            "Bash",
+            json!({"command": format!("echo '{{}}' > {}", entry.display())}),
+        ),
+    ] {
+        let output = hook(
+            &repo.root,
+            pre_tool_use(&repo.root, tool, input).to_string().as_bytes(),
+        );
+        assert_eq!(decision(&output), "deny", "{tool}");
+        let reason = stdout_json(&output)["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains("protected"), "{tool}: {reason}");
+    }
+}

@@ -9,7 +9,6 @@
 //!
 //! ```text
 //! <repo>/mandate.toml                         the repository policy
-//! <repo>/.mandate/cache/                      parsed policies and contracts ([`parsed`])
 //! $MANDATE_ORG_POLICY or /etc/mandate/policy.toml   the organisation policy (optional)
 //! <records.dir>/runs/<run-id>/                 the run record (mandate-record)
 //! <records.dir>/workspaces/<key>/state.json   the workspace's active run
@@ -20,6 +19,7 @@
 //! <records.dir>/approvals/<id>.json           named-reviewer approval requests
 //! <records.dir>/mcp-pins/<server>.json        pinned MCP tool digests
 //! <records.dir>/mcp-pins/drifted.json         tools whose definition drifted (the hook reads it)
+//! ~/.cache/mandate/parsed/                    parsed policies and contracts ([`parsed`])
 //! ```
 //!
 //! The contract is snapshotted at `mandate start`, so editing the file afterwards changes
@@ -102,12 +102,16 @@ impl Project {
             }
             other => other,
         })?;
-        let policy = parsed::policy(&root, &policy_path, &text)?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let policy = parsed::policy(home.as_deref(), &policy_path, &text)?;
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
         let org = match std::fs::read_to_string(&org_path) {
-            Ok(text) => Some((org_path.clone(), parsed::policy(&root, &org_path, &text)?)),
+            Ok(text) => Some((
+                org_path.clone(),
+                parsed::policy(home.as_deref(), &org_path, &text)?,
+            )),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(ProjectError::Read {
@@ -122,7 +126,7 @@ impl Project {
             policy_path,
             policy,
             org,
-            home: std::env::var_os("HOME").map(PathBuf::from),
+            home,
         })
     }
 
@@ -155,6 +159,9 @@ impl Project {
     /// Paths the agent may never write beyond the built-in ones.
     pub fn protected_paths(&self) -> Vec<PathBuf> {
         let mut paths = vec![self.records_dir()];
+        if let Some(home) = &self.home {
+            paths.push(parsed::cache_dir(home));
+        }
         if let Some((org, _)) = &self.org {
             paths.push(org.clone());
         }

@@ -3,15 +3,18 @@
 //! Every hook call reads the repository policy, the organisation policy and the contract
 //! snapshot. Parsing their TOML was a fifth to a third of a hook call's instructions
 //! (`scripts/bench.sh --callgrind`); the same structures read back from JSON cost a tenth
-//! of that. So a successful parse is kept in `<repo>/.mandate/cache/<kind>-<digest>.json`,
+//! of that. So a successful parse is kept in `~/.cache/mandate/parsed/<kind>-<digest>.json`,
 //! where the digest covers this mandate's version, the kind and the exact text: a changed
 //! file, or a newer mandate, simply misses and parses again. Errors are never cached, so
 //! a broken file is reported with its line every time.
 //!
-//! The cache is mandate's own state inside `.mandate/`, which the agent may not write
-//! (the built-in self-protection rules and the sandbox's `denyWrite` cover the folder),
-//! the same protection as the policy file it stands for. Writing it is best effort: a
-//! read-only checkout parses every time and works the same.
+//! Where it lives is the security question. Not in the repository: anything in the
+//! checkout can arrive by a commit, and a crafted entry keyed by a contract's or the
+//! organisation policy's digest (both predictable from their text) would stand in for it
+//! unseen by code review. The user's cache folder is outside every checkout, and it is one
+//! of the paths the agent may never write (the built-in self-protection rules and the
+//! sandbox's `denyWrite` list it, as they list the records). Writing it is best effort:
+//! without a home folder, or with a read-only one, every call parses and works the same.
 
 use std::path::{Path, PathBuf};
 
@@ -21,29 +24,32 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-/// The cache folder of a repository.
-pub fn cache_dir(root: &Path) -> PathBuf {
-    root.join(".mandate").join("cache")
+/// The cache folder of the user whose home is `home`.
+pub fn cache_dir(home: &Path) -> PathBuf {
+    home.join(".cache").join("mandate").join("parsed")
 }
 
-/// `parse_policy`, through the cache.
-pub fn policy(root: &Path, path: &Path, text: &str) -> Result<Policy, FormatError> {
-    cached(root, "policy", path, text, parse_policy)
+/// `parse_policy`, through the cache of `home` (none: parse).
+pub fn policy(home: Option<&Path>, path: &Path, text: &str) -> Result<Policy, FormatError> {
+    cached(home, "policy", path, text, parse_policy)
 }
 
-/// `parse_contract`, through the cache.
-pub fn contract(root: &Path, path: &Path, text: &str) -> Result<Contract, FormatError> {
-    cached(root, "contract", path, text, parse_contract)
+/// `parse_contract`, through the cache of `home` (none: parse).
+pub fn contract(home: Option<&Path>, path: &Path, text: &str) -> Result<Contract, FormatError> {
+    cached(home, "contract", path, text, parse_contract)
 }
 
 fn cached<T: Serialize + DeserializeOwned>(
-    root: &Path,
+    home: Option<&Path>,
     kind: &str,
     path: &Path,
     text: &str,
     parse: fn(&Path, &str) -> Result<T, FormatError>,
 ) -> Result<T, FormatError> {
-    let dir = cache_dir(root);
+    let Some(home) = home.filter(|h| h.is_absolute()) else {
+        return parse(path, text);
+    };
+    let dir = cache_dir(home);
     let file = dir.join(format!("{kind}-{}.json", key(kind, text)));
     if let Ok(bytes) = std::fs::read(&file)
         && let Ok(value) = serde_json::from_slice(&bytes)
@@ -75,12 +81,8 @@ fn store<T: Serialize>(dir: &Path, file: &Path, value: &T) {
     let Ok(bytes) = serde_json::to_vec(value) else {
         return;
     };
-    if !dir.is_dir() {
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
-        // Nothing in the cache belongs in version control.
-        let _ = std::fs::write(dir.join(".gitignore"), "*\n");
+    if !dir.is_dir() && crate::create_private_dir(dir).is_err() {
+        return;
     }
     // A private temporary name, then rename: a reader sees the whole file or none.
     let tmp = dir.join(format!(
@@ -127,16 +129,16 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap();
             let root = tempfile::tempdir().unwrap();
             if let Ok(parsed) = parse_policy(&file, &text) {
-                let first = policy(root.path(), &file, &text).unwrap();
-                let second = policy(root.path(), &file, &text).unwrap();
+                let first = policy(Some(root.path()), &file, &text).unwrap();
+                let second = policy(Some(root.path()), &file, &text).unwrap();
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
                 policies += 1;
             }
             if let Ok(parsed) = parse_contract(&file, &text) {
-                let first = contract(root.path(), &file, &text).unwrap();
-                let second = contract(root.path(), &file, &text).unwrap();
+                let first = contract(Some(root.path()), &file, &text).unwrap();
+                let second = contract(Some(root.path()), &file, &text).unwrap();
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
@@ -145,8 +147,8 @@ mod tests {
             let cached = std::fs::read_dir(cache_dir(root.path()))
                 .map(|d| d.flatten().count())
                 .unwrap_or(0);
-            // The entry (or entries) and the .gitignore, or nothing for other TOML files.
-            assert!(cached == 0 || cached >= 2, "{file:?}");
+            // One entry per kind the file parsed as, and nothing for other TOML files.
+            assert!(cached <= 2, "{file:?}");
         }
         assert!(policies >= 3, "{policies} policies");
         assert!(contracts >= 3, "{contracts} contracts");
@@ -159,20 +161,22 @@ mod tests {
         let one = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         let two = "version = 1\n[block]\nread = [\"keys/**\"]\n";
         assert_eq!(
-            policy(root.path(), &path, one).unwrap().block.read,
+            policy(Some(root.path()), &path, one).unwrap().block.read,
             ["secrets/**"]
         );
         assert_eq!(
-            policy(root.path(), &path, two).unwrap().block.read,
+            policy(Some(root.path()), &path, two).unwrap().block.read,
             ["keys/**"]
         );
         assert_eq!(
-            policy(root.path(), &path, one).unwrap().block.read,
+            policy(Some(root.path()), &path, one).unwrap().block.read,
             ["secrets/**"]
         );
         let broken = "version = 1\n[block]\nreed = [\"x\"]\n";
         for _ in 0..2 {
-            let error = policy(root.path(), &path, broken).unwrap_err().to_string();
+            let error = policy(Some(root.path()), &path, broken)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(":3:"), "{error}");
         }
         let entries: Vec<String> = std::fs::read_dir(cache_dir(root.path()))
@@ -180,8 +184,21 @@ mod tests {
             .flatten()
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();
-        assert_eq!(entries.len(), 3, "{entries:?}");
-        assert!(entries.contains(&".gitignore".to_string()));
+        assert_eq!(entries.len(), 2, "{entries:?}");
+    }
+
+    #[test]
+    fn without_a_home_nothing_is_cached() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("mandate.toml");
+        let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
+        for home in [None, Some(Path::new("relative/home"))] {
+            assert_eq!(
+                policy(home, &path, text).unwrap().block.read,
+                ["secrets/**"]
+            );
+        }
+        assert!(!Path::new("relative").exists());
     }
 
     #[test]
@@ -189,11 +206,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let path = root.path().join("mandate.toml");
         let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
-        policy(root.path(), &path, text).unwrap();
+        policy(Some(root.path()), &path, text).unwrap();
         let entry = cache_dir(root.path()).join(format!("policy-{}.json", key("policy", text)));
         std::fs::write(&entry, b"{\"version\":").unwrap();
         assert_eq!(
-            policy(root.path(), &path, text).unwrap().block.read,
+            policy(Some(root.path()), &path, text).unwrap().block.read,
             ["secrets/**"]
         );
         let repaired: Policy = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
