@@ -249,6 +249,29 @@ fn terminated(source: &str) -> Option<String> {
     Some(line)
 }
 
+/// A character above U+00FF right after `{`, `{1` or `{1..`, if the line has one.
+///
+/// tree-sitter-bash's scanner (0.25.1, `scanner.c`, the `{1..9}` check) hands the
+/// character after such a prefix to the C library's `isdigit`, which indexes a 384-entry
+/// table with it: a larger code point reads outside the table, and some crash the process
+/// (found by `tests/never_panics.rs`: `{` followed by U+11509). Such lines are opaque
+/// before they reach the parser.
+fn unreadable_after_brace(source: &str) -> Option<char> {
+    // True while the text since the last `{` is only digits and dots.
+    let mut after_brace = false;
+    for c in source.chars() {
+        if after_brace && u32::from(c) > 0xFF {
+            return Some(c);
+        }
+        match c {
+            '{' => after_brace = true,
+            '0'..='9' | '.' => {}
+            _ => after_brace = false,
+        }
+    }
+    None
+}
+
 /// The grammar, for names by id that live as long as the program.
 static LANGUAGE: LazyLock<Language> = LazyLock::new(|| tree_sitter_bash::LANGUAGE.into());
 
@@ -357,6 +380,17 @@ impl Walker {
                 source,
                 format!(
                     "the line holds the character U+{:04X}, which shells and parsers may split differently",
+                    c as u32
+                ),
+            );
+            return Outcome::same(cwds);
+        }
+        if !plain && let Some(c) = unreadable_after_brace(source) {
+            self.opaque(
+                source,
+                format!(
+                    "the line holds the character U+{:04X} after `{{`, which the Bash parser \
+                     cannot read safely",
                     c as u32
                 ),
             );
@@ -1497,6 +1531,38 @@ mod tests {
             }
             check(&line);
         }
+    }
+
+    #[test]
+    fn characters_the_scanner_cannot_read_after_a_brace_are_opaque() {
+        for line in [
+            "{\u{11509}\u{1F574}G-",
+            "echo {\u{10FFFD}",
+            "echo {12\u{10FFFD}",
+            "echo {1..\u{10FFFD}",
+            "echo {1.2.\u{4E00}",
+        ] {
+            let analysis = analyze(line);
+            assert!(
+                analysis
+                    .opaque
+                    .iter()
+                    .any(|o| o.reason.contains("cannot read safely")),
+                "{line:?}: {analysis:?}"
+            );
+        }
+        // Elsewhere such characters are ordinary text.
+        for line in [
+            "echo \u{4E00}{a,b}",
+            "echo {a\u{4E00}}",
+            "echo '{' \u{1F600}",
+        ] {
+            assert_eq!(unreadable_after_brace(line), None, "{line:?}");
+        }
+        assert_eq!(unreadable_after_brace("echo {\u{4E00}"), Some('\u{4E00}'));
+        assert_eq!(unreadable_after_brace("echo {é"), None);
+        // The scanner stops at `-` before reading further, so this one is safe.
+        assert_eq!(unreadable_after_brace("echo {1..-\u{4E00}}"), None);
     }
 
     #[test]
