@@ -235,24 +235,37 @@ enum Command {
 /// The process entry point, in place of Rust's runtime start-up.
 ///
 /// The hook is a fresh process on every tool call, and Rust's start-up (the main thread's
-/// stack guard, which reads and parses `/proc/self/maps`, the signal stack, the `SIGPIPE`
-/// setting: about a dozen system calls) cost 40-60 us of a ~1.5 ms call
-/// (`scripts/bench.sh`). What of it matters is done here: file descriptors 0-2 are made
-/// sure to be open (so a file opened later never lands on a closed stdout), a panic that
-/// escapes becomes exit status 101, and stdout is flushed before the process ends.
-/// `SIGPIPE` keeps its default: writing to a closed pipe ends the process quietly, as a
-/// shell tool does. Arguments and the environment come from the C library as usual.
+/// stack guard, which reads and parses `/proc/self/maps`, and the signal stack: about a
+/// dozen system calls) cost 40-60 us of a ~1.5 ms call (`scripts/bench.sh`). What of it
+/// matters is done here: file descriptors 0-2 are made sure to be open (so a file opened
+/// later never lands on a closed stdout), `SIGPIPE` is ignored as Rust programs expect
+/// (a write to a closed pipe or socket, such as a team server that hangs up, is an error
+/// to handle, not the end of the process), a panic that escapes becomes exit status 101,
+/// and stdout is flushed before the process ends. Arguments and the environment come from
+/// the C library as usual.
 #[cfg(not(test))]
-#[allow(unsafe_code)] // `no_mangle` is `unsafe` in edition 2024; nothing here is unsafe.
+#[allow(unsafe_code)] // `no_mangle` is `unsafe` in edition 2024, and see `ignore_sigpipe`.
 #[unsafe(no_mangle)]
 pub extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
     ensure_std_fds();
+    ignore_sigpipe();
     let code = std::panic::catch_unwind(run).unwrap_or_else(|_| ExitCode::from(101));
     let _ = std::io::stdout().flush();
     std::ffi::c_int::from(status(code))
+}
+
+/// What Rust's start-up does for `SIGPIPE`: ignore it, so writes return `EPIPE`.
+#[cfg(not(test))]
+#[allow(unsafe_code)]
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code and runs
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

@@ -439,3 +439,42 @@ fn the_demo_runs_on_embedded_defaults() {
     assert!(out.contains("STOPPED"), "{out}");
     assert_eq!(out.matches("    ALLOW").count(), 6, "{out}");
 }
+
+/// `mandate` has its own entry point instead of Rust's start-up; a reader that goes away
+/// must still mean a write error to handle (exit 141 for a command's output, the hook
+/// unaffected), never death by `SIGPIPE`, which for the hook would also hide a socket
+/// closed by a team server.
+#[test]
+fn a_closed_pipe_is_an_error_not_a_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let repo = Repo::new();
+    for args in [&["status"][..], &["hook", "claude-code"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mandate"))
+            .args(args)
+            .current_dir(&repo.root)
+            .env("MANDATE_ORG_POLICY", repo.dir.path().join("org.toml"))
+            .env("HOME", repo.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the process can write anything.
+        drop(child.stdout.take());
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = std::io::Write::write_all(
+                &mut stdin,
+                br#"{"hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{}}"#,
+            );
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            None,
+            "{args:?}: killed by a signal: {status:?}"
+        );
+        if args[0] == "status" {
+            assert_eq!(status.code(), Some(141), "{args:?}");
+        }
+    }
+}
