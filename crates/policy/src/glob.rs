@@ -384,9 +384,14 @@ fn expand_braces(source: &str) -> Result<Vec<String>, String> {
         {
             let literal = source.get(literal_start..index).unwrap_or("");
             let inner = source.get(index + 1..close).unwrap_or("");
-            let mut options = Vec::new();
+            // Parts without braces of their own are used as they are, not copied.
+            let mut options: Vec<std::borrow::Cow<'_, str>> = Vec::new();
             for part in split_top_level(inner) {
-                options.extend(expand_braces(&part)?);
+                if part.contains('{') {
+                    options.extend(expand_braces(part)?.into_iter().map(Into::into));
+                } else {
+                    options.push(part.into());
+                }
             }
             let mut next = Vec::with_capacity(results.len() * options.len());
             for prefix in &results {
@@ -435,23 +440,24 @@ fn matching_brace(bytes: &[u8], open: usize) -> Option<usize> {
     None
 }
 
-fn split_top_level(inner: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
+/// The comma-separated parts of a brace's inside, nested braces kept whole. Cut at byte
+/// offsets: `{`, `}` and `,` are ASCII, so every cut is on a character boundary.
+fn split_top_level(inner: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
     let mut depth = 0usize;
-    for c in inner.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(String::new());
-                continue;
+    let mut start = 0;
+    for (index, byte) in inner.bytes().enumerate() {
+        match byte {
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                parts.push(inner.get(start..index).unwrap_or(""));
+                start = index + 1;
             }
             _ => {}
         }
-        if let Some(last) = parts.last_mut() {
-            last.push(c);
-        }
     }
+    parts.push(inner.get(start..).unwrap_or(""));
     parts
 }
 
