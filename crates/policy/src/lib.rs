@@ -21,6 +21,10 @@ pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
 pub use engine::{Call, Context, Engine, Fs, NoFs, Sources, split_mcp_name};
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};
 
+/// Changes whenever the source of the policy and contract formats changes (see
+/// `build.rs`): part of the key of every cached parse.
+pub const FORMAT_FINGERPRINT: &str = env!("MANDATE_FORMAT_FINGERPRINT");
+
 use std::path::Path;
 
 /// An `[[example]]` of a contract that the contract misjudges.

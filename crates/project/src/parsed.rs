@@ -4,8 +4,9 @@
 //! snapshot. Parsing their TOML was a fifth to a third of a hook call's instructions
 //! (`scripts/bench.sh --callgrind`); the same structures read back from JSON cost a tenth
 //! of that. So a successful parse is kept in `~/.cache/mandate/parsed/<kind>-<digest>.json`,
-//! where the digest covers this mandate's version, the kind and the exact text: a changed
-//! file, or a newer mandate, simply misses and parses again. Errors are never cached, so
+//! where the digest covers this mandate's version, a fingerprint of the format types'
+//! source ([`mandate_policy::FORMAT_FINGERPRINT`]), the kind and the exact text: a changed
+//! file, or a mandate whose formats differ, simply misses and parses again. Errors are never cached, so
 //! a broken file is reported with its line every time.
 //!
 //! Where it lives is the security question. Not in the repository: anything in the
@@ -63,7 +64,12 @@ fn cached<T: Serialize + DeserializeOwned>(
 
 fn key(kind: &str, text: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [env!("CARGO_PKG_VERSION"), kind, text] {
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        mandate_policy::FORMAT_FINGERPRINT,
+        kind,
+        text,
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
