@@ -158,51 +158,26 @@ fn must_be_pending(request: &Request) -> Result<(), String> {
 }
 
 pub fn approve(id: &str, for_run: bool) -> Result<ExitCode> {
-    let project = project_here()?;
-    let store = Approvals::new(&project.records_dir());
-    let request = load(&store, id)?;
-    must_be_pending(&request).map_err(anyhow::Error::msg)?;
-    let user = reviewer_for(&request)?;
-    let now = now_rfc3339();
-    let who = os_user();
-    let decided = store.update(id, |r| {
-        must_be_pending(r)?;
-        r.status = Status::Approved;
-        r.for_run = for_run;
-        r.decided_by = Some(user.clone());
-        r.decided_os_user = Some(who.clone());
-        r.decided_at = Some(now.clone());
-        Ok(())
-    })?;
-    let request = decided.map_err(anyhow::Error::msg)?;
-    append_event(
-        &request.run_dir,
-        json!({
-            "type": "approval.granted", "time": now, "id": request.id, "by": user,
-            "os_user": who, "for_run": for_run, "tool": request.tool,
-            "digest": request.digest, "group": request.group,
-        }),
-    )?;
-    println!(
-        "approved {}: the agent may now run `{}` with exactly this input {} in run {}",
-        request.id,
-        request.tool,
-        if for_run {
-            "as often as it needs"
-        } else {
-            "once"
-        },
-        request.run_id
-    );
-    Ok(crate::killswitch::tell_server(&project, |server| {
-        mandate_project::remote::decide(server, &request.id, true, for_run, "")
-    }))
+    decide(id, Decision::Approve { for_run })
 }
 
 pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
     if reason.trim().is_empty() {
         bail!("say why with `--reason TEXT`: the agent and the run's record see it");
     }
+    decide(id, Decision::Deny { reason })
+}
+
+/// What a reviewer decides about a held call.
+enum Decision<'a> {
+    Approve { for_run: bool },
+    Deny { reason: &'a str },
+}
+
+/// The steps `approve` and `deny` share: the request must be pending and the person a
+/// reviewer of its group (never the delegating user); the decision is stored under the
+/// store's lock, recorded in the run's record, told to the team server when there is one.
+fn decide(id: &str, decision: Decision<'_>) -> Result<ExitCode> {
     let project = project_here()?;
     let store = Approvals::new(&project.records_dir());
     let request = load(&store, id)?;
@@ -212,27 +187,66 @@ pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
     let who = os_user();
     let decided = store.update(id, |r| {
         must_be_pending(r)?;
-        r.status = Status::Denied;
+        match &decision {
+            Decision::Approve { for_run } => {
+                r.status = Status::Approved;
+                r.for_run = *for_run;
+            }
+            Decision::Deny { reason } => {
+                r.status = Status::Denied;
+                r.note = Some((*reason).to_string());
+            }
+        }
         r.decided_by = Some(user.clone());
         r.decided_os_user = Some(who.clone());
         r.decided_at = Some(now.clone());
-        r.note = Some(reason.to_string());
         Ok(())
     })?;
     let request = decided.map_err(anyhow::Error::msg)?;
-    append_event(
-        &request.run_dir,
-        json!({
-            "type": "approval.denied", "time": now, "id": request.id, "by": user,
-            "os_user": who, "reason": reason, "tool": request.tool,
-            "digest": request.digest, "group": request.group,
-        }),
-    )?;
-    println!(
-        "refused {}: the agent is told why, and the same call stays refused in run {}",
-        request.id, request.run_id
-    );
+    let (kind, detail, value) = match &decision {
+        Decision::Approve { for_run } => ("approval.granted", "for_run", json!(for_run)),
+        Decision::Deny { reason } => ("approval.denied", "reason", json!(reason)),
+    };
+    let mut event = serde_json::Map::new();
+    for (key, field) in [
+        ("type", json!(kind)),
+        ("time", json!(now)),
+        ("id", json!(request.id)),
+        ("by", json!(user)),
+        ("os_user", json!(who)),
+        (detail, value),
+        ("tool", json!(request.tool)),
+        ("digest", json!(request.digest)),
+        ("group", json!(request.group)),
+    ] {
+        event.insert(key.to_string(), field);
+    }
+    let event = serde_json::Value::Object(event);
+    append_event(&request.run_dir, event)?;
+    let (approved, for_run, reason) = match decision {
+        Decision::Approve { for_run } => {
+            println!(
+                "approved {}: the agent may now run `{}` with exactly this input {} in run {}",
+                request.id,
+                request.tool,
+                if for_run {
+                    "as often as it needs"
+                } else {
+                    "once"
+                },
+                request.run_id
+            );
+            (true, for_run, "")
+        }
+        Decision::Deny { reason } => {
+            println!(
+                "refused {}: the agent is told why, and the same call stays refused in run {}",
+                request.id, request.run_id
+            );
+            (false, false, reason)
+        }
+    };
     Ok(crate::killswitch::tell_server(&project, |server| {
-        mandate_project::remote::decide(server, &request.id, false, false, reason)
+        mandate_project::remote::decide(server, &request.id, approved, for_run, reason)
     }))
 }
