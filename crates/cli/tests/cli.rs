@@ -449,18 +449,20 @@ fn a_closed_pipe_is_an_error_not_a_signal() {
     use std::os::unix::process::ExitStatusExt;
     let repo = Repo::new();
     for args in [&["status"][..], &["hook", "claude-code"][..]] {
+        // A pipe whose reading end is closed before the process starts: every write to
+        // it fails, whatever the timing.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
         let mut child = Command::new(env!("CARGO_BIN_EXE_mandate"))
             .args(args)
             .current_dir(&repo.root)
             .env("MANDATE_ORG_POLICY", repo.dir.path().join("org.toml"))
             .env("HOME", repo.dir.path())
             .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Close the reading end before the process can write anything.
-        drop(child.stdout.take());
         if let Some(mut stdin) = child.stdin.take() {
             let _ = std::io::Write::write_all(
                 &mut stdin,
