@@ -203,49 +203,45 @@ fn decide(id: &str, decision: Decision<'_>) -> Result<ExitCode> {
         Ok(())
     })?;
     let request = decided.map_err(anyhow::Error::msg)?;
-    let (kind, detail, value) = match &decision {
-        Decision::Approve { for_run } => ("approval.granted", "for_run", json!(for_run)),
-        Decision::Deny { reason } => ("approval.denied", "reason", json!(reason)),
-    };
-    let mut event = serde_json::Map::new();
-    for (key, field) in [
-        ("type", json!(kind)),
-        ("time", json!(now)),
-        ("id", json!(request.id)),
-        ("by", json!(user)),
-        ("os_user", json!(who)),
-        (detail, value),
-        ("tool", json!(request.tool)),
-        ("digest", json!(request.digest)),
-        ("group", json!(request.group)),
-    ] {
-        event.insert(key.to_string(), field);
-    }
-    let event = serde_json::Value::Object(event);
-    append_event(&request.run_dir, event)?;
+    let mut event = json!({
+        "time": now, "id": request.id, "by": user, "os_user": who,
+        "tool": request.tool, "digest": request.digest, "group": request.group,
+    });
     let (approved, for_run, reason) = match decision {
         Decision::Approve { for_run } => {
-            println!(
-                "approved {}: the agent may now run `{}` with exactly this input {} in run {}",
-                request.id,
-                request.tool,
-                if for_run {
-                    "as often as it needs"
-                } else {
-                    "once"
-                },
-                request.run_id
-            );
+            if let Some(fields) = event.as_object_mut() {
+                fields.insert("type".into(), json!("approval.granted"));
+                fields.insert("for_run".into(), json!(for_run));
+            }
             (true, for_run, "")
         }
         Decision::Deny { reason } => {
-            println!(
-                "refused {}: the agent is told why, and the same call stays refused in run {}",
-                request.id, request.run_id
-            );
+            if let Some(fields) = event.as_object_mut() {
+                fields.insert("type".into(), json!("approval.denied"));
+                fields.insert("reason".into(), json!(reason));
+            }
             (false, false, reason)
         }
     };
+    append_event(&request.run_dir, event)?;
+    if approved {
+        println!(
+            "approved {}: the agent may now run `{}` with exactly this input {} in run {}",
+            request.id,
+            request.tool,
+            if for_run {
+                "as often as it needs"
+            } else {
+                "once"
+            },
+            request.run_id
+        );
+    } else {
+        println!(
+            "refused {}: the agent is told why, and the same call stays refused in run {}",
+            request.id, request.run_id
+        );
+    }
     Ok(crate::killswitch::tell_server(&project, |server| {
         mandate_project::remote::decide(server, &request.id, approved, for_run, reason)
     }))

@@ -390,7 +390,7 @@ pub fn call_digest(tool: &str, input: &Value) -> String {
     let mut call = Map::new();
     call.insert("input".into(), input.clone());
     call.insert("tool".into(), Value::String(tool.to_string()));
-    hex(&sha256(canonical_json(&Value::Object(call)).as_bytes()))
+    mandate_record::digest::sha256_hex(canonical_json(&Value::Object(call)).as_bytes())
 }
 
 /// JSON with object keys sorted at every depth and no insignificant whitespace, so equal
@@ -435,10 +435,6 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -43,7 +43,6 @@ use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, Policy};
 use mandate_policy::{Engine, FormatError, Sources, parse_contract};
-use sha2::{Digest, Sha256};
 
 /// The file name of the repository policy.
 pub const POLICY_FILE: &str = "mandate.toml";
@@ -257,8 +256,7 @@ pub fn read(path: &Path) -> Result<String, ProjectError> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    mandate_record::digest::sha256_hex(bytes)
 }
 
 /// The identity of the person at the keyboard: `MANDATE_USER`, else git's `user.email`.

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::ProjectError;
 use crate::approvals::canonical_json;
@@ -130,10 +129,7 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 pub fn digest_text(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mandate_record::digest::sha256_hex(text.as_bytes())
 }
 
 /// The digests of each tool.

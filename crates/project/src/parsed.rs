@@ -73,13 +73,7 @@ fn key(kind: &str, text: &str) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    let digest = hasher.finalize();
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    out
+    mandate_record::digest::hex(&hasher.finalize())
 }
 
 /// Write the parsed form next to the others; any failure leaves the cache as it was.
