@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use tree_sitter::{Language, Node, ParseOptions, Parser, Tree, TreeCursor};
 
+use crate::plain::{self, Part};
 use crate::programs::{self, Inner, Judgement, is_poison_variable};
 use crate::word::{self, RawWord, Word};
 use crate::{
@@ -97,6 +98,30 @@ impl Outcome {
     fn all(&self) -> Vec<Cwd> {
         union(&self.ok, &self.failed)
     }
+
+    /// Where the command after `self` and `join` starts.
+    fn input_for(&self, join: Join) -> Vec<Cwd> {
+        match join {
+            Join::And => self.ok.clone(),
+            Join::Or => self.failed.clone(),
+            Join::Pipe | Join::Then => self.all(),
+        }
+    }
+
+    /// `self`, then `join`, then a command that ended in `right`.
+    fn then(self, join: Join, right: Outcome) -> Outcome {
+        match join {
+            Join::And => Outcome {
+                ok: right.ok,
+                failed: union(&self.failed, &right.failed),
+            },
+            Join::Or => Outcome {
+                ok: union(&self.ok, &right.ok),
+                failed: right.failed,
+            },
+            Join::Pipe | Join::Then => right,
+        }
+    }
 }
 
 fn union(a: &[Cwd], b: &[Cwd]) -> Vec<Cwd> {
@@ -118,6 +143,9 @@ struct Walker {
     poisoned: Option<String>,
     /// The command limit was reported.
     overflow: bool,
+    /// Parse every statement with tree-sitter, never with the plain reader (for tests
+    /// that compare the two).
+    tree_only: bool,
 }
 
 fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
@@ -396,6 +424,11 @@ impl Walker {
             );
             return Outcome::same(cwds);
         }
+        if let Some(parts) = plain::split(source)
+            && let Some(out) = self.parts(source, &parts, cwds, depth)
+        {
+            return out;
+        }
         // A line with a syntax error is parsed once, not twice: tree-sitter's error
         // recovery is what makes a malformed line slow (a 1 KiB one took 3.7 ms), and a
         // final newline never turns a clean line into a broken one or back (a test holds
@@ -423,6 +456,125 @@ impl Walker {
             return Outcome::same(cwds);
         }
         self.statement(root, parsed, cwds, depth)
+    }
+
+    /// Walk a line cut into statements by [`plain::split`], the way the whole line's
+    /// `program` node would be walked at `depth`. `None` (with nothing recorded) when a
+    /// statement left to tree-sitter does not parse cleanly, or the line is so deeply
+    /// nested that a plain statement could meet the depth limit: the caller then parses
+    /// the whole line, which reports the error where it is.
+    fn parts(
+        &mut self,
+        source: &str,
+        parts: &[Part],
+        cwds: &[Cwd],
+        depth: usize,
+    ) -> Option<Outcome> {
+        // The whole line's walk reaches the statements at `depth + 1`; the deepest check a
+        // plain statement meets is three further down (see `plain_chain`).
+        let depth = depth + 1;
+        let mut trees = Vec::new();
+        for part in parts {
+            match part {
+                Part::Plain(_) if !self.tree_only => {
+                    if depth + 4 > MAX_DEPTH {
+                        return None;
+                    }
+                }
+                Part::Plain(plain::Chain { span: range, .. }) | Part::Other(range) => {
+                    let text = source.get(range.clone())?;
+                    let line = terminated(text).unwrap_or_else(|| text.to_string());
+                    let tree = parse(&line).ok().filter(|t| !t.root_node().has_error())?;
+                    trees.push((line, tree));
+                }
+            }
+        }
+        let mut trees = trees.iter();
+        let mut current = Outcome::same(cwds);
+        for part in parts {
+            match part {
+                Part::Plain(chain) if !self.tree_only => {
+                    let input = self.bounded(current.all(), source.get(chain.span.clone())?);
+                    current = self.plain_chain(chain, source, &input, depth);
+                }
+                Part::Plain(_) | Part::Other(_) => {
+                    let (line, tree) = trees.next()?;
+                    let nodes = kid_vec(tree.root_node());
+                    current = self.sequence_from(current, &nodes, line, depth);
+                }
+            }
+        }
+        Some(current)
+    }
+
+    /// A plain statement met by `statement` at `depth`, walked as [`Walker::operators`]
+    /// walks the same statement from the tree.
+    fn plain_chain(
+        &mut self,
+        chain: &plain::Chain,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+    ) -> Outcome {
+        if let [pipeline] = chain.pipelines.as_slice()
+            && let [command] = pipeline.commands.as_slice()
+        {
+            return self.plain_command(command, src, cwds, depth + 1);
+        }
+        let inner = depth + 1;
+        let operands = chain.pipelines.len();
+        let mut current: Option<Outcome> = None;
+        for (k, pipeline) in chain.pipelines.iter().enumerate() {
+            let at = inner + usize::from(operands > 1 && pipeline.commands.len() > 1);
+            let join = match chain.ands.get(k.wrapping_sub(1)) {
+                Some(true) => Join::And,
+                _ => Join::Or,
+            };
+            let input = match &current {
+                None => cwds.to_vec(),
+                Some(left) => {
+                    let part = src.get(pipeline.span.clone()).unwrap_or("");
+                    self.bounded(left.input_for(join), part)
+                }
+            };
+            let out = match pipeline.commands.as_slice() {
+                [one] => self.plain_command(one, src, &input, at + 1),
+                commands => {
+                    for command in commands {
+                        self.plain_command(command, src, &input, at + 1);
+                    }
+                    Outcome::same(&input)
+                }
+            };
+            current = Some(match current {
+                None => out,
+                Some(left) => left.then(join, out),
+            });
+        }
+        current.unwrap_or_else(|| Outcome::same(cwds))
+    }
+
+    /// A plain command, as `redirected` and `command` walk it at `depth`: redirections
+    /// first, then the words.
+    fn plain_command(
+        &mut self,
+        command: &plain::Command,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+    ) -> Outcome {
+        let mut effects = Vec::new();
+        for redirect in &command.redirects {
+            let words = plain_words(&redirect.target, src);
+            let source = src.get(redirect.span.clone()).unwrap_or("");
+            self.file_redirect(redirect.operator, &words, source, &mut effects);
+        }
+        let mut words = Vec::with_capacity(command.words.len());
+        for word in &command.words {
+            words.extend(plain_words(word, src));
+        }
+        let source = src.get(command.words_span.clone()).unwrap_or("");
+        self.run(words, effects, source, cwds, depth)
     }
 
     fn statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
@@ -453,17 +605,12 @@ impl Walker {
                 self.sequence(&nodes, src, cwds, depth);
                 Outcome::same(cwds)
             }
-            "list" => self.list(node, src, cwds, depth),
-            "pipeline" => {
-                for child in kids(node) {
-                    if child.is_named() && child.kind_name() != "comment" {
-                        self.statement(child, src, cwds, depth);
-                    }
-                }
-                Outcome::same(cwds)
-            }
+            "list" | "pipeline" => self.operators(node, src, cwds, depth),
             "command" => self.command(node, src, cwds, depth, Vec::new()),
-            "redirected_statement" => self.redirected(node, src, cwds, depth),
+            "redirected_statement" if redirects_a_list(node) => {
+                self.operators(node, src, cwds, depth)
+            }
+            "redirected_statement" => self.redirected(node, src, cwds, depth, Vec::new()),
             "negated_command" => {
                 let mut out = Outcome::same(cwds);
                 for child in kids(node) {
@@ -604,13 +751,23 @@ impl Walker {
 
     /// Statements one after another (`;`, newlines, `&`).
     fn sequence(&mut self, nodes: &[Node<'_>], src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
-        let mut current = Outcome::same(cwds);
+        self.sequence_from(Outcome::same(cwds), nodes, src, depth)
+    }
+
+    /// Statements one after another, after statements that left `current`.
+    fn sequence_from(
+        &mut self,
+        mut current: Outcome,
+        nodes: &[Node<'_>],
+        src: &str,
+        depth: usize,
+    ) -> Outcome {
         let mut iter = nodes.iter().peekable();
         while let Some(node) = iter.next() {
             if !node.is_named() || node.kind_name() == "comment" {
                 continue;
             }
-            let input = self.bounded(current.all(), *node, src);
+            let input = self.bounded(current.all(), text(*node, src));
             let mut out = self.statement(*node, src, &input, depth);
             if iter.peek().is_some_and(|next| next.kind_name() == "&") {
                 // A background job runs in a subshell: its `cd` stays there.
@@ -621,10 +778,10 @@ impl Walker {
         current
     }
 
-    fn bounded(&mut self, cwds: Vec<Cwd>, node: Node<'_>, src: &str) -> Vec<Cwd> {
+    fn bounded(&mut self, cwds: Vec<Cwd>, source: &str) -> Vec<Cwd> {
         if cwds.len() > MAX_CWDS {
             self.opaque(
-                text(node, src),
+                source,
                 "the line may be in too many different directories to follow",
             );
             return cwds.into_iter().take(MAX_CWDS).collect();
@@ -632,45 +789,94 @@ impl Walker {
         cwds
     }
 
-    /// `a && b`, `a || b`, `a ; b` inside a list node.
-    fn list(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+    /// A list or pipeline (or one with redirections), walked as Bash runs it.
+    ///
+    /// tree-sitter-bash (0.25) often nests these differently from Bash: it reads
+    /// `a | b | c && cd x` as `a | (b | c && cd x)`, `a && b > f | c` as
+    /// `(a && b > f) | c`, and `cd /etc && echo x > passwd` as a redirection of the whole
+    /// list. Taken as the tree says, a `cd` would be lost or a redirection judged in the
+    /// wrong folder: `passwd` where Bash writes `/etc/passwd`. The order of commands,
+    /// operators and redirections in the text is right, though, so the tree is flattened
+    /// into that order and regrouped by Bash's rules: `|` binds tighter than `&&` and
+    /// `||`, which bind left to right, and a redirection belongs to the command before it.
+    fn operators(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        let Some((leaves, joins)) = flatten(node) else {
+            self.opaque(
+                text(node, src),
+                "the analyser does not follow how this list of commands is built",
+            );
+            return Outcome::same(cwds);
+        };
+        let mut starts: Vec<usize> = vec![0];
+        starts.extend(
+            joins
+                .iter()
+                .enumerate()
+                .filter(|(_, j)| **j != Join::Pipe)
+                .map(|(i, _)| i + 1),
+        );
+        let operands = starts.len();
         let mut current: Option<Outcome> = None;
-        let mut operator = ";";
-        for child in kids(node) {
-            if !child.is_named() {
-                operator = child.kind_name();
+        for (k, &start) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(leaves.len());
+            let Some(pipeline) = leaves.get(start..end) else {
                 continue;
-            }
-            if child.kind_name() == "comment" {
-                continue;
-            }
+            };
+            let at = depth + usize::from(operands > 1 && pipeline.len() > 1);
+            let join = joins
+                .get(start.wrapping_sub(1))
+                .copied()
+                .unwrap_or(Join::Then);
+            let input = match &current {
+                None => cwds.to_vec(),
+                Some(left) => {
+                    let from = pipeline.first().map_or(0, |l| l.node.start_byte());
+                    let to = pipeline.last().map_or(0, Leaf::end_byte);
+                    self.bounded(left.input_for(join), src.get(from..to).unwrap_or(""))
+                }
+            };
+            let out = match pipeline {
+                [one] => self.leaf(one, src, &input, at),
+                many => {
+                    for leaf in many {
+                        self.leaf(leaf, src, &input, at);
+                    }
+                    Outcome::same(&input)
+                }
+            };
             current = Some(match current {
-                None => self.statement(child, src, cwds, depth),
-                Some(left) => match operator {
-                    "&&" => {
-                        let input = self.bounded(left.ok.clone(), child, src);
-                        let right = self.statement(child, src, &input, depth);
-                        Outcome {
-                            ok: right.ok.clone(),
-                            failed: union(&left.failed, &right.failed),
-                        }
-                    }
-                    "||" => {
-                        let input = self.bounded(left.failed.clone(), child, src);
-                        let right = self.statement(child, src, &input, depth);
-                        Outcome {
-                            ok: union(&left.ok, &right.ok),
-                            failed: right.failed.clone(),
-                        }
-                    }
-                    _ => {
-                        let input = self.bounded(left.all(), child, src);
-                        self.statement(child, src, &input, depth)
-                    }
-                },
+                None => out,
+                Some(left) => left.then(join, out),
             });
         }
         current.unwrap_or_else(|| Outcome::same(cwds))
+    }
+
+    /// One command of a flattened list, with the redirections that belong to it.
+    fn leaf(&mut self, leaf: &Leaf<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+        if leaf.redirects.is_empty() || depth > MAX_DEPTH {
+            return self.statement(leaf.node, src, cwds, depth);
+        }
+        let inner = depth + 1;
+        let mut effects = Vec::new();
+        let mut followers = Vec::new();
+        for redirect in &leaf.redirects {
+            self.redirect(*redirect, src, cwds, inner, &mut effects, &mut followers);
+        }
+        let mut current = match leaf.node.kind_name() {
+            "command" => self.command(leaf.node, src, cwds, inner, effects),
+            "redirected_statement" => self.redirected(leaf.node, src, cwds, inner, effects),
+            _ => {
+                let out = self.statement(leaf.node, src, cwds, depth);
+                self.redirect_only(leaf.node, src, cwds, effects);
+                out
+            }
+        };
+        for follower in followers {
+            let input = current.all();
+            current = self.statement(follower, src, &input, inner);
+        }
+        current
     }
 
     fn if_statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
@@ -731,13 +937,28 @@ impl Walker {
         Outcome { ok, failed }
     }
 
-    fn redirected(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
+    /// A statement with redirections. `tail` holds redirections that tree-sitter hung on
+    /// an enclosing list but that belong to this statement (see [`Walker::operators`]).
+    fn redirected(
+        &mut self,
+        node: Node<'_>,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+        tail: Vec<Effect>,
+    ) -> Outcome {
+        self.check_line_breaks(node, src);
         let parts = children(node);
         let mut effects = Vec::new();
         let mut followers = Vec::new();
         for (field, child) in &parts {
             if *field != Some("body") && child.is_named() {
                 self.redirect(*child, src, cwds, depth, &mut effects, &mut followers);
+            }
+        }
+        for effect in tail {
+            if !effects.contains(&effect) {
+                effects.push(effect);
             }
         }
         let body = parts
@@ -823,6 +1044,7 @@ impl Walker {
     ) {
         match node.kind_name() {
             "file_redirect" => {
+                self.check_line_breaks(node, src);
                 let parts = children(node);
                 let operator = parts
                     .iter()
@@ -838,39 +1060,7 @@ impl Walker {
                 for destination in &destinations {
                     words.extend(self.words(*destination, src, cwds, depth));
                 }
-                let numeric = |w: &Word| {
-                    !w.unknown
-                        && (w.text == "-"
-                            || w.text
-                                .trim_end_matches('-')
-                                .chars()
-                                .all(|c| c.is_ascii_digit()))
-                };
-                let mut j = Judgement::default();
-                match operator {
-                    ">&" | "<&" | ">&-" | "<&-" if words.iter().all(numeric) => {}
-                    "<" | "<&" => words.iter().for_each(|w| j.read(w)),
-                    "<>" => words.iter().for_each(|w| {
-                        j.read(w);
-                        j.write(w);
-                    }),
-                    ">" | ">>" | ">|" | "&>" | "&>>" | ">&" => {
-                        words.iter().for_each(|w| j.write(w))
-                    }
-                    other => {
-                        self.opaque(
-                            text(node, src),
-                            format!("the redirection `{other}` is not one the analyser knows"),
-                        );
-                    }
-                }
-                if words.len() > 1 {
-                    self.opaque(
-                        text(node, src),
-                        "the redirection target expands to several words",
-                    );
-                }
-                self.absorb(text(node, src), j, effects);
+                self.file_redirect(operator, &words, text(node, src), effects);
             }
             "heredoc_redirect" => {
                 let mut quoted = false;
@@ -911,6 +1101,72 @@ impl Walker {
         }
     }
 
+    /// The effects of `OPERATOR words` (the redirection's text is `source`).
+    fn file_redirect(
+        &mut self,
+        operator: &str,
+        words: &[Word],
+        source: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        let numeric = |w: &Word| {
+            !w.unknown
+                && (w.text == "-"
+                    || w.text
+                        .trim_end_matches('-')
+                        .chars()
+                        .all(|c| c.is_ascii_digit()))
+        };
+        let mut j = Judgement::default();
+        match operator {
+            ">&" | "<&" | ">&-" | "<&-" if words.iter().all(numeric) => {}
+            "<" | "<&" => words.iter().for_each(|w| j.read(w)),
+            "<>" => words.iter().for_each(|w| {
+                j.read(w);
+                j.write(w);
+            }),
+            ">" | ">>" | ">|" | "&>" | "&>>" | ">&" => words.iter().for_each(|w| j.write(w)),
+            other => {
+                self.opaque(
+                    source,
+                    format!("the redirection `{other}` is not one the analyser knows"),
+                );
+            }
+        }
+        if words.len() > 1 {
+            self.opaque(source, "the redirection target expands to several words");
+        }
+        self.absorb(source, j, effects);
+    }
+
+    /// A simple command, its redirections and their targets end at a line break (unless
+    /// it is escaped). tree-sitter-bash (0.25) sometimes reads on: in `a | b | c` newline
+    /// `bash -c 'x' > f` it makes `bash`, `-c` and `'x'` arguments of `c`, and the
+    /// `bash` command would never be judged. A node that spans such a line break is
+    /// opaque.
+    fn check_line_breaks(&mut self, node: Node<'_>, src: &str) {
+        let mut previous: Option<usize> = None;
+        for child in kids(node) {
+            if let Some(end) = previous {
+                let gap = src.get(end..child.start_byte()).unwrap_or("");
+                let bytes = src.as_bytes();
+                let unescaped = gap.bytes().enumerate().any(|(i, c)| {
+                    c == b'\n' && (end + i == 0 || bytes.get(end + i - 1) != Some(&b'\\'))
+                });
+                if unescaped {
+                    self.opaque(
+                        text(node, src),
+                        "the Bash parser read this command across a line break, so where \
+                         it ends is uncertain; put each command on its own line without \
+                         redirections spanning lines",
+                    );
+                    return;
+                }
+            }
+            previous = Some(child.end_byte());
+        }
+    }
+
     /// Move a judgement's effects into `effects` and its opaque parts into the analysis.
     fn absorb(&mut self, context: &str, j: Judgement, effects: &mut Vec<Effect>) {
         for (part, reason) in j.opaque {
@@ -932,6 +1188,7 @@ impl Walker {
         depth: usize,
         mut effects: Vec<Effect>,
     ) -> Outcome {
+        self.check_line_breaks(node, src);
         let mut words = Vec::new();
         let mut followers = Vec::new();
         let mut poison: Option<String> = None;
@@ -1410,6 +1667,109 @@ impl Walker {
     }
 }
 
+/// How two commands of a list are joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Join {
+    Pipe,
+    And,
+    Or,
+    /// `;` or anything else: the next runs whatever happened.
+    Then,
+}
+
+/// A command of a flattened list: its node, and redirections that tree-sitter hung on an
+/// enclosing node but that belong to it.
+struct Leaf<'t> {
+    node: Node<'t>,
+    redirects: Vec<Node<'t>>,
+}
+
+impl Leaf<'_> {
+    fn end_byte(&self) -> usize {
+        self.redirects
+            .last()
+            .map_or(self.node.end_byte(), |r| r.end_byte())
+    }
+}
+
+/// Is `node` a `redirected_statement` whose body is a list or pipeline?
+fn redirects_a_list(node: Node<'_>) -> bool {
+    node.child_by_field_name("body")
+        .is_some_and(|b| matches!(b.kind_name(), "list" | "pipeline"))
+}
+
+/// The commands of a list or pipeline in source order, and the operators between them.
+/// `None` when the tree has a shape this does not expect.
+fn flatten(node: Node<'_>) -> Option<(Vec<Leaf<'_>>, Vec<Join>)> {
+    let mut leaves: Vec<Leaf<'_>> = Vec::new();
+    let mut joins = Vec::new();
+    // Nodes still to visit, last first; `true` marks a redirection of the last command.
+    let mut stack = vec![(node, false)];
+    while let Some((node, redirect)) = stack.pop() {
+        if redirect {
+            leaves.last_mut()?.redirects.push(node);
+            continue;
+        }
+        if !node.is_named() {
+            joins.push(match node.kind_name() {
+                "|" | "|&" => Join::Pipe,
+                "&&" => Join::And,
+                "||" => Join::Or,
+                _ => Join::Then,
+            });
+            continue;
+        }
+        match node.kind_name() {
+            "list" | "pipeline" => {
+                let children = kid_vec(node);
+                for child in children.into_iter().rev() {
+                    if child.kind_name() != "comment" {
+                        stack.push((child, false));
+                    }
+                }
+            }
+            "redirected_statement" if redirects_a_list(node) => {
+                let parts = children(node);
+                let mut body = None;
+                for (field, child) in parts.into_iter().rev() {
+                    if field == Some("body") {
+                        body = Some(child);
+                    } else if child.is_named() {
+                        stack.push((child, true));
+                    }
+                }
+                stack.push((body?, false));
+            }
+            "comment" => {}
+            _ => leaves.push(Leaf {
+                node,
+                redirects: Vec::new(),
+            }),
+        }
+    }
+    (joins.len() + 1 == leaves.len()).then_some((leaves, joins))
+}
+
+/// The words a plain word expands to, as `Walker::words` builds them from the tree.
+fn plain_words(word: &plain::Word, src: &str) -> Vec<Word> {
+    let mut raw = RawWord::with_capacity(word.span.len());
+    for piece in &word.pieces {
+        match piece {
+            plain::Piece::Bare(r) => {
+                word::push_unquoted_text(&mut raw, src.get(r.clone()).unwrap_or(""))
+            }
+            plain::Piece::Single(r) => raw.push_quoted(src.get(r.clone()).unwrap_or("")),
+            plain::Piece::Double(r) => {
+                word::push_double_quoted_text(&mut raw, src.get(r.clone()).unwrap_or(""))
+            }
+        }
+    }
+    if raw.tilde_user() {
+        raw.push_unknown("");
+    }
+    raw.finish()
+}
+
 fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usize) {
     if depth > MAX_DEPTH * 4 {
         return;
@@ -1440,7 +1800,7 @@ fn join_cwd(base: &Cwd, target: &str) -> Cwd {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -1563,6 +1923,167 @@ mod tests {
         assert_eq!(unreadable_after_brace("echo {é"), None);
         // The scanner stops at `-` before reading further, so this one is safe.
         assert_eq!(unreadable_after_brace("echo {1..-\u{4E00}}"), None);
+    }
+
+    /// The analysis with every statement parsed by tree-sitter, never the plain reader.
+    fn whole(source: &str) -> Analysis {
+        let mut walker = Walker {
+            tree_only: true,
+            ..Walker::default()
+        };
+        walker.script(source, &[None], 0);
+        walker.out
+    }
+
+    /// How many statements of `line` the plain reader takes.
+    fn plain_statements(line: &str) -> usize {
+        plain::split(line)
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| matches!(p, Part::Plain(_)))
+            .count()
+    }
+
+    /// Every `command` of the policy corpus.
+    fn corpus_commands() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy/tests/corpus");
+        let mut commands = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+            for case in table["case"].as_array().unwrap() {
+                if let Some(command) = case.get("command").and_then(toml::Value::as_str) {
+                    commands.push(command.to_string());
+                }
+            }
+        }
+        commands
+    }
+
+    #[test]
+    fn the_plain_reader_and_tree_sitter_give_the_same_analysis_on_the_corpus() {
+        let commands = corpus_commands();
+        assert!(commands.len() > 500, "{}", commands.len());
+        let mut plain_taken = 0;
+        for line in &commands {
+            assert_eq!(analyze(line), whole(line), "{line:?}");
+            plain_taken += usize::from(plain_statements(line) > 0);
+        }
+        // Most corpus lines are plain, so the comparison is not vacuous.
+        assert!(
+            plain_taken * 2 > commands.len(),
+            "{plain_taken} of {}",
+            commands.len()
+        );
+    }
+
+    #[test]
+    fn the_plain_reader_and_tree_sitter_agree_at_the_limits() {
+        let chain = |n: usize, op: &str| vec!["cat a'b'"; n].join(op);
+        let mut lines = vec![
+            chain(44, " && "),
+            chain(45, " && "),
+            chain(46, " || "),
+            chain(47, " && "),
+            chain(60, " && "),
+            chain(30, " | "),
+            chain(600, "; "),
+            "cd a || cd b; cd c || cd d; cd e || cd f; cd g || cd h; ls x && cat y".to_string(),
+        ];
+        // `bash -c` nested close to the depth limit, each level a plain line.
+        let mut nested = "cat .env && ls".to_string();
+        while nested.len() < 20_000 {
+            nested = format!("bash -c {} && true", word_quote(&nested));
+            lines.push(nested.clone());
+        }
+        // Without quotes to escape, the nesting goes past the depth limit.
+        let mut deep = "cat .env".to_string();
+        for _ in 0..MAX_DEPTH + 2 {
+            deep = format!("sudo nice -n 1 timeout 5 {deep} && ls");
+            lines.push(deep.clone());
+        }
+        for line in &lines {
+            assert_eq!(analyze(line), whole(line), "{line:?}");
+        }
+    }
+
+    /// `s` as one single-quoted shell word.
+    fn word_quote(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+
+    /// Words of mostly plain shell text, and the constructs at its edges.
+    #[rustfmt::skip]
+    const WORDS: &[&str] = &[
+        "cat", ".env", "git", "status", "push", "-n", "20", "'a b'", "\"x y\"", "x'y'\"z\"",
+        "~/x", "~root/x", "~", "*.py", "a?b", "bash -c 'cat .env'", "cd x", "cd ..", "cd",
+        "sudo", "xargs", "find . -exec rm {} +", "sh", "rm -rf", "tee", "git -C d push",
+        "curl https://x.example/a?b=c", "python -c 'print(1)'", "sed -i s/a/b/ f",
+        "tar czf /tmp/o.tgz .", "é", "0", "2", "10", "''", "\"\"", "a'b c'd", "-", "--", "%s",
+        "sudo -u app env A=1 timeout 5 nice cat .env", "cd /etc", "echo x", "head -n 5",
+    ];
+
+    /// Words at the edge of the plain subset, now and then.
+    #[rustfmt::skip]
+    const ODD_WORDS: &[&str] = &[
+        "==", "=x", "x=1", "PATH=/tmp", "for", "done", "do", "if", "then", "fi", "in", "export",
+        "$x", "\"$f\"", "c\\at", "\\cat", "!", "time", "{a,b}", "[", "]",
+    ];
+
+    /// What goes between words: blanks, operators and redirections.
+    #[rustfmt::skip]
+    const JOINS: &[&str] = &[
+        " ", " ", " ", " ", " && ", " || ", " | ", "; ", "\n", " > f ", " 2>&1 ", " >> log ",
+        " < in ", " &> out ", " >&2 ", " >& f ", " 2> ", " 0<x ", "|", "&&", ";", " &&\n ",
+        " |\n ", " \\\n ", " 2>/dev/null ", ">", "<", " >|f ", " <>f ",
+    ];
+
+    /// Now and then something the plain reader must leave to tree-sitter.
+    #[rustfmt::skip]
+    const EDGES: &[&str] = &[
+        " $(ls) ", " `id` ", " { ", " } ", " ( ", " ) ", " # c\n", " <<EOF\nx\nEOF\n", " & ",
+        "; for f in a b; do ", "; done ", "; if true; then ", "; fi ", " [[ -f x ]] ", " '",
+        " \"", " ${x} ", " <(a) ",
+    ];
+
+    #[test]
+    fn the_plain_reader_and_tree_sitter_agree_on_generated_lines() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap_or(0)
+        };
+        let mut plain_taken = 0;
+        let total = 20_000;
+        for _ in 0..total {
+            let word = |next: &mut dyn FnMut(usize) -> usize| {
+                if next(10) == 0 {
+                    ODD_WORDS[next(ODD_WORDS.len())]
+                } else {
+                    WORDS[next(WORDS.len())]
+                }
+            };
+            let mut line = word(&mut next).to_string();
+            for _ in 0..next(16) {
+                if next(15) == 0 {
+                    line.push_str(EDGES[next(EDGES.len())]);
+                } else {
+                    line.push_str(JOINS[next(JOINS.len())]);
+                }
+                line.push_str(word(&mut next));
+            }
+            assert_eq!(analyze(&line), whole(&line), "{line:?}");
+            plain_taken += usize::from(plain_statements(&line) > 0);
+        }
+        // The mix is hostile (words after redirections, `>|`, `{}`, line continuations),
+        // so only about one line in six has a plain statement; enough that the comparison
+        // is not vacuous. The corpus test holds the realistic mix.
+        assert!(plain_taken * 10 > total, "{plain_taken} of {total}");
     }
 
     #[test]

@@ -292,6 +292,81 @@ fn cd_is_tracked_through_the_line() {
     assert!(opaque("for d in a b; do cd $d; done"));
 }
 
+/// The folders `program` runs in, and the effects it has there.
+fn runs_of(line: &str, program: &str) -> Vec<(Option<String>, Vec<Effect>)> {
+    analyze(line)
+        .commands
+        .iter()
+        .filter(|c| c.program == program)
+        .map(|c| (c.cwd.clone(), c.effects.clone()))
+        .collect()
+}
+
+/// tree-sitter-bash 0.25 nests lists, pipelines and redirections differently from Bash.
+/// Each case is checked as written (read by the plain reader) and with a `$(…)` at the
+/// start, which sends the whole line to tree-sitter.
+#[test]
+fn lists_pipelines_and_redirections_group_as_bash_groups_them() {
+    for prefix in ["", "true $(true); "] {
+        // A redirection after a list's last command is that command's, in its folder:
+        // the tree hangs it on the whole list, which would judge `passwd` where the line
+        // started.
+        let line = format!("{prefix}cd /etc && echo x > passwd");
+        assert_eq!(
+            runs_of(&line, "echo"),
+            [(Some("/etc".to_string()), vec![write("passwd")])],
+            "{line}"
+        );
+        assert!(
+            !runs_of(&line, ">").iter().any(|(cwd, _)| cwd.is_none()),
+            "{line}"
+        );
+        // `a | b | c && cd x`: the `cd` runs in the shell (the tree puts it inside the
+        // pipeline, where it would be lost).
+        let line = format!("{prefix}ls | sort | head && cd /etc; echo x > passwd");
+        assert!(
+            runs_of(&line, "echo").contains(&(Some("/etc".to_string()), vec![write("passwd")])),
+            "{line}: {:?}",
+            analyze(&line)
+        );
+        // `cd x && a > f | b`: `b` runs after the `cd` (the tree makes the list a
+        // pipeline element).
+        let line = format!("{prefix}cd /etc && true > x | tee passwd");
+        assert_eq!(
+            runs_of(&line, "tee"),
+            [(Some("/etc".to_string()), vec![write("passwd")])],
+            "{line}"
+        );
+        // `a | b < f`: the redirection is `b`'s.
+        let line = format!("{prefix}ls | grep x < .env");
+        assert_eq!(
+            runs_of(&line, "grep"),
+            [(None, vec![read(".env")])],
+            "{line}"
+        );
+    }
+}
+
+/// After a pipeline of three commands, tree-sitter-bash can read on past a line break
+/// and make the next line's command arguments of the pipeline's last one: that command
+/// would never be judged.
+#[test]
+fn a_command_on_the_next_line_is_never_swallowed() {
+    let line = "ls | sort | head\nbash -c 'cat .env' > out";
+    assert!(effects(line).contains(&read(".env")), "{:?}", analyze(line));
+    // When the whole line goes to tree-sitter, the misread command is opaque.
+    let line = "echo $(true) | sort | head\nbash -c 'cat .env' > out";
+    let analysis = analyze(line);
+    assert!(
+        analysis
+            .opaque
+            .iter()
+            .any(|o| o.reason.contains("line break"))
+            || effects(line).contains(&read(".env")),
+        "{analysis:?}"
+    );
+}
+
 #[test]
 fn substitutions_run_and_their_output_is_unknown() {
     let a = analyze("echo $(cat .env)");
