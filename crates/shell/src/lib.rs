@@ -213,5 +213,12 @@ pub struct Opaque {
 
 /// Analyse one Bash command line. Never panics; input too large or too deep is opaque.
 pub fn analyze(source: &str) -> Analysis {
-    walk::analyze(source)
+    walk::analyze(source, false)
+}
+
+/// [`analyze`] with every statement parsed by tree-sitter, never by the plain reader, for
+/// the fuzz target that compares the two (`fuzz/fuzz_targets/plain_agrees.rs`).
+#[doc(hidden)]
+pub fn analyze_with_tree_sitter(source: &str) -> Analysis {
+    walk::analyze(source, true)
 }

@@ -74,8 +74,11 @@ fn parse(source: &str) -> Result<Tree, String> {
     })
 }
 
-pub(crate) fn analyze(source: &str) -> Analysis {
-    let mut walker = Walker::default();
+pub(crate) fn analyze(source: &str, tree_only: bool) -> Analysis {
+    let mut walker = Walker {
+        tree_only,
+        ..Walker::default()
+    };
     walker.script(source, &[None], 0);
     walker.out
 }
@@ -1927,12 +1930,11 @@ mod tests {
 
     /// The analysis with every statement parsed by tree-sitter, never the plain reader.
     fn whole(source: &str) -> Analysis {
-        let mut walker = Walker {
-            tree_only: true,
-            ..Walker::default()
-        };
-        walker.script(source, &[None], 0);
-        walker.out
+        super::analyze(source, true)
+    }
+
+    fn analyze(source: &str) -> Analysis {
+        super::analyze(source, false)
     }
 
     /// How many statements of `line` the plain reader takes.
@@ -2006,6 +2008,14 @@ mod tests {
             lines.push(deep.clone());
         }
         for line in &lines {
+            assert_eq!(analyze(line), whole(line), "{line:?}");
+        }
+    }
+
+    /// Lines on which the `plain_agrees` fuzz target found the two paths apart.
+    #[test]
+    fn the_plain_reader_and_tree_sitter_agree_on_fuzzer_findings() {
+        for line in ["sd@|.@|.||.|3333@|.@|.|iii|.", "a%b|x"] {
             assert_eq!(analyze(line), whole(line), "{line:?}");
         }
     }
