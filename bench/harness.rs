@@ -2,8 +2,10 @@
 //!
 //! Each variant is a command and the file fed to it on stdin, as Claude Code runs a hook:
 //! spawn, write the event, read stdout to the end, wait. The clock covers all of that.
-//! Variants run interleaved (round by round, the starting variant rotating), so a change
-//! in machine load hits every variant alike instead of skewing one of them.
+//! Variants run interleaved, round by round in a freshly shuffled order each round, so a
+//! change in machine load hits every variant alike instead of skewing one of them, and so
+//! does what one variant leaves behind (the Python hook's exit frees tens of megabytes,
+//! which slowed whichever variant always ran next by ~0.3 ms).
 //!
 //! Built by `scripts/bench.sh` with plain `rustc -O`: no dependencies, not a workspace
 //! member, so it never slows the project's own build.
@@ -105,9 +107,22 @@ fn run() -> Result<ExitCode, String> {
     }
 
     let count = variants.len();
+    let mut order: Vec<usize> = (0..count).collect();
+    // xorshift64, fixed seed: the same sequence of orders on every run.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
     for round in 0..warmup + runs {
-        for offset in 0..count {
-            let variant = &mut variants[(round + offset) % count];
+        for i in (1..count).rev() {
+            let j = (random() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for &index in &order {
+            let variant = &mut variants[index];
             let (elapsed, _) = spawn_once(variant)?;
             if round >= warmup {
                 variant.micros.push(elapsed);

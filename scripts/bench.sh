@@ -128,21 +128,65 @@ if [ "$mode" = hot-symbols ]; then
   event prompt UserPromptSubmit Read '{}'
   event stop Stop Read '{}'
   names=$work/hot-names.txt
+  traced=$work/hot-traced.txt
   : >"$names"
+  : >"$traced"
   for call in billing/read billing/bash billing/edit billing/env billing/subst billing/exfil \
     billing/grep billing/post billing/prompt billing/other rules500/read rules500/bash billing/stop; do
     name=${call%%/*}
     out=$work/hot.${call//\//.}
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$out" \
       "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$call.json" >/dev/null 2>"$out.log"
-    sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$out" >>"$names"
+    # One name per function this call ran, then a blank line between calls.
+    sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$out" | scripts/link-hot-first.sh --keys |
+      awk '!seen[$0]++' >>"$traced"
+    echo >>"$traced"
   done
+  # valgrind's simulated CPU has neither SHA instructions nor AVX-512, so it runs other
+  # variants of SHA-256 and of the C library's string functions than a real CPU picks:
+  # add every variant of the string functions it saw, and the SHA-NI block function.
+  nm --defined-only "$mandate" | awk 'NF == 3 { print $3 }' | sort -u >"$work/all-names.txt"
+  # These go first: every call runs them.
+  bases=$(sed -n 's/^__\(mem[a-z]*\|str[a-z]*\|stp[a-z]*\|raw[a-z]*\|wmem[a-z]*\)_\(avx\|evex\|sse\|erms\).*/\1/p' "$traced" | sort -u)
+  for base in $bases; do
+    grep -E "^__${base}_(avx|evex|sse|erms)" "$work/all-names.txt" >>"$names" || true
+    if [ "$base" = memcpy ]; then grep -E '^__memmove_(avx|evex|sse|erms)' "$work/all-names.txt" >>"$names" || true; fi
+  done
+  if grep -q '^_ZN4sha26sha25611compress256' "$traced"; then
+    grep -E '^_ZN4sha26sha2563x8613digest_blocks' "$work/all-names.txt" >>"$names" || true
+  fi
+  # And what a real run faults on: the functions whose code a native call touches first
+  # in a page (perf, where it is installed and allowed).
+  if command -v perf >/dev/null 2>&1; then
+    for call in billing/read billing/bash billing/subst rules500/read; do
+      name=${call%%/*}
+      perf record -q -e page-faults -c 1 -d -o "$work/faults.data" \
+        "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$call.json" >/dev/null 2>&1 || continue
+      perf script -i "$work/faults.data" -F addr,ip --no-demangle 2>/dev/null |
+        awk '$1 == $2 { print $1 }' >"$work/fault-ips.txt" || true
+      nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text-syms.txt"
+      # The function holding each faulting address: the last text symbol at or below it.
+      awk 'NR == FNR { want[++n] = strtonum("0x" $1); next }
+           { addr = strtonum("0x" $1); for (i = 1; i <= n; i++) if (addr <= want[i]) best[i] = $2 }
+           END { for (i = 1; i <= n; i++) if (best[i] != "") print best[i] }' \
+        "$work/fault-ips.txt" "$work/text-syms.txt" >>"$names" 2>/dev/null || true
+    done
+  fi
   list=bench/hot-symbols.txt
   {
     echo "# Functions a hook call runs, in the order callgrind first met them over a session's"
     echo "# events; the release link places them first (scripts/link-hot-first.sh)."
     echo "# Written by scripts/bench.sh --hot-symbols; names keyed by link-hot-first.sh --keys."
-    grep -v -e '^0x' -e '^(below main)' "$names" | scripts/link-hot-first.sh --keys | awk '!seen[$0]++'
+    # The functions more of the calls run go first (those every call runs, then the
+    # rarer paths: tree-sitter, the stop gate), each group in the order callgrind met
+    # them, so the common calls touch the fewest pages.
+    { sed 's/$/\t99/' "$names"; awk -v call=0 '/^$/ { call++; next } { print $0 "\t" call }' "$traced"; } |
+      grep -v -e '^0x' -e '^(below main)' |
+      awk -F '\t' '{ if (!($1 in seen)) { seen[$1] = NR; order[NR] = $1 }
+                     if (!(($1, $2) in pair)) { pair[$1, $2] = 1; runs[$1] += ($2 == 99 ? 100 : 1) } }
+           END { for (i = 1; i <= NR; i++) if (i in order) print runs[order[i]] "\t" i "\t" order[i] }' |
+      sort -t "$(printf '\t')" -k1,1nr -k2,2n | cut -f3 |
+      scripts/link-hot-first.sh --keys | awk '!seen[$0]++'
   } >"$list"
   echo "== $(grep -vc '^#' "$list") functions in $list"
   exit 0

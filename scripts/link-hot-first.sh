@@ -38,7 +38,7 @@ if [ "${1:-}" = --keys ]; then
   exit 0
 fi
 
-"${CC:-cc}" "$@"
+cc "$@"
 
 out=""
 prev=""
@@ -61,5 +61,5 @@ awk -F '\t' '
 ' "$list" "$order.pairs" | sort -n -k1,1 -s | cut -f2 >"$order"
 rm -f "$order.names" "$order.pairs"
 
-"${CC:-cc}" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering
+cc "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering
 rm -f "$order"

@@ -301,6 +301,14 @@ fn run() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("hook") {
         return hook(&args);
     }
+    command()
+}
+
+/// Every command but the hook. Kept out of line, so that the hook's code and this
+/// function's (the whole command line, ~100 KB of code) never share pages.
+#[cfg_attr(test, allow(dead_code))]
+#[inline(never)]
+fn command() -> ExitCode {
     pipe::quiet_broken_pipe();
     let cli = Cli::parse();
     // Commands that may append to a run record push it in the background afterwards.
@@ -390,6 +398,7 @@ fn run() -> ExitCode {
 }
 
 /// `mandate hook claude-code [--root DIR]`, without clap: the hot path.
+#[inline(never)]
 fn hook(args: &[String]) -> ExitCode {
     let mut hook_args = HookArgs::default();
     let agent = args.get(2).map(String::as_str);
