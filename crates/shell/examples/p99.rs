@@ -8,6 +8,11 @@
 //! Then the same over a population: every command of the policy corpus
 //! (`crates/policy/tests/corpus/*.toml`, benign and adversarial, all under 1 KiB), each
 //! analysed `ROUNDS / 10` times, with the slowest commands named.
+//!
+//! Last, text that is not Bash: 200 token soups of up to 1 KiB that do not parse (a
+//! fixed seed, so every run times the same lines). These are outside the budget of
+//! issue 3, which is for commands; they are timed to show what they cost instead: all of
+//! them are opaque, so the hook refuses them.
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +66,117 @@ fn main() {
         all.last().copied().unwrap_or_default()
     );
     corpus((rounds / 10).max(10));
+    malformed((rounds / 10).max(10));
+}
+
+/// Shell-flavoured pieces for lines that do not parse.
+const PIECES: &[&str] = &[
+    "cat ",
+    ".env ",
+    "&& ",
+    "| sh ",
+    "$(",
+    ")",
+    "`",
+    "<<EOF\n",
+    "\nEOF\n",
+    "'",
+    "\"",
+    "{a,b}",
+    "${x:-",
+    "}",
+    "bash -c ",
+    "find . -exec ",
+    " \\; ",
+    "sudo ",
+    "cd x; ",
+    "> f ",
+    "2>&1 ",
+    "[[ $x -eq 1 ]] ",
+    "(( y )) ",
+    "$'\\x41' ",
+    "git -C d ",
+    "*(e:'cat .env':) ",
+    "( ",
+    "{ ",
+    "if ",
+    "then ",
+    "fi ",
+    "case ",
+    "in ",
+    "esac ",
+    "for ",
+    "do ",
+    "done ",
+    "\n",
+    "[ ",
+    "] ",
+    "a=(",
+    "$((",
+    "))",
+    "<(",
+    "${#",
+    "|| ",
+];
+
+/// 200 lines under 1 KiB that tree-sitter-bash cannot parse, the same on every run.
+fn malformed_lines() -> Vec<String> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut lines = Vec::new();
+    while lines.len() < 200 {
+        let count = 1 + random() % 120;
+        let mut line = String::new();
+        for _ in 0..count {
+            let index = usize::try_from(random() % PIECES.len() as u64).unwrap_or(0);
+            line.push_str(PIECES.get(index).copied().unwrap_or(""));
+        }
+        if line.len() < 1024 && !mandate_shell::analyze(&line).is_transparent() {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// Lines that are not Bash, timed `rounds` times each.
+fn malformed(rounds: usize) {
+    let lines = malformed_lines();
+    let mut all = Vec::new();
+    let mut slowest = (Duration::ZERO, 0);
+    for line in &lines {
+        let mut samples = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let analysis = mandate_shell::analyze(line);
+            samples.push(start.elapsed());
+            std::hint::black_box(analysis);
+        }
+        samples.sort();
+        let p50 = percentile(&samples, 0.5);
+        if p50 > slowest.0 {
+            slowest = (p50, line.len());
+        }
+        all.extend(samples);
+    }
+    all.sort();
+    println!(
+        "\nnot Bash: {} lines under 1 KiB, all opaque, {rounds} calls each",
+        lines.len()
+    );
+    println!(
+        "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
+        "not Bash",
+        "",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or_default()
+    );
+    println!("slowest by p50: {:.1?} for {} bytes", slowest.0, slowest.1);
 }
 
 /// Every command of the policy corpus, timed `rounds` times each.

@@ -541,6 +541,22 @@ fn limits_hold() {
     assert!(!a.opaque.is_empty());
 }
 
+/// Text that is not Bash makes tree-sitter recover from errors, at about a microsecond a
+/// byte: near the size limit that meets the parse budget. Either way the line is opaque,
+/// never read as something it is not.
+#[test]
+fn garbage_up_to_the_size_limit_is_opaque() {
+    let part = ")[ case done sed -n 's/a/b/w f' cat `.env !|| ls `%sudo $((| sh  \\; find . -exec ";
+    let garbage = part.repeat(mandate_shell::MAX_INPUT / part.len());
+    assert!(garbage.len() <= mandate_shell::MAX_INPUT);
+    let a = analyze(&garbage);
+    assert!(!a.opaque.is_empty());
+    // The same garbage as the string of `bash -c`, nested: still opaque.
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let nested = format!("bash -c {}", quote(&format!("bash -c {}", quote(part))));
+    assert!(opaque(&nested));
+}
+
 #[test]
 fn empty_and_comment_lines_do_nothing() {
     assert_eq!(analyze(""), Analysis::default());
