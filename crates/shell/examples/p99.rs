@@ -24,6 +24,31 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(index).copied().unwrap_or_default()
 }
 
+/// `rounds` single calls on `line`, sorted.
+fn timed(line: &str, rounds: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let analysis = mandate_shell::analyze(line);
+        samples.push(start.elapsed());
+        std::hint::black_box(analysis);
+    }
+    samples.sort();
+    samples
+}
+
+/// One row: name, bytes, p50, p99, max of `sorted`.
+fn row(name: &str, bytes: &str, sorted: &[Duration]) {
+    println!(
+        "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
+        name,
+        bytes,
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.99),
+        sorted.last().copied().unwrap_or_default()
+    );
+}
+
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
@@ -38,33 +63,12 @@ fn main() {
         "line", "bytes", "p50", "p99", "max"
     );
     for (name, line) in lines::LINES {
-        let mut samples = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let start = Instant::now();
-            let analysis = mandate_shell::analyze(line);
-            samples.push(start.elapsed());
-            std::hint::black_box(analysis);
-        }
-        samples.sort();
-        println!(
-            "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
-            name,
-            line.len(),
-            percentile(&samples, 0.5),
-            percentile(&samples, 0.99),
-            samples.last().copied().unwrap_or_default()
-        );
+        let samples = timed(line, rounds);
+        row(name, &line.len().to_string(), &samples);
         all.extend(samples);
     }
     all.sort();
-    println!(
-        "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
-        "all",
-        "",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or_default()
-    );
+    row("all", "", &all);
     corpus((rounds / 10).max(10));
     malformed((rounds / 10).max(10));
 }
@@ -146,37 +150,28 @@ fn malformed_lines() -> Vec<String> {
 /// Lines that are not Bash, timed `rounds` times each.
 fn malformed(rounds: usize) {
     let lines = malformed_lines();
+    let title = format!("not Bash: {} lines under 1 KiB, all opaque", lines.len());
+    population(&title, "not Bash", &lines, rounds);
+}
+
+/// Each line timed `rounds` times: the rows of all samples, and the slowest lines.
+fn population(title: &str, label: &str, lines: &[String], rounds: usize) {
     let mut all = Vec::new();
-    let mut slowest = (Duration::ZERO, 0);
-    for line in &lines {
-        let mut samples = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let start = Instant::now();
-            let analysis = mandate_shell::analyze(line);
-            samples.push(start.elapsed());
-            std::hint::black_box(analysis);
-        }
-        samples.sort();
-        let p50 = percentile(&samples, 0.5);
-        if p50 > slowest.0 {
-            slowest = (p50, line.len());
-        }
+    let mut slowest: Vec<(Duration, usize, &str)> = Vec::new();
+    for line in lines {
+        let samples = timed(line, rounds);
+        slowest.push((percentile(&samples, 0.5), line.len(), line));
         all.extend(samples);
     }
     all.sort();
-    println!(
-        "\nnot Bash: {} lines under 1 KiB, all opaque, {rounds} calls each",
-        lines.len()
-    );
-    println!(
-        "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
-        "not Bash",
-        "",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or_default()
-    );
-    println!("slowest by p50: {:.1?} for {} bytes", slowest.0, slowest.1);
+    println!("\n{title}, {rounds} calls each");
+    row(label, "", &all);
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    println!("slowest by p50:");
+    for (p50, bytes, line) in slowest.iter().take(5) {
+        let shown: String = line.chars().take(70).collect();
+        println!("  {p50:>9.1?} {bytes:>5} B  {}", shown.replace('\n', "\\n"));
+    }
 }
 
 /// Every command of the policy corpus, timed `rounds` times each.
@@ -207,37 +202,6 @@ fn corpus(rounds: usize) {
             }
         }
     }
-    let mut all = Vec::new();
-    let mut slowest: Vec<(Duration, usize, String)> = Vec::new();
-    for command in &commands {
-        let mut samples = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let start = Instant::now();
-            let analysis = mandate_shell::analyze(command);
-            samples.push(start.elapsed());
-            std::hint::black_box(analysis);
-        }
-        samples.sort();
-        slowest.push((percentile(&samples, 0.5), command.len(), command.clone()));
-        all.extend(samples);
-    }
-    all.sort();
-    println!(
-        "\ncorpus: {} commands under 1 KiB, {rounds} calls each",
-        commands.len()
-    );
-    println!(
-        "{:<14} {:>6} {:>10.1?} {:>10.1?} {:>10.1?}",
-        "corpus",
-        "",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or_default()
-    );
-    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
-    println!("slowest by p50:");
-    for (p50, bytes, command) in slowest.iter().take(5) {
-        let shown: String = command.chars().take(70).collect();
-        println!("  {p50:>9.1?} {bytes:>5} B  {shown}");
-    }
+    let title = format!("corpus: {} commands under 1 KiB", commands.len());
+    population(&title, "corpus", &commands, rounds);
 }
