@@ -113,7 +113,7 @@ if [ "$mode" = hot-symbols ]; then
   # Every function a hook call runs, over the events of a session: the bench's calls, and
   # the other paths (a write, refusals, a line only tree-sitter reads, the events around
   # a call), in the order callgrind first names them. Names are kept as
-  # scripts/link-hot-first.sh keys them, so the list survives rebuilds.
+  # scripts/link-hot-first.sh --light writes them, so the list survives rebuilds.
   repo=$work/billing/repo
   event() { # NAME EVENT TOOL INPUT_JSON
     printf '{"session_id":"bench","transcript_path":"/dev/null","cwd":"%s","permission_mode":"default","hook_event_name":"%s","tool_name":"%s","tool_input":%s,"tool_use_id":"toolu_hot_%s"}\n' \
@@ -138,7 +138,7 @@ if [ "$mode" = hot-symbols ]; then
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$out" \
       "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$call.json" >/dev/null 2>"$out.log"
     # One name per function this call ran, then a blank line between calls.
-    sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$out" | scripts/link-hot-first.sh --keys |
+    sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$out" | scripts/link-hot-first.sh --light |
       awk '!seen[$0]++' >>"$traced"
     echo >>"$traced"
   done
@@ -176,7 +176,7 @@ if [ "$mode" = hot-symbols ]; then
   {
     echo "# Functions a hook call runs, in the order callgrind first met them over a session's"
     echo "# events; the release link places them first (scripts/link-hot-first.sh)."
-    echo "# Written by scripts/bench.sh --hot-symbols; names keyed by link-hot-first.sh --keys."
+    echo "# Written by scripts/bench.sh --hot-symbols; matched as link-hot-first.sh says."
     # The functions more of the calls run go first (those every call runs, then the
     # rarer paths: tree-sitter, the stop gate), each group in the order callgrind met
     # them, so the common calls touch the fewest pages.
@@ -186,7 +186,7 @@ if [ "$mode" = hot-symbols ]; then
                      if (!(($1, $2) in pair)) { pair[$1, $2] = 1; runs[$1] += ($2 == 99 ? 100 : 1) } }
            END { for (i = 1; i <= NR; i++) if (i in order) print runs[order[i]] "\t" i "\t" order[i] }' |
       sort -t "$(printf '\t')" -k1,1nr -k2,2n | cut -f3 |
-      scripts/link-hot-first.sh --keys | awk '!seen[$0]++'
+      scripts/link-hot-first.sh --light | awk '!seen[$0]++'
   } >"$list"
   echo "== $(grep -vc '^#' "$list") functions in $list"
   exit 0
@@ -208,6 +208,20 @@ echo "== machine"
 echo "cpus: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "kernel: $(uname -sr); python: $("$python" -V 2>&1)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -f bench/hot-symbols.txt ] && command -v nm >/dev/null 2>&1; then
+  # How much of the hot list the binary still has, and where those functions sit: a list
+  # gone stale (renamed functions) shows here as fewer matches and a wider spread.
+  nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text.txt"
+  scripts/link-hot-first.sh --order "$mandate" 2>"$work/hot-found.txt" >"$work/hot-order.txt"
+  awk 'FILENAME == ARGV[1] { hot[$1] = 1; next }
+       { addr = strtonum("0x" $1); if (first == "") first = addr; last = addr
+         if ($2 in hot) { n++; at[n] = addr } }
+       END { asort(at); p99 = at[int(n * 0.99)]
+             printf "hot functions: %.1f MB from the start of %.1f MB of code hold 99 %% of them\n",
+               (p99 - first) / 1048576, (last - first) / 1048576 }' \
+    "$work/hot-order.txt" "$work/text.txt" || true
+  echo "hot list: $(cat "$work/hot-found.txt")"
+fi
 echo "decisions: Read → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/read.json" | grep -o '"permissionDecision":"[a-z]*"'), Bash → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/bash.json" | grep -o '"permissionDecision":"[a-z]*"')"
 echo
 echo "== whole-process PreToolUse latency ($runs runs after $warmup warm-up, interleaved)"

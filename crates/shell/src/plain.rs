@@ -537,11 +537,13 @@ impl Reader<'_> {
             // `=`: an assignment. `?` and `*`: tree-sitter does not always read a pattern
             // as a command name (`a?b` is a syntax error to it), and one is opaque anyway.
             // `-`: tree-sitter reads `- 2> f` as a redirection alone. `@`, `%`: it reads
-            // `a@|b` and `a%b|c` as broken expansions (found by the `plain_agrees` fuzzer).
+            // `a@|b` and `a%b|c` as broken expansions, and `x+:` as a broken assignment
+            // (found by the `plain_agrees` fuzzer).
             let odd = text
                 .iter()
                 .any(|c| matches!(c, b'=' | b'?' | b'*' | b'@' | b'%'))
-                || text.first() == Some(&b'-');
+                || text.first() == Some(&b'-')
+                || text.windows(2).any(|pair| pair == b"+:");
             if odd || (whole && NOT_PLAIN_NAMES.contains(&text)) {
                 return None;
             }

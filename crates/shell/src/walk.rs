@@ -2025,7 +2025,11 @@ mod tests {
     /// Lines on which the `plain_agrees` fuzz target found the two paths apart.
     #[test]
     fn the_plain_reader_and_tree_sitter_agree_on_fuzzer_findings() {
-        for line in ["sd@|.@|.||.|3333@|.@|.|iii|.", "a%b|x"] {
+        for line in [
+            "sd@|.@|.||.|3333@|.@|.|iii|.",
+            "a%b|x",
+            "~\u{fffd}\u{fffd}:\nx+:",
+        ] {
             assert_eq!(analyze(line), whole(line), "{line:?}");
         }
     }
