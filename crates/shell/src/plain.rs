@@ -531,9 +531,18 @@ impl Reader<'_> {
             }
         }
         let first = words.first()?;
+        // A reserved word or declaration builtin, quoted or not (`export''` declares to
+        // Bash, and is a `declaration_command` to tree-sitter): not plain.
+        let mut name = Vec::new();
+        for piece in &first.pieces {
+            let (Piece::Bare(r) | Piece::Single(r) | Piece::Double(r)) = piece;
+            name.extend_from_slice(self.b.get(r.clone()).unwrap_or_default());
+        }
+        if NOT_PLAIN_NAMES.contains(&name.as_slice()) {
+            return None;
+        }
         if let [Piece::Bare(r), ..] = first.pieces.as_slice() {
             let text = self.b.get(r.clone()).unwrap_or_default();
-            let whole = first.pieces.len() == 1;
             // `=`: an assignment. `?` and `*`: tree-sitter does not always read a pattern
             // as a command name (`a?b` is a syntax error to it), and one is opaque anyway.
             // `-`: tree-sitter reads `- 2> f` as a redirection alone. `@`, `%`: it reads
@@ -544,7 +553,7 @@ impl Reader<'_> {
                 .any(|c| matches!(c, b'=' | b'?' | b'*' | b'@' | b'%'))
                 || text.first() == Some(&b'-')
                 || text.windows(2).any(|pair| pair == b"+:");
-            if odd || (whole && NOT_PLAIN_NAMES.contains(&text)) {
+            if odd {
                 return None;
             }
         }

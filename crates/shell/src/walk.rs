@@ -658,7 +658,9 @@ impl Walker {
                 let mut result = cwds.to_vec();
                 for (field, child) in fields(node) {
                     match field {
-                        Some("variable") => self.assigned.push(text(child, src).to_string()),
+                        Some("variable") => {
+                            self.sets_variable(text(child, src), "for", text(node, src));
+                        }
                         Some("value") => {
                             self.words(child, src, cwds, depth);
                         }
@@ -720,11 +722,8 @@ impl Walker {
                 Outcome::same(cwds)
             }
             "unset_command" => {
-                for child in kids(node) {
-                    if child.is_named() {
-                        self.words(child, src, cwds, depth);
-                    }
-                }
+                let words = self.argument_words(node, src, cwds, depth);
+                self.assigning_builtin("unset", &words, text(node, src));
                 Outcome::same(cwds)
             }
             "test_command" => {
@@ -1286,6 +1285,7 @@ impl Walker {
             self.redirect_only_text(cwds, effects);
             return self.cd(program, args, source, cwds);
         }
+        self.assigning_builtin(&program.text, args, source);
         let mut j = programs::judge(&program.text, args);
         let by_path = program.text.contains('/');
         if by_path || program.text.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -1454,38 +1454,159 @@ impl Walker {
     }
 
     fn declaration(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
-        for child in kids(node) {
-            match child.kind_name() {
-                "variable_assignment" => {
-                    self.assignment(child, src, cwds, depth, true);
+        let words = self.argument_words(node, src, cwds, depth);
+        let keyword = kids(node)
+            .next()
+            .filter(|k| !k.is_named())
+            .map_or("declare", |k| k.kind_name());
+        let keyword = match keyword {
+            "export" | "typeset" | "local" | "readonly" => keyword,
+            _ => "declare",
+        };
+        self.assigning_builtin(keyword, &words, text(node, src));
+    }
+
+    /// The arguments of a declaration or `unset` as the shell's words. tree-sitter cuts
+    /// one word into several children where quotes meet a name (`PA''TH=x` is a
+    /// `variable_name` and a `concatenation` to it, `PATH=x` to Bash), so children that
+    /// touch are joined again. A plain `NAME=value` is walked as an assignment.
+    fn argument_words(
+        &mut self,
+        node: Node<'_>,
+        src: &str,
+        cwds: &[Cwd],
+        depth: usize,
+    ) -> Vec<Word> {
+        let mut groups: Vec<Vec<Node<'_>>> = Vec::new();
+        for child in kids(node).filter(|c| c.is_named()) {
+            match groups.last_mut() {
+                Some(group)
+                    if group
+                        .last()
+                        .is_some_and(|l| l.end_byte() == child.start_byte()) =>
+                {
+                    group.push(child);
                 }
-                "variable_name" => {
-                    let name = text(child, src).to_string();
-                    if !self.assigned.contains(&name) {
-                        self.assigned.push(name);
+                _ => groups.push(vec![child]),
+            }
+        }
+        let mut words = Vec::new();
+        for group in groups {
+            if let [only] = group.as_slice()
+                && only.kind_name() == "variable_assignment"
+            {
+                self.assignment(*only, src, cwds, depth, true);
+                continue;
+            }
+            let mut word = Word::default();
+            for part in group {
+                match part.kind_name() {
+                    "variable_name" => word.text.push_str(text(part, src)),
+                    "variable_assignment" => {
+                        self.assignment(part, src, cwds, depth, false);
+                        word.text.push_str(text(part, src));
                     }
+                    _ => match self.words(part, src, cwds, depth).as_slice() {
+                        [one] => {
+                            word.text.push_str(&one.text);
+                            word.unknown |= one.unknown;
+                        }
+                        _ => word.unknown = true,
+                    },
                 }
-                _ if child.is_named() => {
-                    let words = self.words(child, src, cwds, depth);
-                    for word in words {
-                        if word.unknown {
+            }
+            words.push(word);
+        }
+        words
+    }
+
+    /// Builtins that set variables other than by `NAME=value` in command position:
+    /// declarations (whose arguments are assignments after quote removal, so
+    /// `export "PATH=x"` and `builtin export PATH=x` set `PATH` as `export PATH=x` does),
+    /// `unset` (without `PATH`, Bash searches the current folder), and builtins that
+    /// read into a named variable. Setting a variable that decides which program runs
+    /// makes the rest of the line opaque, as an assignment does.
+    fn assigning_builtin(&mut self, program: &str, args: &[Word], source: &str) {
+        match program {
+            "export" | "declare" | "typeset" | "local" | "readonly" => {
+                for word in args {
+                    if word.unknown {
+                        self.opaque(source, "a declaration with a computed name or option");
+                    } else if word.text.starts_with(['-', '+']) {
+                        if word.text.contains(['n', 'i']) {
                             self.opaque(
-                                text(node, src),
-                                "a declaration with a computed name or option",
-                            );
-                        } else if (word.text.starts_with('-') || word.text.starts_with('+'))
-                            && (word.text.contains('n') || word.text.contains('i'))
-                        {
-                            self.opaque(
-                                text(node, src),
+                                source,
                                 "name references (`-n`) and integer variables (`-i`) make \
-                                     later assignments do more than they show",
+                                 later assignments do more than they show",
                             );
+                        }
+                    } else {
+                        let name: String = word
+                            .text
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        let rest = word.text.get(name.len()..).unwrap_or("");
+                        if rest.starts_with(['=', '[']) || rest.starts_with("+=") {
+                            self.sets_variable(&name, program, source);
+                        } else if rest.is_empty() && !self.assigned.contains(&name) {
+                            self.assigned.push(name);
                         }
                     }
                 }
-                _ => {}
             }
+            "unset" => {
+                for word in args {
+                    if word.unknown {
+                        self.opaque(source, "`unset` of a computed name");
+                    } else if !word.text.starts_with('-') {
+                        self.sets_variable(&word.text, "unset", source);
+                    }
+                }
+            }
+            // Their variable names are arguments among others (`read -p PROMPT NAME`,
+            // `printf -v NAME`, `getopts SPEC NAME`): any argument that names a variable
+            // deciding which program runs counts, glued to an option or not.
+            // The values they read may be anything, `a[$(cmd)]` included, which arithmetic
+            // on the variable would run: their names count as assigned.
+            "read" | "mapfile" | "readarray" | "getopts" | "printf" => {
+                let mut after_v = false;
+                for word in args {
+                    let name = word
+                        .text
+                        .strip_prefix("-v")
+                        .or_else(|| word.text.strip_prefix("-a"))
+                        .unwrap_or(&word.text);
+                    // `printf` names a variable only with `-v NAME` or `-vNAME`.
+                    let named = program != "printf"
+                        || after_v
+                        || (word.text.starts_with("-v") && word.text.len() > 2);
+                    after_v = word.text == "-v";
+                    if !named {
+                        continue;
+                    }
+                    if is_poison_variable(name) {
+                        self.sets_variable(name, program, source);
+                    } else if !self.assigned.iter().any(|n| n == name) {
+                        self.assigned.push(name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `how` (a builtin, `for`, arithmetic, `${NAME:=…}`) sets or unsets `name`.
+    fn sets_variable(&mut self, name: &str, how: &str, source: &str) {
+        if !self.assigned.iter().any(|n| n == name) {
+            self.assigned.push(name.to_string());
+        }
+        if is_poison_variable(name) {
+            self.opaque(
+                source,
+                format!("`{how}` sets `{name}`, which changes which program runs or what it loads"),
+            );
+            self.poisoned = Some(name.to_string());
         }
     }
 
@@ -1507,6 +1628,10 @@ impl Walker {
         self.substitutions(node, src, cwds, depth);
         let mut names = Vec::new();
         collect_names(node, src, &mut names, 0);
+        // `(( PATH = 5 ))`, `PATH++`: arithmetic can assign.
+        if let Some(name) = names.iter().find(|n| is_poison_variable(n)) {
+            self.sets_variable(name, "arithmetic", text(node, src));
+        }
         if let Some(name) = names.iter().find(|n| self.assigned.contains(n)) {
             self.opaque(
                 text(node, src),
@@ -1644,6 +1769,14 @@ impl Walker {
                     self.opaque(source, "a zsh parameter flag, which can evaluate code");
                 }
                 let inner = source.trim_start_matches("${").trim_end_matches('}');
+                let name: String = inner
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let operator = inner.get(name.len()..).unwrap_or("");
+                if operator.starts_with(":=") || operator.starts_with('=') {
+                    self.sets_variable(&name, "${…=…}", source);
+                }
                 if inner.contains('[') {
                     self.arithmetic(node, src, cwds, depth);
                 }
@@ -2029,6 +2162,7 @@ mod tests {
             "sd@|.@|.||.|3333@|.@|.|iii|.",
             "a%b|x",
             "~\u{fffd}\u{fffd}:\nx+:",
+            "''''%p\t--c\t\u{fffd}\t!duscp\t--c\t\u{fffd}6rea dS;local''",
         ] {
             assert_eq!(analyze(line), whole(line), "{line:?}");
         }

@@ -541,6 +541,79 @@ fn limits_hold() {
     assert!(!a.opaque.is_empty());
 }
 
+/// A variable that decides which program runs (`PATH` above all: unset, Bash searches
+/// the current folder) can be set in many ways besides `NAME=value`; each makes the rest
+/// of the line opaque, and setting other variables does not.
+#[test]
+fn every_way_of_setting_path_makes_the_rest_opaque() {
+    for line in [
+        "export PATH=.; git status",
+        "\"export\" PATH=.; git status",
+        "export'' PATH=.; git status",
+        "\\export PATH=.; git status",
+        "builtin export PATH=.; git status",
+        "command export PATH=.; git status",
+        "export \"PATH=.\"; git status",
+        "declare -x 'PATH=.'; git status",
+        "export PA''TH=.; git status",
+        "readonly PATH=.; git status",
+        "unset PATH; git status",
+        "unset -v \"PATH\"; git status",
+        "read PATH <<< .; git status",
+        "read -r -p 'dir? ' PATH; git status",
+        "printf -v PATH %s .; git status",
+        "printf -vPATH %s .; git status",
+        "mapfile -t PATH < f; git status",
+        "readarray PATH < f; git status",
+        "getopts a PATH; git status",
+        "for PATH in .; do git status; done",
+        "select PATH in .; do git status; done",
+        "(( PATH = 0 )); git status",
+        "echo $(( PATH = 0 )); git status",
+        ": ${PATH:=.}; git status",
+        ": ${PATH=.}; git status",
+        "export LD_PRELOAD=./x.so; git status",
+        "read -r BASH_ENV < f; bash -c 'git status'",
+    ] {
+        let analysis = analyze(line);
+        assert!(
+            analysis
+                .opaque
+                .iter()
+                .any(|o| o.text.contains("git status")),
+            "{line:?}: `git status` should be opaque after the change: {analysis:?}"
+        );
+    }
+    for line in [
+        "export TZ=UTC; git status",
+        "unset PYTHONWARNINGS; git status",
+        "read -r line < f; echo \"$line\"",
+        "printf '%s\\n' PATH; git status",
+        "for f in a b; do git status; done",
+    ] {
+        let analysis = analyze(line);
+        assert!(
+            !analysis
+                .opaque
+                .iter()
+                .any(|o| o.text.contains("git status")),
+            "{line:?}: {analysis:?}"
+        );
+    }
+}
+
+/// A variable read from input may hold `a[$(cmd)]`, which arithmetic on it runs.
+#[test]
+fn arithmetic_on_a_variable_read_from_input_is_opaque() {
+    for line in [
+        "read x < f; (( x ))",
+        "mapfile -t x < f; echo $(( x ))",
+        "printf -v x %s \"$1\"; (( x > 1 ))",
+    ] {
+        assert!(opaque(line), "{line:?}");
+    }
+}
+
 /// Text that is not Bash makes tree-sitter recover from errors, at about a microsecond a
 /// byte: near the size limit that meets the parse budget. Either way the line is opaque,
 /// never read as something it is not.
