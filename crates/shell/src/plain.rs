@@ -541,6 +541,13 @@ impl Reader<'_> {
         if NOT_PLAIN_NAMES.contains(&name.as_slice()) {
             return None;
         }
+        // tree-sitter also reads a reserved word with quotes after it (`case''7`) as the
+        // reserved word, which Bash does not.
+        if let [Piece::Bare(r), _, ..] = first.pieces.as_slice()
+            && NOT_PLAIN_NAMES.contains(&self.b.get(r.clone()).unwrap_or_default())
+        {
+            return None;
+        }
         if let [Piece::Bare(r), ..] = first.pieces.as_slice() {
             let text = self.b.get(r.clone()).unwrap_or_default();
             // `=`: an assignment. `?` and `*`: tree-sitter does not always read a pattern

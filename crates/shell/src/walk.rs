@@ -2163,6 +2163,7 @@ mod tests {
             "a%b|x",
             "~\u{fffd}\u{fffd}:\nx+:",
             "''''%p\t--c\t\u{fffd}\t!duscp\t--c\t\u{fffd}6rea dS;local''",
+            "case''7",
         ] {
             assert_eq!(analyze(line), whole(line), "{line:?}");
         }
