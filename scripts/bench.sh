@@ -10,7 +10,8 @@
 #   scripts/bench.sh --hot-symbols  rewrite bench/hot-symbols.txt, the functions hook calls
 #                                   run, which the release link places first (valgrind)
 #
-# BENCH_RUNS and BENCH_WARMUP override the number of timed and warm-up runs per variant.
+# BENCH_RUNS and BENCH_WARMUP override the number of timed and warm-up runs per variant;
+# BENCH_PYTHON=0 leaves the Python hook out (the others then never follow its exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -195,7 +196,9 @@ fi
 spec=$work/spec.tsv
 {
   printf 'cat\t%s\thook_event_name\tcat\n' "$work/billing/read.json"
-  printf 'python\t%s\tallow\t%s\t%s\n' "$work/billing/read.json" "$python" "$root/bench/python_hook.py"
+  if [ "${BENCH_PYTHON:-1}" != 0 ]; then
+    printf 'python\t%s\tallow\t%s\t%s\n' "$work/billing/read.json" "$python" "$root/bench/python_hook.py"
+  fi
   printf 'startup-only\t%s\t-\t%s\n' "$work/billing/other.json" "$(hook billing)"
   printf 'no-run-read\t%s\tdeny\t%s\n' "$work/norun/read.json" "$(hook norun)"
   printf 'mandate-billing-read\t%s\t"allow"\t%s\n' "$work/billing/read.json" "$(hook billing)"
