@@ -654,12 +654,17 @@ impl Walker {
                 }
                 self.loop_check(node, src, cwds, &result)
             }
-            "for_statement" | "select_statement" => {
+            kind @ ("for_statement" | "select_statement") => {
                 let mut result = cwds.to_vec();
                 for (field, child) in fields(node) {
                     match field {
                         Some("variable") => {
-                            self.sets_variable(text(child, src), "for", text(node, src));
+                            let how = if kind == "select_statement" {
+                                "select"
+                            } else {
+                                "for"
+                            };
+                            self.sets_variable(text(child, src), how, text(node, src));
                         }
                         Some("value") => {
                             self.words(child, src, cwds, depth);
@@ -1549,7 +1554,10 @@ impl Walker {
                         let rest = word.text.get(name.len()..).unwrap_or("");
                         if rest.starts_with(['=', '[']) || rest.starts_with("+=") {
                             self.sets_variable(&name, program, source);
-                        } else if rest.is_empty() && !self.assigned.contains(&name) {
+                        } else if rest.is_empty()
+                            && !name.is_empty()
+                            && !self.assigned.contains(&name)
+                        {
                             self.assigned.push(name);
                         }
                     }
