@@ -167,10 +167,15 @@ if [ "$mode" = hot-symbols ]; then
         awk '$1 == $2 { print $1 }' >"$work/fault-ips.txt" || true
       nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text-syms.txt"
       # The function holding each faulting address: the last text symbol at or below it.
-      awk 'NR == FNR { want[++n] = strtonum("0x" $1); next }
-           { addr = strtonum("0x" $1); for (i = 1; i <= n; i++) if (addr <= want[i]) best[i] = $2 }
-           END { for (i = 1; i <= n; i++) if (best[i] != "") print best[i] }' \
-        "$work/fault-ips.txt" "$work/text-syms.txt" >>"$names" 2>/dev/null || true
+      "$python" - "$work/fault-ips.txt" "$work/text-syms.txt" <<'PY' >>"$names" || true
+import bisect, sys
+syms = [(int(a, 16), n) for a, n in (l.split() for l in open(sys.argv[2]) if len(l.split()) == 2)]
+addrs = [a for a, _ in syms]
+for line in open(sys.argv[1]):
+    i = bisect.bisect_right(addrs, int(line.split()[0], 16)) - 1
+    if i >= 0:
+        print(syms[i][1])
+PY
     done
   fi
   list=bench/hot-symbols.txt
@@ -216,13 +221,17 @@ if [ -f bench/hot-symbols.txt ] && command -v nm >/dev/null 2>&1; then
   # gone stale (renamed functions) shows here as fewer matches and a wider spread.
   nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text.txt"
   scripts/link-hot-first.sh --order "$mandate" 2>"$work/hot-found.txt" >"$work/hot-order.txt"
-  awk 'FILENAME == ARGV[1] { hot[$1] = 1; next }
-       { addr = strtonum("0x" $1); if (first == "") first = addr; last = addr
-         if ($2 in hot) { n++; at[n] = addr } }
-       END { asort(at); p99 = at[int(n * 0.99)]
-             printf "hot functions: %.1f MB from the start of %.1f MB of code hold 99 %% of them\n",
-               (p99 - first) / 1048576, (last - first) / 1048576 }' \
-    "$work/hot-order.txt" "$work/text.txt" || true
+  "$python" - "$work/hot-order.txt" "$work/text.txt" <<'PY' || true
+import sys
+hot = set(open(sys.argv[1]).read().split())
+text = [(int(a, 16), n) for a, n in (l.split() for l in open(sys.argv[2]) if len(l.split()) == 2)]
+at = sorted(a for a, n in text if n in hot)
+if at:
+    first, last = text[0][0], text[-1][0]
+    p99 = at[int((len(at) - 1) * 0.99)]
+    print(f"hot functions: {(p99 - first) / 2**20:.1f} MB from the start of "
+          f"{(last - first) / 2**20:.1f} MB of code hold 99 % of them")
+PY
   echo "hot list: $(cat "$work/hot-found.txt")"
 fi
 echo "decisions: Read → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/read.json" | grep -o '"permissionDecision":"[a-z]*"'), Bash → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/bash.json" | grep -o '"permissionDecision":"[a-z]*"')"

@@ -89,6 +89,13 @@ done
 if [ -z "$out" ] || [ ! -f "$list" ] || ! command -v nm >/dev/null 2>&1; then
   exit 0
 fi
-order "$out" "$out.hot-symbols" 2>/dev/null
-cc "$@" -Wl,--symbol-ordering-file="$out.hot-symbols" -Wl,--no-warn-symbol-ordering
+# The ordering is an optimisation: if it cannot be made, or the linker does not take it
+# (GNU ld has no --symbol-ordering-file; Rust before 1.90 links with it), the plain link
+# stands.
+if order "$out" "$out.hot-symbols" 2>/dev/null &&
+  cc "$@" -Wl,--symbol-ordering-file="$out.hot-symbols" -Wl,--no-warn-symbol-ordering 2>/dev/null; then
+  rm -f "$out.hot-symbols"
+  exit 0
+fi
 rm -f "$out.hot-symbols"
+cc "$@"
