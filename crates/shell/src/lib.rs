@@ -65,12 +65,12 @@
 //! Issue 3 asks for p99 ≤ 100 µs for commands under 1 KiB.
 //! `cargo run --release -p mandate-shell --example p99 5000` times single calls, the way
 //! the hook makes one call per process (quiet 2-core VM, 2026-12-07): every sample line of
-//! `benches/lines.rs` has p99 ≤ 50 µs (the 744-byte line p50 34 µs, p99 50 µs; it was
-//! 105 µs before the plain reader), and the 599 corpus commands p50 0.9 µs, p99 8.2 µs.
+//! `benches/lines.rs` has p99 ≤ 50 µs (the 744-byte line p50 34 µs, p99 49 µs; it was
+//! 105 µs before the plain reader), and the 618 corpus commands p50 0.9 µs, p99 8.0 µs.
 //!
 //! Text that is not Bash is outside that budget and timed apart: tree-sitter's error
 //! recovery costs about a microsecond a byte (200 generated lines under 1 KiB that do not
-//! parse: p50 65 µs, p99 234 µs; 1 KiB of garbage ~1.3 ms). Such a line is opaque, so the
+//! parse: p50 63 µs, p99 224 µs; 1 KiB of garbage ~1.3 ms). Such a line is opaque, so the
 //! hook refuses it; past [`PARSE_BUDGET`] the parse stops, which bounds a 64 KiB line of
 //! garbage at ~53 ms. How the numbers got here: `BENCHMARKS.md`, "Shell analysis".
 //!
