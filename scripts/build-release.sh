@@ -14,8 +14,15 @@ cd "$root"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 target="${CARGO_TARGET_DIR:-$root/target}"
 if [ "$triple" = "x86_64-unknown-linux-gnu" ]; then
-  # An explicit --target keeps these flags off build scripts and proc macros.
-  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static -C linker=$root/scripts/link-hot-first.sh" \
+  # An explicit --target keeps these flags off build scripts and proc macros. They go in
+  # CARGO_ENCODED_RUSTFLAGS (separated by 0x1f) so that a checkout path with spaces
+  # still names the linker; RUSTFLAGS from the caller come first, split as cargo would.
+  flags=()
+  read -r -a flags <<<"${RUSTFLAGS:-}"
+  flags+=(-C target-feature=+crt-static -C relocation-model=static
+    -C "linker=$root/scripts/link-hot-first.sh")
+  encoded=$(printf '%s\x1f' "${flags[@]}")
+  CARGO_ENCODED_RUSTFLAGS="${encoded%$'\x1f'}" \
     cargo build --release --quiet --target "$triple" -p mandate-cli >&2
   cargo build --release --quiet --target "$triple" -p mandate-server -p mandate-mcp >&2
   echo "$target/$triple/release"
