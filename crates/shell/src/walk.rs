@@ -1546,19 +1546,14 @@ impl Walker {
                             );
                         }
                     } else {
-                        let name: String = word
-                            .text
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                            .collect();
-                        let rest = word.text.get(name.len()..).unwrap_or("");
+                        let (name, rest) = leading_name(&word.text);
                         if rest.starts_with(['=', '[']) || rest.starts_with("+=") {
-                            self.sets_variable(&name, program, source);
+                            self.sets_variable(name, program, source);
                         } else if rest.is_empty()
                             && !name.is_empty()
-                            && !self.assigned.contains(&name)
+                            && !self.assigned.iter().any(|n| n == name)
                         {
-                            self.assigned.push(name);
+                            self.assigned.push(name.to_string());
                         }
                     }
                 }
@@ -1777,13 +1772,9 @@ impl Walker {
                     self.opaque(source, "a zsh parameter flag, which can evaluate code");
                 }
                 let inner = source.trim_start_matches("${").trim_end_matches('}');
-                let name: String = inner
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                let operator = inner.get(name.len()..).unwrap_or("");
+                let (name, operator) = leading_name(inner);
                 if operator.starts_with(":=") || operator.starts_with('=') {
-                    self.sets_variable(&name, "${…=…}", source);
+                    self.sets_variable(name, "${…=…}", source);
                 }
                 if inner.contains('[') {
                     self.arithmetic(node, src, cwds, depth);
@@ -1922,6 +1913,15 @@ fn plain_words(word: &plain::Word, src: &str) -> Vec<Word> {
         raw.push_unknown("");
     }
     raw.finish()
+}
+
+/// `text` cut after its leading run of name characters (letters, digits, `_`):
+/// `PATH+=x` is `("PATH", "+=x")`.
+fn leading_name(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    text.split_at(end)
 }
 
 fn collect_names(node: Node<'_>, src: &str, names: &mut Vec<String>, depth: usize) {
