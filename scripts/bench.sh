@@ -69,6 +69,8 @@ make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contract
 sed 's/"PreToolUse"/"Notification"/' "$work/billing/read.json" >"$work/billing/other.json"
 
 hook() { printf '%s\t' "$mandate" hook claude-code --root "$work/$1/repo" | sed 's/\t$//'; }
+# The binary's code symbols in address order, one "ADDRESS NAME" a line.
+text_symbols() { nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }'; }
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 if [ "$mode" = callgrind ]; then
@@ -113,7 +115,7 @@ fi
 if [ "$mode" = hot-symbols ]; then
   # Every function a hook call runs, over the events of a session: the bench's calls, and
   # the other paths (a write, refusals, a line only tree-sitter reads, the events around
-  # a call), in the order callgrind first names them. Names are kept as
+  # a call), ordered as the list's header says. Names are kept as
   # scripts/link-hot-first.sh --light writes them, so the list survives rebuilds.
   repo=$work/billing/repo
   event() { # NAME EVENT TOOL INPUT_JSON
@@ -159,13 +161,13 @@ if [ "$mode" = hot-symbols ]; then
   # And what a real run faults on: the functions whose code a native call touches first
   # in a page (perf, where it is installed and allowed).
   if command -v perf >/dev/null 2>&1; then
+    text_symbols >"$work/text-syms.txt"
     for call in billing/read billing/bash billing/subst rules500/read; do
       name=${call%%/*}
       perf record -q -e page-faults -c 1 -d -o "$work/faults.data" \
         "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$call.json" >/dev/null 2>&1 || continue
       perf script -i "$work/faults.data" -F addr,ip --no-demangle 2>/dev/null |
         awk '$1 == $2 { print $1 }' >"$work/fault-ips.txt" || true
-      nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text-syms.txt"
       # The function holding each faulting address: the last text symbol at or below it.
       "$python" - "$work/fault-ips.txt" "$work/text-syms.txt" <<'PY' >>"$names" || true
 import bisect, sys
@@ -180,8 +182,9 @@ PY
   fi
   list=bench/hot-symbols.txt
   {
-    echo "# Functions a hook call runs, in the order callgrind first met them over a session's"
-    echo "# events; the release link places them first (scripts/link-hot-first.sh)."
+    echo "# Functions a hook call runs, those more of a session's events run first, then in"
+    echo "# the order callgrind met them; the release link places them first in this order"
+    echo "# (scripts/link-hot-first.sh)."
     echo "# Written by scripts/bench.sh --hot-symbols; matched as link-hot-first.sh says."
     # The functions more of the calls run go first (those every call runs, then the
     # rarer paths: tree-sitter, the stop gate), each group in the order callgrind met
@@ -219,7 +222,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -f bench/hot-symbols.txt ] && command -v nm >/dev/null 2>&1; then
   # How much of the hot list the binary still has, and where those functions sit: a list
   # gone stale (renamed functions) shows here as fewer matches and a wider spread.
-  nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$work/text.txt"
+  text_symbols >"$work/text.txt"
   scripts/link-hot-first.sh --order "$mandate" 2>"$work/hot-found.txt" >"$work/hot-order.txt"
   "$python" - "$work/hot-order.txt" "$work/text.txt" <<'PY' || true
 import sys
