@@ -404,6 +404,9 @@ impl Session<'_> {
                 event.insert("reviewers".into(), json!(request.reviewers));
                 event.insert("rule".into(), json!(request.rule));
                 event.insert("reason".into(), json!(request.reason));
+                if let Some(preview) = &request.preview {
+                    event.insert("preview".into(), json!(preview));
+                }
             }
             Settled::Allowed(_) => {
                 event.insert("by".into(), json!(request.decided_by));
