@@ -11,6 +11,7 @@ mod approvals;
 mod check;
 mod demo;
 mod incident;
+mod init;
 mod install;
 mod killswitch;
 mod mcp;
@@ -45,7 +46,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scaffold mandate.toml and an example contract in the current repository.
+    /// Write mandate.toml and a starting contract that fit this repository (its secrets,
+    /// infrastructure, CI, migrations, data and test commands).
     Init,
     /// Validate the policy and contracts and run their examples.
     Check {
@@ -323,7 +325,7 @@ fn command() -> ExitCode {
             | Command::Deny { .. }
     );
     let result = match cli.command {
-        Command::Init => check::init(),
+        Command::Init => init::init(),
         Command::Check { file } => check::check(file.as_deref()),
         Command::Explain {
             contract,
