@@ -40,10 +40,11 @@ const SKIP_DIRS: &[&str] = &[
 const MAX_FILES: usize = 50_000;
 const MAX_SCAN_BYTES: u64 = 256 * 1024;
 
-/// Source-code extensions: a file named `secret_store.py` is code about secrets, not one.
+/// Source-code and prose extensions: a file named `secret_store.py` is code about secrets,
+/// not one (its content is still scanned).
 const CODE_EXTENSIONS: &[&str] = &[
-    "py", "js", "jsx", "ts", "tsx", "mjs", "cjs", "go", "rs", "java", "kt", "rb", "php", "cs",
-    "c", "h", "cc", "cpp", "hpp", "swift", "scala", "sh", "md", "rst", "txt", "html", "css",
+    "py", "js", "jsx", "ts", "tsx", "mjs", "cjs", "go", "rs", "java", "kt", "rb", "php", "cs", "c",
+    "h", "cc", "cpp", "hpp", "swift", "scala", "sh", "md", "rst", "txt", "html", "css",
 ];
 
 /// The read blocks every policy `init` writes gets, whatever the tree holds today: secrets
@@ -59,8 +60,14 @@ const SECRET_GLOBS: &[(&str, &str)] = &[
     ("**/id_rsa*", "SSH keys"),
     ("**/id_ecdsa*", "SSH keys"),
     ("**/id_ed25519*", "SSH keys"),
-    ("**/*.tfvars", "Terraform variables usually hold credentials"),
-    ("**/*.tfstate*", "Terraform state holds every secret it created"),
+    (
+        "**/*.tfvars",
+        "Terraform variables usually hold credentials",
+    ),
+    (
+        "**/*.tfstate*",
+        "Terraform state holds every secret it created",
+    ),
     ("**/.npmrc", "registry tokens"),
     ("**/.pypirc", "registry tokens"),
     ("**/.netrc", "host passwords"),
@@ -237,11 +244,16 @@ fn sort_file(findings: &mut Findings, root: &Path, rel: &str, name: &str) {
         findings
             .covered_secrets
             .push(format!("{rel}: {why} (`{glob}`)"));
-    } else if !CODE_EXTENSIONS.contains(&extension) {
-        if lower.contains("secret") || lower.contains("credential") || lower.contains("passw") {
-            findings
-                .secrets
-                .push((rel.to_string(), "its name says it holds secrets".to_string()));
+    } else {
+        let named = !CODE_EXTENSIONS.contains(&extension)
+            && (lower.contains("secret")
+                || lower.contains("credential")
+                || lower.contains("passw"));
+        if named {
+            findings.secrets.push((
+                rel.to_string(),
+                "its name says it holds secrets".to_string(),
+            ));
         } else if holds_credential(&root.join(rel)) {
             findings.secrets.push((
                 rel.to_string(),
@@ -249,11 +261,10 @@ fn sort_file(findings: &mut Findings, root: &Path, rel: &str, name: &str) {
             ));
         }
     }
-    if lower.starts_with("dockerfile") || lower.starts_with("docker-compose") || extension == "tf"
+    if (lower.starts_with("dockerfile") || lower.starts_with("docker-compose") || extension == "tf")
+        && !findings.infra.iter().any(|d| covers(d, rel))
     {
-        if !findings.infra.iter().any(|d| covers(d, rel)) {
-            findings.infra.insert(rel.to_string());
-        }
+        findings.infra.insert(rel.to_string());
     }
     if matches!(
         lower.as_str(),
