@@ -14,6 +14,7 @@ pub mod decision;
 pub mod engine;
 pub mod format;
 pub mod glob;
+pub mod mandate_verb;
 pub mod path;
 pub mod tools;
 
