@@ -99,7 +99,6 @@ struct Findings {
 
 pub fn init() -> Result<ExitCode> {
     let root = std::env::current_dir()?;
-    let root = mandate_project::find_root(&root).unwrap_or(root);
     let policy = root.join(mandate_project::POLICY_FILE);
     if policy.exists() {
         bail!(
