@@ -95,7 +95,14 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign, evidence_verb, urls, benign_launder);
+class!(
+    paths,
+    benign,
+    evidence_verb,
+    urls,
+    benign_launder,
+    redaction
+);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))

@@ -47,7 +47,12 @@ const RULES: &[Rule] = &[
     Rule {
         id: "private-key",
         keywords: &["-----begin"],
-        pattern: r"(?s)-----BEGIN[ A-Z0-9_-]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[ A-Z0-9_-]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+        // Bounded, so a redaction never hides the shape of a call: a whole block holds
+        // only key text (base64, PEM headers) up to its END line; a BEGIN line without an
+        // END, or with shell syntax before it, takes only the key-like lines after it
+        // (base64 runs of 16 or more), never the commands that follow
+        // (`echo '-----BEGIN PRIVATE KEY-----' >/dev/null; pytest --pastebin=all`).
+        pattern: r"-----BEGIN[ A-Z0-9_-]*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,.-]{0,16384}?-----END[ A-Z0-9_-]*PRIVATE KEY(?: BLOCK)?-----|(?:\s*[A-Za-z0-9+/]{16,}={0,2}){0,256}(?:\s*[A-Za-z0-9+/]{1,15}={1,2})?)",
         group: 0,
         accept: Accept::Always,
     },
@@ -597,6 +602,25 @@ mod tests {
         assert!(redact_str(&text).unwrap().ends_with("\ndone"));
         let cut = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}");
         assert_redacted("private-key", &cut, &body);
+        let tail = fake(ALNUM, 40, 3);
+        let cut = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n{body}\n{tail}==");
+        assert_redacted("private-key", &cut, &tail);
+    }
+
+    #[test]
+    fn a_begin_line_without_end_never_hides_the_commands_after_it() {
+        for line in [
+            "echo '-----BEGIN PRIVATE KEY-----' >/dev/null; pytest billing/export/tests --pastebin=all",
+            "echo -----BEGIN PRIVATE KEY-----\npytest billing/export/tests --pastebin=all",
+            "echo '-----BEGIN PRIVATE KEY-----'; pytest billing/export/tests --pastebin=all; echo '-----END PRIVATE KEY-----'",
+        ] {
+            let out = redact_str(line).unwrap();
+            assert!(out.contains("[REDACTED:private-key]"), "{out}");
+            assert!(
+                out.contains("pytest billing/export/tests --pastebin=all"),
+                "{out}"
+            );
+        }
     }
 
     #[test]
