@@ -101,7 +101,8 @@ class!(
     evidence_verb,
     urls,
     benign_launder,
-    redaction
+    redaction,
+    test_evidence,
 );
 
 fn mandate() -> PathBuf {

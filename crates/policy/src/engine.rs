@@ -75,6 +75,16 @@ pub struct Context<'a> {
     pub drifted: &'a [String],
 }
 
+/// How a Bash line runs the contract's test command ([`Engine::test_invocation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestInvocation {
+    /// The test command is the line's only command: what it printed and its exit status
+    /// are the runner's.
+    Alone { program: String, args: Vec<String> },
+    /// Other commands share the line: they could print a summary or change the status.
+    Accompanied { program: String },
+}
+
 /// The authority verbs of mandate the agent may never run.
 pub const AUTHORITY_VERBS: &[&str] = &[
     "approve", "deny", "disable", "enable", "review", "start", "finish", "install", "amend",
@@ -1049,6 +1059,33 @@ impl Engine {
     }
 
     /// Does this command line match one of the contract's test commands?
+    /// How a line runs the contract's test command, if it does: alone (the one command
+    /// of the line, so its output and exit status are the runner's), or with other
+    /// commands that could print a summary of their own or change the exit status.
+    pub fn test_invocation(&self, line: &str) -> Option<TestInvocation> {
+        let contract = self.contract.as_ref()?;
+        let analysis = mandate_shell::analyze(line);
+        let test = analysis.commands.iter().find(|command| {
+            let line = command.line();
+            looks_like_test_runner(&command.program)
+                && contract
+                    .allow
+                    .execute
+                    .iter()
+                    .any(|p| CommandPattern::new(p).is_ok_and(|p| p.matches(&line)))
+        })?;
+        if analysis.commands.len() == 1 && analysis.opaque.is_empty() {
+            Some(TestInvocation::Alone {
+                program: test.program.clone(),
+                args: test.args.clone(),
+            })
+        } else {
+            Some(TestInvocation::Accompanied {
+                program: test.program.clone(),
+            })
+        }
+    }
+
     pub fn is_test_command(&self, line: &str) -> bool {
         let Some(contract) = &self.contract else {
             return false;

@@ -68,6 +68,7 @@ pub mod merkle;
 pub mod packet;
 pub mod redact;
 pub mod retention;
+pub mod test_evidence;
 pub mod tests_summary;
 mod time;
 mod verify;
@@ -76,7 +77,8 @@ pub use checkpoint::Checkpoint;
 pub use digest::digest_contents;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use log::{CHECKPOINT_DIR, Entry, FORMAT, LOG_FILE, RunLog, read_entries};
-pub use tests_summary::{TestSummary, parse_test_summary};
+pub use test_evidence::{TestEvidence, judge_test_run};
+pub use tests_summary::{TestSummary, parse_runner_summary, parse_test_summary};
 pub use time::now_rfc3339;
 pub use verify::{Failure, Location, VerifyReport, verify};
 

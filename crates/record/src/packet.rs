@@ -330,7 +330,22 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                     "no summary recognised".to_owned()
                 };
                 let exit = v.get("exit_status").map(|x| format!(", exit status {x}")).unwrap_or_default();
-                p.tests.push(witnessed(i, format!("`{}`: {counts}{exit}", s(v, "command")), v.clone()));
+                // How the result was known (mandate_record::test_evidence); older records
+                // have no `result`.
+                let result = match s(v, "result") {
+                    "" => String::new(),
+                    result => format!(" — {result} ({})", s(v, "known_by")),
+                };
+                let failed = v
+                    .get("failed_tests")
+                    .and_then(Value::as_array)
+                    .filter(|names| !names.is_empty())
+                    .map(|names| {
+                        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                        format!("; failed: {}", names.join(", "))
+                    })
+                    .unwrap_or_default();
+                p.tests.push(witnessed(i, format!("`{}`: {counts}{exit}{result}{failed}", s(v, "command")), v.clone()));
             }
             "evidence.assumption" => p.assumptions.push(claimed(i, s(v, "text").to_owned(), v.clone())),
             "evidence.risk" => p.residual_risks.push(claimed(i, s(v, "text").to_owned(), v.clone())),

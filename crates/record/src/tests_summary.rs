@@ -31,6 +31,35 @@ pub fn parse_test_summary(output: &str) -> Option<TestSummary> {
         .or_else(|| go(&clean))
 }
 
+/// Parse the summary of one runner only, the one that ran (`pytest`, `cargo`, `go`,
+/// `jest`, `vitest`, or `python -m pytest`, `npx jest`, …): a summary line in another
+/// runner's format was printed by something else. `None` when the runner is unknown or
+/// printed no summary.
+pub fn parse_runner_summary(program: &str, args: &[String], output: &str) -> Option<TestSummary> {
+    let clean = strip_ansi(output);
+    let first = args
+        .iter()
+        .map(String::as_str)
+        .find(|a| !a.starts_with('-'));
+    let runner = match program {
+        "python" | "python3" if args.iter().any(|a| a == "pytest") => "pytest",
+        "npx" | "yarn" | "pnpm" | "npm" => match first {
+            Some("jest") => "jest",
+            Some("vitest") => "vitest",
+            _ => return None,
+        },
+        other => other,
+    };
+    match runner {
+        "pytest" | "py.test" => pytest(&clean),
+        "cargo" if first == Some("test") => cargo(&clean),
+        "go" if first == Some("test") => go(&clean),
+        "jest" => jest(&clean),
+        "vitest" => vitest(&clean),
+        _ => None,
+    }
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -129,7 +158,11 @@ fn pytest(out: &str) -> Option<TestSummary> {
         let framed = t.starts_with('=') && t.ends_with('=');
         let bare = t.contains(" in ") && t.ends_with('s');
         (framed || bare)
-            && (t.contains(" passed") || t.contains(" failed") || t.contains("no tests ran"))
+            && (t.contains(" passed")
+                || t.contains(" failed")
+                || t.contains(" deselected")
+                || t.contains(" skipped")
+                || t.contains("no tests ran"))
     })?;
     Some(tally(&counts(line), "pytest"))
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, EvidenceKind, Mode};
-use mandate_policy::{Call, Context, Decision, Engine, Verdict};
+use mandate_policy::{Call, Context, Decision, Engine, TestInvocation, Verdict};
 use mandate_project::approvals::{Approvals, Ask, Settled};
 use mandate_project::killswitch::KillSwitch;
 use mandate_project::mcp_pins::Pins;
@@ -582,9 +582,9 @@ impl Session<'_> {
         else {
             return;
         };
-        if !self.engine.is_test_command(command) {
+        let Some(invocation) = self.engine.test_invocation(command) else {
             return;
-        }
+        };
         let output = self.event.output.as_deref().unwrap_or("");
         // What the adapter could tell of the exit status; a failure it could not read is
         // still a failure.
@@ -596,15 +596,30 @@ impl Session<'_> {
                 } else {
                     0
                 });
+        // What the run proves is the record crate's call (mandate_record::test_evidence).
+        let judged = match &invocation {
+            TestInvocation::Alone { program, args } => {
+                mandate_record::judge_test_run(program, args, true, exit_status, output)
+            }
+            TestInvocation::Accompanied { program } => {
+                mandate_record::judge_test_run(program, &[], false, exit_status, output)
+            }
+        };
         let mut event = self.base_event("test.run");
         event.insert("command".into(), json!(command));
         event.insert("exit_status".into(), json!(exit_status));
-        event.insert("summary".into(), test_summary(output));
+        for (key, value) in judged.event_fields() {
+            event.insert(key.into(), value);
+        }
         let _ = self.record(event);
         let _ = self.active.update(|state| {
-            state
-                .evidence
-                .insert(EvidenceKind::Tests.as_str().to_string());
+            let tests = EvidenceKind::Tests.as_str();
+            if judged.passed() {
+                state.evidence.insert(tests.to_string());
+            } else if judged.failed() {
+                // The last run failed: passing tests are no longer on record.
+                state.evidence.remove(tests);
+            }
         });
     }
 
@@ -710,13 +725,6 @@ impl Session<'_> {
             }
         }
         Answer::Nothing
-    }
-}
-
-fn test_summary(output: &str) -> Value {
-    match mandate_record::parse_test_summary(output) {
-        Some(summary) => serde_json::to_value(summary).unwrap_or(Value::Null),
-        None => Value::Null,
     }
 }
 
