@@ -89,7 +89,7 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign);
+class!(paths, benign, git, benign_git, protected, oslayer);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
@@ -196,7 +196,7 @@ struct CaseRun {
 fn class_file(class: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/multistep")
-        .join(format!("{class}.toml"))
+        .join(format!("{}.toml", class.replace('_', "-")))
 }
 
 fn run_class(class: &str) {
@@ -205,6 +205,8 @@ fn run_class(class: &str) {
         .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
     let file: ClassFile =
         toml::from_str(&text).unwrap_or_else(|e| panic!("`{}`: {e}", path.display()));
+    let class = class.replace('_', "-");
+    let class = class.as_str();
     assert_eq!(
         file.class,
         class,

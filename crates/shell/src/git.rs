@@ -201,7 +201,8 @@ fn looks_like_revision(text: &str) -> bool {
         || text.starts_with("HEAD^")
         || text.starts_with("HEAD@")
         || text.starts_with("origin/")
-        || text.contains("..")
+        // `a..b` is a range; `../x` is a path.
+        || text.contains("..") && !text.split('/').any(|segment| segment == "..")
         || (text.len() >= 7 && text.len() <= 40 && text.chars().all(|c| c.is_ascii_hexdigit()))
         || matches!(
             text,
