@@ -103,6 +103,10 @@ class!(
     benign_launder,
     redaction,
     test_evidence,
+    git,
+    benign_git,
+    protected,
+    oslayer,
 );
 
 fn mandate() -> PathBuf {
@@ -238,7 +242,7 @@ struct CaseRun {
 fn class_file(class: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/multistep")
-        .join(format!("{class}.toml"))
+        .join(format!("{}.toml", class.replace('_', "-")))
 }
 
 fn run_class(class: &str) {
