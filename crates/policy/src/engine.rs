@@ -30,6 +30,36 @@ pub trait Fs {
     /// Does some path at or under `dir` satisfy `test`? `None` when the tree is too large
     /// to check, which the evaluator treats as yes.
     fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool>;
+
+    /// The top folder of the git work tree holding `dir`, if any.
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .find(|folder| self.is_dir(&folder.join(".git")))
+            .map(Path::to_path_buf)
+    }
+
+    /// Does git hold a path at or under `path` that satisfies `test`, in the working tree,
+    /// the index or any commit it keeps (every ref, the reflog, stashes)? `None` when
+    /// unknown, which the evaluator treats as yes. Without a way to ask git, the working
+    /// tree is all there is to look at.
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        let _ = top;
+        self.tree_has(path, test)
+    }
+
+    /// The files with local changes (modified, staged, deleted, untracked) at or under
+    /// `path` of the work tree at `top`, or `None` when unknown.
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        let _ = (top, path);
+        None
+    }
+
+    /// The files the stash entry `entry` holds, or `None` when unknown.
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        let _ = (top, entry);
+        None
+    }
+
     /// Where `PATH` finds the program `name`, or `None` when unknown. Only asked when a
     /// line runs a bare `mandate` (is it the installed binary?); unknown refuses it.
     fn program_on_path(&self, _name: &str) -> Option<PathBuf> {
@@ -1030,6 +1060,17 @@ impl Engine {
                     glob.overlaps(segs)
                 }
             }
+            (Matcher::Path { glob, anchor }, Touch::ReadHistory { path, top }) => {
+                let Some(segs) = split.get(anchor) else {
+                    return rule.effect != Decision::Allow
+                        && self.history_may_hold(rule, top, path, fs);
+                };
+                if rule.effect == Decision::Allow {
+                    glob.covers_tree(segs)
+                } else {
+                    glob.may_match_under(segs) && self.history_may_hold(rule, top, path, fs)
+                }
+            }
             (Matcher::Path { glob, anchor }, Touch::ReadTree(dir) | Touch::WriteTree(dir)) => {
                 let Some(segs) = split.get(anchor) else {
                     // The folder is above the anchor: a relative glob may match inside it.
@@ -1081,6 +1122,19 @@ impl Engine {
         fs.tree_has(dir, &test).unwrap_or(true)
     }
 
+    /// Could git hold, under `path`, a file this rule matches? Asks git through the file
+    /// system; unknown is yes.
+    fn history_may_hold(&self, rule: &Rule, top: &Path, path: &Path, fs: &dyn Fs) -> bool {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
+            return true;
+        };
+        let test = |found: &Path| {
+            self.anchored(anchor, found)
+                .is_some_and(|segs| glob.matches(&segs))
+        };
+        fs.history_has(top, path, &test).unwrap_or(true)
+    }
+
     fn anchored<'p>(&self, anchor: &Anchor, path: &'p Path) -> Option<Vec<&'p str>> {
         match anchor {
             Anchor::Root => relative_segments(path, &self.root),
@@ -1113,6 +1167,11 @@ impl Engine {
         match touch {
             Touch::Read(path) => format!("reading `{}`", self.display(path)),
             Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::ReadHistory { path, .. } => format!(
+                "showing what git holds under `{}` (its history: every commit, the index and \
+                 stashes, including files deleted since)",
+                self.display(path)
+            ),
             Touch::WriteTree(path) => format!("writing under `{}`", self.display(path)),
             Touch::Write(path) => format!("writing `{}`", self.display(path)),
             Touch::Execute { line, .. } => format!("running `{line}`"),
@@ -1175,6 +1234,7 @@ impl<'p> SplitPath<'p> {
             Touch::Read(path)
             | Touch::Write(path)
             | Touch::ReadTree(path)
+            | Touch::ReadHistory { path, .. }
             | Touch::WriteTree(path) => Some(path),
             _ => None,
         };
