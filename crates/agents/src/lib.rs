@@ -280,6 +280,23 @@ impl Event {
                     event.insert("cwd".into(), json!(cwd));
                 }
                 event.insert("agent_tool_name".into(), json!(tool.name));
+                // Claude Code's Bash result is `{stdout, stderr}`; the run reads test
+                // output from it.
+                if call.tool == "Bash"
+                    && let Some(text) = &self.response_text
+                {
+                    let key = if self.kind == Kind::PostToolUseFailure {
+                        "error"
+                    } else {
+                        "tool_response"
+                    };
+                    let value = if key == "error" {
+                        json!(text)
+                    } else {
+                        json!({ "stdout": text, "stderr": "" })
+                    };
+                    event.insert(key.into(), value);
+                }
                 Value::Object(event)
             })
             .collect()
