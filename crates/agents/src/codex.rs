@@ -169,6 +169,12 @@ fn object(input: &Value) -> Value {
 /// The run's answer in Codex's wire format.
 pub fn answer(event: &Event, answer: &Answer) -> Outcome {
     match (event.kind, answer) {
+        (Kind::PermissionRequest, Answer::Allow(_)) => Outcome::json(json!({
+            "hookSpecificOutput": {
+                "hookEventName": "PermissionRequest",
+                "decision": { "behavior": "allow" },
+            }
+        })),
         (_, Answer::Nothing) | (_, Answer::Allow(_)) => Outcome::nothing(),
         (
             Kind::PreToolUse,

@@ -177,9 +177,23 @@ fn run(event: &Event, args: &Args) -> Answer {
         if rank(&answer) > rank(&strictest) {
             strictest = answer;
         }
-        if matches!(strictest, Answer::Halt(_) | Answer::Failure(_)) {
+        // One refused part refuses the call; the rest need not be judged or recorded.
+        if matches!(
+            strictest,
+            Answer::Halt(_) | Answer::Failure(_) | Answer::Deny(_)
+        ) {
             break;
         }
+    }
+    // Codex asks its permission question of MCP calls too, and `codex exec` has nobody to
+    // answer it: an MCP call the run did not refuse is answered "allow". Anything else
+    // (a sandbox escalation of a shell command) stays unanswered, which Codex refuses.
+    let mcp = event
+        .tool
+        .as_ref()
+        .is_some_and(|t| t.calls.iter().all(|c| c.tool.starts_with("mcp__")));
+    if event.kind == Kind::PermissionRequest && mcp && rank(&strictest) <= rank(&Answer::Allow(String::new())) {
+        return Answer::Allow("within the task contract".to_string());
     }
     strictest
 }

@@ -234,7 +234,15 @@ fn codex(target: &Target) -> Result<()> {
     let codex_home = codex_home(target);
     let config_path = codex_home.join("config.toml");
     if !target.managed {
-        trust_codex_hooks(&config_path, root, &hooks_path, &ours)?;
+        let workspace = target.project.workspace_dir();
+        mandate_project::create_private_dir(&workspace)?;
+        trust_codex_hooks(
+            &config_path,
+            root,
+            &hooks_path,
+            &ours,
+            &workspace.join("codex-trusted-hooks.json"),
+        )?;
     }
     let blocks = hard_blocks(&target.project)?;
     let project_config = root.join(".codex/config.toml");
@@ -330,6 +338,7 @@ fn trust_codex_hooks(
     root: &Path,
     hooks_path: &Path,
     ours: &[(&str, usize, Value)],
+    installed_list: &Path,
 ) -> Result<()> {
     let text = match std::fs::read_to_string(config_path) {
         Ok(text) => text,
@@ -346,32 +355,32 @@ fn trust_codex_hooks(
     let hooks = table_at(doc.as_table_mut(), "hooks")?;
     let state = table_at(hooks, "state")?;
     let prefix = format!("{}:", hooks_path.display());
-    // Stale entries of mandate's earlier installs of this file.
-    let stale: Vec<String> = state
-        .iter()
-        .filter(|(key, item)| {
-            key.starts_with(&prefix)
-                && item
-                    .get("mandate")
-                    .and_then(toml_edit::Item::as_bool)
-                    .unwrap_or(false)
-        })
-        .map(|(key, _)| key.to_string())
-        .collect();
-    for key in stale {
-        state.remove(&key);
+    // Entries of mandate's earlier installs of this file (Codex rejects extra keys in
+    // them, so the list is kept beside the run records instead).
+    let stale = previous_trust_keys(installed_list);
+    for key in stale.iter().filter(|k| k.starts_with(&prefix)) {
+        state.remove(key);
     }
+    let mut keys = Vec::new();
     for (snake, index, group) in ours {
         let key = format!("{prefix}{snake}:{index}:0");
         let entry = table_at(state, &key)?;
         entry.insert("trusted_hash", toml_edit::value(codex_trust_hash(snake, group)));
-        entry.insert("mandate", toml_edit::value(true));
+        keys.push(key);
     }
+    write_atomic(installed_list, serde_json::to_string_pretty(&keys)?.as_bytes())?;
     if let Some(parent) = config_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     write_atomic(config_path, doc.to_string().as_bytes())
         .with_context(|| format!("cannot write `{}`", config_path.display()))
+}
+
+fn previous_trust_keys(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 fn table_at<'a>(table: &'a mut toml_edit::Table, key: &str) -> Result<&'a mut toml_edit::Table> {
