@@ -192,7 +192,10 @@ fn run(event: &Event, args: &Args) -> Answer {
         .tool
         .as_ref()
         .is_some_and(|t| t.calls.iter().all(|c| c.tool.starts_with("mcp__")));
-    if event.kind == Kind::PermissionRequest && mcp && rank(&strictest) <= rank(&Answer::Allow(String::new())) {
+    if event.kind == Kind::PermissionRequest
+        && mcp
+        && rank(&strictest) <= rank(&Answer::Allow(String::new()))
+    {
         return Answer::Allow("within the task contract".to_string());
     }
     strictest

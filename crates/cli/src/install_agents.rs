@@ -64,7 +64,12 @@ struct Target {
     managed: bool,
 }
 
-pub fn install(agent: Agent, managed: bool, binary: Option<PathBuf>, allow_unsafe: bool) -> Result<ExitCode> {
+pub fn install(
+    agent: Agent,
+    managed: bool,
+    binary: Option<PathBuf>,
+    allow_unsafe: bool,
+) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let project = Project::discover(&cwd, None)?;
     let binary = match binary {
@@ -121,7 +126,10 @@ fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(json!({})),
         Ok(text) => serde_json::from_str(&text).with_context(|| {
-            format!("`{}` is not valid JSON; fix it first (the agent would not read it either)", path.display())
+            format!(
+                "`{}` is not valid JSON; fix it first (the agent would not read it either)",
+                path.display()
+            )
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(error) => Err(error).with_context(|| format!("cannot read `{}`", path.display())),
@@ -133,41 +141,36 @@ fn write_json(path: &Path, value: &Value) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    write_atomic(path, (serde_json::to_string_pretty(value)? + "\n").as_bytes())
-        .with_context(|| format!("cannot write `{}`", path.display()))
+    write_atomic(
+        path,
+        (serde_json::to_string_pretty(value)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 /// `value[key]` as an object, made one if it is missing or something else.
-fn object_at<'a>(value: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+fn object_at<'a>(
+    value: &'a mut Map<String, Value>,
+    key: &str,
+) -> Result<&'a mut Map<String, Value>> {
     let entry = value.entry(key).or_insert_with(|| json!({}));
     if !entry.is_object() {
         *entry = json!({});
     }
-    match entry {
-        Value::Object(map) => map,
-        _ => unreachable_object(),
-    }
+    entry
+        .as_object_mut()
+        .with_context(|| format!("`{key}` is not an object"))
 }
 
-fn array_at<'a>(value: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+/// `value[key]` as an array, made one if it is missing or something else.
+fn array_at<'a>(value: &'a mut Map<String, Value>, key: &str) -> Result<&'a mut Vec<Value>> {
     let entry = value.entry(key).or_insert_with(|| json!([]));
     if !entry.is_array() {
         *entry = json!([]);
     }
-    match entry {
-        Value::Array(list) => list,
-        _ => unreachable_array(),
-    }
-}
-
-#[expect(clippy::panic, reason = "the value was made an object on the line before")]
-fn unreachable_object() -> &'static mut Map<String, Value> {
-    panic!("not an object")
-}
-
-#[expect(clippy::panic, reason = "the value was made an array on the line before")]
-fn unreachable_array() -> &'static mut Vec<Value> {
-    panic!("not an array")
+    entry
+        .as_array_mut()
+        .with_context(|| format!("`{key}` is not an array"))
 }
 
 /// Does a matcher group (`{matcher?, hooks: [{command}]}`) hold one of our handlers?
@@ -213,14 +216,18 @@ fn codex(target: &Target) -> Result<()> {
     let Some(object) = hooks_file.as_object_mut() else {
         bail!("`{}` does not hold a JSON object", hooks_path.display());
     };
-    let hooks = object_at(object, "hooks");
+    let hooks = object_at(object, "hooks")?;
     // (snake event, group index, handler) of each mandate handler, for the trust hashes.
     let mut ours = Vec::new();
     for (event, snake, tool) in CODEX_EVENTS {
-        let list = array_at(hooks, event);
+        let list = array_at(hooks, event)?;
         list.retain(|group| !group_is_ours(group, Agent::Codex, root));
         // Codex clamps SessionEnd hooks to 3 seconds, and hashes the clamped handler.
-        let timeout = if *event == "SessionEnd" { 3 } else { AGENT_TIMEOUT_SECONDS };
+        let timeout = if *event == "SessionEnd" {
+            3
+        } else {
+            AGENT_TIMEOUT_SECONDS
+        };
         let handler = json!({ "type": "command", "command": command, "timeout": timeout });
         let group = if *tool {
             json!({ "matcher": "*", "hooks": [handler] })
@@ -254,7 +261,11 @@ fn codex(target: &Target) -> Result<()> {
     }
     write_atomic(&rules_path, rules.text.as_bytes())
         .with_context(|| format!("cannot write `{}`", rules_path.display()))?;
-    println!("installed mandate hooks for Codex CLI ({} events) in {}", CODEX_EVENTS.len(), hooks_path.display());
+    println!(
+        "installed mandate hooks for Codex CLI ({} events) in {}",
+        CODEX_EVENTS.len(),
+        hooks_path.display()
+    );
     println!("  hook: {command}");
     if target.managed {
         println!("  managed: Codex runs system hooks without asking for trust");
@@ -271,7 +282,9 @@ fn codex(target: &Target) -> Result<()> {
         rules.count,
         rules_path.display()
     );
-    println!("  not covered by a hook: `write_stdin` into a running shell (interactive shells are refused unless the contract allows `call = [\"write_stdin\"]`)");
+    println!(
+        "  not covered by a hook: `write_stdin` into a running shell (interactive shells are refused unless the contract allows `call = [\"write_stdin\"]`)"
+    );
     Ok(())
 }
 
@@ -325,7 +338,14 @@ fn canonical_json(value: &Value) -> String {
             format!("{{{}}}", fields.join(","))
         }
         Value::Array(items) => {
-            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(canonical_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
         }
         other => other.to_string(),
     }
@@ -343,11 +363,16 @@ fn trust_codex_hooks(
     let text = match std::fs::read_to_string(config_path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{}`", config_path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read `{}`", config_path.display()));
+        }
     };
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("`{}` is not valid TOML; fix it first", config_path.display()))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| {
+        format!(
+            "`{}` is not valid TOML; fix it first",
+            config_path.display()
+        )
+    })?;
     let root_key = root.to_string_lossy().into_owned();
     let projects = table_at(doc.as_table_mut(), "projects")?;
     let project = table_at(projects, &root_key)?;
@@ -365,10 +390,16 @@ fn trust_codex_hooks(
     for (snake, index, group) in ours {
         let key = format!("{prefix}{snake}:{index}:0");
         let entry = table_at(state, &key)?;
-        entry.insert("trusted_hash", toml_edit::value(codex_trust_hash(snake, group)));
+        entry.insert(
+            "trusted_hash",
+            toml_edit::value(codex_trust_hash(snake, group)),
+        );
         keys.push(key);
     }
-    write_atomic(installed_list, serde_json::to_string_pretty(&keys)?.as_bytes())?;
+    write_atomic(
+        installed_list,
+        serde_json::to_string_pretty(&keys)?.as_bytes(),
+    )?;
     if let Some(parent) = config_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -435,11 +466,15 @@ pub fn codex_rules(blocks: &Blocks) -> Rules {
             .split_whitespace()
             .map_while(|w| {
                 let literal = w.trim_end_matches('*');
-                (!literal.is_empty() && !literal.contains(['*', '?', '['])).then(|| literal.to_string())
+                (!literal.is_empty() && !literal.contains(['*', '?', '[']))
+                    .then(|| literal.to_string())
             })
             .collect();
         if !words.is_empty() {
-            prefixes.push((words, format!("blocked by the task contract or policy: `{pattern}`")));
+            prefixes.push((
+                words,
+                format!("blocked by the task contract or policy: `{pattern}`"),
+            ));
         }
     }
     for verb in mandate_policy::engine::AUTHORITY_VERBS {
@@ -454,7 +489,10 @@ pub fn codex_rules(blocks: &Blocks) -> Rules {
          # a second layer under mandate's hook.\n",
     );
     for (words, why) in &prefixes {
-        let pattern: Vec<String> = words.iter().map(|w| Value::String(w.clone()).to_string()).collect();
+        let pattern: Vec<String> = words
+            .iter()
+            .map(|w| Value::String(w.clone()).to_string())
+            .collect();
         text.push_str(&format!(
             "prefix_rule(pattern=[{}], decision=\"forbidden\", justification={})\n",
             pattern.join(", "),
@@ -488,9 +526,9 @@ fn gemini(target: &Target) -> Result<()> {
     let Some(object) = settings.as_object_mut() else {
         bail!("`{}` does not hold a JSON object", settings_path.display());
     };
-    let hooks = object_at(object, "hooks");
+    let hooks = object_at(object, "hooks")?;
     for event in GEMINI_EVENTS {
-        let list = array_at(hooks, event);
+        let list = array_at(hooks, event)?;
         list.retain(|group| !group_is_ours(group, Agent::Gemini, root));
         list.push(json!({
             "matcher": "*",
@@ -524,13 +562,27 @@ fn gemini(target: &Target) -> Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     write_atomic(&policy_path, policy.text.as_bytes())?;
-    println!("installed mandate hooks for Gemini CLI ({} events) in {}", GEMINI_EVENTS.len(), settings_path.display());
+    println!(
+        "installed mandate hooks for Gemini CLI ({} events) in {}",
+        GEMINI_EVENTS.len(),
+        settings_path.display()
+    );
     println!("  hook: {command}");
     if !target.managed {
-        println!("  trusted folder: {} in {}", root.display(), trusted_path.display());
+        println!(
+            "  trusted folder: {} in {}",
+            root.display(),
+            trusted_path.display()
+        );
     }
-    println!("  backstop: {} policy-engine deny rules in {}", policy.count, policy_path.display());
-    println!("  not covered: calls inside a subagent carry nothing that names the subagent (judged as the session's)");
+    println!(
+        "  backstop: {} policy-engine deny rules in {}",
+        policy.count,
+        policy_path.display()
+    );
+    println!(
+        "  not covered: calls inside a subagent carry nothing that names the subagent (judged as the session's)"
+    );
     Ok(())
 }
 
@@ -565,12 +617,18 @@ pub fn gemini_policy(root: &Path, blocks: &Blocks) -> Rules {
         rule(format!(
             "toolName = \"run_shell_command\"\ncommandPrefix = {}\ndecision = \"deny\"\npriority = 900\ndenyMessage = {}\n",
             Value::String(prefix.join(" ")),
-            Value::String(format!("mandate: `{pattern}` is blocked by the task contract or policy"))
+            Value::String(format!(
+                "mandate: `{pattern}` is blocked by the task contract or policy"
+            ))
         ));
     }
     let root_text = regex_escape(&root.to_string_lossy());
     for (tools, globs, what) in [
-        ("[\"read_file\", \"read_many_files\"]", &blocks.read, "reading"),
+        (
+            "[\"read_file\", \"read_many_files\"]",
+            &blocks.read,
+            "reading",
+        ),
         ("[\"write_file\", \"replace\"]", &blocks.write, "writing"),
     ] {
         for glob in globs {
@@ -581,7 +639,9 @@ pub fn gemini_policy(root: &Path, blocks: &Blocks) -> Rules {
             rule(format!(
                 "toolName = {tools}\nargsPattern = {}\ndecision = \"deny\"\npriority = 900\ndenyMessage = {}\n",
                 Value::String(args),
-                Value::String(format!("mandate: {what} `{glob}` is blocked by the task contract or policy"))
+                Value::String(format!(
+                    "mandate: {what} `{glob}` is blocked by the task contract or policy"
+                ))
             ));
         }
     }
@@ -659,17 +719,19 @@ fn copilot(target: &Target) -> Result<()> {
     let Some(object) = settings.as_object_mut() else {
         bail!("`{}` does not hold a JSON object", settings_path.display());
     };
-    let hooks = object_at(object, "hooks");
+    let hooks = object_at(object, "hooks")?;
     for event in mandate_agents::copilot::EVENTS {
         let command = hook_command(target, Agent::Copilot, &format!(" --event {event}"));
-        let list = array_at(hooks, event);
+        let list = array_at(hooks, event)?;
         list.retain(|entry| {
             !entry
                 .get("bash")
                 .and_then(Value::as_str)
                 .is_some_and(|c| is_ours(c, Agent::Copilot, root))
         });
-        list.push(json!({ "type": "command", "bash": command, "timeoutSec": AGENT_TIMEOUT_SECONDS }));
+        list.push(
+            json!({ "type": "command", "bash": command, "timeoutSec": AGENT_TIMEOUT_SECONDS }),
+        );
     }
     write_json(&settings_path, &settings)?;
     let blocks = hard_blocks(&target.project)?;
@@ -732,9 +794,9 @@ fn cursor(target: &Target) -> Result<()> {
         bail!("`{}` does not hold a JSON object", path.display());
     };
     object.insert("version".into(), json!(1));
-    let hooks = object_at(object, "hooks");
+    let hooks = object_at(object, "hooks")?;
     for event in mandate_agents::cursor::EVENTS {
-        let list = array_at(hooks, event);
+        let list = array_at(hooks, event)?;
         list.retain(|entry| {
             !entry
                 .get("command")
@@ -779,7 +841,10 @@ mod tests {
 
     #[test]
     fn glob_regexes() {
-        assert_eq!(glob_regex("customer_data/**").unwrap(), "customer_data/[^\"]*");
+        assert_eq!(
+            glob_regex("customer_data/**").unwrap(),
+            "customer_data/[^\"]*"
+        );
         assert_eq!(glob_regex("**/.env*").unwrap(), "(?:[^\"]*/)?\\.env[^/\"]*");
     }
 }
