@@ -159,6 +159,9 @@ fn in_scope_work_runs_and_everything_outside_the_box_is_refused() {
             Step::patch(
                 "*** Begin Patch\n*** Update File: billing/export/filter.py\n@@\n-\"\"\"Which invoice rows the nightly export sends to the ledger.\"\"\"\n+\"\"\"Export filter.\"\"\"\n*** Add File: secrets/new.key\n+x\n*** End Patch\n",
             ),
+            // Codex's own configuration: the hooks' trust, the sandbox, the rules.
+            Step::patch("*** Begin Patch\n*** Add File: .codex/rules/open.rules\n+prefix_rule(pattern=[\"git\"], decision=\"allow\")\n*** End Patch\n"),
+            Step::exec("echo 'sandbox_mode = \"danger-full-access\"' >> .codex/config.toml"),
         ],
         vec![],
         None,
@@ -220,6 +223,11 @@ fn in_scope_work_runs_and_everything_outside_the_box_is_refused() {
             .unwrap()
             .contains("nightly export")
     );
+
+    session.assert_refused(14, "a new Codex rules file");
+    session.assert_refused(15, "loosening Codex's sandbox");
+    assert!(!e2e.billing.path(".codex/rules/open.rules").exists());
+    assert!(!e2e.billing.read(".codex/config.toml").unwrap().contains("danger"));
 
     // Nothing secret ever reached the model.
     let sent = session.server.everything_sent();
