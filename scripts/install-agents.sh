@@ -4,7 +4,7 @@
 # Gemini, the JS bundle) ship inside the npm packages, so install scripts are not needed.
 #
 # Prints one line per agent, `NAME PATH`, with the path of the binary to run:
-#   codex /…/.tools/agents/codex/node_modules/@openai/codex-linux-x64/vendor/…/codex
+#   codex /…/.tools/agents/codex/node_modules/@openai/codex/bin/codex.js
 # Pass agent names to install only those (default: codex gemini copilot).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,8 +38,9 @@ for agent in "${agents[@]}"; do
   case "$agent" in
     codex)
       # The platform package is an npm alias of the main package at a -linux-x64 version.
-      install codex "$codex_version" \
-        node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex \
+      # The npm launcher (as users run it): it finds the platform package's native binary
+      # and tells hooks its version (CODEX_MANAGED_PACKAGE_ROOT).
+      install codex "$codex_version" node_modules/@openai/codex/bin/codex.js \
         "@openai/codex@$codex_version" ;;
     gemini)
       install gemini "$gemini_version" node_modules/@google/gemini-cli/bundle/gemini.js \

@@ -203,7 +203,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         })),
         (
             Kind::Stop | Kind::SubagentStop | Kind::UserPrompt,
-            Answer::BlockStop(reason)
+            Answer::KeepGoing(reason)
             | Answer::Halt(reason)
             | Answer::Deny(reason)
             | Answer::Failure(reason),

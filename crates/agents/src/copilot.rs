@@ -100,6 +100,11 @@ pub fn translate(payload: &Value, event_arg: Option<&str>, servers: &[String]) -
             event.kind = Kind::PostToolUseFailure;
         }
         event.response_text = text(result, &["textResultForLlm", "text_result_for_llm"]);
+        // A shell result ends `<shellId: N completed with exit code X>`.
+        event.exit_status = event.response_text.as_deref().and_then(|t| {
+            let tail = t.rsplit("with exit code ").next()?;
+            tail.trim_end_matches(['>', '\n', ' ']).parse().ok()
+        });
         event.response = Some(result.clone());
     } else if let Some(error) = payload.get("error") {
         event.response_text = Some(crate::response_text(error));
@@ -306,7 +311,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         ) => Outcome::json(json!({ "behavior": "deny", "message": reason })),
         (
             Kind::Stop | Kind::SubagentStop,
-            Answer::BlockStop(reason) | Answer::Deny(reason) | Answer::Halt(reason),
+            Answer::KeepGoing(reason) | Answer::Deny(reason) | Answer::Halt(reason),
         ) => Outcome::json(json!({ "decision": "block", "reason": reason })),
         (Kind::SessionStart, Answer::Context(text)) => {
             Outcome::json(json!({ "additionalContext": text }))

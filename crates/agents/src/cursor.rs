@@ -224,7 +224,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             Kind::UserPrompt,
             Answer::Deny(reason) | Answer::Halt(reason) | Answer::Failure(reason),
         ) => Outcome::json(json!({ "continue": false, "user_message": reason })),
-        (Kind::Stop | Kind::SubagentStop, Answer::BlockStop(reason)) => {
+        (Kind::Stop | Kind::SubagentStop, Answer::KeepGoing(reason)) => {
             Outcome::json(json!({ "followup_message": reason }))
         }
         (Kind::SessionStart, Answer::Context(text)) => {

@@ -241,9 +241,9 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         })),
         (
             Kind::UserPrompt,
-            Answer::Deny(reason) | Answer::Failure(reason) | Answer::BlockStop(reason),
+            Answer::Deny(reason) | Answer::Failure(reason) | Answer::KeepGoing(reason),
         ) => Outcome::json(json!({ "decision": "deny", "reason": reason })),
-        (Kind::Stop, Answer::BlockStop(reason) | Answer::Deny(reason)) => {
+        (Kind::Stop, Answer::KeepGoing(reason) | Answer::Deny(reason)) => {
             Outcome::json(json!({ "decision": "deny", "reason": reason }))
         }
         (Kind::Stop, Answer::Halt(reason)) => {

@@ -22,7 +22,9 @@ pub mod cursor;
 pub mod gemini;
 pub mod patch;
 
-use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
 
 /// An agent mandate has an adapter for (Claude Code's lives in its own crate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +189,8 @@ pub struct Event {
     pub response: Option<Value>,
     /// The response as text, for test-run parsing.
     pub response_text: Option<String>,
+    /// A shell call's exit status, where the agent reports it.
+    pub exit_status: Option<i64>,
     pub prompt: Option<String>,
     /// `source` of a session start, `reason` of a session end.
     pub source: Option<String>,
@@ -216,6 +220,7 @@ impl Event {
             tool: None,
             response: None,
             response_text: None,
+            exit_status: None,
             prompt: None,
             source: None,
             reason: None,
@@ -224,106 +229,72 @@ impl Event {
         }
     }
 
-    /// The event as Claude Code would have sent it, one per canonical call (one without a
-    /// tool for other events), with `agent` and `agent_version` added: what a run loop
-    /// that reads Claude Code's events takes.
-    pub fn claude_events(&self) -> Vec<Value> {
-        let mut base = Map::new();
-        base.insert("hook_event_name".into(), json!(self.kind.claude_name()));
-        base.insert("agent".into(), json!(self.agent.name()));
-        let optional = [
-            ("agent_version", &self.version),
-            ("session_id", &self.session_id),
-            ("agent_id", &self.agent_id),
-            ("agent_type", &self.agent_type),
-            ("parent_agent_id", &self.parent_agent_id),
-            ("tool_use_id", &self.tool_use_id),
-            ("cwd", &self.cwd),
-            ("transcript_path", &self.transcript_path),
-            ("model", &self.model),
-            ("prompt", &self.prompt),
-            ("source", &self.source),
-            ("reason", &self.reason),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                base.insert(key.into(), json!(value));
-            }
+    /// The run's events for this one: one per canonical call on a tool event (each judged
+    /// and recorded; the strictest answer wins), one otherwise, none for an event the run
+    /// does not take (model requests, compaction). `root` is the repository the hook was
+    /// installed for.
+    pub fn run_events(&self, root: Option<&Path>) -> Vec<mandate_run::Event> {
+        let kind = match self.kind {
+            Kind::SessionStart => mandate_run::Kind::SessionStart,
+            Kind::UserPrompt => mandate_run::Kind::Prompt,
+            Kind::PreToolUse => mandate_run::Kind::PreToolUse,
+            Kind::PermissionRequest => mandate_run::Kind::PermissionRequest,
+            Kind::PostToolUse => mandate_run::Kind::PostToolUse,
+            Kind::PostToolUseFailure => mandate_run::Kind::PostToolUseFailure,
+            Kind::SubagentStart => mandate_run::Kind::SubagentStart,
+            Kind::SubagentStop => mandate_run::Kind::SubagentStop,
+            Kind::Stop => mandate_run::Kind::Stop,
+            Kind::SessionEnd => mandate_run::Kind::SessionEnd,
+            Kind::Other => return Vec::new(),
+        };
+        let agent = mandate_run::Agent {
+            name: self.agent.name().to_string(),
+            version: self.version.clone(),
+        };
+        let mut base = mandate_run::Event::new(kind, agent, &self.native);
+        base.cwd = self.cwd.as_ref().map(PathBuf::from);
+        base.root = root.map(Path::to_path_buf);
+        base.session_id = self.session_id.clone();
+        base.agent_id = self.agent_id.clone();
+        base.agent_type = self.agent_type.clone();
+        base.tool_use_id = self.tool_use_id.clone();
+        base.transcript_path = self.transcript_path.as_ref().map(PathBuf::from);
+        base.model = self.model.as_ref().map(|m| json!(m));
+        base.prompt = self.prompt.as_ref().map(|p| json!(p));
+        base.source = self.source.as_ref().map(|s| json!(s));
+        base.reason = self.reason.as_ref().map(|r| json!(r));
+        if kind == mandate_run::Kind::PostToolUseFailure {
+            base.error = self.response.clone();
+        } else {
+            base.response = self.response.clone();
         }
-        if self.stop_hook_active {
-            base.insert("stop_hook_active".into(), json!(true));
-        }
-        if let Some(response) = &self.response {
-            let key = if self.kind == Kind::PostToolUseFailure {
-                "error"
-            } else {
-                "tool_response"
-            };
-            base.insert(key.into(), response.clone());
-        }
+        base.output = self.response_text.clone();
+        base.exit_status = self.exit_status;
         let Some(tool) = &self.tool else {
-            return vec![Value::Object(base)];
+            return vec![base];
         };
         tool.calls
             .iter()
             .map(|call| {
                 let mut event = base.clone();
-                event.insert("tool_name".into(), json!(call.tool));
-                event.insert("tool_input".into(), call.input.clone());
+                event.tool = Some(mandate_run::ToolCall {
+                    name: call.tool.clone(),
+                    input: call.input.clone(),
+                });
                 if let Some(dir) = &call.cwd {
                     let cwd = match &self.cwd {
-                        Some(cwd) if !dir.starts_with('/') => {
-                            format!("{}/{dir}", cwd.trim_end_matches('/'))
-                        }
-                        _ => dir.clone(),
+                        Some(cwd) if !dir.starts_with('/') => Path::new(cwd).join(dir),
+                        _ => PathBuf::from(dir),
                     };
-                    event.insert("cwd".into(), json!(cwd));
+                    event.cwd = Some(cwd);
                 }
-                event.insert("agent_tool_name".into(), json!(tool.name));
-                // Claude Code's Bash result is `{stdout, stderr}`; the run reads test
-                // output from it.
-                if call.tool == "Bash"
-                    && let Some(text) = &self.response_text
-                {
-                    let key = if self.kind == Kind::PostToolUseFailure {
-                        "error"
-                    } else {
-                        "tool_response"
-                    };
-                    let value = if key == "error" {
-                        json!(text)
-                    } else {
-                        json!({ "stdout": text, "stderr": "" })
-                    };
-                    event.insert(key.into(), value);
-                }
-                Value::Object(event)
+                event
             })
             .collect()
     }
 }
 
-/// What the run decided, in agent-neutral terms.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Answer {
-    /// No decision: the agent goes on as if the hook had said nothing.
-    Nothing,
-    /// The call is in the box.
-    Allow(String),
-    /// Ask the person at the agent (only agents that [`Agent::can_ask`]; the others get
-    /// a deny with the same reason).
-    Ask(String),
-    Deny(String),
-    /// Deny the call and end the session if the agent lets a hook do that (a stop
-    /// condition was met; the run refuses every later call either way).
-    Halt(String),
-    /// Keep the agent from finishing; the text becomes its next instruction.
-    BlockStop(String),
-    /// Context for the model at session start.
-    Context(String),
-    /// mandate itself failed: refuse whatever can be refused.
-    Failure(String),
-}
+pub use mandate_run::Answer;
 
 /// What the hook process prints and how it exits.
 #[derive(Clone, Debug, PartialEq, Eq)]

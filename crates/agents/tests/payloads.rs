@@ -249,7 +249,7 @@ fn codex_answers() {
     assert!(!halt.stdout.contains("continue"), "{}", halt.stdout);
     assert!(halt.stdout.contains("\"deny\""));
     let stop = event(Agent::Codex, "codex/Stop.json");
-    let block = Agent::Codex.answer(&stop, &Answer::BlockStop("evidence".into()));
+    let block = Agent::Codex.answer(&stop, &Answer::KeepGoing("evidence".into()));
     assert_eq!(
         serde_json::from_str::<Value>(&block.stdout).unwrap(),
         json!({ "decision": "block", "reason": "evidence" })
@@ -373,7 +373,7 @@ fn gemini_answers_never_ask() {
     let stop = event(Agent::Gemini, "gemini/AfterAgent.json");
     let block: Value = serde_json::from_str(
         &Agent::Gemini
-            .answer(&stop, &Answer::BlockStop("more".into()))
+            .answer(&stop, &Answer::KeepGoing("more".into()))
             .stdout,
     )
     .unwrap();
@@ -541,7 +541,7 @@ fn copilot_stops_and_answers() {
     assert_eq!(inner.kind, Kind::Other);
     let block: Value = serde_json::from_str(
         &Agent::Copilot
-            .answer(&stop, &Answer::BlockStop("more".into()))
+            .answer(&stop, &Answer::KeepGoing("more".into()))
             .stdout,
     )
     .unwrap();
@@ -610,7 +610,7 @@ fn cursor_events() {
     assert_eq!(stop.kind, Kind::Stop);
     let follow: Value = serde_json::from_str(
         &Agent::Cursor
-            .answer(&stop, &Answer::BlockStop("more".into()))
+            .answer(&stop, &Answer::KeepGoing("more".into()))
             .stdout,
     )
     .unwrap();
@@ -625,21 +625,28 @@ fn cursor_events() {
 }
 
 #[test]
-fn claude_events_carry_the_agent_and_one_event_per_call() {
+fn run_events_name_the_agent_and_one_event_per_call() {
     let mut e = event_with(
         Agent::Copilot,
         "copilot/camelCase/preToolUse-apply_patch.json",
         Some("preToolUse"),
     );
     e.version = Some("1.0.102".into());
-    let events = e.claude_events();
+    let events = e.run_events(Some(std::path::Path::new(
+        "/home/dev/agents/runs/copilot1/work",
+    )));
     assert_eq!(events.len(), 2);
-    for value in &events {
-        assert_eq!(value["hook_event_name"], "PreToolUse");
-        assert_eq!(value["agent"], "copilot");
-        assert_eq!(value["agent_version"], "1.0.102");
-        assert_eq!(value["agent_tool_name"], "apply_patch");
+    for event in &events {
+        assert_eq!(event.kind, mandate_run::Kind::PreToolUse);
+        assert_eq!(event.agent.name, "copilot");
+        assert_eq!(event.agent.version.as_deref(), Some("1.0.102"));
+        assert_eq!(event.agent_event, "preToolUse");
     }
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e.tool.as_ref().unwrap().name.as_str())
+        .collect();
+    assert_eq!(names, ["Write", "Edit"]);
     let shell = Call {
         tool: "Bash".into(),
         input: json!({ "command": "ls" }),
@@ -648,7 +655,22 @@ fn claude_events_carry_the_agent_and_one_event_per_call() {
     let mut g = event(Agent::Gemini, "gemini/BeforeTool-run_shell_command.json");
     g.tool.as_mut().unwrap().calls = vec![shell];
     assert_eq!(
-        g.claude_events()[0]["cwd"],
-        "/home/dev/agents/runs/gemini1/work/billing"
+        g.run_events(None)[0].cwd.as_deref(),
+        Some(std::path::Path::new(
+            "/home/dev/agents/runs/gemini1/work/billing"
+        ))
     );
+    // Model requests are not the run's business.
+    assert!(
+        event(Agent::Codex, "codex/PreModelRequest.json")
+            .run_events(None)
+            .is_empty()
+    );
+    // Copilot reports a shell's exit status in its result text.
+    let post = event_with(
+        Agent::Copilot,
+        "copilot/camelCase/postToolUse-bash.json",
+        Some("postToolUse"),
+    );
+    assert_eq!(post.exit_status, Some(0));
 }

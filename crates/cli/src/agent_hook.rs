@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mandate_agents::{Agent, Answer, Event, Kind, Outcome};
-use mandate_claude_code::{HookArgs, run_hook};
 use serde_json::Value;
 
 /// How long the hook may take before it refuses the call on its own.
@@ -166,14 +165,9 @@ fn mcp_server_names(args: &Args) -> Vec<String> {
 /// Judge and record the event through the run; the strictest answer over its canonical
 /// calls wins.
 fn run(event: &Event, args: &Args) -> Answer {
-    let hook_args = HookArgs {
-        root: args.root.clone(),
-    };
     let mut strictest = Answer::Nothing;
-    for claude_event in event.claude_events() {
-        let bytes = claude_event.to_string().into_bytes();
-        let outcome = run_hook(&bytes, &hook_args);
-        let answer = read_claude_outcome(event.kind, &outcome);
+    for run_event in event.run_events(args.root.as_deref()) {
+        let answer = mandate_run::handle(&run_event);
         if rank(&answer) > rank(&strictest) {
             strictest = answer;
         }
@@ -207,53 +201,9 @@ fn rank(answer: &Answer) -> u8 {
         Answer::Context(_) => 1,
         Answer::Allow(_) => 2,
         Answer::Ask(_) => 3,
-        Answer::BlockStop(_) => 4,
+        Answer::KeepGoing(_) => 4,
         Answer::Deny(_) => 5,
         Answer::Failure(_) => 6,
         Answer::Halt(_) => 7,
     }
-}
-
-/// The Claude Code answer the run loop gave, in agent-neutral terms.
-fn read_claude_outcome(kind: Kind, outcome: &mandate_claude_code::Outcome) -> Answer {
-    let value: Value = serde_json::from_str(&outcome.stdout).unwrap_or(Value::Null);
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
-    if outcome.exit_code == 2 {
-        return Answer::Failure(outcome.stderr.clone());
-    }
-    let specific = value.get("hookSpecificOutput");
-    if value.get("continue") == Some(&Value::Bool(false)) {
-        let reason = specific
-            .and_then(|s| s.get("permissionDecisionReason"))
-            .or_else(|| value.get("stopReason"));
-        return Answer::Halt(text(reason));
-    }
-    if let Some(decision) = specific.and_then(|s| s.get("permissionDecision")) {
-        let reason = text(specific.and_then(|s| s.get("permissionDecisionReason")));
-        return match decision.as_str() {
-            Some("allow") => Answer::Allow(reason),
-            Some("ask") => Answer::Ask(reason),
-            _ => Answer::Deny(reason),
-        };
-    }
-    if let Some(decision) = specific.and_then(|s| s.get("decision")) {
-        return match decision.get("behavior").and_then(Value::as_str) {
-            Some("allow") => Answer::Allow(String::new()),
-            _ => Answer::Deny(text(decision.get("message"))),
-        };
-    }
-    if let Some(context) = specific.and_then(|s| s.get("additionalContext")) {
-        return Answer::Context(text(Some(context)));
-    }
-    if value.get("decision").and_then(Value::as_str) == Some("block") {
-        let reason = text(value.get("reason"));
-        return match kind {
-            Kind::Stop | Kind::SubagentStop => Answer::BlockStop(reason),
-            _ => Answer::Deny(reason),
-        };
-    }
-    if !outcome.stderr.is_empty() && matches!(kind, Kind::PreToolUse | Kind::PermissionRequest) {
-        return Answer::Failure(outcome.stderr.clone());
-    }
-    Answer::Nothing
 }

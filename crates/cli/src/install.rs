@@ -339,6 +339,8 @@ pub struct Blocks {
     pub call: Vec<String>,
     /// The contract lets something leave the machine (its `allow.expose` is not empty).
     pub expose_allowed: bool,
+    /// The contract's write allows that name one exact path (they lift a protected name).
+    pub literal_allows: Vec<String>,
 }
 
 pub fn hard_blocks(project: &Project) -> Result<Blocks> {
@@ -359,12 +361,21 @@ pub fn hard_blocks(project: &Project) -> Result<Blocks> {
     let active = ActiveRun::new(&project.workspace_dir());
     let mut stops = mandate_policy::format::TouchLists::default();
     let mut expose_allowed = false;
+    let mut literal_allows: Vec<String> = Vec::new();
     if active.load()?.is_some_and(|s| !s.finished) {
         let path = active.contract_path();
         let text = mandate_project::read(&path)?;
         let contract = mandate_policy::parse_contract(&path, &text)?;
         add(&contract.block);
         expose_allowed = !contract.allow.expose.is_empty();
+        literal_allows.extend(
+            contract
+                .allow
+                .write
+                .iter()
+                .filter(|w| mandate_policy::is_literal_pattern(w))
+                .cloned(),
+        );
         for stop in &contract.stop {
             let lists = stop.lists();
             stops.read.extend(lists.read);
@@ -386,6 +397,7 @@ pub fn hard_blocks(project: &Project) -> Result<Blocks> {
         execute: executes,
         call: calls,
         expose_allowed,
+        literal_allows,
     })
 }
 
@@ -397,6 +409,7 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
         write: mut writes,
         execute: executes,
         call: calls,
+        literal_allows,
         ..
     } = hard_blocks(project)?;
     for protected in [
@@ -407,6 +420,20 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
         ".claude/settings.local.json",
     ] {
         writes.push(protected.to_string());
+    }
+    // Names protected at any depth, unless the contract lifts one by naming its exact path
+    // (a native deny would refuse that call before the hook could allow it).
+    for name in mandate_policy::PROTECTED_NAMES {
+        let node = name.trim_end_matches("/**");
+        let lifted = literal_allows.iter().any(|allow| {
+            allow == node
+                || allow.ends_with(&format!("/{node}"))
+                || allow.starts_with(&format!("{node}/"))
+                || allow.contains(&format!("/{node}/"))
+        });
+        if !lifted {
+            writes.push(format!("**/{name}"));
+        }
     }
     let mut rules = Vec::new();
     for glob in reads {

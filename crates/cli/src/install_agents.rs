@@ -211,7 +211,11 @@ fn codex(target: &Target) -> Result<()> {
     } else {
         root.join(".codex/hooks.json")
     };
-    let command = hook_command(target, Agent::Codex, "");
+    // Codex's npm launcher tells the hook its version at run time; this is the fallback.
+    let extra = agent_version("codex")
+        .map(|v| format!(" --agent-version {}", quote(&v)))
+        .unwrap_or_default();
+    let command = hook_command(target, Agent::Codex, &extra);
     let mut hooks_file = read_json(&hooks_path)?;
     let Some(object) = hooks_file.as_object_mut() else {
         bail!("`{}` does not hold a JSON object", hooks_path.display());

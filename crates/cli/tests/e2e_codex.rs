@@ -227,7 +227,12 @@ fn in_scope_work_runs_and_everything_outside_the_box_is_refused() {
     session.assert_refused(14, "a new Codex rules file");
     session.assert_refused(15, "loosening Codex's sandbox");
     assert!(!e2e.billing.path(".codex/rules/open.rules").exists());
-    assert!(!e2e.billing.read(".codex/config.toml").unwrap().contains("danger"));
+    assert!(
+        !e2e.billing
+            .read(".codex/config.toml")
+            .unwrap()
+            .contains("danger")
+    );
 
     // Nothing secret ever reached the model.
     let sent = session.server.everything_sent();
@@ -249,6 +254,12 @@ fn in_scope_work_runs_and_everything_outside_the_box_is_refused() {
             .mandate_ok(&mandate(), &["record", "show", "--format", "json"]),
     )
     .unwrap();
+    // The packet names the agent and its version (from Codex's npm launcher).
+    let identity = packet["agent_identity"].to_string();
+    assert!(
+        identity.contains("codex 0.169.0"),
+        "agent identity: {identity}"
+    );
     let denied = packet.to_string();
     for refused in [
         ".env",

@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 /// Marks the subagent's task in `spawn_agent`'s message.
 pub const SUB_MARK: &str = "SUBAGENT-TASK";
 
-const INSTALLED: &str =
-    "agents/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex";
+/// The npm launcher, as users run it (it tells hooks Codex's version).
+const INSTALLED: &str = "agents/codex/node_modules/@openai/codex/bin/codex.js";
 
 /// The Codex binary, or `None` after printing why the test is skipped.
 pub fn codex_or_skip(test: &str) -> Option<PathBuf> {
