@@ -179,7 +179,8 @@ pub fn calls(name: &str, input: &Value, mcp_context: Option<&Value>) -> Vec<Call
                 "subagent_type": field("agent_name").unwrap_or("generalist"),
             }),
         )],
-        "write_todos" => vec![Call::new("TodoWrite", object(input))],
+        // The conversation's own bookkeeping: a to-do list, the topic shown to the user.
+        "write_todos" | "update_topic" => vec![Call::new("TodoWrite", object(input))],
         "enter_plan_mode" => vec![Call::new("EnterPlanMode", object(input))],
         "exit_plan_mode" => vec![Call::new("ExitPlanMode", object(input))],
         "ask_user" => vec![Call::new("AskUserQuestion", object(input))],

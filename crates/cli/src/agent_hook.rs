@@ -8,7 +8,7 @@
 //! answered within [`DEADLINE`] — far inside each agent's timeout, which `mandate install
 //! --agent` sets to [`AGENT_TIMEOUT_SECONDS`].
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -49,9 +49,32 @@ pub fn parse_args(rest: &[String]) -> Args {
     args
 }
 
-/// Answer one event of `agent`; returns the exit code.
-pub fn hook(agent: Agent, args: &Args, stdin: &[u8]) -> u8 {
+/// The most bytes read from stdin; a larger event is refused, not truncated.
+const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Answer one event of `agent` read from stdin; returns the exit code. The deadline
+/// starts before stdin is read: an agent that never closes it gets a refusal in time.
+pub fn hook(agent: Agent, args: &Args) -> u8 {
     start_watchdog(agent, args.event.clone());
+    let mut stdin = Vec::new();
+    if let Err(error) = std::io::stdin()
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut stdin)
+    {
+        return emit(&failure_outcome(
+            agent,
+            args.event.as_deref(),
+            &format!("mandate refused this event: cannot read stdin ({error})"),
+        ));
+    }
+    if stdin.len() as u64 > MAX_INPUT_BYTES {
+        return emit(&failure_outcome(
+            agent,
+            args.event.as_deref(),
+            "mandate refused this event: its input is larger than 64 MiB",
+        ));
+    }
+    let stdin = stdin.as_slice();
     let outcome = std::panic::catch_unwind(|| answer(agent, args, stdin)).unwrap_or_else(|_| {
         failure_outcome(
             agent,
@@ -119,11 +142,20 @@ fn answer(agent: Agent, args: &Args, stdin: &[u8]) -> Outcome {
             );
         }
     };
-    let servers = mcp_server_names(args);
+    // Only Copilot's `server-tool` names need the registered server names.
+    let servers = if agent == Agent::Copilot {
+        mcp_server_names(args)
+    } else {
+        Vec::new()
+    };
     let mut event = agent.translate(&payload, args.event.as_deref(), &servers);
     event.version = event.version.take().or_else(|| version(agent, args));
-    if let Some(why) = &event.unreadable {
+    if let Some(why) = event.unreadable.clone() {
         let reason = format!("mandate refused this event: {why}; nothing was allowed");
+        if event.kind == Kind::Other {
+            // Not even the event is known: answer as for a tool call, which is what matters.
+            event.kind = Kind::PreToolUse;
+        }
         return agent.answer(&event, &Answer::Failure(reason));
     }
     // User-level hooks (Copilot's) name the repository they govern: a session elsewhere

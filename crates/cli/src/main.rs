@@ -458,11 +458,8 @@ fn hook(args: &[String]) -> ExitCode {
         }
     }
     if let Some(other) = agent.and_then(mandate_agents::Agent::from_name) {
-        let mut input = Vec::new();
-        let limit = mandate_claude_code::hook::MAX_INPUT_BYTES as u64 + 1;
-        let _ = std::io::stdin().take(limit).read_to_end(&mut input);
         let args = agent_hook::parse_args(args.get(3..).unwrap_or_default());
-        return ExitCode::from(agent_hook::hook(other, &args, &input));
+        return ExitCode::from(agent_hook::hook(other, &args));
     }
     let outcome = if agent != Some("claude-code") {
         Outcome::unreadable(

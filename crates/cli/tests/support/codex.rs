@@ -458,7 +458,7 @@ pub fn run_codex(
     }
 }
 
-fn wait_with_timeout(
+pub fn wait_with_timeout(
     mut child: std::process::Child,
     limit: Duration,
 ) -> (Option<i32>, String, String) {
