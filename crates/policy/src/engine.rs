@@ -524,8 +524,14 @@ impl Engine {
                 }
             }
             Decision::Deny => {
-                reason.push_str(". ");
-                reason.push_str(&self.box_summary());
+                // First line: what was refused and by which rule. Second line: what to do
+                // instead. The whole box goes to the agent once, at session start.
+                if rules.iter().all(|r| r == "policy.default") {
+                    reason.push_str(".\n");
+                } else {
+                    reason.push_str(&format!(" (rule {}).\n", rules.join(", ")));
+                }
+                reason.push_str(&self.what_to_do(&deciding));
             }
             Decision::Stop => {
                 reason.push_str(
@@ -574,7 +580,97 @@ impl Engine {
         Some((group, None))
     }
 
-    /// The box in one paragraph, for deny reasons.
+    /// The second line of a denial: what the agent can do instead, for the kinds of touch
+    /// that were refused: the allowed spelling of a command, the folders it may read or
+    /// write, or whom to ask.
+    fn what_to_do(&self, deciding: &[&JudgedTouch]) -> String {
+        let Some(contract) = &self.contract else {
+            return "No contract is active in this workspace: the delegating user must run \
+                    `mandate start CONTRACT` before the agent can work."
+                .to_string();
+        };
+        let ask = format!(
+            "if the task needs it, stop and ask {} for a contract that allows it",
+            contract.task.delegated_by
+        );
+        let blocked = deciding
+            .iter()
+            .all(|t| t.rules.iter().all(|r| r != "policy.default"));
+        if blocked {
+            return format!("Do not try to reach it another way; {ask}.");
+        }
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .take(6)
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut hints: Vec<String> = Vec::new();
+        for kind in Kind::ALL {
+            let open: Vec<&&JudgedTouch> = deciding
+                .iter()
+                .filter(|t| t.kind == kind && t.rules.iter().any(|r| r == "policy.default"))
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            let allowed: &[String] = match kind {
+                Kind::Read => &contract.allow.read,
+                Kind::Write => &contract.allow.write,
+                Kind::Execute => &contract.allow.execute,
+                Kind::Call => &contract.allow.call,
+                Kind::Expose => &contract.allow.expose,
+            };
+            if kind == Kind::Execute {
+                // The allowed spelling of the same program, where there is one.
+                let programs: Vec<&str> = open
+                    .iter()
+                    .filter_map(|t| t.target.split_whitespace().next())
+                    .collect();
+                let same: Vec<String> = allowed
+                    .iter()
+                    .filter(|rule| {
+                        rule.split_whitespace()
+                            .next()
+                            .is_some_and(|p| programs.contains(&p))
+                    })
+                    .cloned()
+                    .collect();
+                if !same.is_empty() {
+                    hints.push(format!("the contract runs it as {}", list(&same)));
+                    continue;
+                }
+            }
+            let verb = match kind {
+                Kind::Read => "read",
+                Kind::Write => "write",
+                Kind::Execute => "run",
+                Kind::Call => "call",
+                Kind::Expose => "send data to",
+            };
+            if allowed.is_empty() {
+                hints.push(format!(
+                    "contract {} lets you {verb} nothing",
+                    contract.task.id
+                ));
+            } else {
+                hints.push(format!(
+                    "contract {} lets you {verb} {}",
+                    contract.task.id,
+                    list(allowed)
+                ));
+            }
+        }
+        let mut line = hints.join("; ");
+        if let Some(first) = line.get(..1) {
+            line = format!("{}{}", first.to_uppercase(), line.get(1..).unwrap_or(""));
+        }
+        format!("{line}; {ask}.")
+    }
+
+    /// The box in one paragraph, for the agent at session start.
     pub fn box_summary(&self) -> String {
         let Some(contract) = &self.contract else {
             return "No contract is active in this workspace: the delegating user must run \
@@ -1412,11 +1508,26 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         PathBuf::from("/etc/mandate"),
         PathBuf::from("/etc/claude-code"),
     ];
+    // The other agents' hooks, trust and backstops (`mandate install --agent`).
+    for agent_config in [
+        ".codex",
+        ".gemini",
+        ".cursor",
+        ".github/hooks",
+        ".github/copilot",
+    ] {
+        protected.push(root.join(agent_config));
+    }
+    protected.push(PathBuf::from("/etc/codex"));
+    protected.push(PathBuf::from("/etc/gemini-cli"));
     if let Some(home) = sources.home {
         protected.push(home.join(".claude/settings.json"));
         protected.push(home.join(".claude/settings.local.json"));
         protected.push(home.join(".claude.json"));
         protected.push(home.join(".config/mandate"));
+        for agent_config in [".codex", ".gemini", ".copilot", ".cursor"] {
+            protected.push(home.join(agent_config));
+        }
     }
     protected.extend(sources.protected.iter().cloned());
     for path in protected {
