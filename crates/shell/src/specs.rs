@@ -1407,7 +1407,7 @@ mod tests {
         assert!(
             fix.judgement
                 .effects
-                .contains(&crate::Effect::Write("billing/export/**".into()))
+                .contains(&crate::Effect::Write("billing/export/**/*.py*".into()))
         );
     }
 }
