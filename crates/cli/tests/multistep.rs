@@ -89,7 +89,7 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign);
+class!(paths, benign, programs, env, benign_programs);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))

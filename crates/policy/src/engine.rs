@@ -50,6 +50,27 @@ impl Fs for NoFs {
     }
 }
 
+/// A file system that knows no file: links resolve to themselves and no folder holds
+/// anything a rule names. For tests and examples judged in a repository known to be clean
+/// (the tools a contract runs read the folders they are pointed at, which [`NoFs`] cannot
+/// vouch for).
+pub struct CleanFs;
+
+impl Fs for CleanFs {
+    fn resolve(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        false
+    }
+    fn expand(&self, _pattern: &Path) -> Option<Vec<PathBuf>> {
+        None
+    }
+    fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        Some(false)
+    }
+}
+
 /// One call to judge.
 pub struct Call<'a> {
     pub tool: &'a str,

@@ -18,7 +18,7 @@ pub mod path;
 pub mod tools;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
-pub use engine::{Call, Context, Engine, Fs, NoFs, Sources, split_mcp_name};
+pub use engine::{Call, CleanFs, Context, Engine, Fs, NoFs, Sources, split_mcp_name};
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};
 
 /// Changes whenever the source of the policy and contract formats changes (see

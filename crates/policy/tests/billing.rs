@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_policy::{Call, Context, Decision, Engine, Fs, NoFs, engine_from_text};
+use mandate_policy::{Call, CleanFs, Context, Decision, Engine, NoFs, engine_from_text};
 use serde_json::json;
 
 const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
@@ -20,25 +20,6 @@ fn engine() -> Engine {
 
 fn judge(tool: &str, input: serde_json::Value) -> (Decision, Vec<String>, String) {
     judge_with(tool, input, &Context::default())
-}
-
-/// A repository whose folders hold nothing a block names: the tools the contract runs
-/// read the folders they are pointed at, which `NoFs` cannot vouch for.
-struct CleanFs;
-
-impl Fs for CleanFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        false
-    }
-    fn expand(&self, _pattern: &Path) -> Option<Vec<PathBuf>> {
-        None
-    }
-    fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
-        Some(false)
-    }
 }
 
 /// [`judge`] in a [`CleanFs`] repository.

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_policy::{Call, Context, Decision, Engine, Fs, engine_from_text};
+use mandate_policy::{Call, CleanFs, Context, Decision, Engine, engine_from_text};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -18,25 +18,6 @@ const CONTRACT: &str = include_str!("corpus/contracts/billing.toml");
 
 fn engine() -> Engine {
     engine_from_text(POLICY, Some(CONTRACT), Path::new("/repo")).unwrap()
-}
-
-/// A repository whose folders hold nothing a block names (the contract's tools read the
-/// folders they are pointed at; which files are in them is not what this test is about).
-struct CleanFs;
-
-impl Fs for CleanFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        false
-    }
-    fn expand(&self, _pattern: &Path) -> Option<Vec<PathBuf>> {
-        None
-    }
-    fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
-        Some(false)
-    }
 }
 
 fn judge(engine: &Engine, command: &str) -> Decision {

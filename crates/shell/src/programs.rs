@@ -2902,17 +2902,9 @@ fn env(args: &[Word]) -> Judgement {
             j.opaque(format!("`env {t}` is an option the analyser does not know"));
             return j;
         }
-        if let Some((name, value)) = t.split_once('=')
-            && !name.is_empty()
-        {
+        if let Some(var) = assignment_word(arg) {
             // Judged with the command it is set for (`env.rs`).
-            j.vars.push((
-                name.to_string(),
-                Word {
-                    text: value.to_string(),
-                    ..arg.clone()
-                },
-            ));
+            j.vars.push(var);
             index += 1;
             continue;
         }
@@ -2927,6 +2919,21 @@ fn env(args: &[Word]) -> Judgement {
     }
     j.inner.push(Inner::Command { words: rest, chdir });
     j
+}
+
+/// `NAME=value` given as an argument (to `env`, `sudo`): the name and the value.
+fn assignment_word(arg: &Word) -> Option<(String, Word)> {
+    let (name, value) = arg.text.split_once('=')?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((
+        name.to_string(),
+        Word {
+            text: value.to_string(),
+            ..arg.clone()
+        },
+    ))
 }
 
 /// Quote a word so a shell reads it back as itself.
@@ -2959,15 +2966,9 @@ fn sudo(args: &[Word]) -> Judgement {
             break;
         }
         if !t.starts_with('-') {
-            if let Some((name, _)) = t.split_once('=')
-                && !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                if is_poison_variable(name) {
-                    j.opaque(format!(
-                        "`{name}=` changes which program runs or what it loads"
-                    ));
-                }
+            if let Some(var) = assignment_word(arg) {
+                // Judged with sudo itself (`env.rs`), which needs an execute rule anyway.
+                j.vars.push(var);
                 index += 1;
                 continue;
             }

@@ -43,6 +43,9 @@ pub(crate) enum Arg {
     WriteTree,
     /// Names code to import or run (a module, a class, a program): judged by no path.
     Code,
+    /// A configuration file that can load plugins or run code (`pytest -c`, `eslint -c`):
+    /// a read, and code the rule must spell out.
+    Config,
     /// A value the spec cannot judge from the text (`-o key=value`, `--config` inline TOML).
     Opaque,
     /// Sends data to this host.
@@ -144,8 +147,8 @@ const fn no_default(mut s: ToolSpec) -> ToolSpec {
 }
 
 use Arg::{
-    Code, Fixes, Flag, Host, Opaque, OptionalRead, Property, Read, ReadTree, ReportOnly, Value,
-    Warning, Write, WriteTree,
+    Code, Config, Fixes, Flag, Host, Opaque, OptionalRead, Property, Read, ReadTree, ReportOnly,
+    Value, Warning, Write, WriteTree,
 };
 
 static PYTEST: ToolSpec = spec(
@@ -177,10 +180,8 @@ static PYTEST: ToolSpec = spec(
             Value,
         ),
         ("--cov", OptionalRead),
-        (
-            "-c --config-file --inifile --rootdir --confcutdir --cov-config",
-            Read,
-        ),
+        ("-c --config-file --inifile --cov-config", Config),
+        ("--rootdir --confcutdir", Read),
         (
             "--junitxml --junit-xml --log-file --resultlog --debug --html --report-log",
             Write,
@@ -268,7 +269,7 @@ static MYPY: ToolSpec = spec(
              --junit-format --shadow-file -c --command",
             Value,
         ),
-        ("--config-file", Read),
+        ("--config-file", Config),
         ("--custom-typeshed-dir", ReadTree),
         ("--junit-xml", Write),
         (
@@ -362,7 +363,7 @@ static PYLINT: ToolSpec = spec(
              --py-version --persistent --msg-template --good-names --min-similarity-lines",
             Value,
         ),
-        ("--rcfile", Read),
+        ("--rcfile", Config),
         ("--source-roots", ReadTree),
         ("--output", Write),
         ("--load-plugins --init-hook -f --output-format", Code),
@@ -387,7 +388,8 @@ static ESLINT: ToolSpec = spec(
              --max-warnings --cache-strategy --rule --parser-options --flag --concurrency",
             Value,
         ),
-        ("-c --config --ignore-path --print-config", Read),
+        ("-c --config", Config),
+        ("--ignore-path --print-config", Read),
         ("-o --output-file --cache-file --cache-location", Write),
         (
             "--parser --plugin --rulesdir -f --format --resolve-plugins-relative-to",
@@ -414,7 +416,8 @@ static PRETTIER: ToolSpec = spec(
              --log-level --stdin-filepath --config-precedence",
             Value,
         ),
-        ("--config --ignore-path", Read),
+        ("--config", Config),
+        ("--ignore-path", Read),
         ("--cache-location", Write),
         ("--plugin", Code),
     ],
@@ -467,7 +470,7 @@ static JEST: ToolSpec = spec(
              --coverageProvider --maxConcurrency",
             Value,
         ),
-        ("-c --config", Read),
+        ("-c --config", Config),
         ("--rootDir --roots", ReadTree),
         ("--outputFile", Write),
         ("--coverageDirectory --cacheDirectory", WriteTree),
@@ -496,7 +499,7 @@ static VITEST: ToolSpec = spec(
              --mode --exclude --testTimeout --changed --maxWorkers --minWorkers",
             Value,
         ),
-        ("-c --config", Read),
+        ("-c --config", Config),
         ("-r --root --dir", ReadTree),
         ("--outputFile", Write),
         ("--reporter --inspect --inspect-brk --api --browser", Code),
@@ -879,7 +882,10 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
     while let Some(word) = args.get(index) {
         index += 1;
         let text = word.text.as_str();
-        if passthrough {
+        // After `--`, and after a script's name, words go to the script or test binary.
+        let to_script =
+            spec.operands == Operands::Script && !text.starts_with('-') && !operands.is_empty();
+        if passthrough || to_script {
             push_unvetted(
                 inv,
                 "--",
@@ -915,16 +921,6 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
             continue;
         }
         if !text.starts_with('-') || text == "-" {
-            if spec.operands == Operands::Script && !inv.names.is_empty() {
-                // After the script's name, words go to the script.
-                push_unvetted(
-                    inv,
-                    "--",
-                    text,
-                    "is passed through to a program mandate has no spec for",
-                );
-                continue;
-            }
             operands.push(word.clone());
             continue;
         }
@@ -1242,6 +1238,15 @@ fn option(
             }
             push_unvetted(inv, "", &found.text, why_code);
         }
+        (Arg::Config, Some(v)) => {
+            j.read(&crate::programs::tree(v));
+            push_unvetted(
+                inv,
+                "",
+                &found.text,
+                "names a configuration file, which can load plugins or run code",
+            );
+        }
         (Arg::Opaque, Some(_)) => push_unvetted(
             inv,
             "",
@@ -1390,6 +1395,58 @@ mod tests {
         }
         assert!(
             read_line("pytest x -p no:cacheprovider -W error")
+                .invocation
+                .unvetted
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn rules_are_read_as_the_command_they_name() {
+        let r = crate::rule_shape("pytest billing/export/tests*").unwrap();
+        assert_eq!((r.tool.as_str(), r.open), ("pytest", true));
+        assert_eq!(r.paths, ["billing/export/tests*"]);
+        let r = crate::rule_shape("npm test*").unwrap();
+        assert_eq!((r.tool.as_str(), r.open), ("npm run", true));
+        assert_eq!(r.names, ["test"]);
+        let r = crate::rule_shape("cargo test*").unwrap();
+        assert_eq!((r.tool.as_str(), r.open), ("cargo test", true));
+        assert!(r.names.is_empty() && r.paths.is_empty());
+        assert_eq!(crate::rule_shape("make test*").unwrap().names, ["test*"]);
+        let r =
+            crate::rule_shape("DJANGO_SETTINGS_MODULE=app.settings pytest t* -p xdist").unwrap();
+        assert_eq!(
+            r.spelled,
+            ["DJANGO_SETTINGS_MODULE=app.settings", "-p xdist"]
+        );
+        for text in [
+            "bash scripts/test.sh*",
+            "git push*",
+            "pytest 'a b'",
+            "./pytest x*",
+        ] {
+            assert!(crate::rule_shape(text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn scripts_and_test_binaries_get_the_rest_passed_through() {
+        let r = read_line("npm run lint -- --fix");
+        assert_eq!(r.invocation.names, ["lint"]);
+        assert_eq!(r.invocation.unvetted[0].text, "-- --fix");
+        assert!(r.invocation.unvetted[0].is_passed_through());
+        assert_eq!(read_line("npm test").invocation.names, ["test"]);
+        let r = read_line("make -j4 test CC=x");
+        assert_eq!(r.invocation.names, ["test"]);
+        assert_eq!(r.invocation.unvetted[0].text, "-- CC=x");
+        let r = read_line("go test ./billing/... -run X");
+        assert_eq!(r.invocation.paths, ["./billing"]);
+        assert!(r.invocation.unvetted.is_empty());
+        let r = read_line("cargo test -p x name -- --nocapture");
+        assert_eq!(r.invocation.names, ["name"]);
+        assert_eq!(r.invocation.unvetted[0].text, "-- --nocapture");
+        assert!(
+            !read_line("go test ./... -exec /tmp/x")
                 .invocation
                 .unvetted
                 .is_empty()
