@@ -15,7 +15,12 @@ use crate::path::absolutize;
 
 /// The touches of one call. Never fails: input that cannot be understood becomes an
 /// opaque touch, which only an exact execute rule allows.
-pub fn touches_for_call(call: &Call<'_>, home: Option<&Path>, fs: &dyn Fs) -> Vec<Touch> {
+pub fn touches_for_call(
+    call: &Call<'_>,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+    mandate_binary: Option<&Path>,
+) -> Vec<Touch> {
     let input = call.input;
     let cwd = call.cwd;
     let mut touches = Vec::new();
@@ -64,7 +69,7 @@ pub fn touches_for_call(call: &Call<'_>, home: Option<&Path>, fs: &dyn Fs) -> Ve
         },
         "WebSearch" => touches.push(Touch::Expose("websearch".to_string())),
         "Bash" => match string("command") {
-            Some(command) => bash_touches(&mut touches, command, cwd, home, fs),
+            Some(command) => bash_touches(&mut touches, command, cwd, home, fs, mandate_binary),
             None => touches.push(malformed(call, "command")),
         },
         tool => touches.push(Touch::Call {
@@ -188,23 +193,12 @@ fn bash_touches(
     cwd: &Path,
     home: Option<&Path>,
     fs: &dyn Fs,
+    mandate_binary: Option<&Path>,
 ) {
     let analysis = mandate_shell::analyze(command);
-    let evidence = analysis.commands.iter().any(|c| {
-        c.program.rsplit('/').next() == Some("mandate")
-            && c.args.first().map(String::as_str) == Some("evidence")
-    });
-    if evidence && (analysis.commands.len() > 1 || !analysis.opaque.is_empty()) {
-        // `mandate evidence` runs outside the OS sandbox (it writes the record store), so
-        // nothing may ride along with it.
-        touches.push(Touch::Opaque {
-            text: command.to_string(),
-            line: String::new(),
-            why: "`mandate evidence` runs outside the OS sandbox and must be the only command \
-                  on its line"
-                .to_string(),
-        });
-    }
+    // mandate's own verb and variables: one place, `mandate_verb`.
+    let mandate = crate::mandate_verb::inspect(command, &analysis, cwd, home, fs, mandate_binary);
+    touches.extend(mandate.refusals);
     for part in &analysis.opaque {
         touches.push(Touch::Opaque {
             text: part.text.clone(),
