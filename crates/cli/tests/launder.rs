@@ -17,6 +17,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 use support::billing::{Billing, SECRET};
 
+/// The binary under test; `LAUNDER_BEFORE_BIN` names another (a build of the code before
+/// the fix, in a folder where it is called `mandate`) to show these tests fail there.
 fn mandate_bin() -> PathBuf {
     if let Some(before) = std::env::var_os("LAUNDER_BEFORE_BIN") {
         return PathBuf::from(before);

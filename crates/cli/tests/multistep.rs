@@ -95,7 +95,16 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign, programs, env, benign_programs);
+class!(
+    paths,
+    benign,
+    evidence_verb,
+    urls,
+    benign_launder,
+    programs,
+    env,
+    benign_programs
+);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
@@ -234,6 +243,9 @@ fn class_file(class: &str) -> PathBuf {
 }
 
 fn run_class(class: &str) {
+    // File and class names use dashes (`evidence-verb`), test names underscores.
+    let class = class.replace('_', "-");
+    let class = class.as_str();
     let path = class_file(class);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));

@@ -17,6 +17,7 @@ pub mod glob;
 pub mod mandate_verb;
 pub mod path;
 pub mod tools;
+pub mod url_target;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
 pub use engine::{
