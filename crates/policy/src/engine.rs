@@ -136,8 +136,6 @@ enum Matcher {
         /// The rule as a text pattern: block and approval rules also match by text.
         text: CommandPattern,
     },
-    /// A part of a line that sets one of mandate's own variables.
-    MandateVariable,
 }
 
 /// An execute rule for a tool with a spec, compiled: what it admits (README, "Decisions").
@@ -1150,9 +1148,6 @@ impl Engine {
                     pattern.matches(line) || pattern.matches(text)
                 }
             }
-            (Matcher::MandateVariable, Touch::Opaque { why, .. }) => {
-                why == mandate_shell::MANDATE_VARIABLE_REASON
-            }
             (Matcher::Text(pattern), Touch::Execute { line, .. }) => {
                 // A `*` must not carry the command out of the folder the rule names:
                 // `node scripts/*` does not allow `node scripts/../../tmp/evil.js`.
@@ -1207,7 +1202,6 @@ impl Engine {
             Ok(Matcher::Text(pattern)) => pattern.as_str().to_string(),
             Ok(Matcher::MandateVerb(_)) => "mandate's authority verbs".to_string(),
             Ok(Matcher::Program { text, .. }) => text.as_str().to_string(),
-            Ok(Matcher::MandateVariable) => "mandate's own variables".to_string(),
             Err(_) => rule.item.to_string(),
         };
         let what = self.describe(touch);
@@ -1640,17 +1634,6 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         item: "".into(),
         matcher: Rule::compiled(Matcher::MandateVerb(AUTHORITY_VERBS)),
         source: "one of mandate's authority verbs, which only people may run",
-        why: None,
-        group: None,
-    });
-    rules.push(Rule {
-        id: RuleId::Fixed("builtin.self-protection.variables"),
-        kind: Kind::Execute,
-        effect: Decision::Deny,
-        item: "".into(),
-        matcher: Rule::compiled(Matcher::MandateVariable),
-        source: "setting one of mandate's own variables (`MANDATE_*`), which decide who \
-                 mandate thinks is acting and which policy it loads",
         why: None,
         group: None,
     });

@@ -9,7 +9,8 @@
 //! (`PYTHONPATH=src` reads `src`, `PYTEST_ADDOPTS` is read with pytest's spec); anything
 //! else makes the command opaque, unless the command is a tool with a spec and its execute
 //! rule names the variable (`DJANGO_SETTINGS_MODULE=app.settings pytest tests*`).
-//! Variables that belong to mandate are refused whatever the rule says.
+//! mandate's own variables (`MANDATE_*`) are not judged here: the policy refuses any line
+//! that names one, in one place (`crates/policy/src/mandate_verb.rs`).
 
 use crate::programs::{Judgement, is_poison_variable};
 use crate::specs;
@@ -72,8 +73,6 @@ pub(crate) enum Verdict {
     /// Its effect is unknown. `nameable`: an execute rule for a tool with a spec may name
     /// it; otherwise (it changes which program runs) only an exact rule allows the line.
     Unknown { reason: String, nameable: bool },
-    /// It belongs to mandate: refused on every command.
-    Forbidden,
 }
 
 /// Names that are environment variables when assigned bare: a name in capitals may be
@@ -94,9 +93,6 @@ pub(crate) fn is_environment_name(name: &str) -> bool {
 
 /// Judge `name=value` set in a command's environment.
 pub(crate) fn judge(name: &str, value: &Word) -> Verdict {
-    if crate::is_mandate_variable(name) {
-        return Verdict::Forbidden;
-    }
     if HARMLESS.contains(&name) || name.starts_with("LC_") {
         return Verdict::Harmless;
     }

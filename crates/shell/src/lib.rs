@@ -204,18 +204,6 @@ pub fn rule_shape(pattern: &str) -> Option<RuleShape> {
     specs::rule_shape(pattern)
 }
 
-/// Does `name` belong to mandate itself (`MANDATE_USER`, `MANDATE_ORG_POLICY`, …)? The
-/// agent may never set one for any command: they decide who mandate thinks is acting and
-/// which policy it loads. The one place this is decided.
-pub fn is_mandate_variable(name: &str) -> bool {
-    name.starts_with("MANDATE_")
-}
-
-/// The reason given to every opaque part that sets a mandate variable; the policy refuses
-/// such parts whatever the contract says.
-pub const MANDATE_VARIABLE_REASON: &str =
-    "it sets one of mandate's own variables, which the agent may never do";
-
 impl SimpleCommand {
     /// The command as one line, `program args…` joined by single spaces: what execute
     /// rules are matched against.

@@ -1537,7 +1537,6 @@ impl Walker {
                     format!("{reason}; it is exported to the commands after it"),
                 );
             }
-            env::Verdict::Forbidden => self.forbidden(name, value),
         }
     }
 
@@ -1562,16 +1561,7 @@ impl Walker {
                 }),
                 _ => self.opaque(source, reason),
             },
-            env::Verdict::Forbidden => self.forbidden(name, value),
         }
-    }
-
-    /// A mandate variable: the reason is the one the policy refuses whatever the rules.
-    fn forbidden(&mut self, name: &str, value: &Word) {
-        self.opaque(
-            &format!("{name}={}", value.text),
-            crate::MANDATE_VARIABLE_REASON,
-        );
     }
 
     /// `set -a` / `set -o allexport` (and `+a` to stop).
