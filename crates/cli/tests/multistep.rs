@@ -101,9 +101,13 @@ class!(
     evidence_verb,
     urls,
     benign_launder,
+    git,
+    benign_git,
+    protected,
+    oslayer,
     programs,
     env,
-    benign_programs
+    benign_programs,
 );
 
 fn mandate() -> PathBuf {
@@ -239,7 +243,7 @@ struct CaseRun {
 fn class_file(class: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/multistep")
-        .join(format!("{class}.toml"))
+        .join(format!("{}.toml", class.replace('_', "-")))
 }
 
 fn run_class(class: &str) {

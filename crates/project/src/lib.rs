@@ -27,6 +27,7 @@
 
 pub mod approvals;
 mod fs;
+mod git;
 pub mod killswitch;
 pub mod mcp_config;
 pub mod mcp_pins;
