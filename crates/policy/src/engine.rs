@@ -280,16 +280,6 @@ impl ProgramRule {
     }
 }
 
-/// `dir/**/PATTERN` with a literal `dir`: the folder and a glob of the files meant.
-fn files_under(path: &Path) -> Option<(PathBuf, PathGlob)> {
-    let text = path.to_str()?;
-    let (dir, rest) = text.split_once("/**/")?;
-    if dir.contains(['*', '?', '[']) || rest.contains('/') || dir.is_empty() {
-        return None;
-    }
-    Some((PathBuf::from(dir), PathGlob::new(text).ok()?))
-}
-
 /// A path as rules name it: relative to the repository root (`.` for the root itself), or
 /// absolute when it is outside.
 fn repository_path(path: &Path, root: &Path) -> String {
@@ -1216,17 +1206,6 @@ impl Engine {
                                 .iter()
                                 .all(|p| self.anchored(anchor, p).is_some_and(|s| glob.matches(&s)))
                         })
-                } else if let Some((dir, files)) = files_under(path) {
-                    // `dir/**/*.py*`: the files a tool rewrites under a folder (`ruff check
-                    // --fix dir`). The rule meets it if such a file under `dir` matches it,
-                    // as for a folder; the file system says which exist.
-                    glob.overlaps(segs)
-                        && fs
-                            .tree_has(&dir, &|p: &Path| {
-                                files.matches(&segments(p))
-                                    && self.anchored(anchor, p).is_some_and(|s| glob.matches(&s))
-                            })
-                            .unwrap_or(true)
                 } else {
                     glob.overlaps(segs)
                 }

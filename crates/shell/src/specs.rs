@@ -105,9 +105,6 @@ pub(crate) struct ToolSpec {
     pub writes: Writes,
     /// The path the tool works on when given none (`.`: the working directory).
     pub default: Option<&'static str>,
-    /// The files a rewrite touches under a folder operand (`*.py*` for Python formatters);
-    /// empty: anything under it.
-    pub rewrites: &'static str,
 }
 
 const fn spec(
@@ -122,13 +119,7 @@ const fn spec(
         style: Style::Getopt,
         writes: Writes::WithFix,
         default: Some("."),
-        rewrites: "",
     }
-}
-
-const fn python_files(mut s: ToolSpec) -> ToolSpec {
-    s.rewrites = "*.py*";
-    s
 }
 
 const fn writes(mut s: ToolSpec) -> ToolSpec {
@@ -212,7 +203,7 @@ const RUFF_COMMON: &[(&str, Arg)] = &[
     ("--cache-dir", WriteTree),
 ];
 
-static RUFF_CHECK: ToolSpec = python_files(spec(
+static RUFF_CHECK: ToolSpec = spec(
     "ruff check",
     &[
         (
@@ -234,16 +225,16 @@ static RUFF_CHECK: ToolSpec = python_files(spec(
         ("-o --output-file", Write),
     ],
     Operands::Paths,
-));
+);
 
-static RUFF_FORMAT: ToolSpec = python_files(writes(spec(
+static RUFF_FORMAT: ToolSpec = writes(spec(
     "ruff format",
     &[
         ("--check --diff", ReportOnly),
         ("--exit-non-zero-on-format", Flag),
     ],
     Operands::Paths,
-)));
+));
 
 static MYPY: ToolSpec = spec(
     "mypy",
@@ -284,7 +275,7 @@ static MYPY: ToolSpec = spec(
     Operands::Paths,
 );
 
-static BLACK: ToolSpec = python_files(writes(spec(
+static BLACK: ToolSpec = writes(spec(
     "black",
     &[
         ("--check --diff", ReportOnly),
@@ -303,9 +294,9 @@ static BLACK: ToolSpec = python_files(writes(spec(
         ("--config", Read),
     ],
     Operands::Paths,
-)));
+));
 
-static ISORT: ToolSpec = python_files(writes(spec(
+static ISORT: ToolSpec = writes(spec(
     "isort",
     &[
         ("--check-only --check -c --diff --df", ReportOnly),
@@ -325,7 +316,7 @@ static ISORT: ToolSpec = python_files(writes(spec(
         ("--src --src-path", ReadTree),
     ],
     Operands::Paths,
-)));
+));
 
 static FLAKE8: ToolSpec = spec(
     "flake8",
@@ -1022,23 +1013,14 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
     out
 }
 
-/// The writes of a tool that rewrites `path`: the path itself when it is a file, and the
-/// files the tool rewrites under it when it is a folder.
-fn rewrite(j: &mut Judgement, spec: &ToolSpec, path: &Word) {
-    if spec.rewrites.is_empty() {
-        j.write(&crate::programs::tree(path));
-        return;
-    }
-    let under = crate::programs::tree(path);
-    if under.text.ends_with("/**") {
-        j.write(path);
-        j.write(&Word {
-            text: format!("{}/{}", under.text, spec.rewrites),
-            ..under
-        });
-    } else {
-        j.write(&under);
-    }
+/// The write of a tool that rewrites the files at or under `path` (`--fix`, a formatter):
+/// judged as a write of `path` itself. Such tools rewrite files that exist and create none,
+/// so a write of everything under `path` would meet every rule about files that are not
+/// there (or are, but are not the tool's: `requirements.txt` under a Python folder);
+/// which existing files under it a stop or approval rule names is left to the OS layer's
+/// write scope.
+fn rewrite(j: &mut Judgement, _spec: &ToolSpec, path: &Word) {
+    j.write(path);
 }
 
 fn push_unvetted(inv: &mut Invocation, prefix: &str, text: &str, why: &str) {
@@ -1464,7 +1446,7 @@ mod tests {
         assert!(
             fix.judgement
                 .effects
-                .contains(&crate::Effect::Write("billing/export/**/*.py*".into()))
+                .contains(&crate::Effect::Write("billing/export".into()))
         );
     }
 }
