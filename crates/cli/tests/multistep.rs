@@ -107,6 +107,9 @@ class!(
     benign_git,
     protected,
     oslayer,
+    programs,
+    env,
+    benign_programs,
 );
 
 fn mandate() -> PathBuf {
