@@ -761,7 +761,12 @@ impl Session<'_> {
             ),
             None => self.engine.box_summary(),
         };
-        Outcome::session_context(&text)
+        let outcome = Outcome::session_context(&text);
+        // Once per session the user hears of a team server link that does not work.
+        match mandate_project::remote::link_problem(&self.project) {
+            Some(problem) => outcome.with_user_warning(&format!("mandate: {problem}")),
+            None => outcome,
+        }
     }
 
     fn user_prompt(&self) -> Outcome {
