@@ -30,6 +30,41 @@ pub trait Fs {
     /// Does some path at or under `dir` satisfy `test`? `None` when the tree is too large
     /// to check, which the evaluator treats as yes.
     fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool>;
+
+    /// The top folder of the git work tree holding `dir`, if any.
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .find(|folder| self.is_dir(&folder.join(".git")))
+            .map(Path::to_path_buf)
+    }
+
+    /// Does git hold a path at or under `path` that satisfies `test`, in the working tree,
+    /// the index or any commit it keeps (every ref, the reflog, stashes)? `None` when
+    /// unknown, which the evaluator treats as yes. Without a way to ask git, the working
+    /// tree is all there is to look at.
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        let _ = top;
+        self.tree_has(path, test)
+    }
+
+    /// The files with local changes (modified, staged, deleted, untracked) at or under
+    /// `path` of the work tree at `top`, or `None` when unknown.
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        let _ = (top, path);
+        None
+    }
+
+    /// The files the stash entry `entry` holds, or `None` when unknown.
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        let _ = (top, entry);
+        None
+    }
+
+    /// Where `PATH` finds the program `name`, or `None` when unknown. Only asked when a
+    /// line runs a bare `mandate` (is it the installed binary?); unknown refuses it.
+    fn program_on_path(&self, _name: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A file system that knows nothing: every question gets the conservative answer.
@@ -190,6 +225,9 @@ pub struct Engine {
     reviewers: BTreeMap<String, Vec<String>>,
     rollback: Vec<(String, PathGlob)>,
     contract: Option<Contract>,
+    /// The installed mandate binary (symlinks resolved): the only program accepted as
+    /// mandate's evidence verb. `None` in a pure engine, which accepts a bare `mandate`.
+    mandate_binary: Option<PathBuf>,
 }
 
 /// Where the policy pieces come from, for error messages and protection.
@@ -377,7 +415,15 @@ impl Engine {
             reviewers,
             rollback,
             contract: sources.contract.map(|(_, c)| c.clone()),
+            mandate_binary: None,
         })
+    }
+
+    /// Name the installed mandate binary (symlinks resolved): from then on only it, by
+    /// its path or as a bare `mandate` that `PATH` resolves to it, is the evidence verb.
+    pub fn with_mandate_binary(mut self, binary: PathBuf) -> Engine {
+        self.mandate_binary = Some(binary);
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -402,7 +448,12 @@ impl Engine {
 
     /// The touches a call makes, without judging them.
     pub fn touches(&self, call: &Call<'_>, fs: &dyn Fs) -> Vec<Touch> {
-        touches_for_call(call, self.home.as_deref(), fs)
+        touches_for_call(
+            call,
+            self.home.as_deref(),
+            fs,
+            self.mandate_binary.as_deref(),
+        )
     }
 
     /// Judge one call.
@@ -463,8 +514,14 @@ impl Engine {
                 }
             }
             Decision::Deny => {
-                reason.push_str(". ");
-                reason.push_str(&self.box_summary());
+                // First line: what was refused and by which rule. Second line: what to do
+                // instead. The whole box goes to the agent once, at session start.
+                if rules.iter().all(|r| r == "policy.default") {
+                    reason.push_str(".\n");
+                } else {
+                    reason.push_str(&format!(" (rule {}).\n", rules.join(", ")));
+                }
+                reason.push_str(&self.what_to_do(&deciding));
             }
             Decision::Stop => {
                 reason.push_str(
@@ -513,7 +570,97 @@ impl Engine {
         Some((group, None))
     }
 
-    /// The box in one paragraph, for deny reasons.
+    /// The second line of a denial: what the agent can do instead, for the kinds of touch
+    /// that were refused: the allowed spelling of a command, the folders it may read or
+    /// write, or whom to ask.
+    fn what_to_do(&self, deciding: &[&JudgedTouch]) -> String {
+        let Some(contract) = &self.contract else {
+            return "No contract is active in this workspace: the delegating user must run \
+                    `mandate start CONTRACT` before the agent can work."
+                .to_string();
+        };
+        let ask = format!(
+            "if the task needs it, stop and ask {} for a contract that allows it",
+            contract.task.delegated_by
+        );
+        let blocked = deciding
+            .iter()
+            .all(|t| t.rules.iter().all(|r| r != "policy.default"));
+        if blocked {
+            return format!("Do not try to reach it another way; {ask}.");
+        }
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .take(6)
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut hints: Vec<String> = Vec::new();
+        for kind in Kind::ALL {
+            let open: Vec<&&JudgedTouch> = deciding
+                .iter()
+                .filter(|t| t.kind == kind && t.rules.iter().any(|r| r == "policy.default"))
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            let allowed: &[String] = match kind {
+                Kind::Read => &contract.allow.read,
+                Kind::Write => &contract.allow.write,
+                Kind::Execute => &contract.allow.execute,
+                Kind::Call => &contract.allow.call,
+                Kind::Expose => &contract.allow.expose,
+            };
+            if kind == Kind::Execute {
+                // The allowed spelling of the same program, where there is one.
+                let programs: Vec<&str> = open
+                    .iter()
+                    .filter_map(|t| t.target.split_whitespace().next())
+                    .collect();
+                let same: Vec<String> = allowed
+                    .iter()
+                    .filter(|rule| {
+                        rule.split_whitespace()
+                            .next()
+                            .is_some_and(|p| programs.contains(&p))
+                    })
+                    .cloned()
+                    .collect();
+                if !same.is_empty() {
+                    hints.push(format!("the contract runs it as {}", list(&same)));
+                    continue;
+                }
+            }
+            let verb = match kind {
+                Kind::Read => "read",
+                Kind::Write => "write",
+                Kind::Execute => "run",
+                Kind::Call => "call",
+                Kind::Expose => "send data to",
+            };
+            if allowed.is_empty() {
+                hints.push(format!(
+                    "contract {} lets you {verb} nothing",
+                    contract.task.id
+                ));
+            } else {
+                hints.push(format!(
+                    "contract {} lets you {verb} {}",
+                    contract.task.id,
+                    list(allowed)
+                ));
+            }
+        }
+        let mut line = hints.join("; ");
+        if let Some(first) = line.get(..1) {
+            line = format!("{}{}", first.to_uppercase(), line.get(1..).unwrap_or(""));
+        }
+        format!("{line}; {ask}.")
+    }
+
+    /// The box in one paragraph, for the agent at session start.
     pub fn box_summary(&self) -> String {
         let Some(contract) = &self.contract else {
             return "No contract is active in this workspace: the delegating user must run \
@@ -556,6 +703,9 @@ impl Engine {
 
         // Split the touched path once per anchor, not once per rule.
         let split = SplitPath::new(self, touch);
+        // A protected name is decided after the loop: an allow rule naming the exact path
+        // lifts it, whatever order the rules come in.
+        let mut protected: Option<&Rule> = None;
         for rule in &self.rules {
             if rule.kind != touch.kind() {
                 continue;
@@ -577,12 +727,33 @@ impl Engine {
                 }
             };
             if self.rule_matches(rule, matcher, touch, &split, fs) {
+                if matches!(rule.id, RuleId::Fixed(PROTECTED_NAME_RULE)) {
+                    protected.get_or_insert(rule);
+                    continue;
+                }
                 matched.push((
                     rule.effect,
                     rule.id.to_string(),
                     self.rule_reason(rule, touch),
                 ));
             }
+        }
+        if let Touch::Write(path) = touch {
+            self.read_block_matches(path, &split, fs, &mut matched);
+        }
+        if let Some(rule) = protected
+            && !self.literal_allow(touch, &split, fs)
+        {
+            matched.push((
+                rule.effect,
+                rule.id.to_string(),
+                format!(
+                    "{} is {} (`{}`)",
+                    self.describe(touch),
+                    rule.source,
+                    rule.item
+                ),
+            ));
         }
 
         if let Touch::Write(path) | Touch::WriteTree(path) = touch
@@ -685,6 +856,62 @@ impl Engine {
                 .map(|(_, _, reason)| reason.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// A write that creates or changes a path a read block covers is a write into a
+    /// blocked area: programs the contract lets the agent run would read it, and the OS
+    /// layer's read denials were listed before the file existed (`.env.local`, a new
+    /// `secrets/` folder).
+    fn read_block_matches(
+        &self,
+        path: &Path,
+        split: &SplitPath<'_>,
+        fs: &dyn Fs,
+        matched: &mut Vec<(Decision, String, String)>,
+    ) {
+        let as_read = Touch::Read(path.to_path_buf());
+        for rule in &self.rules {
+            if rule.kind != Kind::Read || rule.effect < Decision::Deny {
+                continue;
+            }
+            let Ok(matcher) = rule.matcher() else {
+                continue;
+            };
+            if self.rule_matches(rule, matcher, &as_read, split, fs) {
+                let pattern = match matcher {
+                    Matcher::Path { glob, .. } => glob.as_str().to_string(),
+                    _ => rule.item.to_string(),
+                };
+                matched.push((
+                    Decision::Deny,
+                    rule.id.to_string(),
+                    format!(
+                        "writing `{}` creates a path that a read block covers (`{pattern}`): \
+                         the file would be readable to the programs the contract lets you run, \
+                         since the OS layer only hides the blocked files that existed when the \
+                         run started; pick a name outside the blocked areas",
+                        self.display(path)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Does an allow rule of the contract name exactly this written path, without a
+    /// wildcard? Only a single-file write qualifies: a tree write (`rm -r`) never does.
+    fn literal_allow(&self, touch: &Touch, split: &SplitPath<'_>, fs: &dyn Fs) -> bool {
+        let Touch::Write(_) = touch else {
+            return false;
+        };
+        self.rules.iter().any(|rule| {
+            rule.kind == Kind::Write
+                && rule.effect == Decision::Allow
+                && matches!(&rule.id, RuleId::Listed { prefix, .. } if &**prefix == "contract.allow")
+                && is_literal_pattern(&rule.item)
+                && rule
+                    .matcher()
+                    .is_ok_and(|matcher| self.rule_matches(rule, matcher, touch, split, fs))
+        })
     }
 
     fn registry_matches(
@@ -833,6 +1060,17 @@ impl Engine {
                     glob.overlaps(segs)
                 }
             }
+            (Matcher::Path { glob, anchor }, Touch::ReadHistory { path, top }) => {
+                let Some(segs) = split.get(anchor) else {
+                    return rule.effect != Decision::Allow
+                        && self.history_may_hold(rule, top, path, fs);
+                };
+                if rule.effect == Decision::Allow {
+                    glob.covers_tree(segs)
+                } else {
+                    glob.may_match_under(segs) && self.history_may_hold(rule, top, path, fs)
+                }
+            }
             (Matcher::Path { glob, anchor }, Touch::ReadTree(dir) | Touch::WriteTree(dir)) => {
                 let Some(segs) = split.get(anchor) else {
                     // The folder is above the anchor: a relative glob may match inside it.
@@ -884,6 +1122,19 @@ impl Engine {
         fs.tree_has(dir, &test).unwrap_or(true)
     }
 
+    /// Could git hold, under `path`, a file this rule matches? Asks git through the file
+    /// system; unknown is yes.
+    fn history_may_hold(&self, rule: &Rule, top: &Path, path: &Path, fs: &dyn Fs) -> bool {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
+            return true;
+        };
+        let test = |found: &Path| {
+            self.anchored(anchor, found)
+                .is_some_and(|segs| glob.matches(&segs))
+        };
+        fs.history_has(top, path, &test).unwrap_or(true)
+    }
+
     fn anchored<'p>(&self, anchor: &Anchor, path: &'p Path) -> Option<Vec<&'p str>> {
         match anchor {
             Anchor::Root => relative_segments(path, &self.root),
@@ -916,6 +1167,11 @@ impl Engine {
         match touch {
             Touch::Read(path) => format!("reading `{}`", self.display(path)),
             Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::ReadHistory { path, .. } => format!(
+                "showing what git holds under `{}` (its history: every commit, the index and \
+                 stashes, including files deleted since)",
+                self.display(path)
+            ),
             Touch::WriteTree(path) => format!("writing under `{}`", self.display(path)),
             Touch::Write(path) => format!("writing `{}`", self.display(path)),
             Touch::Execute { line, .. } => format!("running `{line}`"),
@@ -978,6 +1234,7 @@ impl<'p> SplitPath<'p> {
             Touch::Read(path)
             | Touch::Write(path)
             | Touch::ReadTree(path)
+            | Touch::ReadHistory { path, .. }
             | Touch::WriteTree(path) => Some(path),
             _ => None,
         };
@@ -1059,7 +1316,7 @@ fn has_glob_chars(segment: &str) -> bool {
 /// them is allocated once: growing it by doubling touched twice the memory, page by page.
 fn rule_count(sources: &Sources<'_>) -> usize {
     let lists = |lists: [(Kind, &[String]); 5]| lists.iter().map(|(_, l)| l.len()).sum::<usize>();
-    let mut count = 16 + sources.protected.len();
+    let mut count = 16 + PROTECTED_NAMES.len() + sources.protected.len();
     count += lists(sources.repo.1.block.by_kind());
     if let Some((_, org)) = sources.org {
         count += lists(org.block.by_kind());
@@ -1147,6 +1404,61 @@ fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
     }
 }
 
+/// Names protected at any depth of the repository: files an agent reads as instructions or
+/// configuration, git's own files (hooks, config, a `.git` that points elsewhere), and files
+/// other tools run commands from later (editor tasks, direnv, pre-commit, husky). A write to
+/// one is refused unless an allow rule of the contract names that exact path without a
+/// wildcard ([`Engine::literal_allow`]); a `**` written for ordinary code does not count.
+pub const PROTECTED_NAMES: &[&str] = &[
+    "CLAUDE.md",
+    "CLAUDE.local.md",
+    "AGENTS.md",
+    "GEMINI.md",
+    ".claude/**",
+    ".mcp.json",
+    ".cursor/**",
+    ".github/copilot-instructions.md",
+    ".github/hooks/**",
+    ".codex/**",
+    ".gemini/**",
+    ".git/**",
+    ".gitmodules",
+    ".envrc",
+    ".vscode/**",
+    ".devcontainer/**",
+    ".pre-commit-config.yaml",
+    ".husky/**",
+];
+
+/// The id of the rules built from [`PROTECTED_NAMES`].
+pub const PROTECTED_NAME_RULE: &str = "builtin.protected-name";
+
+/// Does an allow rule's pattern name one path, with no wildcard or alternative?
+pub fn is_literal_pattern(pattern: &str) -> bool {
+    !pattern.contains(['*', '?', '[', '{'])
+}
+
+/// Allow-write patterns of a contract that reach for a protected name with a wildcard
+/// (`billing/**/CLAUDE.md`, `**/.claude/**`): each with the protected name it mentions.
+/// Such a pattern does not lift the protection; `mandate check` says so.
+pub fn protected_names_by_glob(contract: &Contract) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    for pattern in &contract.allow.write {
+        if is_literal_pattern(pattern) {
+            continue;
+        }
+        let segments: Vec<&str> = pattern.split('/').collect();
+        for name in PROTECTED_NAMES {
+            let first = name.split('/').next().unwrap_or(name);
+            if segments.contains(&first) {
+                found.push((pattern.clone(), *name));
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// Rules every engine has: the agent can never widen its own box.
 fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), FormatError> {
     let root = sources.root;
@@ -1182,6 +1494,30 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             }),
             source: "protected: the agent may not change its own policy, contracts, \
                      Claude Code settings or records",
+            why: None,
+            group: None,
+        });
+    }
+    for name in PROTECTED_NAMES {
+        let glob = PathGlob::new(&format!("**/{name}")).map_err(|message| {
+            FormatError::new(
+                sources.repo.0,
+                None,
+                format!("built-in `{name}`: {message}"),
+            )
+        })?;
+        rules.push(Rule {
+            id: RuleId::Fixed(PROTECTED_NAME_RULE),
+            kind: Kind::Write,
+            effect: Decision::Deny,
+            item: (*name).into(),
+            matcher: Rule::compiled(Matcher::Path {
+                glob,
+                anchor: Anchor::Root,
+            }),
+            source: "protected at any depth: agent configuration, git's own files and files \
+                     that run commands later (a hook, an editor task, an environment \
+                     loader); writing one needs an allow rule that names this exact path",
             why: None,
             group: None,
         });
