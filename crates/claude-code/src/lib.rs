@@ -6,10 +6,14 @@
 //! crashes: every internal error, a panic included, becomes an explicit deny on the
 //! events that can deny, and a clean no-op on the others.
 //!
-//! [`protocol`] knows the wire format; [`hook`] decides what to answer.
+//! [`protocol`] knows the wire format; [`hook`] decides what to answer; [`transcript`]
+//! reads Claude Code's session transcript so that [`trail`] can account for every tool
+//! use, the ones that never reached a hook included.
 
 pub mod hook;
 pub mod protocol;
+pub mod trail;
+pub mod transcript;
 
 pub use hook::{HookArgs, run_hook};
 pub use protocol::Outcome;

@@ -75,7 +75,7 @@ mod verify;
 pub use checkpoint::Checkpoint;
 pub use digest::digest_contents;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
-pub use log::{CHECKPOINT_DIR, Entry, FORMAT, LOG_FILE, RunLog, read_entries};
+pub use log::{CHECKPOINT_DIR, Entry, FORMAT, LOG_FILE, RunLog, read_entries, read_values_from};
 pub use tests_summary::{TestSummary, parse_test_summary};
 pub use time::now_rfc3339;
 pub use verify::{Failure, Location, VerifyReport, verify};
