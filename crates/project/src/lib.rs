@@ -13,6 +13,8 @@
 //! <records.dir>/runs/<run-id>/                 the run record (mandate-record)
 //! <records.dir>/workspaces/<key>/state.json   the workspace's active run
 //! <records.dir>/workspaces/<key>/contract.toml the contract as it was when the run started
+//! <records.dir>/workspaces/<key>/marks/         events that could not be recorded ([`marks`])
+//! <records.dir>/workspaces/<key>/sessions/      each session's place in its transcript
 //! <records.dir>/keys/                         the signing key (mode 0600)
 //! <records.dir>/killswitch.jsonl              the kill switch's append-only log
 //! <records.dir>/killswitch.json               what is off now (derived; the hook reads it)
@@ -28,6 +30,7 @@
 pub mod approvals;
 mod fs;
 pub mod killswitch;
+pub mod marks;
 pub mod mcp_config;
 pub mod mcp_pins;
 pub mod parsed;
