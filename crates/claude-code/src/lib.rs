@@ -12,6 +12,7 @@
 
 pub mod hook;
 pub mod protocol;
+pub mod reconcile;
 pub mod trail;
 pub mod transcript;
 

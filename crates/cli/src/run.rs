@@ -131,6 +131,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "contract_text": text,
             "contract_digest": contract_digest,
             "policy_digest": project.policy_digest,
+            "org_policy_digest": project.org_policy_digest(),
             "user": user,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
@@ -147,6 +148,11 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         ..RunState::default()
     };
     active.begin(&state, &text)?;
+    // What the previous run could not record stays in its record and readiness; the new
+    // run starts without the refusal it caused.
+    mandate_project::marks::Marks::new(&project.workspace_dir())
+        .clear()
+        .with_context(|| "cannot clear the previous run's failure marks".to_string())?;
     if let Some(settings) = crate::install::refresh_sandbox(&project)? {
         let sandbox = std::fs::read_to_string(&settings)
             .ok()
@@ -194,6 +200,26 @@ pub fn status() -> Result<ExitCode> {
         "active".to_string()
     };
     println!("status:   {status}");
+    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
+    let mut unrecorded = false;
+    match marks {
+        Ok(marks) => {
+            for mark in &marks {
+                unrecorded = true;
+                println!("RECORD GAP: {}", mark.describe());
+            }
+        }
+        Err(error) => {
+            unrecorded = true;
+            println!("RECORD GAP: the failure marks cannot be read: {error}");
+        }
+    }
+    if unrecorded {
+        println!(
+            "          the hook refuses this run's calls until the delegating user starts \
+             a new run (`mandate start CONTRACT`)"
+        );
+    }
     let evidence: Vec<&str> = state.evidence.iter().map(String::as_str).collect();
     println!(
         "evidence: {}",

@@ -82,6 +82,8 @@ pub struct Project {
     pub policy: Policy,
     pub policy_digest: String,
     pub org: Option<(PathBuf, Policy)>,
+    /// The digest of the organisation policy's text, when there is one.
+    pub org_digest: Option<String>,
     pub home: Option<PathBuf>,
 }
 
@@ -109,11 +111,15 @@ impl Project {
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
+        let mut org_digest = None;
         let org = match std::fs::read_to_string(&org_path) {
-            Ok(text) => Some((
-                org_path.clone(),
-                parsed::policy(home.as_deref(), &org_path, &text)?,
-            )),
+            Ok(text) => {
+                org_digest = Some(sha256_hex(text.as_bytes()));
+                Some((
+                    org_path.clone(),
+                    parsed::policy(home.as_deref(), &org_path, &text)?,
+                ))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(ProjectError::Read {
@@ -128,8 +134,14 @@ impl Project {
             policy_path,
             policy,
             org,
+            org_digest,
             home,
         })
+    }
+
+    /// The digest of the organisation policy's text, or `none` when there is none.
+    pub fn org_policy_digest(&self) -> String {
+        self.org_digest.clone().unwrap_or_else(|| "none".to_string())
     }
 
     /// Where run records live: `records.dir` (organisation first), `~` expanded.
