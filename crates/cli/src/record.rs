@@ -159,11 +159,16 @@ fn verify_run(project: &Project, run: Option<&str>) -> Result<ExitCode> {
     let key = verifying_key(project)?;
     let report = verify(&dir, &key);
     println!("{}: {report}", dir.display());
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if !report.ok {
+        return Ok(ExitCode::from(1));
+    }
+    // The chain holds; does every decision agree with what the run was started under?
+    let entries = read_entries(&dir)?;
+    if let Some(problem) = mandate_record::judged::check(&entries) {
+        println!("{}: FAILED: {problem}", dir.display());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result<ExitCode> {

@@ -62,6 +62,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
 pub mod intoto;
+pub mod judged;
 pub mod keys;
 pub(crate) mod log;
 pub mod merkle;

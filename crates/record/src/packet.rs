@@ -342,6 +342,20 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                 ),
                 v.clone(),
             )),
+            "policy.changed" => p.status.notes.push(witnessed(
+                i,
+                format!(
+                    "the {} changed mid-run: decisions from entry {i} on were judged under digest {} (before: {})",
+                    match s(v, "which") {
+                        "contract" => "contract snapshot",
+                        "policy" => "repository policy",
+                        _ => "organisation policy",
+                    },
+                    s(v, "to").get(..12).unwrap_or(s(v, "to")),
+                    s(v, "from").get(..12).unwrap_or(s(v, "from"))
+                ),
+                v.clone(),
+            )),
             "record.gap" => p.status.notes.push(witnessed(
                 i,
                 format!(
