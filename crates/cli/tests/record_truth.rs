@@ -463,3 +463,33 @@ fn shadow_mode_without_a_run_records_and_touched_finds_it() {
     let status = text(&repo.mandate(&["status"]));
     assert!(status.contains("shadow"), "{status}");
 }
+
+#[test]
+fn verify_on_a_live_run_checks_the_chain_and_says_how_much_is_sealed() {
+    let repo = Repo::new();
+    repo.read("t1", "billing/export/filter.py");
+    // Before any checkpoint (there is no signing key yet).
+    let live = repo.mandate(&["record", "verify"]);
+    let out = text(&live);
+    assert!(live.status.success(), "{out}");
+    assert!(out.contains("no signed checkpoint yet"), "{out}");
+    assert!(out.contains("not sealed") || out.contains("after the latest"), "{out}");
+    // Sealed at session end, then one more call.
+    repo.hook("SessionEnd", json!({"reason": "other"}));
+    repo.read("t2", "billing/export/filter.py");
+    let out = text(&repo.mandate(&["record", "verify"]));
+    assert!(out.contains("sealed by a signed checkpoint"), "{out}");
+}
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let repo = Repo::new();
+    let out = repo.mandate(&["start", "no-such-contract.toml"]);
+    let message = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{message}");
+    assert_eq!(
+        message.matches("No such file or directory").count(),
+        1,
+        "the OS text is repeated: {message}"
+    );
+}
