@@ -131,7 +131,8 @@ pub fn reconcile(
         event.insert("time".into(), json!(scope.now));
         append(event)?;
     }
-    Trails::save(&held).map_err(|error| format!("cannot keep this session's transcript place: {error}"))?;
+    Trails::save(&held)
+        .map_err(|error| format!("cannot keep this session's transcript place: {error}"))?;
     Ok(count)
 }
 
@@ -208,5 +209,8 @@ fn judged(scope: &Scope<'_>, tool: &str, input: &Value) -> (Value, Option<String
             })
         })
         .collect();
-    (Value::Array(touches), Some(verdict.decision.as_str().to_string()))
+    (
+        Value::Array(touches),
+        Some(verdict.decision.as_str().to_string()),
+    )
 }

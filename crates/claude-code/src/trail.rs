@@ -242,9 +242,7 @@ impl Finding {
 
     pub fn tool_use(&self) -> Option<&ToolUse> {
         match self {
-            Finding::RefusedByAgent { usage, .. } | Finding::Unguarded { usage, .. } => {
-                Some(usage)
-            }
+            Finding::RefusedByAgent { usage, .. } | Finding::Unguarded { usage, .. } => Some(usage),
             Finding::ResultWithoutUse(_) => None,
         }
     }
@@ -353,7 +351,9 @@ impl Trail {
                     })
                 }
                 (Some(d), None)
-                    if d.enforced && matches!(d.decision.as_str(), "deny" | "stop") && !d.result =>
+                    if d.enforced
+                        && matches!(d.decision.as_str(), "deny" | "stop")
+                        && !d.result =>
                 {
                     Some(Finding::Unguarded {
                         usage,
@@ -520,10 +520,18 @@ mod tests {
             json!({"type": "tool.pre", "session_id": "other", "tool_use_id": "unguarded", "decision": "allow"}),
         ]);
         let found = trail.take_uses(
-            ["hooked", "ok", "rule", "unguarded", "leak", "valid", "later"]
-                .iter()
-                .map(|id| usage(id, "Read"))
-                .collect(),
+            [
+                "hooked",
+                "ok",
+                "rule",
+                "unguarded",
+                "leak",
+                "valid",
+                "later",
+            ]
+            .iter()
+            .map(|id| usage(id, "Read"))
+            .collect(),
             vec![
                 result("hooked", true, Some(RefusedBy::Hook)),
                 result("ok", false, None),
@@ -574,7 +582,10 @@ mod tests {
         assert_eq!(ended.len(), 1);
         assert!(matches!(
             &ended[0],
-            Finding::Unguarded { why: Unguarded::NoDecisionNoResult, .. }
+            Finding::Unguarded {
+                why: Unguarded::NoDecisionNoResult,
+                ..
+            }
         ));
         assert!(trail.ended);
     }

@@ -190,11 +190,13 @@ fn result_text(content: Option<&Value>) -> String {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(blocks)) => blocks
             .iter()
-            .map(|block| match (str_at(block, "type"), str_at(block, "text")) {
-                (Some("text"), Some(text)) => text.to_string(),
-                (Some(other), _) => format!("[{other}]"),
-                (None, _) => "[?]".to_string(),
-            })
+            .map(
+                |block| match (str_at(block, "type"), str_at(block, "text")) {
+                    (Some("text"), Some(text)) => text.to_string(),
+                    (Some(other), _) => format!("[{other}]"),
+                    (None, _) => "[?]".to_string(),
+                },
+            )
             .collect::<Vec<_>>()
             .join("\n"),
         Some(Value::Null) | None => String::new(),
@@ -301,14 +303,25 @@ mod tests {
             Some(RefusedBy::PermissionRule(Some("projectSettings".into())))
         );
         let hook = serde_json::json!({"decision": "reject", "source": "hook"});
-        assert_eq!(refused_by(Some(&hook), true, "PreToolUse:Bash hook error: no"), Some(RefusedBy::Hook));
         assert_eq!(
-            refused_by(None, true, "<tool_use_error>InputValidationError: x</tool_use_error>"),
+            refused_by(Some(&hook), true, "PreToolUse:Bash hook error: no"),
+            Some(RefusedBy::Hook)
+        );
+        assert_eq!(
+            refused_by(
+                None,
+                true,
+                "<tool_use_error>InputValidationError: x</tool_use_error>"
+            ),
             Some(RefusedBy::InputValidation)
         );
         let accept = serde_json::json!({"decision": "accept", "source": "hook"});
         assert_eq!(
-            refused_by(Some(&accept), true, "<tool_use_error>File has not been read yet.</tool_use_error>"),
+            refused_by(
+                Some(&accept),
+                true,
+                "<tool_use_error>File has not been read yet.</tool_use_error>"
+            ),
             Some(RefusedBy::InputValidation)
         );
         assert_eq!(refused_by(Some(&accept), true, "Exit code 1\nboom"), None);

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Real Claude Code transcripts (2.1.328 and 2.1.337, from the billing scenario run
 //! through the e2e harness) read by the tolerant reader: every tool use found, and each
 //! result told apart: ran, refused by mandate's hook, by Claude Code's own permission
@@ -110,7 +115,11 @@ fn without_tool_hooks_every_call_is_unguarded_or_refused_by_claude_code() {
         .iter()
         .map(|f| {
             let e = f.event("transcript");
-            format!("{} {}", e["tool_use_id"].as_str().unwrap(), e["type"].as_str().unwrap())
+            format!(
+                "{} {}",
+                e["tool_use_id"].as_str().unwrap(),
+                e["type"].as_str().unwrap()
+            )
         })
         .collect();
     assert_eq!(

@@ -150,7 +150,10 @@ fn call_detail(event: &Value) -> String {
 /// Is `event` one tool call of the record: judged by the hook (`tool.pre`), or found in
 /// the agent's transcript, refused by the agent itself or run unguarded?
 fn is_call(kind: &str) -> bool {
-    matches!(kind, "tool.pre" | "tool.refused_by_agent" | "tool.unguarded")
+    matches!(
+        kind,
+        "tool.pre" | "tool.refused_by_agent" | "tool.unguarded"
+    )
 }
 
 /// What became of a call event, and the decision to show for it.
@@ -616,7 +619,8 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
             current = &hit.run;
             let _ = writeln!(out, "\nrun {} ({})", hit.run, hit.task);
         }
-        let by = if hit.decision.starts_with("refused by") || hit.decision.starts_with("UNGUARDED") {
+        let by = if hit.decision.starts_with("refused by") || hit.decision.starts_with("UNGUARDED")
+        {
             format!(" [{}]", hit.decision)
         } else {
             String::new()

@@ -1009,9 +1009,9 @@ fn guarded_check(inputs: &Inputs) -> Check {
             .runs
             .iter()
             .filter(|run| {
-                run.events.iter().any(|e| {
-                    mandate_project::records::event_type(e) == "tool.unguarded"
-                })
+                run.events
+                    .iter()
+                    .any(|e| mandate_project::records::event_type(e) == "tool.unguarded")
             })
             .map(|run| run.id.clone())
             .collect();
@@ -1038,7 +1038,11 @@ fn guarded_check(inputs: &Inputs) -> Check {
     Check {
         id: "guarded",
         check: "every tool call was judged by mandate and every event recorded",
-        status: if problems.is_empty() { Status::Pass } else { Status::Fail },
+        status: if problems.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
         detail: if problems.is_empty() {
             format!(
                 "no unguarded calls and no record gaps in {}",
@@ -1050,7 +1054,10 @@ fn guarded_check(inputs: &Inputs) -> Check {
                 problems.join("; ")
             )
         },
-        source: format!("records: {} runs; `mandate metrics`; `mandate status`", inputs.runs.len()),
+        source: format!(
+            "records: {} runs; `mandate metrics`; `mandate status`",
+            inputs.runs.len()
+        ),
     }
 }
 
@@ -1176,7 +1183,9 @@ pub fn gather(project: &Project) -> Inputs {
         expected_sandbox,
         unrecorded: match mandate_project::marks::Marks::new(&workspace).list() {
             Ok(marks) => marks.iter().map(|m| m.describe()).collect(),
-            Err(error) => vec![format!("the failure marks of the active run cannot be read: {error}")],
+            Err(error) => vec![format!(
+                "the failure marks of the active run cannot be read: {error}"
+            )],
         },
         runs,
     }

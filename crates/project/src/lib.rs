@@ -141,7 +141,9 @@ impl Project {
 
     /// The digest of the organisation policy's text, or `none` when there is none.
     pub fn org_policy_digest(&self) -> String {
-        self.org_digest.clone().unwrap_or_else(|| "none".to_string())
+        self.org_digest
+            .clone()
+            .unwrap_or_else(|| "none".to_string())
     }
 
     /// Where run records live: `records.dir` (organisation first), `~` expanded.

@@ -181,7 +181,11 @@ mod tests {
         assert_eq!(listed[0].kind, MarkKind::Unrecorded);
         assert_eq!(listed[0].what, "tool.post");
         assert_eq!(listed[0].why.as_deref(), Some("no space left"));
-        assert!(listed[0].describe().contains("`tool.post` event could not be recorded"));
+        assert!(
+            listed[0]
+                .describe()
+                .contains("`tool.post` event could not be recorded")
+        );
         assert_eq!(listed[1].what, "stop_0_");
         marks.clear().unwrap();
         assert!(marks.list().unwrap().is_empty());

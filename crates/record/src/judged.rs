@@ -46,8 +46,7 @@ pub fn check(entries: &[Entry]) -> Option<String> {
                     continue;
                 };
                 for (key, want) in &expected {
-                    let (Some(want), Some(got)) =
-                        (want, under.get(*key).and_then(Value::as_str))
+                    let (Some(want), Some(got)) = (want, under.get(*key).and_then(Value::as_str))
                     else {
                         continue;
                     };
@@ -107,12 +106,28 @@ mod tests {
     fn a_decision_under_another_contract_fails_and_a_recorded_change_does_not() {
         let start = json!({"type": "run.start", "contract_digest": "aaaa", "policy_digest": "pppp", "org_policy_digest": "none"});
         let pre = |c: &str, p: &str| json!({"type": "tool.pre", "tool": "Read", "tool_use_id": "t", "judged_under": {"contract": c, "policy": p, "org_policy": "none"}});
-        assert_eq!(check(&entries(vec![start.clone(), pre("aaaa", "pppp")])), None);
-        let bad = check(&entries(vec![start.clone(), pre("aaaa", "pppp"), pre("bbbb", "pppp")])).unwrap();
+        assert_eq!(
+            check(&entries(vec![start.clone(), pre("aaaa", "pppp")])),
+            None
+        );
+        let bad = check(&entries(vec![
+            start.clone(),
+            pre("aaaa", "pppp"),
+            pre("bbbb", "pppp"),
+        ]))
+        .unwrap();
         assert!(bad.starts_with("entry 2 "), "{bad}");
         assert!(bad.contains("contract snapshot"), "{bad}");
-        let changed = json!({"type": "policy.changed", "which": "policy", "from": "pppp", "to": "qqqq"});
-        assert_eq!(check(&entries(vec![start.clone(), changed, pre("aaaa", "qqqq")])), None);
-        assert!(check(&entries(vec![start, pre("aaaa", "qqqq")])).unwrap().contains("repository policy"));
+        let changed =
+            json!({"type": "policy.changed", "which": "policy", "from": "pppp", "to": "qqqq"});
+        assert_eq!(
+            check(&entries(vec![start.clone(), changed, pre("aaaa", "qqqq")])),
+            None
+        );
+        assert!(
+            check(&entries(vec![start, pre("aaaa", "qqqq")]))
+                .unwrap()
+                .contains("repository policy")
+        );
     }
 }

@@ -451,7 +451,10 @@ pub fn read_values_from(dir: &Path, offset: u64) -> Result<(Vec<Value>, u64), Re
         }
         Err(e) => return Err(RecordError::io(&path, e)),
     };
-    let len = file.metadata().map_err(|e| RecordError::io(&path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| RecordError::io(&path, e))?
+        .len();
     if len < offset {
         return Err(RecordError::Tampered(format!(
             "`{}` is shorter ({len} bytes) than it was when last read ({offset} bytes)",
@@ -465,7 +468,10 @@ pub fn read_values_from(dir: &Path, offset: u64) -> Result<(Vec<Value>, u64), Re
         .map_err(|e| RecordError::io(&path, e))?;
     let mut out = Vec::new();
     let mut at = 0usize;
-    while let Some(nl) = data.get(at..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+    while let Some(nl) = data
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let line = data.get(at..at + nl).unwrap_or_default();
         let value: Value = serde_json::from_slice(line).map_err(|e| {
             RecordError::Tampered(format!(

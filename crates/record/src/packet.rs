@@ -809,7 +809,12 @@ pub fn render_markdown(p: &ReviewPacket) -> String {
             p.unguarded_calls.len()
         );
         for item in &p.unguarded_calls {
-            let _ = writeln!(out, "- {} _(entry {})_", item.text.replace('\n', " "), entry_refs(&item.entries));
+            let _ = writeln!(
+                out,
+                "- {} _(entry {})_",
+                item.text.replace('\n', " "),
+                entry_refs(&item.entries)
+            );
         }
         out.push('\n');
     }
