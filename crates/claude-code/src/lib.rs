@@ -6,14 +6,15 @@
 //! crashes: every internal error, a panic included, becomes an explicit deny on the
 //! events that can deny, and a clean no-op on the others.
 //!
-//! [`protocol`] knows the wire format; [`hook`] decides what to answer; [`transcript`]
-//! reads Claude Code's session transcript so that [`trail`] can account for every tool
-//! use, the ones that never reached a hook included.
+//! This crate only translates: [`hook`] turns Claude Code's payload into a
+//! [`mandate_run::Event`] (Claude Code's tool names are mandate's canonical vocabulary, so
+//! tool calls pass through as they are) and the run's [`mandate_run::Answer`] back into
+//! Claude Code's JSON, which [`protocol`] knows. What happens to the call is the run's.
+//! [`transcript`] reads Claude Code's session transcript for the run's reconciliation
+//! (`mandate_run::trail`), which accounts for the calls no hook saw.
 
 pub mod hook;
 pub mod protocol;
-pub mod reconcile;
-pub mod trail;
 pub mod transcript;
 
 pub use hook::{HookArgs, run_hook};

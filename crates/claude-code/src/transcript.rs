@@ -28,25 +28,13 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::trail::{NotUnderstood, RefusedBy, ToolResult, ToolUse};
+use mandate_run::trail::{AgentLog, Chunk, NotUnderstood, RefusedBy, ToolResult, ToolUse};
 
 /// The most bytes read from a transcript in one go; the rest waits for the next read.
 pub const MAX_READ_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The longest reason text kept from what the model was told.
 const MAX_REASON_CHARS: usize = 2000;
-
-/// What one read found, in file order within each list.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Chunk {
-    pub uses: Vec<ToolUse>,
-    pub results: Vec<ToolResult>,
-    pub not_understood: Vec<NotUnderstood>,
-    /// Where the next read starts: after the last complete line.
-    pub next_offset: u64,
-    /// Lines read.
-    pub lines: u64,
-}
 
 /// Read the transcript at `path` from byte `offset`. A file that does not exist yet reads
 /// as empty; a file shorter than `offset` (replaced or truncated) is reported and read
@@ -246,6 +234,25 @@ pub fn reason_text(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// Claude Code's transcript, as the run reads an agent's log.
+pub const LOG: AgentLog = AgentLog {
+    read: read_from,
+    subagent_logs: subagent_transcripts,
+    subagent_log: subagent_transcript,
+};
+
+/// Claude Code keeps a subagent's transcript beside the session's:
+/// `<dir>/<session>/subagents/agent-<id>.jsonl`.
+pub fn subagent_transcript(main: &Path, agent_id: &str) -> std::path::PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    main.with_file_name(stem)
+        .join("subagents")
+        .join(format!("agent-{agent_id}.jsonl"))
 }
 
 /// The transcripts of the subagents of the session whose transcript is `main`:

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_claude_code::trail::{RefusedBy, Trail};
+use mandate_run::trail::{RefusedBy, Trail};
 use mandate_claude_code::transcript::{parse, read_from};
 
 fn fixture(name: &str) -> PathBuf {

@@ -739,8 +739,11 @@ pub fn compute(runs: &[RunRecord], kill_log: &[Value], since: Option<&str>) -> M
                     *m.decisions.entry(decision.to_string()).or_default() += 1;
                     let outcome = Outcome::of(event, &outcomes);
                     let allowed = decision == "allow";
-                    let refused = !allowed && !outcome.ran();
-                    let would = !allowed && outcome.ran();
+                    // Shadow and record modes decide without enforcing: a "would deny"
+                    // is never a denial, whether or not its result reached the record.
+                    let shadow = event.get("enforced") == Some(&json!(false));
+                    let refused = !allowed && !shadow && !outcome.ran();
+                    let would = !allowed && (shadow || outcome.ran());
                     if refused {
                         m.refused += 1;
                     }

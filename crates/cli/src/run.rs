@@ -142,6 +142,8 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         run_dir: run_dir.clone(),
         contract_source: contract_path.clone(),
         contract_digest,
+        policy_digest: project.policy_digest.clone(),
+        org_policy_digest: project.org_policy_digest(),
         task_id: contract.task.id.clone(),
         delegated_by: user.clone(),
         started_at,
@@ -185,6 +187,22 @@ pub fn status() -> Result<ExitCode> {
     let active = ActiveRun::new(&project.workspace_dir());
     let Some(state) = active.load()? else {
         println!("no run in this workspace: `mandate start CONTRACT` opens one");
+        let unbound = unbound_runs(&project);
+        if !unbound.is_empty() {
+            println!(
+                "{} recorded without a run (mode {}): {}",
+                if unbound.len() == 1 {
+                    "1 session".to_string()
+                } else {
+                    format!("{} sessions", unbound.len())
+                },
+                project
+                    .engine(None)
+                    .map(|e| e.mode().to_string())
+                    .unwrap_or_else(|_| "?".to_string()),
+                unbound.join(", ")
+            );
+        }
         return Ok(ExitCode::from(1));
     };
     println!("run:      {}", state.run_id);
@@ -230,6 +248,22 @@ pub fn status() -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The records of this workspace's sessions that ran with no run started (shadow and
+/// record modes).
+fn unbound_runs(project: &Project) -> Vec<String> {
+    let key = project
+        .workspace_dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let prefix = format!("unbound-{key}-");
+    mandate_project::records::list_runs(&project.records_dir())
+        .iter()
+        .filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().to_string()))
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
 }
 
 pub fn finish() -> Result<ExitCode> {

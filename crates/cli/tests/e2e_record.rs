@@ -85,7 +85,6 @@ fn session(billing: &Billing, claude: &std::path::Path, script: Script) -> Model
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn every_tool_use_is_in_the_record_with_who_refused_it_and_why() {
     let test = "every_tool_use_is_in_the_record_with_who_refused_it_and_why";
     let Some(claude) = claude_or_skip(test) else {
@@ -237,7 +236,6 @@ fn every_tool_use_is_in_the_record_with_who_refused_it_and_why() {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn a_call_that_ran_with_no_hook_is_in_the_record_as_unguarded_by_the_end_of_the_session() {
     let test = "a_call_that_ran_with_no_hook_is_unguarded";
     let Some(claude) = claude_or_skip(test) else {

@@ -186,7 +186,6 @@ fn reason(answer: &Value) -> String {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn an_edited_contract_snapshot_is_refused_and_fails_verify_naming_the_entry() {
     let repo = Repo::new();
     assert_eq!(
@@ -237,7 +236,6 @@ fn an_edited_contract_snapshot_is_refused_and_fails_verify_naming_the_entry() {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn a_policy_changed_mid_run_is_recorded_and_verify_still_holds() {
     let repo = Repo::new();
     assert_eq!(
@@ -271,7 +269,6 @@ fn a_policy_changed_mid_run_is_recorded_and_verify_still_holds() {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn the_stop_gate_lets_a_stopped_run_end_and_marks_it_stopped() {
     let repo = Repo::new();
     let stop = repo.pre(
@@ -335,7 +332,6 @@ fn fields_for(repo: &Repo, event: &str) -> Value {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn an_event_that_cannot_be_recorded_refuses_the_next_calls_at_every_event_kind() {
     for (event, kind) in EVENT_KINDS {
         let repo = Repo::new();
@@ -382,7 +378,6 @@ fn an_event_that_cannot_be_recorded_refuses_the_next_calls_at_every_event_kind()
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn a_stop_is_never_forgotten_when_its_record_or_its_state_cannot_be_written() {
     for fault in ["record:run.stopped", "state", "record:run.stopped,state"] {
         let repo = Repo::new();
@@ -409,7 +404,6 @@ fn a_stop_is_never_forgotten_when_its_record_or_its_state_cannot_be_written() {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn a_full_file_system_under_the_record_store_refuses_the_next_calls() {
     let base = tempfile::tempdir().unwrap();
     let mount = base.path().join("records");
@@ -444,11 +438,12 @@ fn a_full_file_system_under_the_record_store_refuses_the_next_calls() {
     while file.write_all(&block).is_ok() {}
     let _ = file.sync_all();
     drop(file);
+    // A result larger than a page: its append needs room the file system does not have.
     let post = repo.hook(
         "PostToolUse",
-        json!({"tool_name": "Read", "tool_use_id": "t1",
-               "tool_input": {"file_path": repo.root.join("billing/export/filter.py").to_string_lossy()},
-               "tool_response": {"type": "text", "file": {"content": "x = 1\n"}}}),
+        json!({"tool_name": "Bash", "tool_use_id": "t1",
+               "tool_input": {"command": "ls -R billing"},
+               "tool_response": {"stdout": "billing/export/filter.py\n".repeat(800), "stderr": ""}}),
     );
     assert!(
         post.to_string().contains("could not be recorded"),
@@ -470,7 +465,6 @@ fn a_full_file_system_under_the_record_store_refuses_the_next_calls() {
 }
 
 #[test]
-#[ignore = "issue 15: the run does not do this yet; wired in with the run crate"]
 fn shadow_mode_without_a_run_records_and_touched_finds_it() {
     let repo = Repo::with_records(None, "shadow", false);
     let answer = repo.read("t1", "customer_data/eu.csv");

@@ -11,6 +11,7 @@
 //! ```text
 //! <workspace>/marks/unrecorded.<millis>.<pid>.<event>   an event that could not be recorded
 //! <workspace>/marks/stopped.<millis>.<pid>.<rule>       a stop the state file could not keep
+//! <workspace>/marks/noted.<n>                           the first n are in the record now
 //! ```
 
 use std::io::Write as _;
@@ -153,6 +154,35 @@ impl Marks {
         }
         marks.sort_by(|a, b| a.at_millis.cmp(&b.at_millis).then(a.what.cmp(&b.what)));
         Ok(marks)
+    }
+
+    /// How many `unrecorded` marks are already written into the record (`record.gap`).
+    pub fn noted(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_prefix("noted.")
+                            .and_then(|n| n.parse::<usize>().ok())
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The first `count` `unrecorded` marks are in the record now.
+    pub fn set_noted(&self, count: usize) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(format!("noted.{count}")))
+            .map(|_| ())
     }
 
     /// Forget every mark (a new run starts).

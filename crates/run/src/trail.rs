@@ -96,6 +96,30 @@ pub struct NotUnderstood {
     pub why: String,
 }
 
+/// What one read found, in file order within each list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chunk {
+    pub uses: Vec<ToolUse>,
+    pub results: Vec<ToolResult>,
+    pub not_understood: Vec<NotUnderstood>,
+    /// Where the next read starts: after the last complete line.
+    pub next_offset: u64,
+    /// Lines read.
+    pub lines: u64,
+}
+
+/// How the run reads an agent's own log of a session (for Claude Code, its transcript):
+/// the adapter knows the format and where a subagent's log lives.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentLog {
+    /// Read the log at `path` from byte `offset` (a missing file reads as empty).
+    pub read: fn(&Path, u64) -> std::io::Result<Chunk>,
+    /// The logs of the subagents of the session whose log is the argument.
+    pub subagent_logs: fn(&Path) -> Vec<PathBuf>,
+    /// The log of one subagent (by its id) of the session whose log is the argument.
+    pub subagent_log: fn(&Path, &str) -> PathBuf,
+}
+
 /// What a recorded hook event says about one call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Decided {
@@ -425,6 +449,13 @@ impl Trails {
         } else {
             mandate_record::digest::sha256_hex(session_id.as_bytes())
         }
+    }
+
+    /// Whether `session_id` has a trail yet.
+    pub fn exists(&self, session_id: &str) -> bool {
+        self.dir
+            .join(format!("{}.json", Self::file_name(session_id)))
+            .is_file()
     }
 
     /// The trail of `session_id`, locked; a fresh one when there is none (or it belongs

@@ -1,4 +1,4 @@
-//! Reconciling one session's Claude Code transcript with the run record, at the events
+//! Reconciling one session's transcript (the agent's own log) with the run record, at the events
 //! where it is cheap: PostToolUse, Stop, SubagentStop, SessionEnd, and the next
 //! SessionStart for a session that ended without its SessionEnd. PreToolUse never reads
 //! the transcript: it stays on the hot path's budget.
@@ -16,12 +16,11 @@ use mandate_policy::{Call, Context, Engine};
 use mandate_project::RealFs;
 use serde_json::{Map, Value, json};
 
-use crate::trail::{NotUnderstood, Trails};
-use crate::transcript;
+use crate::trail::{AgentLog, NotUnderstood, Trails};
 
 /// How far a reconciliation goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reach {
+pub(crate) enum Reach {
     /// What the transcript gained (PostToolUse, Stop); `agent_id` picks a subagent's own
     /// transcript.
     Gained { agent_id: Option<String> },
@@ -33,7 +32,8 @@ pub enum Reach {
 }
 
 /// The run and session a reconciliation works for.
-pub struct Scope<'a> {
+pub(crate) struct Scope<'a> {
+    pub log: AgentLog,
     pub workspace_dir: &'a Path,
     pub run_id: &'a str,
     pub run_dir: &'a Path,
@@ -50,11 +50,21 @@ pub struct Scope<'a> {
 /// Reconcile; `append` records one event (and fails when it cannot). Returns the events
 /// recorded. On an error nothing of the trail is saved, so the next reconciliation reads
 /// the same part again.
-pub fn reconcile(
+pub(crate) fn reconcile(
     scope: &Scope<'_>,
     reach: &Reach,
     append: &mut dyn FnMut(Map<String, Value>) -> Result<(), String>,
 ) -> Result<usize, String> {
+    // Nothing written yet (or no transcript at all): nothing to read, nothing to keep.
+    let unread = |path: Option<&Path>| {
+        path.is_none_or(|p| std::fs::metadata(p).map_or(true, |m| !m.is_file() || m.len() == 0))
+    };
+    if *reach != Reach::End && unread(scope.transcript) && !matches!(reach, Reach::Subagent(_)) {
+        let known = Trails::new(scope.workspace_dir).exists(scope.session_id);
+        if !known {
+            return Ok(0);
+        }
+    }
     let trails = Trails::new(scope.workspace_dir);
     let mut held = trails
         .hold(scope.session_id, scope.run_id)
@@ -70,11 +80,11 @@ pub fn reconcile(
         Reach::Gained { agent_id: None } => vec![main.clone()],
         Reach::Gained {
             agent_id: Some(agent),
-        } => vec![subagent_transcript(&main, agent)],
+        } => vec![(scope.log.subagent_log)(&main, agent)],
         Reach::Subagent(path) => vec![path.clone()],
         Reach::End => {
             let mut files = vec![main.clone()];
-            files.extend(transcript::subagent_transcripts(&main));
+            files.extend((scope.log.subagent_logs)(&main));
             files
         }
     };
@@ -85,7 +95,7 @@ pub fn reconcile(
     for file in files {
         let key = file.to_string_lossy().to_string();
         let offset = held.trail.offsets.get(&key).copied().unwrap_or(0);
-        match transcript::read_from(&file, offset) {
+        match (scope.log.read)(&file, offset) {
             Ok(chunk) => {
                 if let Some(event) = not_understood(&key, &chunk.not_understood) {
                     events.push(event);
@@ -138,7 +148,7 @@ pub fn reconcile(
 
 /// The sessions of this run that never ended (no SessionEnd reached the hook): each is
 /// reconciled to its end.
-pub fn recover_unended(
+pub(crate) fn recover_unended(
     scope: &Scope<'_>,
     append: &mut dyn FnMut(Map<String, Value>) -> Result<(), String>,
 ) -> Result<usize, String> {
@@ -152,18 +162,6 @@ pub fn recover_unended(
         count += reconcile(&other, &Reach::End, append)?;
     }
     Ok(count)
-}
-
-/// Claude Code keeps a subagent's transcript beside the session's:
-/// `<dir>/<session>/subagents/agent-<id>.jsonl`.
-fn subagent_transcript(main: &Path, agent_id: &str) -> PathBuf {
-    let stem = main
-        .file_stem()
-        .map(|s| s.to_os_string())
-        .unwrap_or_default();
-    main.with_file_name(stem)
-        .join("subagents")
-        .join(format!("agent-{agent_id}.jsonl"))
 }
 
 fn not_understood(source: &str, problems: &[NotUnderstood]) -> Option<Map<String, Value>> {
