@@ -68,6 +68,16 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
                 for warning in crate::sandbox::write_then_execute(&contract) {
                     println!("  warning: {warning}");
                 }
+                for (pattern, name) in mandate_policy::protected_names_by_glob(&contract) {
+                    println!(
+                        "  warning: `allow.write` entry `{pattern}` reaches for `{name}` with a \
+                         wildcard. `{name}` is protected at any depth (agent configuration, \
+                         git's files, files that run commands later), and only an allow rule \
+                         naming the exact path lifts that (for example \
+                         `{}`); this entry does not.",
+                        literal_example(&pattern, name)
+                    );
+                }
             }
             Err(error) => {
                 failed = true;
@@ -80,6 +90,22 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A literal path for a protected name under the folders a pattern starts with:
+/// `billing/**/CLAUDE.md` and `CLAUDE.md` give `billing/CLAUDE.md`.
+fn literal_example(pattern: &str, name: &str) -> String {
+    let first = name.split('/').next().unwrap_or(name);
+    let mut parts: Vec<&str> = pattern
+        .split('/')
+        .take_while(|s| mandate_policy::is_literal_pattern(s) && *s != first)
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.push(name.trim_end_matches("/**"));
+    if name.ends_with("/**") {
+        parts.push("FILE");
+    }
+    parts.join("/")
 }
 
 pub fn contract_files(root: &Path) -> Vec<PathBuf> {

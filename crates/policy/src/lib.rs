@@ -18,7 +18,10 @@ pub mod path;
 pub mod tools;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
-pub use engine::{Call, Context, Engine, Fs, NoFs, Sources, split_mcp_name};
+pub use engine::{
+    Call, Context, Engine, Fs, NoFs, PROTECTED_NAME_RULE, PROTECTED_NAMES, Sources,
+    is_literal_pattern, protected_names_by_glob, split_mcp_name,
+};
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};
 
 /// Changes whenever the source of the policy and contract formats changes (see
