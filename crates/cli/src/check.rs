@@ -1,4 +1,4 @@
-//! `mandate init`, `mandate check` and `mandate explain`.
+//! `mandate check` and `mandate explain`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,33 +10,6 @@ use mandate_project::{ActiveRun, Project, RealFs};
 pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
 pub const EXAMPLE_CONTRACT: &str =
     include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-pub fn init() -> Result<ExitCode> {
-    let root = std::env::current_dir()?;
-    let policy = root.join(mandate_project::POLICY_FILE);
-    if policy.exists() {
-        bail!(
-            "`{}` already exists; edit it, or remove it to start over",
-            policy.display()
-        );
-    }
-    std::fs::write(&policy, EXAMPLE_POLICY)
-        .with_context(|| format!("cannot write `{}`", policy.display()))?;
-    let contracts = root.join(".mandate/contracts");
-    std::fs::create_dir_all(&contracts)?;
-    let contract = contracts.join("BILL-142.toml");
-    if !contract.exists() {
-        std::fs::write(&contract, EXAMPLE_CONTRACT)?;
-    }
-    println!("wrote {}", policy.display());
-    println!("wrote {}", contract.display());
-    println!(
-        "next: edit both for your repository, then `mandate check`, `mandate install` and \
-         `mandate start {}`",
-        contract.strip_prefix(&root).unwrap_or(&contract).display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
 
 pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;

@@ -93,7 +93,7 @@ fn init_scaffolds_and_refuses_to_overwrite() {
     assert!(dir.path().join("mandate.toml").is_file());
     assert!(
         dir.path()
-            .join(".mandate/contracts/BILL-142.toml")
+            .join(".mandate/contracts/TASK-1.toml")
             .is_file()
     );
     let second = run();

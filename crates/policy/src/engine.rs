@@ -30,6 +30,11 @@ pub trait Fs {
     /// Does some path at or under `dir` satisfy `test`? `None` when the tree is too large
     /// to check, which the evaluator treats as yes.
     fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool>;
+    /// Where `PATH` finds the program `name`, or `None` when unknown. Only asked when a
+    /// line runs a bare `mandate` (is it the installed binary?); unknown refuses it.
+    fn program_on_path(&self, _name: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A file system that knows nothing: every question gets the conservative answer.
@@ -190,6 +195,9 @@ pub struct Engine {
     reviewers: BTreeMap<String, Vec<String>>,
     rollback: Vec<(String, PathGlob)>,
     contract: Option<Contract>,
+    /// The installed mandate binary (symlinks resolved): the only program accepted as
+    /// mandate's evidence verb. `None` in a pure engine, which accepts a bare `mandate`.
+    mandate_binary: Option<PathBuf>,
 }
 
 /// Where the policy pieces come from, for error messages and protection.
@@ -377,7 +385,15 @@ impl Engine {
             reviewers,
             rollback,
             contract: sources.contract.map(|(_, c)| c.clone()),
+            mandate_binary: None,
         })
+    }
+
+    /// Name the installed mandate binary (symlinks resolved): from then on only it, by
+    /// its path or as a bare `mandate` that `PATH` resolves to it, is the evidence verb.
+    pub fn with_mandate_binary(mut self, binary: PathBuf) -> Engine {
+        self.mandate_binary = Some(binary);
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -402,7 +418,12 @@ impl Engine {
 
     /// The touches a call makes, without judging them.
     pub fn touches(&self, call: &Call<'_>, fs: &dyn Fs) -> Vec<Touch> {
-        touches_for_call(call, self.home.as_deref(), fs)
+        touches_for_call(
+            call,
+            self.home.as_deref(),
+            fs,
+            self.mandate_binary.as_deref(),
+        )
     }
 
     /// Judge one call.

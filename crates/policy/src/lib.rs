@@ -14,8 +14,10 @@ pub mod decision;
 pub mod engine;
 pub mod format;
 pub mod glob;
+pub mod mandate_verb;
 pub mod path;
 pub mod tools;
+pub mod url_target;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
 pub use engine::{

@@ -644,6 +644,8 @@ impl Session<'_> {
         let mut event = self.base_event("tool.pre");
         event.insert("tool".into(), json!(tool));
         event.insert("input".into(), input);
+        // Where the call ran: `mandate replay` judges it again from there.
+        event.insert("cwd".into(), json!(self.cwd));
         event.insert(
             "touches".into(),
             Value::Array(
