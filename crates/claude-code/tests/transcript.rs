@@ -11,8 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_run::trail::{RefusedBy, Trail};
 use mandate_claude_code::transcript::{parse, read_from};
+use mandate_run::trail::{RefusedBy, Trail};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
