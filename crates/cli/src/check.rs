@@ -41,6 +41,9 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
                 for warning in crate::sandbox::write_then_execute(&contract) {
                     println!("  warning: {warning}");
                 }
+                for line in crate::sandbox::program_files_report(&project, &contract) {
+                    println!("  note: {line}");
+                }
                 for (pattern, name) in mandate_policy::protected_names_by_glob(&contract) {
                     println!(
                         "  warning: `allow.write` entry `{pattern}` reaches for `{name}` with a \

@@ -95,7 +95,17 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign, evidence_verb, urls, benign_launder);
+class!(
+    paths,
+    benign,
+    evidence_verb,
+    urls,
+    benign_launder,
+    git,
+    benign_git,
+    protected,
+    oslayer
+);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
@@ -230,7 +240,7 @@ struct CaseRun {
 fn class_file(class: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/multistep")
-        .join(format!("{class}.toml"))
+        .join(format!("{}.toml", class.replace('_', "-")))
 }
 
 fn run_class(class: &str) {

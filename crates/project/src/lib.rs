@@ -29,6 +29,7 @@
 
 pub mod approvals;
 mod fs;
+mod git;
 pub mod killswitch;
 pub mod marks;
 pub mod mcp_config;

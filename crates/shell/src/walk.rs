@@ -1016,7 +1016,10 @@ impl Walker {
                 args: effects
                     .iter()
                     .map(|e| match e {
-                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                        Effect::Read(p)
+                        | Effect::Write(p)
+                        | Effect::Network(p)
+                        | Effect::Git { path: p, .. } => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),
@@ -1365,7 +1368,10 @@ impl Walker {
                 args: effects
                     .iter()
                     .map(|e| match e {
-                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                        Effect::Read(p)
+                        | Effect::Write(p)
+                        | Effect::Network(p)
+                        | Effect::Git { path: p, .. } => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),
