@@ -1471,11 +1471,26 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         PathBuf::from("/etc/mandate"),
         PathBuf::from("/etc/claude-code"),
     ];
+    // The other agents' hooks, trust and backstops (`mandate install --agent`).
+    for agent_config in [
+        ".codex",
+        ".gemini",
+        ".cursor",
+        ".github/hooks",
+        ".github/copilot",
+    ] {
+        protected.push(root.join(agent_config));
+    }
+    protected.push(PathBuf::from("/etc/codex"));
+    protected.push(PathBuf::from("/etc/gemini-cli"));
     if let Some(home) = sources.home {
         protected.push(home.join(".claude/settings.json"));
         protected.push(home.join(".claude/settings.local.json"));
         protected.push(home.join(".claude.json"));
         protected.push(home.join(".config/mandate"));
+        for agent_config in [".codex", ".gemini", ".copilot", ".cursor"] {
+            protected.push(home.join(agent_config));
+        }
     }
     protected.extend(sources.protected.iter().cloned());
     for path in protected {

@@ -174,6 +174,13 @@ fn self_protection_holds_even_when_allowed() {
         "/repo/.claude/settings.json",
         "/repo/.claude/settings.local.json",
         "/repo/.mcp.json",
+        "/repo/.codex/hooks.json",
+        "/repo/.codex/config.toml",
+        "/repo/.codex/rules/mandate.rules",
+        "/repo/.gemini/settings.json",
+        "/repo/.cursor/hooks.json",
+        "/repo/.github/hooks/mandate.json",
+        "/etc/codex/hooks.json",
     ] {
         let (d, rules, _) = judge("Write", json!({"file_path": path, "content": "x"}));
         assert_eq!(d, Decision::Deny, "{path}");

@@ -199,6 +199,12 @@ impl Project {
         if let Ok(exe) = std::env::current_exe() {
             paths.push(exe);
         }
+        // Codex's user config (hook trust, sandbox, rules) when it is not under HOME.
+        for variable in ["CODEX_HOME", "COPILOT_HOME"] {
+            if let Some(dir) = std::env::var_os(variable).filter(|d| !d.is_empty()) {
+                paths.push(PathBuf::from(dir));
+            }
+        }
         paths
     }
 

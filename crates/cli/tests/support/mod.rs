@@ -5,4 +5,5 @@
 
 pub mod billing;
 pub mod claude;
+pub mod codex;
 pub mod model;
