@@ -98,7 +98,13 @@ pub fn contract_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> Result<ExitCode> {
+pub fn explain(
+    contract: Option<&Path>,
+    json: bool,
+    exit_code: bool,
+    tool: &str,
+    input: &str,
+) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let project = Project::discover(&cwd, None)?;
     let input: serde_json::Value = serde_json::from_str(input).with_context(|| {
@@ -155,5 +161,12 @@ pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> 
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // `--exit-code`: a script can ask "would this be refused?" without reading the output.
+    Ok(
+        if exit_code && verdict.decision != mandate_policy::Decision::Allow {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

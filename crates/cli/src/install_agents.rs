@@ -626,6 +626,8 @@ pub fn gemini_policy(root: &Path, blocks: &Blocks) -> Rules {
             ))
         ));
     }
+    // Gemini refuses patterns it suspects of catastrophic backtracking (a quantified
+    // group): one rule for the relative path as the model wrote it, one for the absolute.
     let root_text = regex_escape(&root.to_string_lossy());
     for (tools, globs, what) in [
         (
@@ -639,14 +641,16 @@ pub fn gemini_policy(root: &Path, blocks: &Blocks) -> Rules {
             let Some(regex) = glob_regex(glob) else {
                 continue;
             };
-            let args = format!("\"file_path\":\"(?:{root_text}/)?(?:\\./)?{regex}\"");
-            rule(format!(
-                "toolName = {tools}\nargsPattern = {}\ndecision = \"deny\"\npriority = 900\ndenyMessage = {}\n",
-                Value::String(args),
-                Value::String(format!(
-                    "mandate: {what} `{glob}` is blocked by the task contract or policy"
-                ))
-            ));
+            for prefix in [String::new(), format!("{root_text}/")] {
+                let args = format!("\"file_path\":\"{prefix}{regex}\"");
+                rule(format!(
+                    "toolName = {tools}\nargsPattern = {}\ndecision = \"deny\"\npriority = 900\ndenyMessage = {}\n",
+                    Value::String(args),
+                    Value::String(format!(
+                        "mandate: {what} `{glob}` is blocked by the task contract or policy"
+                    ))
+                ));
+            }
         }
     }
     if !blocks.expose_allowed {
@@ -670,13 +674,13 @@ fn glob_regex(glob: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         match c {
             '*' if chars.peek() == Some(&'*') => {
+                // Any depth, the folder separator included (a backstop may refuse a little
+                // more than the glob says, never less).
                 chars.next();
                 if chars.peek() == Some(&'/') {
                     chars.next();
-                    out.push_str("(?:[^\"]*/)?");
-                } else {
-                    out.push_str("[^\"]*");
                 }
+                out.push_str("[^\"]*");
             }
             '*' => out.push_str("[^/\"]*"),
             '?' => out.push_str("[^/\"]"),
@@ -849,6 +853,6 @@ mod tests {
             glob_regex("customer_data/**").unwrap(),
             "customer_data/[^\"]*"
         );
-        assert_eq!(glob_regex("**/.env*").unwrap(), "(?:[^\"]*/)?\\.env[^/\"]*");
+        assert_eq!(glob_regex("**/.env*").unwrap(), "[^\"]*\\.env[^/\"]*");
     }
 }

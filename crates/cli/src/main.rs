@@ -82,6 +82,9 @@ enum Command {
         /// Print JSON: decision, rules, reason, touches.
         #[arg(long)]
         json: bool,
+        /// Exit 1 when the call would not be allowed (deny, ask or stop).
+        #[arg(long)]
+        exit_code: bool,
         /// Tool name, e.g. Read, Bash, mcp__jira__get_issue.
         tool: String,
         /// Tool input as JSON, e.g. '{"file_path": ".env"}'.
@@ -220,9 +223,14 @@ enum Command {
         command: mcp::McpCommand,
     },
     /// The hook entry point Claude Code runs.
+    ///
+    /// Reads the agent's hook event as JSON on stdin and answers on stdout in that agent's
+    /// wire format and exit codes (not mandate's); `mandate install` writes the commands
+    /// that run it.
     Hook {
         /// The agent: `claude-code`, `codex`, `gemini`, `copilot` or `cursor`.
         agent: String,
+        /// The repository root the hooks were installed for.
         #[arg(long)]
         root: Option<PathBuf>,
     },
@@ -249,6 +257,10 @@ enum Command {
         records_dir: Option<String>,
         #[arg(long)]
         server: Option<String>,
+        /// The CA (PEM) the server's certificate must chain to (default: records.server_ca,
+        /// else the system's roots).
+        #[arg(long)]
+        server_ca: Option<String>,
     },
     /// Contracts written from observed work.
     Contract {
@@ -341,7 +353,9 @@ fn ensure_std_fds() {
 #[cfg_attr(test, allow(dead_code))]
 fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("hook") {
+    // `mandate hook --help` is a person asking, not an agent's event: clap answers it.
+    let asks_help = args.iter().skip(2).any(|a| a == "--help" || a == "-h");
+    if args.get(1).map(String::as_str) == Some("hook") && !asks_help {
         return hook(&args);
     }
     command()
@@ -384,9 +398,10 @@ fn command() -> ExitCode {
         Command::Explain {
             contract,
             json,
+            exit_code,
             tool,
             input,
-        } => check::explain(contract.as_deref(), json, &tool, &input),
+        } => check::explain(contract.as_deref(), json, exit_code, &tool, &input),
         Command::Install {
             managed,
             binary,
@@ -440,7 +455,13 @@ fn command() -> ExitCode {
             background,
             records_dir,
             server,
-        } => push::push(background, records_dir.as_deref(), server.as_deref()),
+            server_ca,
+        } => push::push(
+            background,
+            records_dir.as_deref(),
+            server.as_deref(),
+            server_ca.as_deref(),
+        ),
     };
     if may_record && matches!(&result, Ok(code) if *code == ExitCode::SUCCESS) {
         push::after_command();

@@ -516,3 +516,49 @@ fn a_closed_pipe_is_an_error_not_a_signal() {
         }
     }
 }
+
+#[test]
+fn explain_exit_code_says_whether_the_call_would_be_refused() {
+    let repo = Repo::new();
+    let contract = ["--contract", ".mandate/contracts/BILL-142.toml"];
+    let refused = repo.run(
+        &[
+            &["explain", "--exit-code"][..],
+            &contract,
+            &["Read", r#"{"file_path": ".env"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let allowed = repo.run(
+        &[
+            &["explain", "--exit-code"][..],
+            &contract,
+            &["Read", r#"{"file_path": "billing/export/filter.py"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    // Without the flag, a refusal is still a successful explanation.
+    let plain = repo.run(
+        &[
+            &["explain"][..],
+            &contract,
+            &["Read", r#"{"file_path": ".env"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain));
+}
+
+#[test]
+fn hook_help_is_help_for_a_person_not_a_blocked_event() {
+    let repo = Repo::new();
+    for args in [&["hook", "--help"][..], &["hook", "claude-code", "--help"]] {
+        let out = repo.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = text(&out);
+        assert!(out.contains("Usage: mandate hook"), "{out}");
+        assert!(!out.contains("\"decision\""), "{out}");
+    }
+}

@@ -104,7 +104,10 @@ class!(
     git,
     benign_git,
     protected,
-    oslayer
+    oslayer,
+    programs,
+    env,
+    benign_programs,
 );
 
 fn mandate() -> PathBuf {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::decision::Touch;
+use crate::decision::{ToolRun, Touch};
 use crate::engine::{Call, Fs};
 use crate::path::absolutize;
 use crate::url_target::url_host;
@@ -262,11 +262,28 @@ fn bash_touches(
                 } => git_touches(touches, *what, path, *from_top, &dir, home, fs),
             }
         }
+        let run = simple.invocation.as_ref().map(|invocation| {
+            Box::new(ToolRun {
+                tool: invocation.tool.clone(),
+                paths: invocation
+                    .paths
+                    .iter()
+                    .map(|p| absolutize(&dir, p, home))
+                    .collect(),
+                default_path: invocation
+                    .default_path
+                    .as_ref()
+                    .map(|p| absolutize(&dir, p, home)),
+                names: invocation.names.clone(),
+                unvetted: invocation.unvetted.clone(),
+            })
+        });
         touches.push(Touch::Execute {
             line: simple.line(),
             program: simple.program.clone(),
             args: simple.args.clone(),
             known: simple.known,
+            run,
         });
     }
 }

@@ -169,6 +169,9 @@ pub enum Answer {
     /// Something the agent and the user must know (an event could not be recorded), on
     /// an event that decides nothing.
     Notice(String),
+    /// Context for the model at session start, and a warning for the person (once per
+    /// session: a team server link that does not work).
+    ContextAndWarning(String, String),
     /// mandate itself failed: refuse wherever the event can refuse.
     Failure(String),
 }

@@ -353,6 +353,9 @@ impl Session<'_> {
             Answer::Halt(reason) => Answer::Halt(format!("{reason} ({told})")),
             Answer::KeepGoing(reason) => Answer::KeepGoing(format!("{reason}\n\n{told}")),
             Answer::Context(text) => Answer::Context(format!("{text}\n\n{told}")),
+            Answer::ContextAndWarning(text, warning) => {
+                Answer::ContextAndWarning(format!("{text}\n\n{told}"), warning)
+            }
             Answer::Notice(text) => Answer::Notice(format!("{text} {told}")),
             Answer::Failure(reason) => Answer::Failure(format!("{reason} ({told})")),
         }
@@ -1108,7 +1111,11 @@ impl Session<'_> {
             ),
             None => self.engine.box_summary(),
         };
-        Answer::Context(text)
+        // Once per session the person hears of a team server link that does not work.
+        match mandate_project::remote::link_problem(&self.project) {
+            Some(problem) => Answer::ContextAndWarning(text, format!("mandate: {problem}")),
+            None => Answer::Context(text),
+        }
     }
 
     fn user_prompt(&self) -> Answer {

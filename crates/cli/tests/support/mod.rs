@@ -6,4 +6,5 @@
 pub mod billing;
 pub mod claude;
 pub mod codex;
+pub mod gemini;
 pub mod model;
