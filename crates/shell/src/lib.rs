@@ -88,6 +88,7 @@
 //! On stable they are only type-checked: `cargo check --manifest-path crates/shell/fuzz/Cargo.toml`.
 
 mod git;
+pub mod links;
 mod options;
 mod plain;
 mod programs;

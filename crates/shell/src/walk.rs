@@ -89,6 +89,7 @@ pub(crate) fn analyze(source: &str, tree_only: bool) -> Analysis {
         poisoned: None,
         overflow: false,
         tree_only,
+        physical: false,
     };
     walker.script(source, &[None], 0);
     walker.out
@@ -159,6 +160,8 @@ struct Walker {
     /// Parse every statement with tree-sitter, never with the plain reader (for tests
     /// that compare the two).
     tree_only: bool,
+    /// `set -P` ran: every later `cd` resolves links first, as `cd -P` does.
+    physical: bool,
 }
 
 fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
@@ -1290,6 +1293,9 @@ impl Walker {
             self.redirect_only_text(cwds, effects);
             return self.cd(program, args, source, cwds);
         }
+        if program.text == "set" {
+            self.physical = physical_after_set(self.physical, args);
+        }
         self.assigning_builtin(&program.text, args, source);
         let mut j = programs::judge(&program.text, args);
         let by_path = program.text.contains('/');
@@ -1333,7 +1339,7 @@ impl Walker {
                             );
                             continue;
                         }
-                        Some(dir) => cwds.iter().map(|c| join_cwd(c, &dir.text)).collect(),
+                        Some(dir) => cwds.iter().map(|c| physical_cwd(c, &dir.text)).collect(),
                     };
                     self.run(words, Vec::new(), source, &inner_cwds, depth + 1);
                 }
@@ -1403,8 +1409,15 @@ impl Walker {
                 return Outcome::same(cwds);
             }
         };
+        // `-L` and `-P`: the last one given wins.
+        let physical = args
+            .iter()
+            .rev()
+            .find(|w| matches!(w.text.as_str(), "-L" | "-P"))
+            .map_or(self.physical, |w| w.text == "-P");
+        let join = if physical { physical_cwd } else { logical_cwd };
         Outcome {
-            ok: cwds.iter().map(|c| join_cwd(c, &target)).collect(),
+            ok: cwds.iter().map(|c| join(c, &target)).collect(),
             failed: cwds.to_vec(),
         }
     }
@@ -1951,6 +1964,80 @@ fn join_cwd(base: &Cwd, target: &str) -> Cwd {
             target
         ))),
     }
+}
+
+/// The folder after `chdir(target)`, `cd -P` or `cd` under `set -P`: the kernel resolves
+/// `target`, following links before each `..`. The text keeps its `..` for the caller to
+/// resolve, and ends in `.`, which later logical `..` may not remove (the folder is where
+/// the links led, not where the text says).
+fn physical_cwd(base: &Cwd, target: &str) -> Cwd {
+    let joined = join_cwd(base, target)?;
+    Some(Rc::from(format!("{}/.", joined.trim_end_matches('/'))))
+}
+
+/// The folder after a logical `cd target` (Bash's default): `..` removes the folder
+/// before it as text, then the kernel resolves what is left. So `..` is removed here, up
+/// to a `.` a physical change left, and the caller resolves the rest.
+fn logical_cwd(base: &Cwd, target: &str) -> Cwd {
+    let (absolute, mut parts): (bool, Vec<&str>) = if target.starts_with('/') {
+        (true, Vec::new())
+    } else if target == "~" || target.starts_with("~/") {
+        (false, vec!["~"])
+    } else {
+        match base {
+            Some(dir) => (
+                dir.starts_with('/'),
+                dir.split('/').filter(|p| !p.is_empty()).collect(),
+            ),
+            None => (false, Vec::new()),
+        }
+    };
+    let rest = if target == "~" {
+        ""
+    } else {
+        target.strip_prefix("~/").unwrap_or(target)
+    };
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if !matches!(last, "." | ".." | "~") => {
+                    parts.pop();
+                }
+                // At the root `..` stays at the root; above the starting folder, or a
+                // folder a physical change reached, it climbs for real.
+                None if absolute => {}
+                _ => parts.push(".."),
+            },
+            name => parts.push(name),
+        }
+    }
+    let text = parts.join("/");
+    Some(Rc::from(match (absolute, text.is_empty()) {
+        (true, _) => format!("/{text}"),
+        (false, true) => ".".to_string(),
+        (false, false) => text,
+    }))
+}
+
+/// Whether `cd` resolves links first after `set ARGS`: `set -P` (or `-o physical`, which
+/// the analyser does not judge as known) turns it on, `set +P` off.
+fn physical_after_set(physical: bool, args: &[Word]) -> bool {
+    let mut physical = physical;
+    for arg in args {
+        let text = arg.text.as_str();
+        if text == "--" || text == "-" {
+            break;
+        }
+        if text.len() > 1 && !text.starts_with("--") {
+            if text.starts_with('-') && text.contains('P') {
+                physical = true;
+            } else if text.starts_with('+') && text.contains('P') {
+                physical = false;
+            }
+        }
+    }
+    physical
 }
 
 #[cfg(test)]
