@@ -1,30 +1,14 @@
-//! What the hook answers, event by event.
-//!
-//! Every event of an active run is appended to its record before the hook answers; an
-//! event that cannot be recorded turns a decision into a deny. The answer depends on the
-//! policy's mode: `enforce` answers the decision, `shadow` records what it would have
-//! decided and lets Claude Code go on, `record` only records.
+//! Claude Code's payload in, the run's answer out.
 
-use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use mandate_policy::format::{Contract, EvidenceKind, Mode};
-use mandate_policy::{Call, Context, Decision, Engine, Verdict};
-use mandate_project::approvals::{Approvals, Ask, Settled};
-use mandate_project::killswitch::KillSwitch;
-use mandate_project::mcp_pins::Pins;
-use mandate_project::recorder::{append_event, now_rfc3339};
-use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
-use serde_json::{Map, Value, json};
+use mandate_run::{Agent, Answer, Event, Kind, ToolCall};
+use serde_json::Value;
 
-use crate::protocol::{EVENTS, Outcome};
+use crate::protocol::Outcome;
 
 /// The most bytes read from stdin; a larger event is refused, not truncated.
 pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
-
-/// How often the stop gate keeps the agent from stopping before it lets the run end
-/// incomplete (Claude Code itself gives up after 8).
-pub const MAX_STOP_BLOCKS: u32 = 3;
 
 #[derive(Clone, Debug, Default)]
 pub struct HookArgs {
@@ -49,796 +33,143 @@ pub fn run_hook(stdin: &[u8], args: &HookArgs) -> Outcome {
             ));
         }
     };
-    let Some(event) = value.get("hook_event_name").and_then(Value::as_str) else {
+    let Some(name) = value.get("hook_event_name").and_then(Value::as_str) else {
         return Outcome::unreadable(
             "mandate refused this event: the input has no `hook_event_name`; nothing was allowed",
         );
     };
-    if !EVENTS.contains(&event) {
-        // An event mandate does not handle decides nothing.
+    // An event mandate does not handle decides nothing.
+    let Some(kind) = kind_of(name) else {
         return Outcome::no_op();
-    }
-    let event = event.to_string();
-    match std::panic::catch_unwind(AssertUnwindSafe(|| handle(&event, &value, args))) {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::failure(
-            &event,
-            "mandate hit an internal error while judging this call, so it is refused. Report \
-             the bug with the record; the delegating user can retry.",
-        ),
-    }
+    };
+    let event = event_from(kind, name, &value, args);
+    answer(name, kind, mandate_run::handle(&event))
 }
 
-/// Everything the handlers share for one event.
-struct Session<'a> {
-    event: &'a str,
-    value: &'a Value,
-    project: Project,
-    engine: Engine,
-    active: ActiveRun,
-    state: Option<RunState>,
-    cwd: PathBuf,
-}
-
-fn handle(event: &str, value: &Value, args: &HookArgs) -> Outcome {
-    fault_injection();
-    let cwd = value
-        .get("cwd")
-        .and_then(Value::as_str)
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let root = args.root.clone().or_else(|| {
-        std::env::var_os("CLAUDE_PROJECT_DIR")
-            .map(PathBuf::from)
-            .filter(|dir| dir.join(mandate_project::POLICY_FILE).is_file())
-    });
-    let project = match Project::discover(&cwd, root.as_deref()) {
-        Ok(project) => project,
-        Err(error) => {
-            return Outcome::failure(
-                event,
-                &format!("mandate cannot load the policy, so this call is refused: {error}"),
-            );
-        }
-    };
-    let active = ActiveRun::new(&project.workspace_dir());
-    let state = match active.load() {
-        Ok(state) => state.filter(|s| !s.finished),
-        Err(error) => {
-            return Outcome::failure(event, &format!("mandate refused this call: {error}"));
-        }
-    };
-    let contract = match &state {
-        Some(_) => match load_snapshot(project.home.as_deref(), &active) {
-            Ok(contract) => Some(contract),
-            Err(reason) => return Outcome::failure(event, &reason),
-        },
-        None => None,
-    };
-    let snapshot_path = active.contract_path();
-    let engine = match project.hook_engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c)))
-    {
-        Ok(engine) => engine,
-        Err(error) => {
-            return Outcome::failure(
-                event,
-                &format!("mandate cannot compile the policy, so this call is refused: {error}"),
-            );
-        }
-    };
-    let session = Session {
-        event,
-        value,
-        project,
-        engine,
-        active,
-        state,
-        cwd,
-    };
-    let outcome = match event {
-        "PreToolUse" => session.pre_tool_use(),
-        "PermissionRequest" => session.permission_request(),
-        "PostToolUse" | "PostToolUseFailure" => session.post_tool_use(),
-        "Stop" | "SubagentStop" => session.stop_gate(),
-        "SessionStart" => session.session_start(),
-        "UserPromptSubmit" => session.user_prompt(),
-        _ => session.record_only(),
-    };
-    // The process ends right after this answer: freeing the compiled policy would only
-    // cost time (about 7 % of a 500-rule call).
-    std::mem::forget(session);
-    outcome
-}
-
-/// `MANDATE_FAULT_INJECT=panic` makes the hook panic mid-judgement, so tests can show a
-/// panic becomes a deny. Costs one environment lookup.
-#[expect(clippy::panic, reason = "fault injection for the panic-is-a-deny test")]
-fn fault_injection() {
-    if std::env::var_os("MANDATE_FAULT_INJECT").is_some_and(|v| v == "panic") {
-        panic!("fault injected by MANDATE_FAULT_INJECT");
-    }
-}
-
-fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Contract, String> {
-    let path = active.contract_path();
-    let text = std::fs::read_to_string(&path).map_err(|error| {
-        format!(
-            "mandate cannot read the active contract `{}` ({error}), so this call is refused; \
-             the delegating user should run `mandate start CONTRACT` again",
-            path.display()
-        )
-    })?;
-    mandate_project::parsed::contract(home, &path, &text).map_err(|error| {
-        format!("mandate cannot read the active contract, so this call is refused: {error}")
+/// The run's name for a Claude Code event (the ones `mandate install` registers).
+fn kind_of(event: &str) -> Option<Kind> {
+    Some(match event {
+        "SessionStart" => Kind::SessionStart,
+        "UserPromptSubmit" => Kind::Prompt,
+        "PreToolUse" => Kind::PreToolUse,
+        "PermissionRequest" => Kind::PermissionRequest,
+        "PostToolUse" => Kind::PostToolUse,
+        "PostToolUseFailure" => Kind::PostToolUseFailure,
+        "SubagentStart" => Kind::SubagentStart,
+        "SubagentStop" => Kind::SubagentStop,
+        "Stop" => Kind::Stop,
+        "SessionEnd" => Kind::SessionEnd,
+        _ => return None,
     })
 }
 
-impl Session<'_> {
-    fn mode(&self) -> Mode {
-        self.engine.mode()
-    }
-
-    fn str_field(&self, key: &str) -> Option<&str> {
-        self.value.get(key).and_then(Value::as_str)
-    }
-
-    /// The fields every recorded event carries.
-    fn base_event(&self, kind: &str) -> Map<String, Value> {
-        let mut event = Map::new();
-        event.insert("type".into(), json!(kind));
-        event.insert("time".into(), json!(now_rfc3339()));
-        for key in [
-            "session_id",
-            "agent_id",
-            "agent_type",
-            "prompt_id",
-            "tool_use_id",
-        ] {
-            if let Some(value) = self.value.get(key).filter(|v| !v.is_null()) {
-                event.insert(key.into(), value.clone());
-            }
-        }
-        event
-    }
-
-    /// Append to the active run's record; `Ok` when there is no run to record into.
-    fn record(&self, event: Map<String, Value>) -> Result<(), String> {
-        let Some(state) = &self.state else {
-            return Ok(());
-        };
-        append_event(&state.run_dir, Value::Object(event))
-            .map(|_| mandate_project::remote::recorded(&self.project))
-            .map_err(|error| error.to_string())
-    }
-
-    fn judge(&self) -> Result<(String, Value, Verdict), Outcome> {
-        let Some(tool) = self.str_field("tool_name") else {
-            return Err(Outcome::failure(
-                self.event,
-                "mandate refused this call: the event has no `tool_name`",
-            ));
-        };
-        let Some(input) = self.value.get("tool_input").filter(|v| v.is_object()) else {
-            return Err(Outcome::failure(
-                self.event,
-                "mandate refused this call: the event has no `tool_input` object",
-            ));
-        };
-        let evidence_rollback = self
-            .state
-            .as_ref()
-            .is_some_and(|s| s.has_evidence(EvidenceKind::RollbackNote.as_str()));
-        // The kill switch and the drift list: two small files outside the workspace.
-        // Unreadable means refused, never "nothing is off".
-        let records = self.project.records_dir();
-        let mut disabled = KillSwitch::new(&records)
-            .disabled_targets()
-            .map_err(|error| {
-                Outcome::failure(
-                    self.event,
-                    &format!(
-                        "mandate cannot read the kill switch, so this call is refused: {error}"
-                    ),
-                )
-            })?;
-        // The team server's kill list (cached; see mandate_project::remote).
-        disabled.extend(
-            mandate_project::remote::server_kill_list(&self.project).map_err(|error| {
-                Outcome::failure(
-                    self.event,
-                    &format!("mandate cannot read the team server's kill list, so this call is refused: {error}"),
-                )
-            })?,
-        );
-        let drifted = Pins::new(&records).drifted_targets().map_err(|error| {
-            Outcome::failure(
-                self.event,
-                &format!(
-                    "mandate cannot read the MCP drift list, so this call is refused: {error}"
-                ),
-            )
-        })?;
-        let context = Context {
-            rollback_note: evidence_rollback,
-            disabled: &disabled,
-            drifted: &drifted,
-        };
-        let fs = RealFs::new(&self.project.root);
-        let verdict = self.engine.judge(
-            &Call {
-                tool,
-                input,
-                cwd: &self.cwd,
-            },
-            &context,
-            &fs,
-        );
-        Ok((tool.to_string(), input.clone(), verdict))
-    }
-
-    fn stopped_reason(&self) -> Option<String> {
-        let mark = self.state.as_ref()?.stopped.as_ref()?;
-        Some(format!(
-            "This run was stopped ({}: {}). No further tool calls are allowed until the \
-             delegating user reviews it and starts a new contract with `mandate start`.",
-            mark.rule, mark.reason
-        ))
-    }
-
-    fn pre_tool_use(&self) -> Outcome {
-        if let Some(reason) = self.stopped_reason() {
-            let mut event = self.base_event("tool.pre");
-            event.insert("tool".into(), json!(self.str_field("tool_name")));
-            event.insert(
-                "input".into(),
-                self.value.get("tool_input").cloned().unwrap_or_default(),
-            );
-            event.insert("decision".into(), json!("deny"));
-            event.insert("rules".into(), json!(["run.stopped"]));
-            event.insert("reason".into(), json!(reason));
-            event.insert("mode".into(), json!(self.mode().to_string()));
-            event.insert("enforced".into(), json!(true));
-            let _ = self.record(event);
-            return Outcome::pre_tool_use_halt(&reason, &reason);
-        }
-        let (tool, input, verdict) = match self.judge() {
-            Ok(judged) => judged,
-            Err(outcome) => return outcome,
-        };
-        let mode = self.mode();
-        let enforced = mode == Mode::Enforce;
-        // A call held for a named reviewer: find or open its approval request first, so
-        // the record says what was answered.
-        let held = match (&verdict.approval, verdict.decision, enforced) {
-            (Some(_), Decision::Ask, true) => Some(self.settle_approval(&tool, &input, &verdict)),
-            _ => None,
-        };
-        let mut event = self.base_event("tool.pre");
-        event.insert("tool".into(), json!(tool));
-        event.insert("input".into(), input);
-        event.insert(
-            "touches".into(),
-            Value::Array(
-                verdict
-                    .touches
-                    .iter()
-                    .map(|t| {
-                        json!({
-                            "kind": t.kind.as_str(),
-                            "target": t.target,
-                            "decision": t.decision.as_str(),
-                            "rules": t.rules,
-                        })
-                    })
-                    .collect(),
-            ),
-        );
-        event.insert("decision".into(), json!(verdict.decision.as_str()));
-        event.insert("rules".into(), json!(verdict.rules));
-        event.insert("reason".into(), json!(verdict.reason));
-        event.insert("mode".into(), json!(mode.to_string()));
-        event.insert("enforced".into(), json!(enforced));
-        if let Some(need) = &verdict.approval {
-            let mut approval = Map::new();
-            approval.insert("rule".into(), json!(need.rule));
-            approval.insert("group".into(), json!(need.group));
-            approval.insert("reviewers".into(), json!(need.reviewers));
-            if let Some(Ok(settled)) = &held {
-                let request = settled.request();
-                approval.insert("id".into(), json!(request.id));
-                approval.insert("status".into(), json!(request.status.as_str()));
-            }
-            event.insert("approval".into(), Value::Object(approval));
-        }
-        if let Some(held) = &held {
-            // What the hook answers: the call runs only with an approval.
-            let answered = match held {
-                Ok(Settled::Allowed(_)) => Decision::Allow,
-                _ => Decision::Deny,
-            };
-            event.insert("judged".into(), json!(verdict.decision.as_str()));
-            event.insert("decision".into(), json!(answered.as_str()));
-        }
-        if let Err(error) = self.record(event) {
-            // In every mode: an event that cannot be recorded is not allowed to run.
-            return Outcome::pre_tool_use(
-                "deny",
-                &format!("mandate could not record this call, so it is refused: {error}"),
-            );
-        }
-        if !enforced {
-            return Outcome::no_op();
-        }
-        if let Some(held) = held {
-            return self.answer_held(held, &verdict);
-        }
-        match verdict.decision {
-            Decision::Allow => Outcome::pre_tool_use("allow", &verdict.reason),
-            Decision::Ask if verdict.approval.is_none() => {
-                Outcome::pre_tool_use("ask", &verdict.reason)
-            }
-            Decision::Ask | Decision::Deny => Outcome::pre_tool_use(
-                "deny",
-                &format!("mandate denied this call: {}", verdict.reason),
-            ),
-            Decision::Stop => self.stop_run(&verdict),
-        }
-    }
-
-    /// Did a reviewer approve this exact call in this run? (Reads only.)
-    fn approved_call(&self, tool: &str, input: &Value) -> bool {
-        let Some(state) = &self.state else {
-            return false;
-        };
-        Approvals::new(&self.project.records_dir())
-            .latest(&state.run_id, tool, input)
-            .ok()
-            .flatten()
-            .is_some_and(|r| {
-                matches!(
-                    r.status,
-                    mandate_project::approvals::Status::Approved
-                        | mandate_project::approvals::Status::Used
-                )
-            })
-    }
-
-    /// Find, use or open the approval request for this call.
-    fn settle_approval(
-        &self,
-        tool: &str,
-        input: &Value,
-        verdict: &Verdict,
-    ) -> Result<Settled, String> {
-        let Some(need) = &verdict.approval else {
-            return Err("the call needs no approval".to_string());
-        };
-        let Some(state) = &self.state else {
-            return Err(format!(
-                "{} Approvals belong to a run, and no run is active in this workspace: the \
-                 delegating user must start one with `mandate start CONTRACT`.",
-                verdict.reason
-            ));
-        };
-        let now = now_rfc3339();
-        Approvals::new(&self.project.records_dir())
-            .settle(&Ask {
-                run_id: &state.run_id,
-                run_dir: &state.run_dir,
-                task_id: &state.task_id,
-                delegated_by: &state.delegated_by,
-                workspace: &self.project.root,
-                tool,
-                input,
-                group: &need.group,
-                reviewers: &need.reviewers,
-                rule: &need.rule,
-                reason: &need.reason,
-                session_id: self.str_field("session_id"),
-                tool_use_id: self.str_field("tool_use_id"),
-                now: &now,
-            })
-            .map_err(|error| {
-                format!(
-                    "mandate cannot reach the approvals store, so this call is refused: {error}"
-                )
-            })
-    }
-
-    /// The answer to a call held for approval, after its `tool.pre` is on record.
-    fn answer_held(&self, held: Result<Settled, String>, verdict: &Verdict) -> Outcome {
-        let settled = match held {
-            Ok(settled) => settled,
-            Err(reason) => return Outcome::pre_tool_use("deny", &reason),
-        };
-        let request = settled.request();
-        let mut event = self.base_event(match &settled {
-            Settled::Requested(_) => "approval.request",
-            Settled::Allowed(_) => "approval.used",
-            Settled::Pending(_) | Settled::Denied(_) => "approval.held",
+fn event_from(kind: Kind, name: &str, value: &Value, args: &HookArgs) -> Event {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let field = |key: &str| value.get(key).cloned();
+    let mut event = Event::new(
+        kind,
+        Agent {
+            name: "claude-code".to_string(),
+            version: None,
+        },
+        name,
+    );
+    event.cwd = text("cwd").map(PathBuf::from);
+    event.root = args.root.clone().or_else(|| {
+        std::env::var_os("CLAUDE_PROJECT_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.join(mandate_run::POLICY_FILE).is_file())
+    });
+    event.session_id = text("session_id");
+    event.agent_id = text("agent_id");
+    event.agent_type = text("agent_type");
+    event.prompt_id = text("prompt_id");
+    event.tool_use_id = text("tool_use_id");
+    event.transcript_path = text("agent_transcript_path")
+        .or_else(|| text("transcript_path"))
+        .map(PathBuf::from);
+    if let Some(name) = text("tool_name") {
+        event.tool = Some(ToolCall {
+            name,
+            input: field("tool_input").unwrap_or(Value::Null),
         });
-        event.insert("id".into(), json!(request.id));
-        event.insert("tool".into(), json!(request.tool));
-        event.insert("digest".into(), json!(request.digest));
-        event.insert("group".into(), json!(request.group));
-        event.insert("status".into(), json!(request.status.as_str()));
-        match &settled {
-            Settled::Requested(_) => {
-                event.insert("reviewers".into(), json!(request.reviewers));
-                event.insert("rule".into(), json!(request.rule));
-                event.insert("reason".into(), json!(request.reason));
-            }
-            Settled::Allowed(_) => {
-                event.insert("by".into(), json!(request.decided_by));
-                event.insert("for_run".into(), json!(request.for_run));
-                event.insert("uses".into(), json!(request.uses));
-            }
-            Settled::Pending(_) | Settled::Denied(_) => {}
-        }
-        if let Err(error) = self.record(event) {
-            return Outcome::pre_tool_use(
-                "deny",
-                &format!("mandate could not record this call, so it is refused: {error}"),
-            );
-        }
-        let id = request.id.clone();
-        let who: Vec<&String> = request
-            .reviewers
-            .iter()
-            .filter(|r| **r != request.delegated_by)
-            .collect();
-        let who = if who.is_empty() {
-            format!(
-                "nobody in the `{}` group but the delegating user, who may not approve their \
-                 own run: ask security to add a reviewer",
-                request.group
-            )
-        } else {
-            format!(
-                "a member of `{}` ({}) can grant it",
-                request.group,
-                who.iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        match &settled {
-            Settled::Allowed(request) => Outcome::pre_tool_use(
-                "allow",
-                &format!(
-                    "approved by {} (approval {id}{})",
-                    request.decided_by.as_deref().unwrap_or("a reviewer"),
-                    if request.for_run {
-                        ", for this run"
-                    } else {
-                        ", used now"
-                    }
-                ),
-            ),
-            Settled::Denied(request) => Outcome::pre_tool_use(
-                "deny",
-                &format!(
-                    "mandate denied this call: approval request {id} was refused by {}: {}. \
-                     Do not retry it or reach the same result another way; ask {} how to go on.",
-                    request.decided_by.as_deref().unwrap_or("a reviewer"),
-                    request.note.as_deref().unwrap_or("no reason given"),
-                    request.delegated_by
-                ),
-            ),
-            Settled::Requested(_) | Settled::Pending(_) => Outcome::pre_tool_use(
-                "deny",
-                &format!(
-                    "mandate is holding this call for approval: {} Approval request {id} is \
-                     open; {who} with `mandate approve {id}` (or refuse it with `mandate deny \
-                     {id} --reason TEXT`). Once it is approved, retry exactly this call with \
-                     the same input; any other input needs its own approval.",
-                    verdict.reason
-                ),
-            ),
-        }
     }
-
-    fn stop_run(&self, verdict: &Verdict) -> Outcome {
-        let rule = verdict.rules.first().cloned().unwrap_or_default();
-        let mark = StopMark {
-            reason: verdict.reason.clone(),
-            rule: rule.clone(),
-            at: now_rfc3339(),
-        };
-        let mut event = self.base_event("run.stopped");
-        event.insert("reason".into(), json!(verdict.reason));
-        event.insert("rule".into(), json!(rule));
-        let _ = self.record(event);
-        let _ = self.active.update(|state| state.stopped = Some(mark));
-        let reason = format!("mandate stopped the run: {}", verdict.reason);
-        Outcome::pre_tool_use_halt(&reason, &reason)
+    event.response = field("tool_response");
+    event.error = field("error");
+    event.duration_ms = field("duration_ms");
+    event.prompt = field("prompt");
+    event.source = field("source");
+    event.reason = field("reason");
+    event.model = field("model");
+    if matches!(kind, Kind::PostToolUse | Kind::PostToolUseFailure) {
+        let (output, exit_status) = shell_result(kind, value);
+        event.output = Some(output);
+        event.exit_status = exit_status;
     }
+    event
+}
 
-    fn permission_request(&self) -> Outcome {
-        if let Some(reason) = self.stopped_reason() {
-            return Outcome::permission_request_deny(&reason);
-        }
-        let (tool, input, verdict) = match self.judge() {
-            Ok(judged) => judged,
-            Err(outcome) => return outcome,
-        };
-        let approved = verdict.decision == Decision::Ask
-            && verdict.approval.is_some()
-            && self.approved_call(&tool, &input);
-        let mut event = self.base_event("tool.permission_request");
-        event.insert("tool".into(), json!(tool));
-        event.insert("input".into(), input);
-        event.insert("decision".into(), json!(verdict.decision.as_str()));
-        event.insert("rules".into(), json!(verdict.rules));
-        event.insert("reason".into(), json!(verdict.reason));
-        if let Err(error) = self.record(event) {
-            return Outcome::permission_request_deny(&format!(
-                "mandate could not record this call, so it is refused: {error}"
-            ));
-        }
-        if self.mode() != Mode::Enforce {
-            return Outcome::no_op();
-        }
-        match verdict.decision {
-            // In scope: the person at the prompt decides as usual.
-            Decision::Allow => Outcome::no_op(),
-            Decision::Ask if verdict.approval.is_none() => Outcome::no_op(),
-            // A named reviewer approved this very call (PreToolUse let it through).
-            Decision::Ask if approved => Outcome::no_op(),
-            _ => Outcome::permission_request_deny(&format!(
-                "mandate denied this call: {}",
-                verdict.reason
-            )),
-        }
+/// What a Bash call printed and how it exited, as Claude Code reports them: a success
+/// carries `tool_response.stdout`/`stderr`; a failure carries the error text, whose first
+/// line reads `Exit code N`.
+fn shell_result(kind: Kind, value: &Value) -> (String, Option<i64>) {
+    if kind == Kind::PostToolUseFailure {
+        let error = value.get("error").and_then(Value::as_str).unwrap_or("");
+        let status = error
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("Exit code "))
+            .and_then(|code| code.trim().parse::<i64>().ok());
+        return (error.to_string(), status);
     }
-
-    fn post_tool_use(&self) -> Outcome {
-        let failed = self.event == "PostToolUseFailure";
-        let tool = self.str_field("tool_name").unwrap_or("");
-        let mut event = self.base_event(if failed { "tool.failure" } else { "tool.post" });
-        event.insert("tool".into(), json!(tool));
-        event.insert(
-            "input".into(),
-            self.value.get("tool_input").cloned().unwrap_or_default(),
-        );
-        if failed {
-            event.insert(
-                "error".into(),
-                self.value.get("error").cloned().unwrap_or_default(),
-            );
-        } else {
-            event.insert(
-                "response".into(),
-                self.value.get("tool_response").cloned().unwrap_or_default(),
-            );
-        }
-        if let Some(duration) = self.value.get("duration_ms") {
-            event.insert("duration_ms".into(), duration.clone());
-        }
-        if !failed && let Some(after) = self.changed_file_digest(tool) {
-            event.insert("after".into(), json!([after]));
-        }
-        let _ = self.record(event);
-        if tool == "Bash" {
-            self.record_test_run(failed);
-        }
-        Outcome::no_op()
-    }
-
-    /// The digest of the file a file tool just changed, read back from disk: what the
-    /// reviewer's packet and the in-toto subjects name as the changed file.
-    fn changed_file_digest(&self, tool: &str) -> Option<Value> {
-        const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
-        let key = match tool {
-            "Write" | "Edit" | "MultiEdit" => "file_path",
-            "NotebookEdit" => "notebook_path",
-            _ => return None,
-        };
-        let raw = self.value.get("tool_input")?.get(key)?.as_str()?;
-        let path = mandate_policy::path::absolutize(&self.cwd, raw, self.project.home.as_deref());
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > MAX_DIGEST_BYTES {
-            return None;
-        }
-        let bytes = std::fs::read(&path).ok()?;
-        Some(json!({
-            "path": path,
-            "sha256": mandate_project::sha256_hex(&bytes),
-            "bytes": bytes.len(),
-        }))
-    }
-
-    /// A contract test command that ran: recorded as a test run with its result.
-    fn record_test_run(&self, failed: bool) {
-        let Some(command) = self
-            .value
-            .get("tool_input")
-            .and_then(|i| i.get("command"))
+    let response = value.get("tool_response");
+    let part = |k: &str| {
+        response
+            .and_then(|r| r.get(k))
             .and_then(Value::as_str)
-        else {
-            return;
-        };
-        if !self.engine.is_test_command(command) {
-            return;
-        }
-        let output = if failed {
-            self.str_field("error").unwrap_or("").to_string()
-        } else {
-            let response = self.value.get("tool_response");
-            let part = |k: &str| {
-                response
-                    .and_then(|r| r.get(k))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            format!("{}\n{}", part("stdout"), part("stderr"))
-        };
-        let exit_status = if failed {
-            output
-                .lines()
-                .next()
-                .and_then(|line| line.strip_prefix("Exit code "))
-                .and_then(|code| code.trim().parse::<i64>().ok())
-                .unwrap_or(1)
-        } else {
-            0
-        };
-        let mut event = self.base_event("test.run");
-        event.insert("command".into(), json!(command));
-        event.insert("exit_status".into(), json!(exit_status));
-        event.insert("summary".into(), test_summary(&output));
-        let _ = self.record(event);
-        let _ = self.active.update(|state| {
-            state
-                .evidence
-                .insert(EvidenceKind::Tests.as_str().to_string());
-        });
-    }
+            .unwrap_or("")
+    };
+    (format!("{}\n{}", part("stdout"), part("stderr")), Some(0))
+}
 
-    fn stop_gate(&self) -> Outcome {
-        let Some(state) = &self.state else {
-            return self.record_only();
-        };
-        let missing: Vec<EvidenceKind> = self
-            .engine
-            .required_evidence()
-            .into_iter()
-            .filter(|kind| !state.has_evidence(kind.as_str()))
-            .collect();
-        let mut event = self.base_event("stop.gate");
-        event.insert("event".into(), json!(self.event));
-        event.insert(
-            "missing".into(),
-            json!(missing.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
-        );
-        if missing.is_empty() {
-            event.insert("blocked".into(), json!(false));
-            let _ = self.record(event);
-            let _ = self.active.update(|s| s.stop_gate_blocks = 0);
-            return Outcome::no_op();
+/// The run's answer in Claude Code's terms for this event.
+fn answer(name: &str, kind: Kind, answer: Answer) -> Outcome {
+    match (kind, answer) {
+        (_, Answer::Nothing) => Outcome::no_op(),
+        (_, Answer::Failure(reason)) => Outcome::failure(name, &reason),
+        (Kind::PreToolUse, Answer::Allow(reason)) => Outcome::pre_tool_use("allow", &reason),
+        (Kind::PreToolUse, Answer::Ask(reason)) => Outcome::pre_tool_use("ask", &reason),
+        (Kind::PreToolUse, Answer::Deny(reason)) => Outcome::pre_tool_use("deny", &reason),
+        (Kind::PreToolUse, Answer::Halt(reason)) => Outcome::pre_tool_use_halt(&reason, &reason),
+        (Kind::PermissionRequest, Answer::Deny(reason) | Answer::Halt(reason)) => {
+            Outcome::permission_request_deny(&reason)
         }
-        if state.stop_gate_blocks >= MAX_STOP_BLOCKS || self.mode() != Mode::Enforce {
-            event.insert("blocked".into(), json!(false));
-            event.insert("incomplete".into(), json!(true));
-            let _ = self.record(event);
-            let _ = self.active.update(|s| s.incomplete = true);
-            return Outcome::no_op();
-        }
-        event.insert("blocked".into(), json!(true));
-        event.insert("attempt".into(), json!(state.stop_gate_blocks + 1));
-        let _ = self.record(event);
-        let _ = self.active.update(|s| s.stop_gate_blocks += 1);
-        Outcome::block_stop(&missing_evidence_reason(&missing, self.engine.contract()))
-    }
-
-    fn session_start(&self) -> Outcome {
-        let mut event = self.base_event("session.start");
-        event.insert(
-            "source".into(),
-            self.value.get("source").cloned().unwrap_or_default(),
-        );
-        if let Some(model) = self.value.get("model") {
-            event.insert("model".into(), model.clone());
-        }
-        let _ = self.record(event);
-        if let Some(reason) = self.stopped_reason() {
-            return Outcome::halt(&reason);
-        }
-        let text = match self.engine.contract() {
-            Some(contract) => format!(
-                "mandate: this session works under task contract {} ({}), delegated by {}. {} \
-                 Record evidence with `mandate evidence rollback|assumption|risk|test-gap`.",
-                contract.task.id,
-                contract.task.request,
-                contract.task.delegated_by,
-                self.engine.box_summary()
-            ),
-            None => self.engine.box_summary(),
-        };
-        Outcome::session_context(&text)
-    }
-
-    fn user_prompt(&self) -> Outcome {
-        let mut event = self.base_event("prompt");
-        event.insert(
-            "prompt".into(),
-            self.value.get("prompt").cloned().unwrap_or_default(),
-        );
-        let _ = self.record(event);
-        match self.stopped_reason() {
-            Some(reason) => Outcome::halt(&reason),
-            None => Outcome::no_op(),
-        }
-    }
-
-    fn record_only(&self) -> Outcome {
-        let kind = match self.event {
-            "SubagentStart" => "subagent.start",
-            "SubagentStop" => "subagent.stop",
-            "SessionEnd" => "session.end",
-            "Stop" => "stop",
-            other => other,
-        };
-        let mut event = self.base_event(kind);
-        for key in ["reason", "source"] {
-            if let Some(value) = self.value.get(key) {
-                event.insert(key.into(), value.clone());
-            }
-        }
-        let _ = self.record(event);
-        if self.event == "SessionEnd" {
-            // Seal what this session recorded with a signed checkpoint.
-            if let Some(state) = &self.state {
-                let _ =
-                    mandate_project::recorder::checkpoint(&self.project.key_path(), &state.run_dir);
-            }
-        }
-        Outcome::no_op()
+        (_, Answer::KeepGoing(reason)) => Outcome::block_stop(&reason),
+        (_, Answer::Context(text)) => Outcome::session_context(&text),
+        (_, Answer::Halt(reason)) => Outcome::halt(&reason),
+        // Allow, ask or deny where the event decides no call: nothing to say.
+        (_, Answer::Allow(_) | Answer::Ask(_) | Answer::Deny(_)) => Outcome::no_op(),
     }
 }
 
-fn test_summary(output: &str) -> Value {
-    match mandate_record::parse_test_summary(output) {
-        Some(summary) => serde_json::to_value(summary).unwrap_or(Value::Null),
-        None => Value::Null,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What is missing before the agent may stop, and exactly how to record it.
-pub fn missing_evidence_reason(missing: &[EvidenceKind], contract: Option<&Contract>) -> String {
-    let mut lines = vec![
-        "mandate: the contract requires evidence that is not on record yet. Record it, then \
-         finish:"
-            .to_string(),
-    ];
-    for kind in missing {
-        lines.push(match kind {
-            EvidenceKind::RollbackNote => {
-                "- rollback note: `mandate evidence rollback --change TEXT --undo TEXT \
-                 --data-risk TEXT --trigger TEXT --owner TEXT --stop-before TEXT`"
-                    .to_string()
-            }
-            EvidenceKind::Tests => {
-                let commands = contract
-                    .map(|c| c.allow.execute.join("`, `"))
-                    .unwrap_or_default();
-                format!("- tests: run the contract's test command (`{commands}`)")
-            }
-            EvidenceKind::Assumptions => {
-                "- assumptions: `mandate evidence assumption TEXT` for each assumption you made"
-                    .to_string()
-            }
-            EvidenceKind::ResidualRisks => {
-                "- residual risks: `mandate evidence risk TEXT` for each risk left".to_string()
-            }
-            EvidenceKind::TestGaps => {
-                "- test gaps: `mandate evidence test-gap TEXT` for what the tests do not cover"
-                    .to_string()
-            }
-        });
+    #[test]
+    fn every_installed_event_reaches_the_run() {
+        for event in crate::protocol::EVENTS {
+            assert!(kind_of(event).is_some(), "{event} has no kind");
+        }
     }
-    lines.join("\n")
+
+    #[test]
+    fn a_failed_bash_call_reads_its_exit_code() {
+        let value = serde_json::json!({"error": "Exit code 3\nboom"});
+        let (output, status) = shell_result(Kind::PostToolUseFailure, &value);
+        assert_eq!(status, Some(3));
+        assert!(output.contains("boom"));
+        let value = serde_json::json!({"tool_response": {"stdout": "1 passed", "stderr": ""}});
+        assert_eq!(shell_result(Kind::PostToolUse, &value).1, Some(0));
+    }
 }

@@ -6,7 +6,10 @@
 //! crashes: every internal error, a panic included, becomes an explicit deny on the
 //! events that can deny, and a clean no-op on the others.
 //!
-//! [`protocol`] knows the wire format; [`hook`] decides what to answer.
+//! This crate only translates: [`hook`] turns Claude Code's payload into a
+//! [`mandate_run::Event`] (Claude Code's tool names are mandate's canonical vocabulary, so
+//! tool calls pass through as they are) and the run's [`mandate_run::Answer`] back into
+//! Claude Code's JSON, which [`protocol`] knows. What happens to the call is the run's.
 
 pub mod hook;
 pub mod protocol;

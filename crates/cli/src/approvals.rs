@@ -243,6 +243,6 @@ fn decide(id: &str, decision: Decision<'_>) -> Result<ExitCode> {
         );
     }
     Ok(crate::killswitch::tell_server(&project, |server| {
-        mandate_project::remote::decide(server, &request.id, approved, for_run, reason)
+        mandate_project::remote::decide(server, &request, approved, for_run, reason)
     }))
 }

@@ -1,4 +1,4 @@
-//! `mandate init`, `mandate check` and `mandate explain`.
+//! `mandate check` and `mandate explain`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,33 +10,6 @@ use mandate_project::{ActiveRun, Project, RealFs};
 pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
 pub const EXAMPLE_CONTRACT: &str =
     include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-pub fn init() -> Result<ExitCode> {
-    let root = std::env::current_dir()?;
-    let policy = root.join(mandate_project::POLICY_FILE);
-    if policy.exists() {
-        bail!(
-            "`{}` already exists; edit it, or remove it to start over",
-            policy.display()
-        );
-    }
-    std::fs::write(&policy, EXAMPLE_POLICY)
-        .with_context(|| format!("cannot write `{}`", policy.display()))?;
-    let contracts = root.join(".mandate/contracts");
-    std::fs::create_dir_all(&contracts)?;
-    let contract = contracts.join("BILL-142.toml");
-    if !contract.exists() {
-        std::fs::write(&contract, EXAMPLE_CONTRACT)?;
-    }
-    println!("wrote {}", policy.display());
-    println!("wrote {}", contract.display());
-    println!(
-        "next: edit both for your repository, then `mandate check`, `mandate install` and \
-         `mandate start {}`",
-        contract.strip_prefix(&root).unwrap_or(&contract).display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
 
 pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
@@ -68,6 +41,16 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
                 for warning in crate::sandbox::write_then_execute(&contract) {
                     println!("  warning: {warning}");
                 }
+                for (pattern, name) in mandate_policy::protected_names_by_glob(&contract) {
+                    println!(
+                        "  warning: `allow.write` entry `{pattern}` reaches for `{name}` with a \
+                         wildcard. `{name}` is protected at any depth (agent configuration, \
+                         git's files, files that run commands later), and only an allow rule \
+                         naming the exact path lifts that (for example \
+                         `{}`); this entry does not.",
+                        literal_example(&pattern, name)
+                    );
+                }
             }
             Err(error) => {
                 failed = true;
@@ -80,6 +63,22 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A literal path for a protected name under the folders a pattern starts with:
+/// `billing/**/CLAUDE.md` and `CLAUDE.md` give `billing/CLAUDE.md`.
+fn literal_example(pattern: &str, name: &str) -> String {
+    let first = name.split('/').next().unwrap_or(name);
+    let mut parts: Vec<&str> = pattern
+        .split('/')
+        .take_while(|s| mandate_policy::is_literal_pattern(s) && *s != first)
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.push(name.trim_end_matches("/**"));
+    if name.ends_with("/**") {
+        parts.push("FILE");
+    }
+    parts.join("/")
 }
 
 pub fn contract_files(root: &Path) -> Vec<PathBuf> {

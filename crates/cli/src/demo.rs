@@ -294,10 +294,18 @@ fn event(session: &Value, name: &str, fields: Value) -> Value {
 
 /// Run the hook exactly as Claude Code does: JSON on stdin, JSON on stdout.
 fn send(exe: &Path, repo: &Path, event: &Value) -> Result<Value> {
+    // As when mandate is installed: a bare `mandate` on the agent's line is this binary.
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(dir) = exe.parent() {
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        path = std::env::join_paths(dirs).unwrap_or(path);
+    }
     let mut child = Command::new(exe)
         .args(["hook", "claude-code", "--root"])
         .arg(repo)
         .current_dir(repo)
+        .env("PATH", path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

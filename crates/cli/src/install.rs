@@ -348,11 +348,20 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
     add(&project.policy.block);
     let active = ActiveRun::new(&project.workspace_dir());
     let mut stops = mandate_policy::format::TouchLists::default();
+    let mut literal_allows: Vec<String> = Vec::new();
     if active.load()?.is_some_and(|s| !s.finished) {
         let path = active.contract_path();
         let text = mandate_project::read(&path)?;
         let contract = mandate_policy::parse_contract(&path, &text)?;
         add(&contract.block);
+        literal_allows.extend(
+            contract
+                .allow
+                .write
+                .iter()
+                .filter(|w| mandate_policy::is_literal_pattern(w))
+                .cloned(),
+        );
         for stop in &contract.stop {
             let lists = stop.lists();
             stops.read.extend(lists.read);
@@ -376,6 +385,20 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
         ".claude/settings.local.json",
     ] {
         writes.push(protected.to_string());
+    }
+    // Names protected at any depth, unless the contract lifts one by naming its exact path
+    // (a native deny would refuse that call before the hook could allow it).
+    for name in mandate_policy::PROTECTED_NAMES {
+        let node = name.trim_end_matches("/**");
+        let lifted = literal_allows.iter().any(|allow| {
+            allow == node
+                || allow.ends_with(&format!("/{node}"))
+                || allow.starts_with(&format!("{node}/"))
+                || allow.contains(&format!("/{node}/"))
+        });
+        if !lifted {
+            writes.push(format!("**/{name}"));
+        }
     }
     let mut rules = Vec::new();
     for glob in reads {

@@ -10,7 +10,9 @@
 mod approvals;
 mod check;
 mod demo;
+mod draft;
 mod incident;
+mod init;
 mod install;
 mod killswitch;
 mod mcp;
@@ -44,8 +46,26 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ContractCommand {
+    /// The smallest contract that allows what a run (shadow or enforce) did, keeping every
+    /// block; written to .mandate/contracts/ID.toml with what it would still refuse.
+    Draft {
+        /// The run to draft from.
+        #[arg(long)]
+        from_run: String,
+        /// The task id of the draft (default: the run's task id with `-draft`).
+        #[arg(long)]
+        id: Option<String>,
+        /// The task request of the draft (default: the run's).
+        #[arg(long)]
+        request: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
-    /// Scaffold mandate.toml and an example contract in the current repository.
+    /// Write mandate.toml and a starting contract that fit this repository (its secrets,
+    /// infrastructure, CI, migrations, data and test commands).
     Init,
     /// Validate the policy and contracts and run their examples.
     Check {
@@ -224,6 +244,23 @@ enum Command {
         #[arg(long)]
         server: Option<String>,
     },
+    /// Contracts written from observed work.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCommand,
+    },
+    /// Judge every recorded call of a run again under another contract; exit 1 if a call
+    /// the run was allowed to make would now be refused.
+    Replay {
+        /// The run (its id, as `mandate record list` shows it).
+        run: String,
+        /// The contract to judge under.
+        #[arg(long)]
+        contract: PathBuf,
+        /// Print JSON: every call judged differently, and how many were newly refused.
+        #[arg(long)]
+        json: bool,
+    },
     /// A self-contained walk through the billing example.
     Demo {
         /// Keep the demo repository instead of deleting it.
@@ -323,7 +360,20 @@ fn command() -> ExitCode {
             | Command::Deny { .. }
     );
     let result = match cli.command {
-        Command::Init => check::init(),
+        Command::Init => init::init(),
+        Command::Contract {
+            command:
+                ContractCommand::Draft {
+                    from_run,
+                    id,
+                    request,
+                },
+        } => draft::draft(&from_run, id.as_deref(), request.as_deref()),
+        Command::Replay {
+            run,
+            contract,
+            json,
+        } => draft::replay(&run, &contract, json),
         Command::Check { file } => check::check(file.as_deref()),
         Command::Explain {
             contract,

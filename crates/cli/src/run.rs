@@ -144,6 +144,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         task_id: contract.task.id.clone(),
         delegated_by: user.clone(),
         started_at,
+        config: Some(project.start_config()),
         ..RunState::default()
     };
     active.begin(&state, &text)?;
@@ -246,11 +247,29 @@ pub fn finish() -> Result<ExitCode> {
 }
 
 pub fn evidence(command: EvidenceCommand) -> Result<ExitCode> {
-    let project = project_here()?;
+    // The agent runs this verb, outside the OS sandbox: a policy file it names must not
+    // come back in an error message, and nothing may differ from what `start` saw.
+    let project =
+        Project::discover(&std::env::current_dir()?, None).map_err(|error| match error {
+            mandate_project::ProjectError::Format(_) => anyhow::anyhow!(
+                "a policy file does not parse; `mandate evidence` says no more about it. The \
+             delegating user can run `mandate check` to see why"
+            ),
+            other => other.into(),
+        })?;
     let active = ActiveRun::new(&project.workspace_dir());
     let Some(state) = active.load()?.filter(|s| !s.finished) else {
         bail!("no active run in this workspace: evidence belongs to a run");
     };
+    if let Some(started) = &state.config
+        && *started != project.start_config()
+    {
+        bail!(
+            "`mandate evidence` runs only with the configuration `mandate start` saw (the \
+             organisation policy, records directory, team server and token); this process \
+             sees another, so nothing was recorded"
+        );
+    }
     let (kind, evidence_kind, mut event) = match command {
         EvidenceCommand::Rollback {
             change,

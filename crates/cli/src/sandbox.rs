@@ -71,6 +71,7 @@ pub fn sandbox_settings(project: &Project, contract: Option<&Contract>, binary: 
     for protected in ["mandate.toml", ".mandate", ".mcp.json", ".claude"] {
         deny_write.push(path_string(&project.root.join(protected)));
     }
+    deny_write.extend(protected_names(project));
     if let Some((org, _)) = &project.org {
         deny_write.push(path_string(org));
     }
@@ -111,6 +112,31 @@ pub fn sandbox_settings(project: &Project, contract: Option<&Contract>, binary: 
         },
         "network": { "allowedDomains": domains },
     })
+}
+
+/// The files and folders with a protected name ([`mandate_policy::PROTECTED_NAMES`]) that
+/// exist in the repository now, at any depth. The repository's own `.git` stays writable
+/// to git (commits, stashes and checkouts write its objects, index and refs) except for
+/// what makes git run programs: its config, hooks and info folder. A protected name
+/// created after this runs is refused by the hook; the sandbox sees it at the next start.
+fn protected_names(project: &Project) -> Vec<String> {
+    let mut found = Vec::new();
+    for name in mandate_policy::PROTECTED_NAMES {
+        let node = name.trim_end_matches("/**");
+        for path in expand(project, &format!("**/{node}")) {
+            if Path::new(&path) == project.root.join(".git") {
+                for inner in ["config", "hooks", "info", "modules"] {
+                    let inner = project.root.join(".git").join(inner);
+                    if inner.exists() {
+                        found.push(path_string(&inner));
+                    }
+                }
+                continue;
+            }
+            found.push(path);
+        }
+    }
+    found
 }
 
 fn dedupe(items: &mut Vec<String>) {

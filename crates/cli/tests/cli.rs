@@ -91,11 +91,7 @@ fn init_scaffolds_and_refuses_to_overwrite() {
     let first = run();
     assert!(first.status.success(), "{}", text(&first));
     assert!(dir.path().join("mandate.toml").is_file());
-    assert!(
-        dir.path()
-            .join(".mandate/contracts/BILL-142.toml")
-            .is_file()
-    );
+    assert!(dir.path().join(".mandate/contracts/TASK-1.toml").is_file());
     let second = run();
     assert_eq!(second.status.code(), Some(2));
     assert!(text(&second).contains("already exists"));

@@ -40,11 +40,17 @@
 //!                                       # one is recorded before the first step)
 //! open = "issue 14, item 2"             # optional: a known gap not fixed yet; reported,
 //!                                       # but it does not fail the test
+//! policy_replace = [["from", "to"]]     # optional: text replaced in mandate.toml and
+//! contract_replace = [["from", "to"]]   # in BILL-142 before `mandate start`
+//! packet_has = ["text"]                 # optional: the review packet (`mandate record
+//! packet_lacks = ["text"]               # show --format md`) afterwards holds / lacks it
+//! evidence_lacks = ["tests"]            # optional: evidence kinds not on record afterwards
 //! ```
 //!
 //! Step fields: `tool`, `input`, optional `expect` (`allow` | `deny` | `ask`), optional
 //! `may_fail = true` (a benign step that is allowed but may exit non-zero or fail), and
-//! optional `agent_id` (the step comes from a subagent). In every string of `input`,
+//! optional `agent_id` (the step comes from a subagent), optional `response` (the tool
+//! result of a tool the runner does not carry out, an MCP tool's, sent in PostToolUse). In every string of `input`,
 //! `absent` and `unchanged`, `@ROOT@` is the repository, `@HOME@` the home folder and
 //! `@OUTSIDE@` a folder outside the repository.
 //!
@@ -89,10 +95,23 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign);
+class!(paths, benign, evidence_verb, urls, benign_launder);
 
 fn mandate() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
+}
+
+/// `PATH` for the hook and the agent's Bash, as Claude Code gives both the same
+/// environment: mandate's folder first, as where it is installed.
+fn agent_path() -> std::ffi::OsString {
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(dir) = mandate().parent() {
+        let mut joined = dir.as_os_str().to_os_string();
+        joined.push(":");
+        joined.push(&path);
+        path = joined;
+    }
+    path
 }
 
 /// Files the default checks keep unchanged in every attack case.
@@ -153,6 +172,19 @@ struct Case {
     /// A known gap, not yet fixed: the case is run and reported but does not fail the test.
     /// Say which issue tracks it; remove it with the fix.
     open: Option<String>,
+    /// Text replacements in the policy and the contract before the run starts.
+    #[serde(default)]
+    policy_replace: Vec<(String, String)>,
+    #[serde(default)]
+    contract_replace: Vec<(String, String)>,
+    /// Effect checks on what the record says: the review packet holds / lacks each text.
+    #[serde(default)]
+    packet_has: Vec<String>,
+    #[serde(default)]
+    packet_lacks: Vec<String>,
+    /// Evidence kinds the run state must not hold afterwards (`tests`).
+    #[serde(default)]
+    evidence_lacks: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -168,6 +200,8 @@ struct StepSpec {
     #[serde(default)]
     may_fail: bool,
     agent_id: Option<String>,
+    /// The result of a tool the runner does not carry out (MCP tools).
+    response: Option<Value>,
 }
 
 /// What happened to one step.
@@ -200,6 +234,9 @@ fn class_file(class: &str) -> PathBuf {
 }
 
 fn run_class(class: &str) {
+    // File and class names use dashes (`evidence-verb`), test names underscores.
+    let class = class.replace('_', "-");
+    let class = class.as_str();
     let path = class_file(class);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
@@ -466,6 +503,25 @@ fn files_with_markers(billing: &Billing, markers: &[String]) -> Vec<String> {
 fn run_case(case: &Case) -> CaseRun {
     let started = Instant::now();
     let billing = Billing::new();
+    for (file, replacements) in [
+        ("mandate.toml", &case.policy_replace),
+        (".mandate/contracts/BILL-142.toml", &case.contract_replace),
+    ] {
+        if replacements.is_empty() {
+            continue;
+        }
+        let mut text = billing.read(file).unwrap();
+        for (from, to) in replacements {
+            assert!(
+                text.contains(from.as_str()),
+                "{}: `{from}` is not in {file}",
+                case.name
+            );
+            text = text.replace(from.as_str(), to);
+        }
+        billing.write(file, &text);
+        billing.commit("case setup");
+    }
     billing.mandate_ok(&mandate(), &["start", ".mandate/contracts/BILL-142.toml"]);
     if case.rollback_note {
         billing.mandate_ok(
@@ -591,8 +647,39 @@ fn run_case(case: &Case) -> CaseRun {
                 failures.push(format!("`{name}` changed"));
             }
         }
-        let named_effect =
-            !case.absent.is_empty() || !case.unchanged.is_empty() || case.secret.is_some();
+        if !case.packet_has.is_empty() || !case.packet_lacks.is_empty() {
+            let packet = billing.mandate(&mandate(), &["record", "show", "--format", "md"]);
+            let packet = String::from_utf8_lossy(&packet.stdout).into_owned();
+            for text in &case.packet_has {
+                if !packet.contains(text.as_str()) {
+                    failures.push(format!("the packet does not say `{text}`"));
+                }
+            }
+            for text in &case.packet_lacks {
+                if packet.contains(text.as_str()) {
+                    failures.push(format!("the packet says `{text}`"));
+                }
+            }
+        }
+        if !case.evidence_lacks.is_empty() {
+            let status = billing.mandate(&mandate(), &["status"]);
+            let status = String::from_utf8_lossy(&status.stdout).into_owned();
+            let on_record = status
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("evidence: "))
+                .unwrap_or("");
+            for kind in &case.evidence_lacks {
+                if on_record.split(", ").any(|k| k == kind) {
+                    failures.push(format!("`{kind}` evidence is on record"));
+                }
+            }
+        }
+        let named_effect = !case.absent.is_empty()
+            || !case.unchanged.is_empty()
+            || case.secret.is_some()
+            || !case.packet_has.is_empty()
+            || !case.packet_lacks.is_empty()
+            || !case.evidence_lacks.is_empty();
         if !named_effect && steps.iter().all(|s| s.decision == "allow") {
             failures.push("no step was refused".into());
         }
@@ -625,6 +712,7 @@ impl World<'_> {
             .arg(&self.billing.root)
             .current_dir(&self.cwd)
             .env("HOME", &self.billing.home)
+            .env("PATH", agent_path())
             .env("MANDATE_ORG_POLICY", self.billing.org_policy())
             .env("CLAUDE_PROJECT_DIR", &self.billing.root)
             .stdin(Stdio::piped())
@@ -693,7 +781,16 @@ impl World<'_> {
                 failed: false,
             };
         }
-        let outcome = self.carry_out(&spec.tool, &input);
+        let outcome = match &spec.response {
+            Some(response) => Ok((
+                response.clone(),
+                match response {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                },
+            )),
+            None => self.carry_out(&spec.tool, &input),
+        };
         let (event, field, failed, text) = match &outcome {
             Ok((response, text)) => (
                 "PostToolUse",
@@ -829,13 +926,7 @@ impl World<'_> {
     fn bash(&mut self, command: &str) -> Result<(Value, String), String> {
         let cwd_file = self.billing.base.join("bash-cwd");
         let _ = std::fs::remove_file(&cwd_file);
-        let mut path = std::env::var_os("PATH").unwrap_or_default();
-        if let Some(dir) = mandate().parent() {
-            let mut joined = dir.as_os_str().to_os_string();
-            joined.push(":");
-            joined.push(&path);
-            path = joined;
-        }
+        let path = agent_path();
         let output = Command::new("unshare")
             .args(["-n", "timeout", "30", "bash", "-c"])
             .arg("eval \"$1\" < /dev/null && pwd -P >| \"$2\"")

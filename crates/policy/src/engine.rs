@@ -36,6 +36,11 @@ pub trait Fs {
     /// lead to included: what a search of `dir` that follows links reads besides `dir`.
     /// `None` when the tree is too large to tell.
     fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>>;
+    /// Where `PATH` finds the program `name`, or `None` when unknown. Only asked when a
+    /// line runs a bare `mandate` (is it the installed binary?); unknown refuses it.
+    fn program_on_path(&self, _name: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A file system that knows nothing: every question gets the conservative answer.
@@ -200,6 +205,9 @@ pub struct Engine {
     reviewers: BTreeMap<String, Vec<String>>,
     rollback: Vec<(String, PathGlob)>,
     contract: Option<Contract>,
+    /// The installed mandate binary (symlinks resolved): the only program accepted as
+    /// mandate's evidence verb. `None` in a pure engine, which accepts a bare `mandate`.
+    mandate_binary: Option<PathBuf>,
 }
 
 /// Where the policy pieces come from, for error messages and protection.
@@ -387,7 +395,15 @@ impl Engine {
             reviewers,
             rollback,
             contract: sources.contract.map(|(_, c)| c.clone()),
+            mandate_binary: None,
         })
+    }
+
+    /// Name the installed mandate binary (symlinks resolved): from then on only it, by
+    /// its path or as a bare `mandate` that `PATH` resolves to it, is the evidence verb.
+    pub fn with_mandate_binary(mut self, binary: PathBuf) -> Engine {
+        self.mandate_binary = Some(binary);
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -412,7 +428,12 @@ impl Engine {
 
     /// The touches a call makes, without judging them.
     pub fn touches(&self, call: &Call<'_>, fs: &dyn Fs) -> Vec<Touch> {
-        touches_for_call(call, self.home.as_deref(), fs)
+        touches_for_call(
+            call,
+            self.home.as_deref(),
+            fs,
+            self.mandate_binary.as_deref(),
+        )
     }
 
     /// Judge one call.
@@ -576,6 +597,9 @@ impl Engine {
 
         // Split the touched path once per anchor, not once per rule.
         let split = SplitPath::new(self, touch);
+        // A protected name is decided after the loop: an allow rule naming the exact path
+        // lifts it, whatever order the rules come in.
+        let mut protected: Option<&Rule> = None;
         for rule in &self.rules {
             if rule.kind != touch.kind() {
                 continue;
@@ -597,12 +621,33 @@ impl Engine {
                 }
             };
             if self.rule_matches(rule, matcher, touch, &split, fs) {
+                if matches!(rule.id, RuleId::Fixed(PROTECTED_NAME_RULE)) {
+                    protected.get_or_insert(rule);
+                    continue;
+                }
                 matched.push((
                     rule.effect,
                     rule.id.to_string(),
                     self.rule_reason(rule, touch),
                 ));
             }
+        }
+        if let Touch::Write(path) = touch {
+            self.read_block_matches(path, &split, fs, &mut matched);
+        }
+        if let Some(rule) = protected
+            && !self.literal_allow(touch, &split, fs)
+        {
+            matched.push((
+                rule.effect,
+                rule.id.to_string(),
+                format!(
+                    "{} is {} (`{}`)",
+                    self.describe(touch),
+                    rule.source,
+                    rule.item
+                ),
+            ));
         }
 
         if let Touch::Write(path) | Touch::WriteTree(path) = touch
@@ -705,6 +750,62 @@ impl Engine {
                 .map(|(_, _, reason)| reason.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// A write that creates or changes a path a read block covers is a write into a
+    /// blocked area: programs the contract lets the agent run would read it, and the OS
+    /// layer's read denials were listed before the file existed (`.env.local`, a new
+    /// `secrets/` folder).
+    fn read_block_matches(
+        &self,
+        path: &Path,
+        split: &SplitPath<'_>,
+        fs: &dyn Fs,
+        matched: &mut Vec<(Decision, String, String)>,
+    ) {
+        let as_read = Touch::Read(path.to_path_buf());
+        for rule in &self.rules {
+            if rule.kind != Kind::Read || rule.effect < Decision::Deny {
+                continue;
+            }
+            let Ok(matcher) = rule.matcher() else {
+                continue;
+            };
+            if self.rule_matches(rule, matcher, &as_read, split, fs) {
+                let pattern = match matcher {
+                    Matcher::Path { glob, .. } => glob.as_str().to_string(),
+                    _ => rule.item.to_string(),
+                };
+                matched.push((
+                    Decision::Deny,
+                    rule.id.to_string(),
+                    format!(
+                        "writing `{}` creates a path that a read block covers (`{pattern}`): \
+                         the file would be readable to the programs the contract lets you run, \
+                         since the OS layer only hides the blocked files that existed when the \
+                         run started; pick a name outside the blocked areas",
+                        self.display(path)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Does an allow rule of the contract name exactly this written path, without a
+    /// wildcard? Only a single-file write qualifies: a tree write (`rm -r`) never does.
+    fn literal_allow(&self, touch: &Touch, split: &SplitPath<'_>, fs: &dyn Fs) -> bool {
+        let Touch::Write(_) = touch else {
+            return false;
+        };
+        self.rules.iter().any(|rule| {
+            rule.kind == Kind::Write
+                && rule.effect == Decision::Allow
+                && matches!(&rule.id, RuleId::Listed { prefix, .. } if &**prefix == "contract.allow")
+                && is_literal_pattern(&rule.item)
+                && rule
+                    .matcher()
+                    .is_ok_and(|matcher| self.rule_matches(rule, matcher, touch, split, fs))
+        })
     }
 
     fn registry_matches(
@@ -1082,7 +1183,7 @@ fn has_glob_chars(segment: &str) -> bool {
 /// them is allocated once: growing it by doubling touched twice the memory, page by page.
 fn rule_count(sources: &Sources<'_>) -> usize {
     let lists = |lists: [(Kind, &[String]); 5]| lists.iter().map(|(_, l)| l.len()).sum::<usize>();
-    let mut count = 16 + sources.protected.len();
+    let mut count = 16 + PROTECTED_NAMES.len() + sources.protected.len();
     count += lists(sources.repo.1.block.by_kind());
     if let Some((_, org)) = sources.org {
         count += lists(org.block.by_kind());
@@ -1170,6 +1271,61 @@ fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
     }
 }
 
+/// Names protected at any depth of the repository: files an agent reads as instructions or
+/// configuration, git's own files (hooks, config, a `.git` that points elsewhere), and files
+/// other tools run commands from later (editor tasks, direnv, pre-commit, husky). A write to
+/// one is refused unless an allow rule of the contract names that exact path without a
+/// wildcard ([`Engine::literal_allow`]); a `**` written for ordinary code does not count.
+pub const PROTECTED_NAMES: &[&str] = &[
+    "CLAUDE.md",
+    "CLAUDE.local.md",
+    "AGENTS.md",
+    "GEMINI.md",
+    ".claude/**",
+    ".mcp.json",
+    ".cursor/**",
+    ".github/copilot-instructions.md",
+    ".github/hooks/**",
+    ".codex/**",
+    ".gemini/**",
+    ".git/**",
+    ".gitmodules",
+    ".envrc",
+    ".vscode/**",
+    ".devcontainer/**",
+    ".pre-commit-config.yaml",
+    ".husky/**",
+];
+
+/// The id of the rules built from [`PROTECTED_NAMES`].
+pub const PROTECTED_NAME_RULE: &str = "builtin.protected-name";
+
+/// Does an allow rule's pattern name one path, with no wildcard or alternative?
+pub fn is_literal_pattern(pattern: &str) -> bool {
+    !pattern.contains(['*', '?', '[', '{'])
+}
+
+/// Allow-write patterns of a contract that reach for a protected name with a wildcard
+/// (`billing/**/CLAUDE.md`, `**/.claude/**`): each with the protected name it mentions.
+/// Such a pattern does not lift the protection; `mandate check` says so.
+pub fn protected_names_by_glob(contract: &Contract) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    for pattern in &contract.allow.write {
+        if is_literal_pattern(pattern) {
+            continue;
+        }
+        let segments: Vec<&str> = pattern.split('/').collect();
+        for name in PROTECTED_NAMES {
+            let first = name.split('/').next().unwrap_or(name);
+            if segments.contains(&first) {
+                found.push((pattern.clone(), *name));
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// Rules every engine has: the agent can never widen its own box.
 fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), FormatError> {
     let root = sources.root;
@@ -1205,6 +1361,30 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             }),
             source: "protected: the agent may not change its own policy, contracts, \
                      Claude Code settings or records",
+            why: None,
+            group: None,
+        });
+    }
+    for name in PROTECTED_NAMES {
+        let glob = PathGlob::new(&format!("**/{name}")).map_err(|message| {
+            FormatError::new(
+                sources.repo.0,
+                None,
+                format!("built-in `{name}`: {message}"),
+            )
+        })?;
+        rules.push(Rule {
+            id: RuleId::Fixed(PROTECTED_NAME_RULE),
+            kind: Kind::Write,
+            effect: Decision::Deny,
+            item: (*name).into(),
+            matcher: Rule::compiled(Matcher::Path {
+                glob,
+                anchor: Anchor::Root,
+            }),
+            source: "protected at any depth: agent configuration, git's own files and files \
+                     that run commands later (a hook, an editor task, an environment \
+                     loader); writing one needs an allow rule that names this exact path",
             why: None,
             group: None,
         });

@@ -14,11 +14,16 @@ pub mod decision;
 pub mod engine;
 pub mod format;
 pub mod glob;
+pub mod mandate_verb;
 pub mod path;
 pub mod tools;
+pub mod url_target;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
-pub use engine::{Call, Context, Engine, Fs, NoFs, Sources, split_mcp_name};
+pub use engine::{
+    Call, Context, Engine, Fs, NoFs, PROTECTED_NAME_RULE, PROTECTED_NAMES, Sources,
+    is_literal_pattern, protected_names_by_glob, split_mcp_name,
+};
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};
 
 /// Changes whenever the source of the policy and contract formats changes (see

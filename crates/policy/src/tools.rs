@@ -17,10 +17,16 @@ use serde_json::Value;
 use crate::decision::Touch;
 use crate::engine::{Call, Fs};
 use crate::path::{absolutize, holds, resolve};
+use crate::url_target::url_host;
 
 /// The touches of one call. Never fails: input that cannot be understood becomes an
 /// opaque touch, which only an exact execute rule allows.
-pub fn touches_for_call(call: &Call<'_>, home: Option<&Path>, fs: &dyn Fs) -> Vec<Touch> {
+pub fn touches_for_call(
+    call: &Call<'_>,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+    mandate_binary: Option<&Path>,
+) -> Vec<Touch> {
     let input = call.input;
     let cwd = call.cwd;
     let mut touches = Vec::new();
@@ -65,18 +71,30 @@ pub fn touches_for_call(call: &Call<'_>, home: Option<&Path>, fs: &dyn Fs) -> Ve
             push_path(&mut touches, PathTouch::Read, cwd, base, home, &[fs]);
         }
         "WebFetch" => match string("url") {
-            Some(url) => touches.push(Touch::Expose(host_of(url))),
+            Some(url) => push_url(&mut touches, url, url),
             None => touches.push(malformed(call, "url")),
         },
         "WebSearch" => touches.push(Touch::Expose("websearch".to_string())),
         "Bash" => match string("command") {
-            Some(command) => bash_touches(&mut touches, command, cwd, home, fs),
+            Some(command) => bash_touches(&mut touches, command, cwd, home, fs, mandate_binary),
             None => touches.push(malformed(call, "command")),
         },
-        tool => touches.push(Touch::Call {
-            tool: tool.to_string(),
-            input: input.clone(),
-        }),
+        tool => {
+            // A URL handed to a tool is data leaving for that URL's host.
+            if tool.starts_with("mcp__") {
+                let mut strings = Vec::new();
+                collect_strings(input, &mut strings, 0);
+                for text in strings {
+                    for url in crate::url_target::urls_in(text) {
+                        push_url(&mut touches, url, tool);
+                    }
+                }
+            }
+            touches.push(Touch::Call {
+                tool: tool.to_string(),
+                input: input.clone(),
+            })
+        }
     }
     touches
 }
@@ -205,24 +223,33 @@ fn tree_root(path: &str) -> Option<&str> {
     (!root.contains(['*', '?', '['])).then_some(root)
 }
 
-/// The host of a URL, lower-cased, without user info or port; the text itself when it
-/// is not a URL.
-pub fn host_of(url: &str) -> String {
-    let Some((_, rest)) = url.split_once("://") else {
-        return url.to_ascii_lowercase();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    let host = if host_port.starts_with('[') {
-        host_port
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or("").to_string()
-    };
-    host.to_ascii_lowercase()
+/// Every string inside a JSON value (depth-bounded: deeper input is refused elsewhere).
+pub fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_strings(v, out, depth + 1)),
+        Value::Object(map) => map
+            .values()
+            .for_each(|v| collect_strings(v, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// Data sent to where `url` really goes ([`url_host`]), or a refusal when that is unclear.
+fn push_url(touches: &mut Vec<Touch>, url: &str, line: &str) {
+    match url_host(url) {
+        Ok(host) => touches.push(Touch::Expose(host)),
+        Err(why) => touches.push(Touch::Opaque {
+            text: url.to_string(),
+            line: line.to_string(),
+            why,
+        }),
+    }
 }
 
 fn bash_touches(
@@ -231,23 +258,12 @@ fn bash_touches(
     cwd: &Path,
     home: Option<&Path>,
     fs: &dyn Fs,
+    mandate_binary: Option<&Path>,
 ) {
     let analysis = mandate_shell::analyze(command);
-    let evidence = analysis.commands.iter().any(|c| {
-        c.program.rsplit('/').next() == Some("mandate")
-            && c.args.first().map(String::as_str) == Some("evidence")
-    });
-    if evidence && (analysis.commands.len() > 1 || !analysis.opaque.is_empty()) {
-        // `mandate evidence` runs outside the OS sandbox (it writes the record store), so
-        // nothing may ride along with it.
-        touches.push(Touch::Opaque {
-            text: command.to_string(),
-            line: String::new(),
-            why: "`mandate evidence` runs outside the OS sandbox and must be the only command \
-                  on its line"
-                .to_string(),
-        });
-    }
+    // mandate's own verb and variables: one place, `mandate_verb`.
+    let mandate = crate::mandate_verb::inspect(command, &analysis, cwd, home, fs, mandate_binary);
+    touches.extend(mandate.refusals);
     for part in &analysis.opaque {
         touches.push(Touch::Opaque {
             text: part.text.clone(),
@@ -308,9 +324,7 @@ fn bash_touches(
                         }
                         None => push_path(touches, PathTouch::Write, dir, path, home, &views),
                     },
-                    mandate_shell::Effect::Network(target) => {
-                        touches.push(Touch::Expose(host_of(target)))
-                    }
+                    mandate_shell::Effect::Network(target) => push_url(touches, target, command),
                 }
             }
             for made in mandate_shell::links::links_made(&simple.program, &simple.args) {
@@ -506,13 +520,6 @@ impl Fs for LinksMade<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts() {
-        assert_eq!(host_of("https://Docs.Python.org/3/x?y"), "docs.python.org");
-        assert_eq!(host_of("http://u:p@evil.example:8080/"), "evil.example");
-        assert_eq!(host_of("evil.example"), "evil.example");
-    }
 
     #[test]
     fn glob_roots() {

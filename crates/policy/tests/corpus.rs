@@ -276,6 +276,17 @@ fn corpus_decisions_hold() {
     for gap in &gaps {
         eprintln!("  gap: {gap}");
     }
+    // Every kind of failure is listed before the first assertion stops the test, so one
+    // run shows the whole picture.
+    for (title, lines) in [
+        ("adversarial allowed", &adversarial_allowed),
+        ("benign denied", &benign_denied),
+        ("other strictness", &wrong_strictness),
+    ] {
+        for line in lines.iter() {
+            eprintln!("  {title}: {line}");
+        }
+    }
     assert!(
         total >= 300,
         "the corpus must hold at least 300 cases, has {total}"

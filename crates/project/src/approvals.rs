@@ -8,24 +8,38 @@
 //! request. Approved once, it is consumed when the hook lets the call through; approved
 //! `for_run`, it covers the same call again in that run. A denied request stays denied.
 //!
-//! Ids are short and typeable (`a-7f3k2`) and derived from the run, the digest and a
-//! round number, so the hook finds the request for a call by name, without scanning the
-//! folder. Every state change happens under `approvals/lock`.
+//! Ids are random: 130 bits in 26 letters and digits (`a-` and 26 of
+//! [`ID_ALPHABET`]), so nobody can shape a call until its id lands on one a reviewer
+//! already approved, and two stores never pick the same id by accident. An id names a
+//! request; it never stands for the call: a decision counts only for the run and the
+//! digest it was made for, here, on the team server and in the hook (`remote`).
+//! The hook finds the request for a call through a small index, `calls/<key>`, whose
+//! name is the SHA-256 of the run, the digest and the round and whose content is the id,
+//! so it never scans the folder. Every state change happens under `approvals/lock`.
+//!
+//! A held write carries a preview for its reviewer ([`preview`]): the unified diff of
+//! the write against the file as it is now. It goes into the run's record with the
+//! request (redacted there like every other string), because a reviewer cannot judge a
+//! digest.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::ProjectError;
 use crate::killswitch::lock;
 use crate::state::{create_private_dir, write_atomic};
 
 /// Letters and digits that cannot be misread (no `l`, `o`, `0`, `1`): 32 of them.
-const ID_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
-const ID_LEN: usize = 5;
-const ID_MAX_LEN: usize = 16;
+pub const ID_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+/// Characters of a new id: 26 × 5 = 130 random bits.
+pub const ID_LEN: usize = 26;
+/// Ids written by earlier versions were 5 to 16 characters; they still name their files.
+const ID_MIN_LEN: usize = 5;
+const INDEX_DIR: &str = "calls";
+/// The longest preview kept with a request (the record keeps strings up to 64 KiB).
+pub const PREVIEW_MAX_BYTES: usize = 32 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +107,9 @@ pub struct Request {
     pub uses: u32,
     #[serde(default)]
     pub last_used_at: Option<String>,
+    /// What the reviewer is shown: the command, or the diff of a write ([`preview`]).
+    #[serde(default)]
+    pub preview: Option<String>,
 }
 
 /// What the hook asks for when a call needs a reviewer.
@@ -211,8 +228,10 @@ impl Approvals {
                     note: None,
                     uses: 0,
                     last_used_at: None,
+                    preview: preview(ask.workspace, ask.tool, ask.input),
                 };
                 self.write(&request)?;
+                self.write_index(&request)?;
                 Ok(Settled::Requested(request))
             }
         }
@@ -296,34 +315,66 @@ impl Approvals {
         Ok(requests)
     }
 
+    /// The request for round `round` of this call in this run, or a fresh id for it.
+    /// An index entry that points at a request for another call is damage (or
+    /// tampering): refused, never followed.
     fn find(&self, run_id: &str, digest: &str, round: u32) -> Result<Slot, ProjectError> {
-        let seed = sha256(format!("{run_id}\n{digest}\n{round}").as_bytes());
-        let mut first_free = None;
-        for len in ID_LEN..=ID_MAX_LEN {
-            let id = encode_id(&seed, len);
-            match self.get(&id)? {
-                Some(request)
-                    if request.run_id == run_id
-                        && request.digest == digest
-                        && request.round == round =>
-                {
-                    return Ok(Slot::Taken(Box::new(request)));
-                }
-                Some(_) => continue,
-                None => {
-                    first_free.get_or_insert(id);
-                    // Slots are never freed, so the first free length is where ours would be.
-                    break;
-                }
+        let index = self.index_path(run_id, digest, round);
+        let id = match std::fs::read_to_string(&index) {
+            Ok(id) => id.trim().to_string(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Slot::Free(self.fresh_id()?));
             }
-        }
-        match first_free {
-            Some(id) => Ok(Slot::Free(id)),
-            None => Err(ProjectError::Invalid(format!(
-                "no free approval id for this call in `{}`",
-                self.dir.display()
+            Err(source) => {
+                return Err(ProjectError::Read {
+                    path: index,
+                    source,
+                });
+            }
+        };
+        match self.get(&id)? {
+            Some(request)
+                if request.run_id == run_id
+                    && request.digest == digest
+                    && request.round == round =>
+            {
+                Ok(Slot::Taken(Box::new(request)))
+            }
+            _ => Err(ProjectError::Invalid(format!(
+                "the approvals index `{}` names `{id}`, which is not the request for this \
+                 call; the store was changed by hand, so no approval counts until it is \
+                 repaired",
+                index.display()
             ))),
         }
+    }
+
+    fn index_path(&self, run_id: &str, digest: &str, round: u32) -> PathBuf {
+        let key =
+            mandate_record::digest::sha256_hex(format!("{run_id}\n{digest}\n{round}").as_bytes());
+        self.dir.join(INDEX_DIR).join(key)
+    }
+
+    fn write_index(&self, request: &Request) -> Result<(), ProjectError> {
+        create_private_dir(&self.dir.join(INDEX_DIR))?;
+        write_atomic(
+            &self.index_path(&request.run_id, &request.digest, request.round),
+            request.id.as_bytes(),
+        )
+    }
+
+    /// A random id no request in this store has.
+    fn fresh_id(&self) -> Result<String, ProjectError> {
+        for _ in 0..4 {
+            let id = random_id()?;
+            if self.get(&id)?.is_none() {
+                return Ok(id);
+            }
+        }
+        Err(ProjectError::Invalid(format!(
+            "no free approval id in `{}`: the system's random numbers repeat",
+            self.dir.display()
+        )))
     }
 
     fn read(&self, path: &Path) -> Result<Option<Request>, ProjectError> {
@@ -357,9 +408,17 @@ enum Slot {
 /// Is this a well-formed approval id? (It names a file, so it must not name anything else.)
 pub fn valid_id(id: &str) -> bool {
     id.strip_prefix("a-").is_some_and(|rest| {
-        (ID_LEN..=ID_MAX_LEN).contains(&rest.len())
+        (ID_MIN_LEN..=ID_LEN).contains(&rest.len())
             && rest.bytes().all(|b| ID_ALPHABET.contains(&b))
     })
+}
+
+/// A new id: 130 bits from the operating system's random source.
+pub fn random_id() -> Result<String, ProjectError> {
+    let mut seed = [0u8; 17];
+    getrandom::fill(&mut seed)
+        .map_err(|error| ProjectError::Invalid(format!("no random numbers: {error}")))?;
+    Ok(encode_id(&seed, ID_LEN))
 }
 
 fn encode_id(seed: &[u8], len: usize) -> String {
@@ -433,12 +492,124 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    Sha256::digest(bytes).to_vec()
+/// What the reviewer of a held call is shown: for a file write or edit, the unified diff
+/// of the file as it is now against the file as the call would leave it; for a shell
+/// command, the command. `None` for other tools, whose input is shown as it is.
+/// At most [`PREVIEW_MAX_BYTES`]; the rest is cut with a note saying so.
+pub fn preview(workspace: &Path, tool: &str, input: &Value) -> Option<String> {
+    let text = |key: &str| input.get(key).and_then(Value::as_str);
+    let text = match tool {
+        "Bash" => text("command")?.to_string(),
+        "Write" | "Edit" | "MultiEdit" => {
+            let shown = text("file_path")?;
+            let path = Path::new(shown);
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                workspace.join(path)
+            };
+            // A file that is not there (or not text) is diffed against nothing.
+            let before = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_default();
+            let after = match tool {
+                "Write" => text("content")?.to_string(),
+                "Edit" => apply_edit(&before, input)?,
+                _ => input
+                    .get("edits")?
+                    .as_array()?
+                    .iter()
+                    .try_fold(before.clone(), |file, edit| apply_edit(&file, edit))?,
+            };
+            unified_diff(shown, &before, &after)
+        }
+        _ => return None,
+    };
+    Some(cut(text, PREVIEW_MAX_BYTES))
+}
+
+/// `old_string` → `new_string` once (or every time with `replace_all`), as Edit does.
+fn apply_edit(file: &str, edit: &Value) -> Option<String> {
+    let old = edit.get("old_string")?.as_str()?;
+    let new = edit.get("new_string")?.as_str()?;
+    if old.is_empty() {
+        return Some(format!("{new}{file}"));
+    }
+    if edit.get("replace_all").and_then(Value::as_bool) == Some(true) {
+        Some(file.replace(old, new))
+    } else {
+        Some(file.replacen(old, new, 1))
+    }
+}
+
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str("\n[… cut: the preview is longer than 32 KiB]\n");
+    text
+}
+
+/// A unified diff with one hunk: the lines before and after that differ, between the
+/// longest common first and last lines, with three lines of context. Not always the
+/// shortest diff, but always a true one, and most held writes change one place.
+pub fn unified_diff(name: &str, before: &str, after: &str) -> String {
+    const CONTEXT: usize = 3;
+    let old: Vec<&str> = before.split_inclusive('\n').collect();
+    let new: Vec<&str> = after.split_inclusive('\n').collect();
+    let head = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let tail = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take(old.len().min(new.len()) - head)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = format!("--- {name}\n+++ {name} (after this call)\n");
+    if head == old.len() && head == new.len() {
+        out.push_str("(no change)\n");
+        return out;
+    }
+    let start = head.saturating_sub(CONTEXT);
+    let old_end = (old.len() - tail + CONTEXT).min(old.len());
+    let new_end = (new.len() - tail + CONTEXT).min(new.len());
+    let line = |out: &mut String, mark: char, text: &str| {
+        out.push(mark);
+        out.push_str(text);
+        if !text.ends_with('\n') {
+            out.push_str("\n\\ No newline at end of file\n");
+        }
+    };
+    out.push_str(&format!(
+        "@@ -{},{} +{},{} @@\n",
+        start + 1,
+        old_end - start,
+        start + 1,
+        new_end - start
+    ));
+    for text in old.iter().take(head).skip(start) {
+        line(&mut out, ' ', text);
+    }
+    for text in old.iter().take(old.len() - tail).skip(head) {
+        line(&mut out, '-', text);
+    }
+    for text in new.iter().take(new.len() - tail).skip(head) {
+        line(&mut out, '+', text);
+    }
+    for text in old.iter().take(old_end).skip(old.len() - tail) {
+        line(&mut out, ' ', text);
+    }
+    out
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -472,12 +643,94 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_short_and_typeable() {
-        let id = encode_id(&sha256(b"x"), 5);
+    fn ids_are_random_130_bit_and_typeable() {
+        let id = random_id().unwrap();
         assert!(valid_id(&id), "{id}");
-        assert_eq!(id.len(), 7);
+        assert_eq!(id.len(), 2 + 26);
+        assert_ne!(random_id().unwrap(), id);
         assert!(!valid_id("a-../x"));
         assert!(!valid_id("a-ABCDE"));
+        // Ids of earlier versions still name their files.
+        assert!(valid_id("a-zk53r"));
+    }
+
+    #[test]
+    fn the_same_call_in_two_stores_gets_unrelated_ids() {
+        let reviewers = vec!["sec@example.com".to_string()];
+        let input = json!({"a": 1});
+        let ids: Vec<String> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Approvals::new(dir.path());
+                store
+                    .settle(&ask(dir.path(), &input, &reviewers))
+                    .unwrap()
+                    .request()
+                    .id
+                    .clone()
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn an_index_pointing_at_another_call_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Approvals::new(dir.path());
+        let reviewers = vec!["sec@example.com".to_string()];
+        let one = json!({"a": 1});
+        let two = json!({"a": 2});
+        let first = store
+            .settle(&ask(dir.path(), &one, &reviewers))
+            .unwrap()
+            .request()
+            .clone();
+        let second = store
+            .settle(&ask(dir.path(), &two, &reviewers))
+            .unwrap()
+            .request()
+            .clone();
+        store
+            .update(&first.id, |r| {
+                r.status = Status::Approved;
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        // Point the second call's index at the approved first request.
+        let index = store.index_path(&second.run_id, &second.digest, 0);
+        std::fs::write(&index, &first.id).unwrap();
+        assert!(store.settle(&ask(dir.path(), &two, &reviewers)).is_err());
+    }
+
+    #[test]
+    fn previews_show_the_diff_of_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("req.txt"), "a==1\nb==2\nc==3\n").unwrap();
+        let write = json!({"file_path": "req.txt", "content": "a==1\nb==6.6.6\nc==3\n"});
+        let diff = preview(dir.path(), "Write", &write).unwrap();
+        assert_eq!(
+            diff,
+            "--- req.txt\n+++ req.txt (after this call)\n@@ -1,3 +1,3 @@\n a==1\n-b==2\n+b==6.6.6\n c==3\n"
+        );
+        let edit =
+            json!({"file_path": "req.txt", "old_string": "c==3", "new_string": "c==4\nd==1"});
+        let diff = preview(dir.path(), "Edit", &edit).unwrap();
+        assert!(diff.contains("-c==3\n+c==4\n+d==1\n"), "{diff}");
+        let new = json!({"file_path": "new.txt", "content": "x"});
+        let diff = preview(dir.path(), "Write", &new).unwrap();
+        assert!(
+            diff.contains("@@ -1,0 +1,1 @@\n+x\n\\ No newline"),
+            "{diff}"
+        );
+        assert_eq!(
+            preview(dir.path(), "Bash", &json!({"command": "pip install x"})).as_deref(),
+            Some("pip install x")
+        );
+        assert_eq!(
+            preview(dir.path(), "mcp__jira__create_issue", &json!({})),
+            None
+        );
     }
 
     #[test]

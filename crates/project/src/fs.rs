@@ -36,6 +36,26 @@ impl Fs for RealFs {
         path.is_dir()
     }
 
+    fn program_on_path(&self, name: &str) -> Option<PathBuf> {
+        // As the shell looks it up: the first executable file of that name on `PATH`.
+        use std::os::unix::fs::PermissionsExt;
+        // A relative entry (`.`, empty) before the match depends on the directory the
+        // command runs in: unknown.
+        let paths = std::env::var_os("PATH")?;
+        for dir in std::env::split_paths(&paths) {
+            if !dir.is_absolute() {
+                return None;
+            }
+            let candidate = dir.join(name);
+            if std::fs::metadata(&candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
     fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>> {
         let mut current = vec![PathBuf::from("/")];
         let mut visited = 0usize;

@@ -37,7 +37,7 @@ pub mod remote;
 mod state;
 
 pub use fs::RealFs;
-pub use state::{ActiveRun, RunState, StopMark, create_private_dir, write_atomic};
+pub use state::{ActiveRun, RunState, StartConfig, StopMark, create_private_dir, write_atomic};
 
 use std::path::{Path, PathBuf};
 
@@ -155,6 +155,20 @@ impl Project {
         self.records_dir().join("keys").join("signing.key")
     }
 
+    /// The configuration outside the repository this process runs with, as `mandate
+    /// start` records it.
+    pub fn start_config(&self) -> StartConfig {
+        StartConfig {
+            org_policy: self.org.as_ref().map(|(path, _)| path.clone()),
+            records_dir: self.records_dir(),
+            server: remote::server_url(self).map(str::to_string),
+            env_token_sha256: std::env::var("MANDATE_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| sha256_hex(t.trim().as_bytes())),
+        }
+    }
+
     /// Paths the agent may never write beyond the built-in ones.
     pub fn protected_paths(&self) -> Vec<PathBuf> {
         let mut paths = vec![self.records_dir()];
@@ -198,7 +212,13 @@ impl Project {
             home: self.home.as_deref(),
             protected: &protected,
         })?;
-        Ok(engine)
+        // The evidence verb is this binary: the hook runs as the path `install` wrote.
+        Ok(
+            match std::env::current_exe().and_then(std::fs::canonicalize) {
+                Ok(binary) => engine.with_mandate_binary(binary),
+                Err(_) => engine.with_mandate_binary(PathBuf::from("/nonexistent/mandate")),
+            },
+        )
     }
 
     /// Load a contract file and check its examples against this project's policies.

@@ -732,7 +732,8 @@ pub fn sync(
 }
 
 /// Write one server decision into the local store, if the request is still pending
-/// there.
+/// there and the decision names the request's own run and call: an id alone never
+/// carries a decision from one call (or run) to another, whatever the server says.
 fn apply_decision(approvals: &Approvals, decision: &Value) {
     let text = |key: &str| {
         decision
@@ -740,7 +741,9 @@ fn apply_decision(approvals: &Approvals, decision: &Value) {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let (Some(id), Some(status)) = (text("id"), text("status")) else {
+    let (Some(id), Some(status), Some(run_id), Some(digest)) =
+        (text("id"), text("status"), text("run_id"), text("digest"))
+    else {
         return;
     };
     let status = match status.as_str() {
@@ -751,6 +754,13 @@ fn apply_decision(approvals: &Approvals, decision: &Value) {
     let _ = approvals.update(&id, |request| {
         if request.status != Status::Pending {
             return Err("already decided".to_string());
+        }
+        if request.run_id != run_id || request.digest != digest {
+            return Err(format!(
+                "the team server's decision on {id} is for run {run_id}, call {digest}; the \
+                 request here is run {}, call {}",
+                request.run_id, request.digest
+            ));
         }
         request.status = status;
         request.decided_by = text("decided_by");
@@ -801,12 +811,16 @@ pub fn switch(
 /// that the token's user is a named reviewer; hooks learn of it on their next ask.
 pub fn decide(
     server: &Server,
-    id: &str,
+    request: &crate::approvals::Request,
     approve: bool,
     for_run: bool,
     note: &str,
 ) -> Result<(), String> {
+    let id = &request.id;
+    // The decision names the run and the call it covers; the server checks both.
     let body = json!({
+        "run_id": request.run_id,
+        "digest": request.digest,
         "decision": if approve { "approve" } else { "deny" },
         "for_run": if for_run { "true" } else { "false" },
         "note": note,

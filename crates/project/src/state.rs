@@ -34,6 +34,23 @@ pub struct RunState {
     pub incomplete: bool,
     #[serde(default)]
     pub finished: bool,
+    /// The configuration `mandate start` ran with; `mandate evidence`, which the agent
+    /// runs, refuses to work under any other.
+    #[serde(default)]
+    pub config: Option<StartConfig>,
+}
+
+/// What `mandate start` saw of the configuration that lives outside the repository.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartConfig {
+    /// The organisation policy in force, if any.
+    pub org_policy: Option<PathBuf>,
+    /// The records directory.
+    pub records_dir: PathBuf,
+    /// The team server the records are pushed to, if any.
+    pub server: Option<String>,
+    /// The SHA-256 of the team-server token taken from the environment, if one was.
+    pub env_token_sha256: Option<String>,
 }
 
 impl RunState {

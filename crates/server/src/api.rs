@@ -11,10 +11,10 @@
 //! | `GET /api/v1/runs/{run}/verify` | any token | the record crate's verifier over the stored copy |
 //! | `POST /api/v1/runs/{run}/reviews` | reviewer, admin | `{decision, note}` |
 //! | `GET /api/v1/approvals?status=` | any token | approval requests |
-//! | `POST /api/v1/approvals/{id}` | a named reviewer | `{decision: approve\|deny, for_run, note}` |
+//! | `POST /api/v1/approvals/{id}` | a named reviewer | `{run_id, digest, decision: approve\|deny, for_run, note}`: the run and the digest of the call must be the request's |
 //! | `GET /api/v1/killswitch`, `POST …` | any / security, admin | `{action: disable\|enable, target, reason}` |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
-//! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list and decisions on their requests |
+//! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
 //! | `GET /api/v1/metrics` | any token | counts per day, decisions, top denied rules |
 
 use axum::body::Bytes;
@@ -357,6 +357,10 @@ pub struct Approval {
     pub run_id: String,
     pub tool: String,
     pub input: Option<String>,
+    /// sha256 of the call (tool and input, canonical JSON): a decision covers only it.
+    pub digest: String,
+    /// What the reviewer sees: the command, or the diff of the write.
+    pub preview: Option<String>,
     pub group: String,
     pub reviewers: Vec<String>,
     pub rule: Option<String>,
@@ -371,7 +375,7 @@ pub struct Approval {
 }
 
 const APPROVAL_COLUMNS: &str = "id, run_id, tool, input, grp, reviewers, rule, reason, \
-    delegated_by, requested_at, status, for_run, decided_by, decided_at, note";
+    delegated_by, requested_at, status, for_run, decided_by, decided_at, note, digest, preview";
 
 fn approval(row: &AnyRow) -> Result<Approval, sqlx::Error> {
     let reviewers: String = row.try_get(5)?;
@@ -391,6 +395,8 @@ fn approval(row: &AnyRow) -> Result<Approval, sqlx::Error> {
         decided_by: row.try_get(12)?,
         decided_at: row.try_get(13)?,
         note: row.try_get(14)?,
+        digest: row.try_get(15)?,
+        preview: row.try_get(16)?,
     })
 }
 
@@ -431,6 +437,11 @@ async fn api_approvals(
 /// A reviewer's answer to an approval request.
 #[derive(Clone, Debug, Deserialize)]
 pub struct DecideForm {
+    /// The run and the call digest the reviewer saw: the decision covers only them.
+    #[serde(default)]
+    pub run_id: String,
+    #[serde(default)]
+    pub digest: String,
     pub decision: String,
     #[serde(default)]
     pub for_run: Option<String>,
@@ -463,6 +474,16 @@ pub async fn decide(
         .await?
         .ok_or_else(|| ServerError::NotFound(format!("there is no approval request `{id}`")))?;
     let request = approval(&request)?;
+    if form.run_id != request.run_id || form.digest != request.digest {
+        return Err(ServerError::Conflict {
+            message: format!(
+                "request {id} is for run `{}` and call `{}`; this decision names run `{}` and \
+                 call `{}`, so it is refused: decide on what you were shown",
+                request.run_id, request.digest, form.run_id, form.digest
+            ),
+            have: None,
+        });
+    }
     if !request.reviewers.iter().any(|r| r == &who.email) {
         return Err(ServerError::Forbidden(format!(
             "{} is not in the `{}` reviewer group of request {id} ({})",
@@ -741,7 +762,7 @@ async fn api_sync(
     headers: HeaderMap,
     Query(query): Query<SyncQuery>,
 ) -> ApiResult<Sync> {
-    caller(&state.db, &headers).await?;
+    let who = caller(&state.db, &headers).await?;
     let ids: Vec<&str> = query
         .approvals
         .as_deref()
@@ -752,10 +773,16 @@ async fn api_sync(
         .take(200)
         .collect();
     let mut approvals = Vec::new();
-    let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1");
+    // Only requests of the caller's own runs: a hook learns decisions on its own calls,
+    // and nobody learns another run's by naming its id.
+    let sql = format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1 AND run_id IN \
+         (SELECT run_id FROM runs WHERE owner = $2)"
+    );
     for id in ids {
         if let Some(row) = sqlx::query(&sql)
             .bind(id)
+            .bind(&who.email)
             .fetch_optional(&state.db.pool)
             .await?
         {

@@ -15,8 +15,14 @@ use sqlx::{AnyPool, Executor as _};
 use crate::ServerError;
 
 /// The migrations, oldest first. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "approvals bound",
+        include_str!("../migrations/0002_approvals_bound.sql"),
+    ),
+];
 
 /// An open database.
 #[derive(Clone, Debug)]

@@ -64,6 +64,9 @@ code, pre { font: 12.5px ui-monospace, 'SFMono-Regular', Menlo, monospace; }
 code { background: #eef0f4; padding: 0 3px; border-radius: 3px; word-break: break-all; }
 pre { background: #f7f8fa; border: 1px solid var(--line); padding: 8px; overflow-x: auto;
       white-space: pre-wrap; word-break: break-all; margin: 4px 0; max-height: 220px; }
+pre.diff .add { background: #e6f4ea; color: #14532d; }
+pre.diff .del { background: #fdecea; color: #7f1d1d; }
+pre.diff .hunk { color: #5a6374; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 10px; font-weight: 600; font-size: 12.5px;
          white-space: nowrap; }
 .ok { background: #dff3e4; color: #17622d; }

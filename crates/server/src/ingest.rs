@@ -517,6 +517,8 @@ async fn derive(
             }
             "approval.request" => {
                 let Some(id) = text("id") else { continue };
+                let digest = text("digest").unwrap_or_default();
+                claim_approval_id(tx, run_id, &id, &digest).await?;
                 let mut input = text("tool_use_id").and_then(|t| inputs.get(&t).cloned());
                 if input.is_none()
                     && let Some(tool_use_id) = text("tool_use_id")
@@ -531,15 +533,15 @@ async fn derive(
                         .try_get(0)?;
                 sqlx::query(
                     "INSERT INTO approvals (id, run_id, tool, input, digest, grp, reviewers, \
-                     rule, reason, delegated_by, requested_at, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending') \
+                     rule, reason, delegated_by, requested_at, status, preview) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
                 .bind(run_id)
                 .bind(text("tool").unwrap_or_default())
                 .bind(input.map(|i| i.to_string()))
-                .bind(text("digest").unwrap_or_default())
+                .bind(&digest)
                 .bind(text("group").unwrap_or_default())
                 .bind(
                     v.get("reviewers")
@@ -551,6 +553,7 @@ async fn derive(
                 .bind(text("reason"))
                 .bind(delegated)
                 .bind(text("time").unwrap_or_else(now))
+                .bind(text("preview"))
                 .execute(&mut **tx)
                 .await?;
             }
@@ -567,6 +570,56 @@ async fn derive(
                 }
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The characters of an approval id after `a-`, and how many a new one has: 130 random
+/// bits, as the hook makes them (`mandate_project::approvals`).
+const APPROVAL_ID_ALPHABET: &str = "abcdefghijkmnpqrstuvwxyz23456789";
+const APPROVAL_ID_LEN: usize = 26;
+
+/// An approval id belongs to one request: one run, one call. A request that names an
+/// id already held by another run or another call is refused (the whole push, so the
+/// pusher says why), never dropped: dropping it would hand the held call whatever
+/// decision the other request has. Ids too short to be unguessable are refused too.
+async fn claim_approval_id(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    id: &str,
+    digest: &str,
+) -> Result<(), ServerError> {
+    let well_formed = id.strip_prefix("a-").is_some_and(|rest| {
+        rest.len() == APPROVAL_ID_LEN && rest.chars().all(|c| APPROVAL_ID_ALPHABET.contains(c))
+    });
+    if !well_formed {
+        return Err(ServerError::BadRequest(format!(
+            "approval request `{}` in run `{run_id}` does not have a random {APPROVAL_ID_LEN}-\
+             character id (`a-` and {APPROVAL_ID_LEN} of `{APPROVAL_ID_ALPHABET}`); update \
+             mandate on this machine",
+            id.chars().take(40).collect::<String>()
+        )));
+    }
+    if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ServerError::BadRequest(format!(
+            "approval request `{id}` in run `{run_id}` names no call digest"
+        )));
+    }
+    let existing = sqlx::query("SELECT run_id, digest FROM approvals WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(row) = existing {
+        let (held_run, held_digest): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        if held_run != run_id || held_digest != digest {
+            return Err(ServerError::Conflict {
+                message: format!(
+                    "approval request id `{id}` is already taken by another request; run \
+                     `{run_id}` may not reuse it, so this push is refused"
+                ),
+                have: None,
+            });
         }
     }
     Ok(())

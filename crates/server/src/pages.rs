@@ -593,13 +593,22 @@ fn approvals_table(approvals: &[api::Approval], who: &Caller, with_run: bool) ->
             .and_then(|i| serde_json::from_str::<Value>(i).ok())
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
             .unwrap_or_default();
+        // The reviewer judges what the call does: the command, or the write's diff.
+        let shown = match &a.preview {
+            Some(preview) => format!(
+                "<pre class=\"diff\">{}</pre><details><summary>input</summary><pre>{}</pre></details>",
+                diff_lines(preview),
+                esc(&input)
+            ),
+            None => format!("<pre>{}</pre>", esc(&input)),
+        };
         let _ = write!(
             out,
-            "<td><code>{}</code><br>{}</td><td>{}<pre>{}</pre></td><td>{}</td><td>{} ({})</td><td>{}",
+            "<td><code>{}</code><br>{}</td><td>{}{}</td><td>{}</td><td>{} ({})</td><td>{}",
             esc(&a.id),
             esc(&a.requested_at),
             esc(&a.tool),
-            esc(&input),
+            shown,
             esc(a.reason.as_deref().unwrap_or("")),
             esc(&a.group),
             esc(&a.reviewers.join(", ")),
@@ -621,16 +630,39 @@ fn approvals_table(approvals: &[api::Approval], who: &Caller, with_run: bool) ->
             let _ = write!(
                 out,
                 "<form method=\"post\" action=\"/approvals/{id}\" class=\"inline\" style=\"margin-top:6px\">\
+                 <input type=\"hidden\" name=\"run_id\" value=\"{run}\">\
+                 <input type=\"hidden\" name=\"digest\" value=\"{digest}\">\
                  <input type=\"text\" name=\"note\" placeholder=\"note\" size=\"14\">\
                  <label class=\"check\"><input type=\"checkbox\" name=\"for_run\" value=\"true\"> for the run</label>\
                  <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
                  <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
-                id = url(&a.id)
+                id = url(&a.id),
+                run = esc(&a.run_id),
+                digest = esc(&a.digest),
             );
         }
         out.push_str("</td></tr>");
     }
     out.push_str("</table>");
+    out
+}
+
+/// A unified diff, escaped, with added and removed lines marked for the style sheet.
+fn diff_lines(diff: &str) -> String {
+    let mut out = String::new();
+    for line in diff.split_inclusive('\n') {
+        let class = match line.chars().next() {
+            Some('+') if !line.starts_with("+++") => "add",
+            Some('-') if !line.starts_with("---") => "del",
+            Some('@') => "hunk",
+            _ => "",
+        };
+        if class.is_empty() {
+            out.push_str(&esc(line));
+        } else {
+            let _ = write!(out, "<span class=\"{class}\">{}</span>", esc(line));
+        }
+    }
     out
 }
 

@@ -80,6 +80,8 @@ try {
   await page.waitForURL(`${base}/approvals`);
   assert.match(await page.textContent("main"), /Pending \(1\)/);
   assert.match(await page.textContent("main"), /requirements\.txt/);
+  // The reviewer sees what the write would change, not a digest.
+  assert.equal(await page.textContent("pre.diff .add"), "+stripe==9\n");
   await shot("approvals");
   await page.click("button[name=decision][value=approve]");
   await page.waitForURL(`${base}/approvals`);

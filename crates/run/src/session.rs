@@ -1,0 +1,757 @@
+//! What the run does with each event, whichever agent sent it.
+//!
+//! Every event of an active run is appended to its record before the answer; an event
+//! that cannot be recorded turns a decision into a deny. The answer depends on the
+//! policy's mode: `enforce` answers the decision, `shadow` records what it would have
+//! decided and lets the agent go on, `record` only records.
+
+use std::path::{Path, PathBuf};
+
+use mandate_policy::format::{Contract, EvidenceKind, Mode};
+use mandate_policy::{Call, Context, Decision, Engine, Verdict};
+use mandate_project::approvals::{Approvals, Ask, Settled};
+use mandate_project::killswitch::KillSwitch;
+use mandate_project::mcp_pins::Pins;
+use mandate_project::recorder::{append_event, now_rfc3339};
+use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
+use serde_json::{Map, Value, json};
+
+use crate::{Answer, Event, Kind, MAX_STOP_BLOCKS, ToolCall};
+
+/// Everything the handlers share for one event.
+struct Session<'a> {
+    event: &'a Event,
+    project: Project,
+    engine: Engine,
+    active: ActiveRun,
+    state: Option<RunState>,
+    cwd: PathBuf,
+}
+
+pub(crate) fn handle(event: &Event) -> Answer {
+    fault_injection();
+    let cwd = event
+        .cwd
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let project = match Project::discover(&cwd, event.root.as_deref()) {
+        Ok(project) => project,
+        Err(error) => {
+            return Answer::Failure(format!(
+                "mandate cannot load the policy, so this call is refused: {error}"
+            ));
+        }
+    };
+    let active = ActiveRun::new(&project.workspace_dir());
+    let state = match active.load() {
+        Ok(state) => state.filter(|s| !s.finished),
+        Err(error) => {
+            return Answer::Failure(format!("mandate refused this call: {error}"));
+        }
+    };
+    let contract = match &state {
+        Some(_) => match load_snapshot(project.home.as_deref(), &active) {
+            Ok(contract) => Some(contract),
+            Err(reason) => return Answer::Failure(reason),
+        },
+        None => None,
+    };
+    let snapshot_path = active.contract_path();
+    let engine = match project.hook_engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c)))
+    {
+        Ok(engine) => engine,
+        Err(error) => {
+            return Answer::Failure(format!(
+                "mandate cannot compile the policy, so this call is refused: {error}"
+            ));
+        }
+    };
+    let session = Session {
+        event,
+        project,
+        engine,
+        active,
+        state,
+        cwd,
+    };
+    let answer = match event.kind {
+        Kind::PreToolUse => session.pre_tool_use(),
+        Kind::PermissionRequest => session.permission_request(),
+        Kind::PostToolUse | Kind::PostToolUseFailure => session.post_tool_use(),
+        Kind::Stop | Kind::SubagentStop => session.stop_gate(),
+        Kind::SessionStart => session.session_start(),
+        Kind::Prompt => session.user_prompt(),
+        Kind::SubagentStart | Kind::SessionEnd => session.record_only(),
+    };
+    // The process ends right after this answer: freeing the compiled policy would only
+    // cost time (about 7 % of a 500-rule call).
+    std::mem::forget(session);
+    answer
+}
+
+/// `MANDATE_FAULT_INJECT=panic` makes the hook panic mid-judgement, so tests can show a
+/// panic becomes a deny. Costs one environment lookup.
+#[expect(clippy::panic, reason = "fault injection for the panic-is-a-deny test")]
+fn fault_injection() {
+    if std::env::var_os("MANDATE_FAULT_INJECT").is_some_and(|v| v == "panic") {
+        panic!("fault injected by MANDATE_FAULT_INJECT");
+    }
+}
+
+fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Contract, String> {
+    let path = active.contract_path();
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "mandate cannot read the active contract `{}` ({error}), so this call is refused; \
+             the delegating user should run `mandate start CONTRACT` again",
+            path.display()
+        )
+    })?;
+    mandate_project::parsed::contract(home, &path, &text).map_err(|error| {
+        format!("mandate cannot read the active contract, so this call is refused: {error}")
+    })
+}
+
+impl Session<'_> {
+    fn mode(&self) -> Mode {
+        self.engine.mode()
+    }
+
+    /// The call's tool name and input, as recorded (empty where the event has none).
+    fn tool_name(&self) -> &str {
+        self.event.tool.as_ref().map_or("", |t| t.name.as_str())
+    }
+
+    fn tool_input(&self) -> Value {
+        self.event
+            .tool
+            .as_ref()
+            .map_or(Value::Null, |t| t.input.clone())
+    }
+
+    /// The fields every recorded event carries.
+    fn base_event(&self, kind: &str) -> Map<String, Value> {
+        let mut event = Map::new();
+        event.insert("type".into(), json!(kind));
+        event.insert("time".into(), json!(now_rfc3339()));
+        let e = self.event;
+        for (key, value) in [
+            ("session_id", &e.session_id),
+            ("agent_id", &e.agent_id),
+            ("agent_type", &e.agent_type),
+            ("prompt_id", &e.prompt_id),
+            ("tool_use_id", &e.tool_use_id),
+        ] {
+            if let Some(value) = value {
+                event.insert(key.into(), json!(value));
+            }
+        }
+        event
+    }
+
+    /// Append to the active run's record; `Ok` when there is no run to record into.
+    fn record(&self, event: Map<String, Value>) -> Result<(), String> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        append_event(&state.run_dir, Value::Object(event))
+            .map(|_| mandate_project::remote::recorded(&self.project))
+            .map_err(|error| error.to_string())
+    }
+
+    fn judge(&self) -> Result<(String, Value, Verdict), Answer> {
+        let Some(ToolCall { name: tool, input }) = &self.event.tool else {
+            return Err(Answer::Failure(
+                "mandate refused this call: the event names no tool".to_string(),
+            ));
+        };
+        if !input.is_object() {
+            return Err(Answer::Failure(
+                "mandate refused this call: the event has no tool input object".to_string(),
+            ));
+        }
+        let evidence_rollback = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.has_evidence(EvidenceKind::RollbackNote.as_str()));
+        // The kill switch and the drift list: two small files outside the workspace.
+        // Unreadable means refused, never "nothing is off".
+        let records = self.project.records_dir();
+        let mut disabled = KillSwitch::new(&records)
+            .disabled_targets()
+            .map_err(|error| {
+                Answer::Failure(format!(
+                    "mandate cannot read the kill switch, so this call is refused: {error}"
+                ))
+            })?;
+        // The team server's kill list (cached; see mandate_project::remote).
+        disabled.extend(
+            mandate_project::remote::server_kill_list(&self.project).map_err(|error| {
+                Answer::Failure(format!(
+                    "mandate cannot read the team server's kill list, so this call is refused: \
+                     {error}"
+                ))
+            })?,
+        );
+        let drifted = Pins::new(&records).drifted_targets().map_err(|error| {
+            Answer::Failure(format!(
+                "mandate cannot read the MCP drift list, so this call is refused: {error}"
+            ))
+        })?;
+        let context = Context {
+            rollback_note: evidence_rollback,
+            disabled: &disabled,
+            drifted: &drifted,
+        };
+        let fs = RealFs::new(&self.project.root);
+        let verdict = self.engine.judge(
+            &Call {
+                tool,
+                input,
+                cwd: &self.cwd,
+            },
+            &context,
+            &fs,
+        );
+        Ok((tool.to_string(), input.clone(), verdict))
+    }
+
+    fn stopped_reason(&self) -> Option<String> {
+        let mark = self.state.as_ref()?.stopped.as_ref()?;
+        Some(format!(
+            "This run was stopped ({}: {}). No further tool calls are allowed until the \
+             delegating user reviews it and starts a new contract with `mandate start`.",
+            mark.rule, mark.reason
+        ))
+    }
+
+    fn pre_tool_use(&self) -> Answer {
+        if let Some(reason) = self.stopped_reason() {
+            let mut event = self.base_event("tool.pre");
+            event.insert(
+                "tool".into(),
+                json!(self.event.tool.as_ref().map(|t| &t.name)),
+            );
+            event.insert("input".into(), self.tool_input());
+            event.insert("decision".into(), json!("deny"));
+            event.insert("rules".into(), json!(["run.stopped"]));
+            event.insert("reason".into(), json!(reason));
+            event.insert("mode".into(), json!(self.mode().to_string()));
+            event.insert("enforced".into(), json!(true));
+            let _ = self.record(event);
+            return Answer::Halt(reason);
+        }
+        let (tool, input, verdict) = match self.judge() {
+            Ok(judged) => judged,
+            Err(outcome) => return outcome,
+        };
+        let mode = self.mode();
+        let enforced = mode == Mode::Enforce;
+        // A call held for a named reviewer: find or open its approval request first, so
+        // the record says what was answered.
+        let held = match (&verdict.approval, verdict.decision, enforced) {
+            (Some(_), Decision::Ask, true) => Some(self.settle_approval(&tool, &input, &verdict)),
+            _ => None,
+        };
+        let mut event = self.base_event("tool.pre");
+        event.insert("tool".into(), json!(tool));
+        event.insert("input".into(), input);
+        // Where the call ran: `mandate replay` judges it again from there.
+        event.insert("cwd".into(), json!(self.cwd));
+        event.insert(
+            "touches".into(),
+            Value::Array(
+                verdict
+                    .touches
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "kind": t.kind.as_str(),
+                            "target": t.target,
+                            "decision": t.decision.as_str(),
+                            "rules": t.rules,
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+        event.insert("decision".into(), json!(verdict.decision.as_str()));
+        event.insert("rules".into(), json!(verdict.rules));
+        event.insert("reason".into(), json!(verdict.reason));
+        event.insert("mode".into(), json!(mode.to_string()));
+        event.insert("enforced".into(), json!(enforced));
+        if let Some(need) = &verdict.approval {
+            let mut approval = Map::new();
+            approval.insert("rule".into(), json!(need.rule));
+            approval.insert("group".into(), json!(need.group));
+            approval.insert("reviewers".into(), json!(need.reviewers));
+            if let Some(Ok(settled)) = &held {
+                let request = settled.request();
+                approval.insert("id".into(), json!(request.id));
+                approval.insert("status".into(), json!(request.status.as_str()));
+            }
+            event.insert("approval".into(), Value::Object(approval));
+        }
+        if let Some(held) = &held {
+            // What the hook answers: the call runs only with an approval.
+            let answered = match held {
+                Ok(Settled::Allowed(_)) => Decision::Allow,
+                _ => Decision::Deny,
+            };
+            event.insert("judged".into(), json!(verdict.decision.as_str()));
+            event.insert("decision".into(), json!(answered.as_str()));
+        }
+        if let Err(error) = self.record(event) {
+            // In every mode: an event that cannot be recorded is not allowed to run.
+            return Answer::Deny(format!(
+                "mandate could not record this call, so it is refused: {error}"
+            ));
+        }
+        if !enforced {
+            return Answer::Nothing;
+        }
+        if let Some(held) = held {
+            return self.answer_held(held, &verdict);
+        }
+        match verdict.decision {
+            Decision::Allow => Answer::Allow(verdict.reason.clone()),
+            Decision::Ask if verdict.approval.is_none() => Answer::Ask(verdict.reason.clone()),
+            Decision::Ask | Decision::Deny => {
+                Answer::Deny(format!("mandate denied this call: {}", verdict.reason))
+            }
+            Decision::Stop => self.stop_run(&verdict),
+        }
+    }
+
+    /// Did a reviewer approve this exact call in this run? (Reads only.)
+    fn approved_call(&self, tool: &str, input: &Value) -> bool {
+        let Some(state) = &self.state else {
+            return false;
+        };
+        Approvals::new(&self.project.records_dir())
+            .latest(&state.run_id, tool, input)
+            .ok()
+            .flatten()
+            .is_some_and(|r| {
+                matches!(
+                    r.status,
+                    mandate_project::approvals::Status::Approved
+                        | mandate_project::approvals::Status::Used
+                )
+            })
+    }
+
+    /// Find, use or open the approval request for this call.
+    fn settle_approval(
+        &self,
+        tool: &str,
+        input: &Value,
+        verdict: &Verdict,
+    ) -> Result<Settled, String> {
+        let Some(need) = &verdict.approval else {
+            return Err("the call needs no approval".to_string());
+        };
+        let Some(state) = &self.state else {
+            return Err(format!(
+                "{} Approvals belong to a run, and no run is active in this workspace: the \
+                 delegating user must start one with `mandate start CONTRACT`.",
+                verdict.reason
+            ));
+        };
+        let now = now_rfc3339();
+        Approvals::new(&self.project.records_dir())
+            .settle(&Ask {
+                run_id: &state.run_id,
+                run_dir: &state.run_dir,
+                task_id: &state.task_id,
+                delegated_by: &state.delegated_by,
+                workspace: &self.project.root,
+                tool,
+                input,
+                group: &need.group,
+                reviewers: &need.reviewers,
+                rule: &need.rule,
+                reason: &need.reason,
+                session_id: self.event.session_id.as_deref(),
+                tool_use_id: self.event.tool_use_id.as_deref(),
+                now: &now,
+            })
+            .map_err(|error| {
+                format!(
+                    "mandate cannot reach the approvals store, so this call is refused: {error}"
+                )
+            })
+    }
+
+    /// The answer to a call held for approval, after its `tool.pre` is on record.
+    fn answer_held(&self, held: Result<Settled, String>, verdict: &Verdict) -> Answer {
+        let settled = match held {
+            Ok(settled) => settled,
+            Err(reason) => return Answer::Deny(reason),
+        };
+        let request = settled.request();
+        let mut event = self.base_event(match &settled {
+            Settled::Requested(_) => "approval.request",
+            Settled::Allowed(_) => "approval.used",
+            Settled::Pending(_) | Settled::Denied(_) => "approval.held",
+        });
+        event.insert("id".into(), json!(request.id));
+        event.insert("tool".into(), json!(request.tool));
+        event.insert("digest".into(), json!(request.digest));
+        event.insert("group".into(), json!(request.group));
+        event.insert("status".into(), json!(request.status.as_str()));
+        match &settled {
+            Settled::Requested(_) => {
+                event.insert("reviewers".into(), json!(request.reviewers));
+                event.insert("rule".into(), json!(request.rule));
+                event.insert("reason".into(), json!(request.reason));
+                if let Some(preview) = &request.preview {
+                    event.insert("preview".into(), json!(preview));
+                }
+            }
+            Settled::Allowed(_) => {
+                event.insert("by".into(), json!(request.decided_by));
+                event.insert("for_run".into(), json!(request.for_run));
+                event.insert("uses".into(), json!(request.uses));
+            }
+            Settled::Pending(_) | Settled::Denied(_) => {}
+        }
+        if let Err(error) = self.record(event) {
+            return Answer::Deny(format!(
+                "mandate could not record this call, so it is refused: {error}"
+            ));
+        }
+        let id = request.id.clone();
+        let who: Vec<&String> = request
+            .reviewers
+            .iter()
+            .filter(|r| **r != request.delegated_by)
+            .collect();
+        let who = if who.is_empty() {
+            format!(
+                "nobody in the `{}` group but the delegating user, who may not approve their \
+                 own run: ask security to add a reviewer",
+                request.group
+            )
+        } else {
+            format!(
+                "a member of `{}` ({}) can grant it",
+                request.group,
+                who.iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        match &settled {
+            Settled::Allowed(request) => Answer::Allow(format!(
+                "approved by {} (approval {id}{})",
+                request.decided_by.as_deref().unwrap_or("a reviewer"),
+                if request.for_run {
+                    ", for this run"
+                } else {
+                    ", used now"
+                }
+            )),
+            Settled::Denied(request) => Answer::Deny(format!(
+                "mandate denied this call: approval request {id} was refused by {}: {}. \
+                     Do not retry it or reach the same result another way; ask {} how to go on.",
+                request.decided_by.as_deref().unwrap_or("a reviewer"),
+                request.note.as_deref().unwrap_or("no reason given"),
+                request.delegated_by
+            )),
+            Settled::Requested(_) | Settled::Pending(_) => Answer::Deny(format!(
+                "mandate is holding this call for approval: {} Approval request {id} is \
+                     open; {who} with `mandate approve {id}` (or refuse it with `mandate deny \
+                     {id} --reason TEXT`). Once it is approved, retry exactly this call with \
+                     the same input; any other input needs its own approval.",
+                verdict.reason
+            )),
+        }
+    }
+
+    fn stop_run(&self, verdict: &Verdict) -> Answer {
+        let rule = verdict.rules.first().cloned().unwrap_or_default();
+        let mark = StopMark {
+            reason: verdict.reason.clone(),
+            rule: rule.clone(),
+            at: now_rfc3339(),
+        };
+        let mut event = self.base_event("run.stopped");
+        event.insert("reason".into(), json!(verdict.reason));
+        event.insert("rule".into(), json!(rule));
+        let _ = self.record(event);
+        let _ = self.active.update(|state| state.stopped = Some(mark));
+        Answer::Halt(format!("mandate stopped the run: {}", verdict.reason))
+    }
+
+    fn permission_request(&self) -> Answer {
+        if let Some(reason) = self.stopped_reason() {
+            return Answer::Deny(reason);
+        }
+        let (tool, input, verdict) = match self.judge() {
+            Ok(judged) => judged,
+            Err(outcome) => return outcome,
+        };
+        let approved = verdict.decision == Decision::Ask
+            && verdict.approval.is_some()
+            && self.approved_call(&tool, &input);
+        let mut event = self.base_event("tool.permission_request");
+        event.insert("tool".into(), json!(tool));
+        event.insert("input".into(), input);
+        event.insert("decision".into(), json!(verdict.decision.as_str()));
+        event.insert("rules".into(), json!(verdict.rules));
+        event.insert("reason".into(), json!(verdict.reason));
+        if let Err(error) = self.record(event) {
+            return Answer::Deny(format!(
+                "mandate could not record this call, so it is refused: {error}"
+            ));
+        }
+        if self.mode() != Mode::Enforce {
+            return Answer::Nothing;
+        }
+        match verdict.decision {
+            // In scope: the person at the prompt decides as usual.
+            Decision::Allow => Answer::Nothing,
+            Decision::Ask if verdict.approval.is_none() => Answer::Nothing,
+            // A named reviewer approved this very call (PreToolUse let it through).
+            Decision::Ask if approved => Answer::Nothing,
+            _ => Answer::Deny(format!("mandate denied this call: {}", verdict.reason)),
+        }
+    }
+
+    fn post_tool_use(&self) -> Answer {
+        let failed = self.event.kind == Kind::PostToolUseFailure;
+        let tool = self.tool_name();
+        let mut event = self.base_event(if failed { "tool.failure" } else { "tool.post" });
+        event.insert("tool".into(), json!(tool));
+        event.insert("input".into(), self.tool_input());
+        if failed {
+            event.insert("error".into(), self.event.error.clone().unwrap_or_default());
+        } else {
+            event.insert(
+                "response".into(),
+                self.event.response.clone().unwrap_or_default(),
+            );
+        }
+        if let Some(duration) = &self.event.duration_ms {
+            event.insert("duration_ms".into(), duration.clone());
+        }
+        if !failed && let Some(after) = self.changed_file_digest(tool) {
+            event.insert("after".into(), json!([after]));
+        }
+        let _ = self.record(event);
+        if tool == "Bash" {
+            self.record_test_run();
+        }
+        Answer::Nothing
+    }
+
+    /// The digest of the file a file tool just changed, read back from disk: what the
+    /// reviewer's packet and the in-toto subjects name as the changed file.
+    fn changed_file_digest(&self, tool: &str) -> Option<Value> {
+        const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
+        let key = match tool {
+            "Write" | "Edit" | "MultiEdit" => "file_path",
+            "NotebookEdit" => "notebook_path",
+            _ => return None,
+        };
+        let raw = self.event.tool.as_ref()?.input.get(key)?.as_str()?;
+        let path = mandate_policy::path::absolutize(&self.cwd, raw, self.project.home.as_deref());
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_DIGEST_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        Some(json!({
+            "path": path,
+            "sha256": mandate_project::sha256_hex(&bytes),
+            "bytes": bytes.len(),
+        }))
+    }
+
+    /// A contract test command that ran: recorded as a test run with its result.
+    fn record_test_run(&self) {
+        let Some(command) = self
+            .event
+            .tool
+            .as_ref()
+            .and_then(|t| t.input.get("command"))
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        if !self.engine.is_test_command(command) {
+            return;
+        }
+        let output = self.event.output.as_deref().unwrap_or("");
+        // What the adapter could tell of the exit status; a failure it could not read is
+        // still a failure.
+        let exit_status =
+            self.event
+                .exit_status
+                .unwrap_or(if self.event.kind == Kind::PostToolUseFailure {
+                    1
+                } else {
+                    0
+                });
+        let mut event = self.base_event("test.run");
+        event.insert("command".into(), json!(command));
+        event.insert("exit_status".into(), json!(exit_status));
+        event.insert("summary".into(), test_summary(output));
+        let _ = self.record(event);
+        let _ = self.active.update(|state| {
+            state
+                .evidence
+                .insert(EvidenceKind::Tests.as_str().to_string());
+        });
+    }
+
+    fn stop_gate(&self) -> Answer {
+        let Some(state) = &self.state else {
+            return self.record_only();
+        };
+        let missing: Vec<EvidenceKind> = self
+            .engine
+            .required_evidence()
+            .into_iter()
+            .filter(|kind| !state.has_evidence(kind.as_str()))
+            .collect();
+        let mut event = self.base_event("stop.gate");
+        event.insert("event".into(), json!(self.event.agent_event));
+        event.insert(
+            "missing".into(),
+            json!(missing.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+        );
+        if missing.is_empty() {
+            event.insert("blocked".into(), json!(false));
+            let _ = self.record(event);
+            let _ = self.active.update(|s| s.stop_gate_blocks = 0);
+            return Answer::Nothing;
+        }
+        if state.stop_gate_blocks >= MAX_STOP_BLOCKS || self.mode() != Mode::Enforce {
+            event.insert("blocked".into(), json!(false));
+            event.insert("incomplete".into(), json!(true));
+            let _ = self.record(event);
+            let _ = self.active.update(|s| s.incomplete = true);
+            return Answer::Nothing;
+        }
+        event.insert("blocked".into(), json!(true));
+        event.insert("attempt".into(), json!(state.stop_gate_blocks + 1));
+        let _ = self.record(event);
+        let _ = self.active.update(|s| s.stop_gate_blocks += 1);
+        Answer::KeepGoing(missing_evidence_reason(&missing, self.engine.contract()))
+    }
+
+    fn session_start(&self) -> Answer {
+        let mut event = self.base_event("session.start");
+        event.insert(
+            "source".into(),
+            self.event.source.clone().unwrap_or_default(),
+        );
+        if let Some(model) = &self.event.model {
+            event.insert("model".into(), model.clone());
+        }
+        let _ = self.record(event);
+        if let Some(reason) = self.stopped_reason() {
+            return Answer::Halt(reason);
+        }
+        let text = match self.engine.contract() {
+            Some(contract) => format!(
+                "mandate: this session works under task contract {} ({}), delegated by {}. {} \
+                 Record evidence with `mandate evidence rollback|assumption|risk|test-gap`.",
+                contract.task.id,
+                contract.task.request,
+                contract.task.delegated_by,
+                self.engine.box_summary()
+            ),
+            None => self.engine.box_summary(),
+        };
+        Answer::Context(text)
+    }
+
+    fn user_prompt(&self) -> Answer {
+        let mut event = self.base_event("prompt");
+        event.insert(
+            "prompt".into(),
+            self.event.prompt.clone().unwrap_or_default(),
+        );
+        let _ = self.record(event);
+        match self.stopped_reason() {
+            Some(reason) => Answer::Halt(reason),
+            None => Answer::Nothing,
+        }
+    }
+
+    fn record_only(&self) -> Answer {
+        let kind = match self.event.kind {
+            Kind::SubagentStart => "subagent.start",
+            Kind::SubagentStop => "subagent.stop",
+            Kind::SessionEnd => "session.end",
+            Kind::Stop => "stop",
+            _ => self.event.agent_event.as_str(),
+        };
+        let mut event = self.base_event(kind);
+        for (key, value) in [
+            ("reason", &self.event.reason),
+            ("source", &self.event.source),
+        ] {
+            if let Some(value) = value {
+                event.insert(key.into(), value.clone());
+            }
+        }
+        let _ = self.record(event);
+        if self.event.kind == Kind::SessionEnd {
+            // Seal what this session recorded with a signed checkpoint.
+            if let Some(state) = &self.state {
+                let _ =
+                    mandate_project::recorder::checkpoint(&self.project.key_path(), &state.run_dir);
+            }
+        }
+        Answer::Nothing
+    }
+}
+
+fn test_summary(output: &str) -> Value {
+    match mandate_record::parse_test_summary(output) {
+        Some(summary) => serde_json::to_value(summary).unwrap_or(Value::Null),
+        None => Value::Null,
+    }
+}
+
+/// What is missing before the agent may stop, and exactly how to record it.
+pub fn missing_evidence_reason(missing: &[EvidenceKind], contract: Option<&Contract>) -> String {
+    let mut lines = vec![
+        "mandate: the contract requires evidence that is not on record yet. Record it, then \
+         finish:"
+            .to_string(),
+    ];
+    for kind in missing {
+        lines.push(match kind {
+            EvidenceKind::RollbackNote => {
+                "- rollback note: `mandate evidence rollback --change TEXT --undo TEXT \
+                 --data-risk TEXT --trigger TEXT --owner TEXT --stop-before TEXT`"
+                    .to_string()
+            }
+            EvidenceKind::Tests => {
+                let commands = contract
+                    .map(|c| c.allow.execute.join("`, `"))
+                    .unwrap_or_default();
+                format!("- tests: run the contract's test command (`{commands}`)")
+            }
+            EvidenceKind::Assumptions => {
+                "- assumptions: `mandate evidence assumption TEXT` for each assumption you made"
+                    .to_string()
+            }
+            EvidenceKind::ResidualRisks => {
+                "- residual risks: `mandate evidence risk TEXT` for each risk left".to_string()
+            }
+            EvidenceKind::TestGaps => {
+                "- test gaps: `mandate evidence test-gap TEXT` for what the tests do not cover"
+                    .to_string()
+            }
+        });
+    }
+    lines.join("\n")
+}
