@@ -62,6 +62,22 @@ EOF
 EOF
 }
 make_repo billing examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml
+# The same calls as the other agents send them (research/agent-payloads): Codex's shell
+# and patch, Gemini's file read, Copilot's camelCase shell (its event named on the
+# command line). Each goes through its adapter into the same run.
+repo=$work/billing/repo
+cat >"$work/billing/codex-bash.json" <<EOF
+{"session_id":"bench","turn_id":"t1","transcript_path":null,"cwd":"$repo","hook_event_name":"PreToolUse","model":"gpt-5.5","permission_mode":"bypassPermissions","tool_name":"Bash","tool_input":{"command":"pytest billing/export/tests -q && ruff check billing/export"},"tool_use_id":"call_1"}
+EOF
+cat >"$work/billing/codex-patch.json" <<EOF
+{"session_id":"bench","turn_id":"t1","transcript_path":null,"cwd":"$repo","hook_event_name":"PreToolUse","model":"gpt-5.5","permission_mode":"bypassPermissions","tool_name":"apply_patch","tool_input":{"command":"*** Begin Patch\\n*** Update File: deploy/prod.yaml\\n@@\\n-replicas: 3\\n+replicas: 0\\n*** End Patch\\n"},"tool_use_id":"call_2"}
+EOF
+cat >"$work/billing/gemini-read.json" <<EOF
+{"session_id":"bench","transcript_path":"/dev/null","cwd":"$repo","hook_event_name":"BeforeTool","timestamp":"2026-12-07T15:42:33.204Z","tool_name":"read_file","tool_input":{"file_path":"billing/export/filter.py"}}
+EOF
+cat >"$work/billing/copilot-bash.json" <<EOF
+{"sessionId":"bench","timestamp":1796658527640,"cwd":"$repo","toolName":"bash","toolArgs":{"command":"pytest billing/export/tests -q && ruff check billing/export","description":"run the tests"}}
+EOF
 make_repo rules500 bench/fixtures/rules-500/mandate.toml bench/fixtures/rules-500/BILL-500.toml
 # For the breakdown: the billing policy with no run started (nothing to record, no contract).
 make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml --no-run
@@ -69,6 +85,7 @@ make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contract
 sed 's/"PreToolUse"/"Notification"/' "$work/billing/read.json" >"$work/billing/other.json"
 
 hook() { printf '%s\t' "$mandate" hook claude-code --root "$work/$1/repo" | sed 's/\t$//'; }
+agent_hook() { printf '%s\t' "$mandate" hook "$1" --root "$work/$2/repo" | sed 's/\t$//'; }
 # The binary's code symbols in address order, one "ADDRESS NAME" a line.
 text_symbols() { nm -n --defined-only "$mandate" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }'; }
 python=$(python3 -c 'import sys; print(sys.executable)')
@@ -211,6 +228,11 @@ spec=$work/spec.tsv
   printf 'no-run-read\t%s\tdeny\t%s\n' "$work/norun/read.json" "$(hook norun)"
   printf 'mandate-billing-read\t%s\t"allow"\t%s\n' "$work/billing/read.json" "$(hook billing)"
   printf 'mandate-billing-bash\t%s\tpermissionDecision\t%s\n' "$work/billing/bash.json" "$(hook billing)"
+  # The other agents: an allow is no decision for them, so `{}` is what they print.
+  printf 'codex-billing-bash\t%s\t{}\t%s\n' "$work/billing/codex-bash.json" "$(agent_hook codex billing)"
+  printf 'codex-billing-patch-deny\t%s\t"deny"\t%s\n' "$work/billing/codex-patch.json" "$(agent_hook codex billing)"
+  printf 'gemini-billing-read\t%s\t{}\t%s\n' "$work/billing/gemini-read.json" "$(agent_hook gemini billing)"
+  printf 'copilot-billing-bash\t%s\t{}\t%s\t--event\tpreToolUse\n' "$work/billing/copilot-bash.json" "$(agent_hook copilot billing)"
   printf 'mandate-500-read\t%s\t"allow"\t%s\n' "$work/rules500/read.json" "$(hook rules500)"
   printf 'mandate-500-bash\t%s\tpermissionDecision\t%s\n' "$work/rules500/bash.json" "$(hook rules500)"
 } >"$spec"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs mandate's whole test suite, installing what the tests need first:
-# the real Claude Code client (for the end-to-end suite) and the Python tools the billing
+# the real Claude Code client, Codex CLI and Gemini CLI (for the end-to-end suites) and the Python tools the billing
 # example's contract runs (pytest, ruff).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -8,6 +8,14 @@ cd "$root"
 
 claude="$(scripts/install-claude-code.sh)"
 export MANDATE_CLAUDE_BIN="$claude"
+# The other agents with an end-to-end suite (scripts/install-agents.sh prints `NAME PATH`).
+while read -r agent bin; do
+  case "$agent" in
+    codex) export MANDATE_CODEX_BIN="$bin" ;;
+    gemini) export MANDATE_GEMINI_BIN="$bin" ;;
+    copilot) export MANDATE_COPILOT_BIN="$bin" ;;
+  esac
+done < <(scripts/install-agents.sh codex gemini)
 export MANDATE_E2E_REQUIRED=1
 export MANDATE_MCP_EVERYTHING="$(scripts/install-mcp-everything.sh)"
 

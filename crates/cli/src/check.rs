@@ -41,6 +41,9 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
                 for warning in crate::sandbox::write_then_execute(&contract) {
                     println!("  warning: {warning}");
                 }
+                for line in crate::sandbox::program_files_report(&project, &contract) {
+                    println!("  note: {line}");
+                }
                 for (pattern, name) in mandate_policy::protected_names_by_glob(&contract) {
                     println!(
                         "  warning: `allow.write` entry `{pattern}` reaches for `{name}` with a \
@@ -95,7 +98,13 @@ pub fn contract_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> Result<ExitCode> {
+pub fn explain(
+    contract: Option<&Path>,
+    json: bool,
+    exit_code: bool,
+    tool: &str,
+    input: &str,
+) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let project = Project::discover(&cwd, None)?;
     let input: serde_json::Value = serde_json::from_str(input).with_context(|| {
@@ -152,5 +161,12 @@ pub fn explain(contract: Option<&Path>, json: bool, tool: &str, input: &str) -> 
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // `--exit-code`: a script can ask "would this be refused?" without reading the output.
+    Ok(
+        if exit_code && verdict.decision != mandate_policy::Decision::Allow {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

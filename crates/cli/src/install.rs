@@ -217,7 +217,7 @@ pub fn refresh_sandbox(project: &Project) -> Result<Option<PathBuf>> {
 }
 
 /// Why the agent could replace `binary`, if it could.
-fn replaceable(binary: &Path, root: &Path) -> Option<String> {
+pub(crate) fn replaceable(binary: &Path, root: &Path) -> Option<String> {
     let canonical = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
     if canonical.starts_with(root) {
         return Some("it is inside the repository the agent works in".to_string());
@@ -329,9 +329,21 @@ fn set_deny_rules(settings: &mut Map<String, Value>, previous: &[String], rules:
     }
 }
 
-/// Claude Code `permissions.deny` rules from the hard blocks of the policies and the
-/// active contract, plus mandate's own protected files.
-pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
+/// The hard blocks of the policies and the active contract, without what a stop
+/// condition covers (a native layer refusing those would keep the hook from halting the
+/// run): what every agent's native backstop is compiled from.
+pub struct Blocks {
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+    pub execute: Vec<String>,
+    pub call: Vec<String>,
+    /// The contract lets something leave the machine (its `allow.expose` is not empty).
+    pub expose_allowed: bool,
+    /// The contract's write allows that name one exact path (they lift a protected name).
+    pub literal_allows: Vec<String>,
+}
+
+pub fn hard_blocks(project: &Project) -> Result<Blocks> {
     let mut reads = Vec::new();
     let mut writes = Vec::new();
     let mut executes = Vec::new();
@@ -348,12 +360,14 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
     add(&project.policy.block);
     let active = ActiveRun::new(&project.workspace_dir());
     let mut stops = mandate_policy::format::TouchLists::default();
+    let mut expose_allowed = false;
     let mut literal_allows: Vec<String> = Vec::new();
     if active.load()?.is_some_and(|s| !s.finished) {
         let path = active.contract_path();
         let text = mandate_project::read(&path)?;
         let contract = mandate_policy::parse_contract(&path, &text)?;
         add(&contract.block);
+        expose_allowed = !contract.allow.expose.is_empty();
         literal_allows.extend(
             contract
                 .allow
@@ -377,6 +391,27 @@ pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
     writes.retain(|glob| !intercepts_stop(glob, &stops.write));
     executes.retain(|pattern| !stops.execute.contains(pattern));
     calls.retain(|pattern| !stops.call.contains(pattern));
+    Ok(Blocks {
+        read: reads,
+        write: writes,
+        execute: executes,
+        call: calls,
+        expose_allowed,
+        literal_allows,
+    })
+}
+
+/// Claude Code `permissions.deny` rules from the hard blocks of the policies and the
+/// active contract, plus mandate's own protected files.
+pub fn deny_rules(project: &Project) -> Result<Vec<String>> {
+    let Blocks {
+        read: reads,
+        write: mut writes,
+        execute: executes,
+        call: calls,
+        literal_allows,
+        ..
+    } = hard_blocks(project)?;
     for protected in [
         "mandate.toml",
         ".mandate/**",

@@ -7,6 +7,7 @@
 //! There is no Rust `main`: the C `main` below is the entry point (see [`main`]).
 #![cfg_attr(not(test), no_main)]
 
+mod agent_hook;
 mod approvals;
 mod check;
 mod demo;
@@ -14,6 +15,7 @@ mod draft;
 mod incident;
 mod init;
 mod install;
+mod install_agents;
 mod killswitch;
 mod mcp;
 mod metrics;
@@ -80,6 +82,9 @@ enum Command {
         /// Print JSON: decision, rules, reason, touches.
         #[arg(long)]
         json: bool,
+        /// Exit 1 when the call would not be allowed (deny, ask or stop).
+        #[arg(long)]
+        exit_code: bool,
         /// Tool name, e.g. Read, Bash, mcp__jira__get_issue.
         tool: String,
         /// Tool input as JSON, e.g. '{"file_path": ".env"}'.
@@ -97,6 +102,10 @@ enum Command {
         /// world-writable folder).
         #[arg(long)]
         allow_unsafe_binary: bool,
+        /// The agent: `claude-code` (default), `codex`, `gemini`, `copilot`, `cursor`, or
+        /// `all` for every one found on PATH.
+        #[arg(long, default_value = "claude-code")]
+        agent: String,
     },
     /// Bind a contract to this workspace and open a run.
     Start { contract: PathBuf },
@@ -214,9 +223,14 @@ enum Command {
         command: mcp::McpCommand,
     },
     /// The hook entry point Claude Code runs.
+    ///
+    /// Reads the agent's hook event as JSON on stdin and answers on stdout in that agent's
+    /// wire format and exit codes (not mandate's); `mandate install` writes the commands
+    /// that run it.
     Hook {
-        /// The agent: `claude-code`.
+        /// The agent: `claude-code`, `codex`, `gemini`, `copilot` or `cursor`.
         agent: String,
+        /// The repository root the hooks were installed for.
         #[arg(long)]
         root: Option<PathBuf>,
     },
@@ -335,7 +349,9 @@ fn ensure_std_fds() {
 #[cfg_attr(test, allow(dead_code))]
 fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("hook") {
+    // `mandate hook --help` is a person asking, not an agent's event: clap answers it.
+    let asks_help = args.iter().skip(2).any(|a| a == "--help" || a == "-h");
+    if args.get(1).map(String::as_str) == Some("hook") && !asks_help {
         return hook(&args);
     }
     command()
@@ -378,14 +394,16 @@ fn command() -> ExitCode {
         Command::Explain {
             contract,
             json,
+            exit_code,
             tool,
             input,
-        } => check::explain(contract.as_deref(), json, &tool, &input),
+        } => check::explain(contract.as_deref(), json, exit_code, &tool, &input),
         Command::Install {
             managed,
             binary,
             allow_unsafe_binary,
-        } => install::install(managed, binary, allow_unsafe_binary),
+            agent,
+        } => install_agent(&agent, managed, binary, allow_unsafe_binary),
         Command::Start { contract } => run::start(&contract),
         Command::Status => run::status(),
         Command::Finish => run::finish(),
@@ -447,6 +465,48 @@ fn command() -> ExitCode {
     }
 }
 
+/// `mandate install --agent NAME`: Claude Code's installer or another agent's.
+fn install_agent(
+    agent: &str,
+    managed: bool,
+    binary: Option<PathBuf>,
+    allow_unsafe: bool,
+) -> anyhow::Result<ExitCode> {
+    if agent == "claude-code" {
+        return install::install(managed, binary, allow_unsafe);
+    }
+    if agent == "all" {
+        let on_path = |program: &str| {
+            std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+            })
+        };
+        let mut any = false;
+        if on_path("claude") {
+            install::install(managed, binary.clone(), allow_unsafe)?;
+            any = true;
+        }
+        for other in mandate_agents::Agent::ALL {
+            if on_path(install_agents::program(other)) {
+                install_agents::install(other, managed, binary.clone(), allow_unsafe)?;
+                any = true;
+            }
+        }
+        if !any {
+            anyhow::bail!(
+                "no agent found on PATH (claude, codex, gemini, copilot, cursor-agent); name one with --agent"
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match mandate_agents::Agent::from_name(agent) {
+        Some(other) => install_agents::install(other, managed, binary, allow_unsafe),
+        None => anyhow::bail!(
+            "unknown agent `{agent}`: use claude-code, codex, gemini, copilot, cursor or all"
+        ),
+    }
+}
+
 /// `mandate hook claude-code [--root DIR]`, without clap: the hot path.
 #[inline(never)]
 fn hook(args: &[String]) -> ExitCode {
@@ -458,8 +518,14 @@ fn hook(args: &[String]) -> ExitCode {
             hook_args.root = rest.next().map(PathBuf::from);
         }
     }
+    if let Some(other) = agent.and_then(mandate_agents::Agent::from_name) {
+        let args = agent_hook::parse_args(args.get(3..).unwrap_or_default());
+        return ExitCode::from(agent_hook::hook(other, &args));
+    }
     let outcome = if agent != Some("claude-code") {
-        Outcome::unreadable("mandate: `mandate hook` knows one agent: `claude-code`")
+        Outcome::unreadable(
+            "mandate: `mandate hook` knows these agents: claude-code, codex, gemini, copilot, cursor",
+        )
     } else {
         let mut input = Vec::new();
         let limit = mandate_claude_code::hook::MAX_INPUT_BYTES as u64 + 1;

@@ -13,9 +13,11 @@
 //!   refuses commands instead of running them bare.
 //!
 //! The sandbox takes paths, not mandate's globs, so globs are expanded against the
-//! repository when the settings are written (`mandate install`, `mandate start`): a
-//! blocked file created later is caught by the hook, not by the sandbox, until the next
-//! start. What the sandbox cannot express — "write only here" inside the working
+//! repository when the settings are written (`mandate install`, `mandate start`). A
+//! blocked file created later would be unknown to the sandbox until the next start, so the
+//! hook refuses every write that creates a path a read block covers (issue 14, item 6);
+//! what a program the agent may run does with the files it reads is listed by `mandate
+//! check` ([`program_files_report`]). What the sandbox cannot express — "write only here" inside the working
 //! directory — stays with the hook.
 
 use std::path::{Path, PathBuf};
@@ -250,4 +252,156 @@ pub fn write_then_execute(contract: &Contract) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Files that change what a program does, by program: the file name and what the program
+/// does with it.
+const PROGRAM_FILES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "pytest",
+        &[
+            ("conftest.py", "runs it as code when it collects tests"),
+            (
+                "pytest.ini",
+                "takes options from it (`addopts`, plugins with `-p`)",
+            ),
+            (
+                "pyproject.toml",
+                "takes options from `[tool.pytest.ini_options]`",
+            ),
+            ("setup.cfg", "takes options from `[tool:pytest]`"),
+            ("tox.ini", "takes options from `[pytest]`"),
+        ],
+    ),
+    (
+        "ruff",
+        &[
+            (
+                "ruff.toml",
+                "takes its settings from it (`extend` can point elsewhere)",
+            ),
+            (".ruff.toml", "takes its settings from it"),
+            ("pyproject.toml", "takes its settings from `[tool.ruff]`"),
+        ],
+    ),
+    (
+        "npm",
+        &[(
+            "package.json",
+            "runs its `scripts` (and `pre`/`post` scripts) as shell commands",
+        )],
+    ),
+    (
+        "yarn",
+        &[("package.json", "runs its `scripts` as shell commands")],
+    ),
+    (
+        "pnpm",
+        &[("package.json", "runs its `scripts` as shell commands")],
+    ),
+    (
+        "make",
+        &[("Makefile", "runs its recipes as shell commands")],
+    ),
+];
+
+/// For `mandate check`: the files in the contract's write scope that change what a program
+/// its execute rules allow does, which of them exist now, and what the OS layer does and
+/// does not hold for them. Empty when the contract lets the agent run none of these
+/// programs or write none of these files.
+pub fn program_files_report(project: &Project, contract: &Contract) -> Vec<String> {
+    let writable: Vec<PathGlob> = contract
+        .allow
+        .write
+        .iter()
+        .filter_map(|glob| PathGlob::new(glob).ok())
+        .collect();
+    let mut lines = Vec::new();
+    let mut seen_programs: Vec<&str> = Vec::new();
+    for pattern in &contract.allow.execute {
+        let program = pattern.split_whitespace().next().unwrap_or("");
+        let base = program.rsplit('/').next().unwrap_or(program);
+        let Some((name, files)) = PROGRAM_FILES.iter().find(|(name, _)| *name == base) else {
+            continue;
+        };
+        if seen_programs.contains(name) {
+            continue;
+        }
+        seen_programs.push(name);
+        for (file, what) in *files {
+            // Where the agent may put this file: a write glob that can hold it.
+            let scopes: Vec<&String> = contract
+                .allow
+                .write
+                .iter()
+                .zip(&writable)
+                .filter(|(_, glob)| {
+                    let probe = glob
+                        .as_str()
+                        .split('/')
+                        .map(|s| {
+                            if s.contains(['*', '?', '[', '{']) {
+                                "x"
+                            } else {
+                                s
+                            }
+                        })
+                        .collect::<Vec<_>>();
+                    let mut probe: Vec<&str> =
+                        probe.into_iter().take_while(|s| *s != "x").collect();
+                    probe.push(file);
+                    glob.matches(&probe)
+                })
+                .map(|(text, _)| text)
+                .collect();
+            if scopes.is_empty() {
+                continue;
+            }
+            let existing = expand(project, &format!("**/{file}"));
+            let inside: Vec<String> = existing
+                .iter()
+                .filter_map(|path| {
+                    let relative = Path::new(path).strip_prefix(&project.root).ok()?;
+                    let segments: Vec<&str> = relative.iter().filter_map(|c| c.to_str()).collect();
+                    writable
+                        .iter()
+                        .any(|glob| glob.matches(&segments))
+                        .then(|| relative.display().to_string())
+                })
+                .collect();
+            lines.push(format!(
+                "`{file}`, which the agent may write under {}{}: `{name}` {what}",
+                scopes
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if inside.is_empty() {
+                    " (none there now)".to_string()
+                } else {
+                    format!(
+                        " (there now: {})",
+                        inside
+                            .iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        lines.push(
+            "what the OS layer holds for them: the sandbox `mandate install` and `mandate \
+             start` write keeps such a program from reading the blocked files (those that \
+             existed when it was written; the hook refuses creating new ones), from writing \
+             blocked or protected paths and from reaching hosts outside the expose scope. \
+             It does not keep the program from running the code and commands these files \
+             name, from writing anywhere else the agent may write, or from reading files \
+             that no read block covers, inside or outside the repository."
+                .to_string(),
+        );
+    }
+    lines
 }

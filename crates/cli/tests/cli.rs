@@ -140,6 +140,46 @@ fn check_reports_unknown_keys_and_failing_examples() {
     assert_eq!(start.status.code(), Some(2));
 }
 
+/// Issue 14, items 5 and 6: `mandate check` names the files in the write scope that change
+/// what an allowed program does, and warns about an allow rule reaching for a protected
+/// name with a wildcard.
+#[test]
+fn check_names_program_files_and_protected_names_by_glob() {
+    let repo = Repo::new();
+    std::fs::write(repo.root.join("billing/export/conftest.py"), "").unwrap();
+    let out = text(&repo.run(&["check"]));
+    assert!(
+        out.contains(
+            "`conftest.py`, which the agent may write under `billing/export/**` (there now: \
+             `billing/export/conftest.py`): `pytest` runs it as code"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("`pytest.ini`, which the agent may write"),
+        "{out}"
+    );
+    assert!(out.contains("what the OS layer holds for them"), "{out}");
+    assert!(
+        out.contains("It does not keep the program from running"),
+        "{out}"
+    );
+    std::fs::write(
+        repo.root.join(".mandate/contracts/BILL-142.toml"),
+        CONTRACT.replace(
+            "write = [\"billing/export/**\"]",
+            "write = [\"billing/export/**\", \"billing/**/CLAUDE.md\"]",
+        ),
+    )
+    .unwrap();
+    let out = text(&repo.run(&["check"]));
+    assert!(
+        out.contains("`allow.write` entry `billing/**/CLAUDE.md` reaches for `CLAUDE.md`"),
+        "{out}"
+    );
+    assert!(out.contains("`billing/CLAUDE.md`"), "{out}");
+}
+
 #[test]
 fn explain_json_gives_decision_rules_and_reason() {
     let repo = Repo::new();
@@ -474,5 +514,51 @@ fn a_closed_pipe_is_an_error_not_a_signal() {
         if args[0] == "status" {
             assert_eq!(status.code(), Some(141), "{args:?}");
         }
+    }
+}
+
+#[test]
+fn explain_exit_code_says_whether_the_call_would_be_refused() {
+    let repo = Repo::new();
+    let contract = ["--contract", ".mandate/contracts/BILL-142.toml"];
+    let refused = repo.run(
+        &[
+            &["explain", "--exit-code"][..],
+            &contract,
+            &["Read", r#"{"file_path": ".env"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let allowed = repo.run(
+        &[
+            &["explain", "--exit-code"][..],
+            &contract,
+            &["Read", r#"{"file_path": "billing/export/filter.py"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    // Without the flag, a refusal is still a successful explanation.
+    let plain = repo.run(
+        &[
+            &["explain"][..],
+            &contract,
+            &["Read", r#"{"file_path": ".env"}"#],
+        ]
+        .concat(),
+    );
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain));
+}
+
+#[test]
+fn hook_help_is_help_for_a_person_not_a_blocked_event() {
+    let repo = Repo::new();
+    for args in [&["hook", "--help"][..], &["hook", "claude-code", "--help"]] {
+        let out = repo.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = text(&out);
+        assert!(out.contains("Usage: mandate hook"), "{out}");
+        assert!(!out.contains("\"decision\""), "{out}");
     }
 }

@@ -96,7 +96,17 @@ macro_rules! class {
 }
 
 // One test per class file in `tests/multistep/`.
-class!(paths, benign, evidence_verb, urls, benign_launder);
+class!(
+    paths,
+    benign,
+    evidence_verb,
+    urls,
+    benign_launder,
+    git,
+    benign_git,
+    protected,
+    oslayer
+);
 
 /// The binary under test; `MULTISTEP_MANDATE` runs the corpus against another build (to
 /// measure what an older version let through).
@@ -235,7 +245,7 @@ struct CaseRun {
 fn class_file(class: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/multistep")
-        .join(format!("{class}.toml"))
+        .join(format!("{}.toml", class.replace('_', "-")))
 }
 
 fn run_class(class: &str) {

@@ -80,6 +80,13 @@ pub enum Touch {
     Read(PathBuf),
     /// Read a whole folder: a search or listing rooted there.
     ReadTree(PathBuf),
+    /// Read what git holds at or under `path` (a file or a folder): the working copy, the
+    /// index and every commit, so files deleted from the tree long ago as well (`git show
+    /// REV:path`, `git log -p -- path`). `top` is the top of the work tree.
+    ReadHistory {
+        path: PathBuf,
+        top: PathBuf,
+    },
     Write(PathBuf),
     /// Write anywhere under a folder: `rm -r`, `tar x`, `git checkout -- .`.
     WriteTree(PathBuf),
@@ -119,7 +126,7 @@ pub enum Touch {
 impl Touch {
     pub fn kind(&self) -> Kind {
         match self {
-            Touch::Read(_) | Touch::ReadTree(_) => Kind::Read,
+            Touch::Read(_) | Touch::ReadTree(_) | Touch::ReadHistory { .. } => Kind::Read,
             Touch::Write(_) | Touch::WriteTree(_) | Touch::Link { .. } => Kind::Write,
             Touch::Execute { .. } | Touch::Opaque { .. } => Kind::Execute,
             Touch::Call { .. } => Kind::Call,
@@ -132,6 +139,7 @@ impl Touch {
         match self {
             Touch::Read(path) | Touch::Write(path) => path.display().to_string(),
             Touch::ReadTree(path) | Touch::WriteTree(path) => format!("{}/**", path.display()),
+            Touch::ReadHistory { path, .. } => format!("git:{}/**", path.display()),
             Touch::Execute { line, .. } => line.clone(),
             Touch::Opaque { text, .. } => text.clone(),
             Touch::Call { tool, .. } => tool.clone(),

@@ -36,6 +36,36 @@ pub trait Fs {
     /// lead to included: what a search of `dir` that follows links reads besides `dir`.
     /// `None` when the tree is too large to tell.
     fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>>;
+
+    /// The top folder of the git work tree holding `dir`, if any.
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .find(|folder| self.is_dir(&folder.join(".git")))
+            .map(Path::to_path_buf)
+    }
+
+    /// Does git hold a path at or under `path` that satisfies `test`, in the working tree,
+    /// the index or any commit it keeps (every ref, the reflog, stashes)? `None` when
+    /// unknown, which the evaluator treats as yes. Without a way to ask git, the working
+    /// tree is all there is to look at.
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        let _ = top;
+        self.tree_has(path, test)
+    }
+
+    /// The files with local changes (modified, staged, deleted, untracked) at or under
+    /// `path` of the work tree at `top`, or `None` when unknown.
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        let _ = (top, path);
+        None
+    }
+
+    /// The files the stash entry `entry` holds, or `None` when unknown.
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        let _ = (top, entry);
+        None
+    }
+
     /// Where `PATH` finds the program `name`, or `None` when unknown. Only asked when a
     /// line runs a bare `mandate` (is it the installed binary?); unknown refuses it.
     fn program_on_path(&self, _name: &str) -> Option<PathBuf> {
@@ -494,8 +524,14 @@ impl Engine {
                 }
             }
             Decision::Deny => {
-                reason.push_str(". ");
-                reason.push_str(&self.box_summary());
+                // First line: what was refused and by which rule. Second line: what to do
+                // instead. The whole box goes to the agent once, at session start.
+                if rules.iter().all(|r| r == "policy.default") {
+                    reason.push_str(".\n");
+                } else {
+                    reason.push_str(&format!(" (rule {}).\n", rules.join(", ")));
+                }
+                reason.push_str(&self.what_to_do(&deciding));
             }
             Decision::Stop => {
                 reason.push_str(
@@ -544,7 +580,97 @@ impl Engine {
         Some((group, None))
     }
 
-    /// The box in one paragraph, for deny reasons.
+    /// The second line of a denial: what the agent can do instead, for the kinds of touch
+    /// that were refused: the allowed spelling of a command, the folders it may read or
+    /// write, or whom to ask.
+    fn what_to_do(&self, deciding: &[&JudgedTouch]) -> String {
+        let Some(contract) = &self.contract else {
+            return "No contract is active in this workspace: the delegating user must run \
+                    `mandate start CONTRACT` before the agent can work."
+                .to_string();
+        };
+        let ask = format!(
+            "if the task needs it, stop and ask {} for a contract that allows it",
+            contract.task.delegated_by
+        );
+        let blocked = deciding
+            .iter()
+            .all(|t| t.rules.iter().all(|r| r != "policy.default"));
+        if blocked {
+            return format!("Do not try to reach it another way; {ask}.");
+        }
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .take(6)
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut hints: Vec<String> = Vec::new();
+        for kind in Kind::ALL {
+            let open: Vec<&&JudgedTouch> = deciding
+                .iter()
+                .filter(|t| t.kind == kind && t.rules.iter().any(|r| r == "policy.default"))
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            let allowed: &[String] = match kind {
+                Kind::Read => &contract.allow.read,
+                Kind::Write => &contract.allow.write,
+                Kind::Execute => &contract.allow.execute,
+                Kind::Call => &contract.allow.call,
+                Kind::Expose => &contract.allow.expose,
+            };
+            if kind == Kind::Execute {
+                // The allowed spelling of the same program, where there is one.
+                let programs: Vec<&str> = open
+                    .iter()
+                    .filter_map(|t| t.target.split_whitespace().next())
+                    .collect();
+                let same: Vec<String> = allowed
+                    .iter()
+                    .filter(|rule| {
+                        rule.split_whitespace()
+                            .next()
+                            .is_some_and(|p| programs.contains(&p))
+                    })
+                    .cloned()
+                    .collect();
+                if !same.is_empty() {
+                    hints.push(format!("the contract runs it as {}", list(&same)));
+                    continue;
+                }
+            }
+            let verb = match kind {
+                Kind::Read => "read",
+                Kind::Write => "write",
+                Kind::Execute => "run",
+                Kind::Call => "call",
+                Kind::Expose => "send data to",
+            };
+            if allowed.is_empty() {
+                hints.push(format!(
+                    "contract {} lets you {verb} nothing",
+                    contract.task.id
+                ));
+            } else {
+                hints.push(format!(
+                    "contract {} lets you {verb} {}",
+                    contract.task.id,
+                    list(allowed)
+                ));
+            }
+        }
+        let mut line = hints.join("; ");
+        if let Some(first) = line.get(..1) {
+            line = format!("{}{}", first.to_uppercase(), line.get(1..).unwrap_or(""));
+        }
+        format!("{line}; {ask}.")
+    }
+
+    /// The box in one paragraph, for the agent at session start.
     pub fn box_summary(&self) -> String {
         let Some(contract) = &self.contract else {
             return "No contract is active in this workspace: the delegating user must run \
@@ -954,6 +1080,17 @@ impl Engine {
                     glob.overlaps(segs)
                 }
             }
+            (Matcher::Path { glob, anchor }, Touch::ReadHistory { path, top }) => {
+                let Some(segs) = split.get(anchor) else {
+                    return rule.effect != Decision::Allow
+                        && self.history_may_hold(rule, top, path, fs);
+                };
+                if rule.effect == Decision::Allow {
+                    glob.covers_tree(segs)
+                } else {
+                    glob.may_match_under(segs) && self.history_may_hold(rule, top, path, fs)
+                }
+            }
             (Matcher::Path { glob, anchor }, Touch::ReadTree(dir) | Touch::WriteTree(dir)) => {
                 let Some(segs) = split.get(anchor) else {
                     // The folder is above the anchor: a relative glob may match inside it.
@@ -1005,6 +1142,19 @@ impl Engine {
         fs.tree_has(dir, &test).unwrap_or(true)
     }
 
+    /// Could git hold, under `path`, a file this rule matches? Asks git through the file
+    /// system; unknown is yes.
+    fn history_may_hold(&self, rule: &Rule, top: &Path, path: &Path, fs: &dyn Fs) -> bool {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
+            return true;
+        };
+        let test = |found: &Path| {
+            self.anchored(anchor, found)
+                .is_some_and(|segs| glob.matches(&segs))
+        };
+        fs.history_has(top, path, &test).unwrap_or(true)
+    }
+
     fn anchored<'p>(&self, anchor: &Anchor, path: &'p Path) -> Option<Vec<&'p str>> {
         match anchor {
             Anchor::Root => relative_segments(path, &self.root),
@@ -1037,6 +1187,11 @@ impl Engine {
         match touch {
             Touch::Read(path) => format!("reading `{}`", self.display(path)),
             Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::ReadHistory { path, .. } => format!(
+                "showing what git holds under `{}` (its history: every commit, the index and \
+                 stashes, including files deleted since)",
+                self.display(path)
+            ),
             Touch::WriteTree(path) => format!("writing under `{}`", self.display(path)),
             Touch::Write(path) => format!("writing `{}`", self.display(path)),
             Touch::Execute { line, .. } => format!("running `{line}`"),
@@ -1102,6 +1257,7 @@ impl<'p> SplitPath<'p> {
             Touch::Read(path)
             | Touch::Write(path)
             | Touch::ReadTree(path)
+            | Touch::ReadHistory { path, .. }
             | Touch::WriteTree(path) => Some(path),
             _ => None,
         };
@@ -1338,11 +1494,26 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         PathBuf::from("/etc/mandate"),
         PathBuf::from("/etc/claude-code"),
     ];
+    // The other agents' hooks, trust and backstops (`mandate install --agent`).
+    for agent_config in [
+        ".codex",
+        ".gemini",
+        ".cursor",
+        ".github/hooks",
+        ".github/copilot",
+    ] {
+        protected.push(root.join(agent_config));
+    }
+    protected.push(PathBuf::from("/etc/codex"));
+    protected.push(PathBuf::from("/etc/gemini-cli"));
     if let Some(home) = sources.home {
         protected.push(home.join(".claude/settings.json"));
         protected.push(home.join(".claude/settings.local.json"));
         protected.push(home.join(".claude.json"));
         protected.push(home.join(".config/mandate"));
+        for agent_config in [".codex", ".gemini", ".copilot", ".cursor"] {
+            protected.push(home.join(agent_config));
+        }
     }
     protected.extend(sources.protected.iter().cloned());
     for path in protected {

@@ -18,6 +18,7 @@ use crate::decision::Touch;
 use crate::engine::{Call, Fs};
 use crate::path::{absolutize, holds, resolve};
 use crate::url_target::url_host;
+use mandate_shell::GitTouch;
 
 /// The touches of one call. Never fails: input that cannot be understood becomes an
 /// opaque touch, which only an exact execute rule allows.
@@ -325,6 +326,11 @@ fn bash_touches(
                         None => push_path(touches, PathTouch::Write, dir, path, home, &views),
                     },
                     mandate_shell::Effect::Network(target) => push_url(touches, target, command),
+                    mandate_shell::Effect::Git {
+                        what,
+                        path,
+                        from_top,
+                    } => git_touches(touches, *what, path, *from_top, dir, home, fs),
                 }
             }
             for made in mandate_shell::links::links_made(&simple.program, &simple.args) {
@@ -514,6 +520,103 @@ impl Fs for LinksMade<'_> {
     fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>> {
         self.fs.links_under(dir)
     }
+    fn program_on_path(&self, name: &str) -> Option<PathBuf> {
+        self.fs.program_on_path(name)
+    }
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        self.fs.git_top(dir)
+    }
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        self.fs.history_has(top, path, test)
+    }
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        self.fs.git_changed(top, path)
+    }
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        self.fs.git_stashed(top, entry)
+    }
+}
+
+/// What a git effect touches. Paths git reads from the top of the work tree are resolved
+/// from there; without a work tree above the directory, from `/`, where nothing is
+/// allowed (git would fail anyway, unless told of a repository another way, which the
+/// analyser makes opaque).
+fn git_touches(
+    touches: &mut Vec<Touch>,
+    what: GitTouch,
+    path: &str,
+    from_top: bool,
+    dir: &Path,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+) {
+    let top = fs.git_top(dir).unwrap_or_else(|| PathBuf::from("/"));
+    if what == GitTouch::Stash {
+        match fs.git_stashed(&top, path) {
+            Some(files) => {
+                for file in files {
+                    history(touches, &top, file.clone());
+                    touches.push(Touch::Write(file));
+                }
+            }
+            None => {
+                history(touches, &top, top.clone());
+                touches.push(Touch::WriteTree(top));
+            }
+        }
+        return;
+    }
+    if path.contains(['$', '`']) {
+        touches.push(Touch::Opaque {
+            text: path.to_string(),
+            line: path.to_string(),
+            why: "the git path holds an expansion whose value is unknown".to_string(),
+        });
+        return;
+    }
+    let base = if from_top { top.as_path() } else { dir };
+    let target = absolutize(base, path, home);
+    match what {
+        GitTouch::History => history(touches, &top, target),
+        GitTouch::Ambiguous => {
+            // git takes the word as a path when it exists, else as a revision.
+            let exists = fs.is_dir(&target) || fs.expand(&target).is_some_and(|p| !p.is_empty());
+            history(touches, &top, if exists { target } else { top.clone() });
+        }
+        GitTouch::Write => {
+            push_path(touches, PathTouch::Write, base, path, home, &[fs]);
+            push_path(touches, PathTouch::WriteTree, base, path, home, &[fs]);
+        }
+        GitTouch::Revert => match fs.git_changed(&top, &target) {
+            Some(files) => {
+                for file in files {
+                    history(touches, &top, file.clone());
+                    touches.push(Touch::Write(file));
+                }
+            }
+            None => {
+                history(touches, &top, target.clone());
+                touches.push(Touch::Write(target.clone()));
+                touches.push(Touch::WriteTree(target));
+            }
+        },
+        GitTouch::Changed => match fs.git_changed(&top, &target) {
+            Some(files) => {
+                for file in files {
+                    history(touches, &top, file);
+                }
+            }
+            None => history(touches, &top, target),
+        },
+        GitTouch::Stash => {}
+    }
+}
+
+fn history(touches: &mut Vec<Touch>, top: &Path, path: PathBuf) {
+    touches.push(Touch::ReadHistory {
+        path,
+        top: top.to_path_buf(),
+    });
 }
 
 #[cfg(test)]

@@ -63,8 +63,24 @@ fn blocked_and_out_of_scope_reads_are_denied() {
     let (d, rules, reason) = judge("Read", json!({"file_path": "/repo/.env"}));
     assert_eq!(d, Decision::Deny);
     assert_eq!(rules, vec!["policy.block.read[0]"]);
+    // What was refused and by which rule, then what to do instead; not the whole box.
+    let mut lines = reason.lines();
+    let first = lines.next().unwrap();
     assert!(
-        reason.contains("Your contract BILL-142 lets you read"),
+        first.contains("`.env`") && first.contains("rule policy.block.read[0]"),
+        "{reason}"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .contains("stop and ask alice@example.com"),
+        "{reason}"
+    );
+    assert!(!reason.contains("lets you"), "{reason}");
+    let (_, _, reason) = judge("Bash", json!({"command": "pytest -q tests/other"}));
+    assert!(
+        reason.contains("runs it as `pytest billing/export/tests*`"),
         "{reason}"
     );
     let (d, rules, _) = judge(
@@ -158,6 +174,13 @@ fn self_protection_holds_even_when_allowed() {
         "/repo/.claude/settings.json",
         "/repo/.claude/settings.local.json",
         "/repo/.mcp.json",
+        "/repo/.codex/hooks.json",
+        "/repo/.codex/config.toml",
+        "/repo/.codex/rules/mandate.rules",
+        "/repo/.gemini/settings.json",
+        "/repo/.cursor/hooks.json",
+        "/repo/.github/hooks/mandate.json",
+        "/etc/codex/hooks.json",
     ] {
         let (d, rules, _) = judge("Write", json!({"file_path": path, "content": "x"}));
         assert_eq!(d, Decision::Deny, "{path}");

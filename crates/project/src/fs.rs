@@ -1,6 +1,7 @@
 //! The real file system, answering the evaluator's questions with bounded work.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use mandate_policy::Fs;
 use mandate_policy::glob::wildcard_match;
@@ -13,12 +14,15 @@ const MAX_ENTRIES: usize = 20_000;
 /// The file system as the kernel sees it; links are followed where the kernel would.
 pub struct RealFs {
     root: PathBuf,
+    /// What git keeps under a path, asked once per call however many rules need it.
+    history: Mutex<Vec<(PathBuf, Option<Vec<PathBuf>>)>>,
 }
 
 impl RealFs {
     pub fn new(root: &Path) -> RealFs {
         RealFs {
             root: root.to_path_buf(),
+            history: Mutex::new(Vec::new()),
         }
     }
 
@@ -188,5 +192,36 @@ impl Fs for RealFs {
             }
         }
         Some(targets)
+    }
+
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        // A `.git` folder, or a `.git` file (worktrees, submodules).
+        dir.ancestors()
+            .find(|folder| folder.join(".git").exists())
+            .map(Path::to_path_buf)
+    }
+
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        if self.tree_has(path, test)? {
+            return Some(true);
+        }
+        let mut cache = self.history.lock().ok()?;
+        let kept = match cache.iter().find(|(asked, _)| asked == path) {
+            Some((_, kept)) => kept.clone(),
+            None => {
+                let kept = crate::git::history_paths(top, path);
+                cache.push((path.to_path_buf(), kept.clone()));
+                kept
+            }
+        }?;
+        Some(kept.iter().any(|p| test(p)))
+    }
+
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        crate::git::changed(top, path)
+    }
+
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        crate::git::stashed(top, entry)
     }
 }

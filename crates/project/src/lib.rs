@@ -27,6 +27,7 @@
 
 pub mod approvals;
 mod fs;
+mod git;
 pub mod killswitch;
 pub mod mcp_config;
 pub mod mcp_pins;
@@ -180,6 +181,12 @@ impl Project {
         }
         if let Ok(exe) = std::env::current_exe() {
             paths.push(exe);
+        }
+        // Codex's user config (hook trust, sandbox, rules) when it is not under HOME.
+        for variable in ["CODEX_HOME", "COPILOT_HOME"] {
+            if let Some(dir) = std::env::var_os(variable).filter(|d| !d.is_empty()) {
+                paths.push(PathBuf::from(dir));
+            }
         }
         paths
     }

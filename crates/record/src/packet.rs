@@ -250,12 +250,20 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
             "session.start" => p.agent_identity.push(witnessed(
                 i,
                 format!(
-                    "session {} started ({}{})",
+                    "{}session {} started ({}{})",
+                    // The agent that ran the session, as its hook reported it.
+                    v.get("agent")
+                        .and_then(Value::as_str)
+                        .map(|agent| match v.get("agent_version").and_then(Value::as_str) {
+                            Some(version) => format!("{agent} {version}: "),
+                            None => format!("{agent}: "),
+                        })
+                        .unwrap_or_default(),
                     s(v, "session_id"),
                     s(v, "source"),
                     v.get("model").and_then(Value::as_str).map(|m| format!(", model {m}")).unwrap_or_default()
                 ),
-                json!({"session_id": v.get("session_id"), "model": v.get("model"), "source": v.get("source")}),
+                json!({"session_id": v.get("session_id"), "model": v.get("model"), "source": v.get("source"), "agent": v.get("agent"), "agent_version": v.get("agent_version")}),
             )),
             "subagent.start" => p.agent_identity.push(witnessed(
                 i,

@@ -136,6 +136,11 @@ impl Session<'_> {
         event.insert("type".into(), json!(kind));
         event.insert("time".into(), json!(now_rfc3339()));
         let e = self.event;
+        // Every event names the agent that sent it (one record may hold several agents).
+        event.insert("agent".into(), json!(e.agent.name));
+        if let Some(version) = &e.agent.version {
+            event.insert("agent_version".into(), json!(version));
+        }
         for (key, value) in [
             ("session_id", &e.session_id),
             ("agent_id", &e.agent_id),

@@ -164,6 +164,40 @@ pub enum Effect {
     Write(String),
     /// A host name, or a URL when one was given.
     Network(String),
+    /// What git reveals or writes, by path: see [`GitTouch`]. `path` is relative to the
+    /// working directory, or to the top of the git work tree when `from_top` is set (git
+    /// resolves `REV:path`, `:path`, `:/path` and `:(top)path` from there). A `path`
+    /// ending in `**` names everything under the folder before it.
+    Git {
+        what: GitTouch,
+        path: String,
+        from_top: bool,
+    },
+}
+
+/// The kinds of [`Effect::Git`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitTouch {
+    /// Shows or materialises what git holds for the path: the working copy, the index and
+    /// every commit (`git show`, `log -p`, `diff REV`, `cat-file`, `archive`, `blame`).
+    /// A file deleted from the tree long ago is still there.
+    History,
+    /// Writes the path (`git checkout REV -- path`, `git reset --hard`).
+    Write,
+    /// Puts the files with local changes at or under the path back to their committed
+    /// state (`git checkout -- path`, `git restore path`, `git stash`): only those are
+    /// written, and what they held in git is shown into the working tree.
+    Revert,
+    /// Writes the files a stash entry holds (`git stash pop`); `path` is the entry
+    /// (`stash@{0}`), not a path.
+    Stash,
+    /// Shows the files with local changes at or under the path, as they are and as git
+    /// holds them (`git diff` without revisions): each is a read of what git holds for it.
+    Changed,
+    /// A word git reads as a path when it exists in the working tree and as a revision
+    /// otherwise (`git show NAME`, `git log -p NAME`): as a path, its [`GitTouch::History`];
+    /// as a revision, the history of the whole repository.
+    Ambiguous,
 }
 
 /// A part of the line whose effect cannot be known from the text.

@@ -1019,7 +1019,10 @@ impl Walker {
                 args: effects
                     .iter()
                     .map(|e| match e {
-                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                        Effect::Read(p)
+                        | Effect::Write(p)
+                        | Effect::Network(p)
+                        | Effect::Git { path: p, .. } => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),
@@ -1371,7 +1374,10 @@ impl Walker {
                 args: effects
                     .iter()
                     .map(|e| match e {
-                        Effect::Read(p) | Effect::Write(p) | Effect::Network(p) => p.clone(),
+                        Effect::Read(p)
+                        | Effect::Write(p)
+                        | Effect::Network(p)
+                        | Effect::Git { path: p, .. } => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),

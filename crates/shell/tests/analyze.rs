@@ -7,7 +7,7 @@
 //! What `analyze` reports, one behaviour per test: effects of the commands people run,
 //! composition, wrappers, and the parts that must stay opaque.
 
-use mandate_shell::{Analysis, Effect, analyze};
+use mandate_shell::{Analysis, Effect, GitTouch, analyze};
 
 fn read(p: &str) -> Effect {
     Effect::Read(p.to_string())
@@ -17,6 +17,17 @@ fn write(p: &str) -> Effect {
 }
 fn net(p: &str) -> Effect {
     Effect::Network(p.to_string())
+}
+/// What git holds for a path, from the top of the work tree or the working directory.
+fn git(what: GitTouch, p: &str, from_top: bool) -> Effect {
+    Effect::Git {
+        what,
+        path: p.to_string(),
+        from_top,
+    }
+}
+fn history(p: &str) -> Effect {
+    git(GitTouch::History, p, true)
 }
 
 /// Every effect of every command, in order.
@@ -227,9 +238,66 @@ fn git_subcommands() {
     let a = clean("git status");
     assert!(a.commands[0].known && a.commands[0].effects.is_empty());
     assert!(clean("git log --oneline").commands[0].known);
-    assert_eq!(effects("git diff"), [read("./**")]);
-    assert_eq!(effects("git show HEAD:.env"), [read(".env")]);
+    // Content commands reveal history: the whole repository unless pathspecs limit them.
+    assert_eq!(effects("git diff"), [git(GitTouch::Changed, ".", true)]);
+    assert_eq!(
+        effects("git diff --cached -- a"),
+        [git(GitTouch::Changed, "a", false)]
+    );
+    assert_eq!(effects("git show HEAD:.env"), [history(".env")]);
     assert_eq!(effects("git diff --stat"), []);
+    assert_eq!(effects("git log -p"), [history(".")]);
+    assert_eq!(effects("git show HEAD~1"), [history(".")]);
+    assert_eq!(effects("git cat-file -p 1234abcd"), [history(".")]);
+    assert_eq!(effects("echo x | git cat-file --batch")[..], [history(".")]);
+    assert_eq!(effects("git archive HEAD"), [history(".")]);
+    assert_eq!(effects("git log -p --follow -- a.py")[0], history("."));
+    // Pathspecs as git resolves them: from the working directory, or from the top.
+    assert_eq!(
+        effects("git diff HEAD -- a.py"),
+        [git(GitTouch::History, "a.py", false)]
+    );
+    assert_eq!(
+        effects("git show HEAD:./a.py"),
+        [git(GitTouch::History, "./a.py", false)]
+    );
+    assert_eq!(effects("git show :x/y"), [history("x/y")]);
+    assert_eq!(effects("git diff HEAD -- :/x"), [history("x")]);
+    assert_eq!(effects("git diff HEAD -- ':(top)x'"), [history("x")]);
+    assert_eq!(effects("git diff HEAD -- ':!x'"), [history(".")]);
+    assert_eq!(effects("git show ':/a message'"), [history(".")]);
+    assert_eq!(
+        effects("git log -p NAME"),
+        [git(GitTouch::Ambiguous, "NAME", false)]
+    );
+    assert_eq!(
+        effects("git blame a.py"),
+        [git(GitTouch::History, "a.py", false)]
+    );
+    // Putting files back writes only the ones with local changes; a stash writes what it holds.
+    assert_eq!(
+        effects("git checkout -- a.py"),
+        [git(GitTouch::Revert, "a.py", false)]
+    );
+    assert_eq!(
+        effects("git restore :/x"),
+        [git(GitTouch::Revert, "x", true)]
+    );
+    assert_eq!(effects("git stash"), [git(GitTouch::Revert, ".", true)]);
+    assert_eq!(effects("git stash list"), []);
+    assert_eq!(
+        effects("git stash pop"),
+        [git(GitTouch::Stash, "stash@{0}", true)]
+    );
+    assert!(clean("git checkout -- a.py").commands[0].known);
+    assert!(
+        !clean("git checkout main").commands[0].known,
+        "switching runs hooks"
+    );
+    assert_eq!(
+        effects("git init sub"),
+        [write("sub"), write("sub/.git"), write("sub/.git/**")]
+    );
     assert!(
         !clean("git commit -m x").commands[0].known,
         "commit runs hooks"

@@ -165,9 +165,16 @@ pub struct Billing {
 impl Billing {
     /// The repository, committed, with a bare remote `origin` outside it.
     pub fn new() -> Self {
+        Self::new_in(&std::env::temp_dir())
+    }
+
+    /// The same, in a temporary folder under `parent` (Codex's sandbox helper refuses a
+    /// `CODEX_HOME` under `/tmp`).
+    pub fn new_in(parent: &Path) -> Self {
+        std::fs::create_dir_all(parent).expect("temp parent");
         let tmp = tempfile::Builder::new()
             .prefix("mandate-e2e-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("temp dir");
         let base = tmp.path().canonicalize().expect("canonical temp dir");
         let root = base.join("repo");

@@ -5,4 +5,6 @@
 
 pub mod billing;
 pub mod claude;
+pub mod codex;
+pub mod gemini;
 pub mod model;

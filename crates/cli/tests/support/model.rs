@@ -304,7 +304,7 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
 }
 
 /// One HTTP/1.1 request: method, path, body (`Content-Length` or chunked).
-fn read_request(reader: &mut impl BufRead) -> Option<(String, String, Vec<u8>)> {
+pub fn read_request(reader: &mut impl BufRead) -> Option<(String, String, Vec<u8>)> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
