@@ -208,12 +208,14 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             | Answer::Deny(reason)
             | Answer::Failure(reason),
         ) => Outcome::json(json!({ "decision": "block", "reason": reason })),
-        (Kind::SessionStart, Answer::Context(text)) => Outcome::json(json!({
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
+        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
+            Outcome::json(json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "SessionStart",
+                    "additionalContext": text,
+                }
+            }))
+        }
         // Elsewhere nothing can be refused; say why on stderr for the log.
         (_, other) => Outcome {
             stdout: "{}".to_string(),

@@ -313,7 +313,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             Kind::Stop | Kind::SubagentStop,
             Answer::KeepGoing(reason) | Answer::Deny(reason) | Answer::Halt(reason),
         ) => Outcome::json(json!({ "decision": "block", "reason": reason })),
-        (Kind::SessionStart, Answer::Context(text)) => {
+        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
             Outcome::json(json!({ "additionalContext": text }))
         }
         (_, other) => Outcome {

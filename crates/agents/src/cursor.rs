@@ -227,7 +227,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         (Kind::Stop | Kind::SubagentStop, Answer::KeepGoing(reason)) => {
             Outcome::json(json!({ "followup_message": reason }))
         }
-        (Kind::SessionStart, Answer::Context(text)) => {
+        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
             Outcome::json(json!({ "additional_context": text }))
         }
         (_, other) => Outcome {

@@ -250,12 +250,14 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         (Kind::Stop, Answer::Halt(reason)) => {
             Outcome::json(json!({ "continue": false, "stopReason": reason }))
         }
-        (Kind::SessionStart, Answer::Context(text)) => Outcome::json(json!({
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
+        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
+            Outcome::json(json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "SessionStart",
+                    "additionalContext": text,
+                }
+            }))
+        }
         (_, other) => Outcome {
             stdout: "{}".to_string(),
             stderr: match other {

@@ -146,6 +146,9 @@ fn answer(name: &str, kind: Kind, answer: Answer) -> Outcome {
         }
         (_, Answer::KeepGoing(reason)) => Outcome::block_stop(&reason),
         (_, Answer::Context(text)) => Outcome::session_context(&text),
+        (_, Answer::ContextAndWarning(text, warning)) => {
+            Outcome::session_context(&text).with_user_warning(&warning)
+        }
         (_, Answer::Halt(reason)) => Outcome::halt(&reason),
         // Allow, ask or deny where the event decides no call: nothing to say.
         (_, Answer::Allow(_) | Answer::Ask(_) | Answer::Deny(_)) => Outcome::no_op(),

@@ -93,6 +93,15 @@ impl Outcome {
         }))
     }
 
+    /// The same answer with a warning Claude Code shows the user (not the model).
+    pub fn with_user_warning(mut self, text: &str) -> Outcome {
+        if let Ok(Value::Object(mut answer)) = serde_json::from_str::<Value>(&self.stdout) {
+            answer.insert("systemMessage".into(), Value::String(text.to_string()));
+            self.stdout = Value::Object(answer).to_string();
+        }
+        self
+    }
+
     /// The event could not be read: block with exit code 2, which Claude Code honours on
     /// every event that can block, whatever the event was.
     pub fn unreadable(reason: &str) -> Outcome {

@@ -257,6 +257,10 @@ enum Command {
         records_dir: Option<String>,
         #[arg(long)]
         server: Option<String>,
+        /// The CA (PEM) the server's certificate must chain to (default: records.server_ca,
+        /// else the system's roots).
+        #[arg(long)]
+        server_ca: Option<String>,
     },
     /// Contracts written from observed work.
     Contract {
@@ -451,7 +455,13 @@ fn command() -> ExitCode {
             background,
             records_dir,
             server,
-        } => push::push(background, records_dir.as_deref(), server.as_deref()),
+            server_ca,
+        } => push::push(
+            background,
+            records_dir.as_deref(),
+            server.as_deref(),
+            server_ca.as_deref(),
+        ),
     };
     if may_record && matches!(&result, Ok(code) if *code == ExitCode::SUCCESS) {
         push::after_command();

@@ -10,30 +10,49 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use mandate_project::Project;
 use mandate_project::remote::{self, Server};
 
-pub fn push(background: bool, records_dir: Option<&str>, server: Option<&str>) -> Result<ExitCode> {
-    let (records, url) = match (records_dir, server) {
-        (Some(dir), Some(url)) => (remote::records_dir_from(dir), url.to_string()),
+pub fn push(
+    background: bool,
+    records_dir: Option<&str>,
+    server: Option<&str>,
+    server_ca: Option<&str>,
+) -> Result<ExitCode> {
+    let given_ca = server_ca.map(remote::records_dir_from);
+    let (records, server) = match (records_dir, server) {
+        // The background pusher the hook starts: everything on the command line.
+        (Some(dir), Some(url)) => {
+            let records = remote::records_dir_from(dir);
+            let server = Server::new(url, remote::token(&records))
+                .map_err(|e| anyhow!(e))?
+                .with_ca(given_ca);
+            (records, server)
+        }
         _ => {
             let cwd = std::env::current_dir().context("no current directory")?;
             let project = Project::discover(&cwd, None)?;
             let records: PathBuf = records_dir
                 .map(remote::records_dir_from)
                 .unwrap_or_else(|| project.records_dir());
+            let ca = match given_ca {
+                Some(ca) => Some(ca),
+                None => remote::server_ca(&project).map_err(|e| anyhow!(e))?,
+            };
             let url = match server {
                 Some(url) => url.to_string(),
                 None => match remote::configured(&project) {
                     Some(Ok(server)) => server.url,
                     Some(Err(error)) => bail!(error),
                     None => bail!(
-                        "no team server is configured: set `server = \"http://…\"` under \
+                        "no team server is configured: set `server = \"https://…\"` under \
                          [records] in mandate.toml"
                     ),
                 },
             };
-            (records, url)
+            let server = Server::new(&url, remote::token(&records))
+                .map_err(|e| anyhow!(e))?
+                .with_ca(ca);
+            (records, server)
         }
     };
-    let server = Server::new(&url, remote::token(&records)).map_err(|e| anyhow!(e))?;
     if !server.has_token() {
         bail!("no token for the team server: set $MANDATE_TOKEN or run `mandate token use TOKEN`");
     }

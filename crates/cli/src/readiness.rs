@@ -49,6 +49,8 @@ pub struct Inputs {
     pub verified: Option<Vec<(String, bool, String)>>,
     /// The sandbox settings the active contract calls for, and where they were compared.
     pub expected_sandbox: Option<Value>,
+    /// `records.server`, and what is wrong with the link to it (if anything).
+    pub server_link: Option<(String, Option<String>)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -858,6 +860,22 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
             source: format!(".claude/settings.json hooks; {managed_name} hooks"),
         },
     });
+    if let Some((url, problem)) = &inputs.server_link {
+        out.push(Check {
+            id: "server_link",
+            check: "the team server is reachable over a checked link",
+            status: if problem.is_none() {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            detail: match problem {
+                None => format!("{url} answered the hooks' last ask"),
+                Some(problem) => problem.clone(),
+            },
+            source: "records.server, records.server_ca; <records.dir>/remote/sync.json".into(),
+        });
+    }
     out.push(Check {
         id: "managed_settings",
         check: "managed settings in place (users cannot remove the hooks)",
@@ -1115,6 +1133,12 @@ pub fn gather(project: &Project) -> Inputs {
         verified,
         expected_sandbox,
         runs,
+        server_link: mandate_project::remote::server_url(project).map(|url| {
+            (
+                url.to_string(),
+                mandate_project::remote::link_problem(project),
+            )
+        }),
     }
 }
 

@@ -204,6 +204,12 @@ pub fn status() -> Result<ExitCode> {
             evidence.join(", ")
         }
     );
+    if let Some(url) = mandate_project::remote::server_url(&project) {
+        match mandate_project::remote::link_problem(&project) {
+            Some(problem) => println!("server:   {url}: PROBLEM: {problem}"),
+            None => println!("server:   {url}"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -105,7 +105,10 @@ class!(
     git,
     benign_git,
     protected,
-    oslayer
+    oslayer,
+    programs,
+    env,
+    benign_programs,
 );
 
 /// The binary under test; `MULTISTEP_MANDATE` runs the corpus against another build (to

@@ -130,6 +130,8 @@ struct ServerProcess {
     port: u16,
     url: String,
     database: String,
+    /// The CA a client checks the server's certificate against (TLS servers only).
+    ca: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -163,12 +165,38 @@ impl ServerProcess {
             .read_line(&mut line)
             .unwrap();
         assert!(line.contains("listening on"), "server said {line:?}");
+        let scheme = if extra.contains(&"--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
+        assert!(
+            line.contains(&format!("{scheme}://")),
+            "server said {line:?}"
+        );
         ServerProcess {
             child: Some(child),
             port,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             database: database.to_string(),
+            ca: None,
         }
+    }
+
+    /// A server with TLS: the certificate `tls` made for 127.0.0.1.
+    fn start_tls(database: &str, port: u16, tls: &TestPki) -> ServerProcess {
+        let mut server = ServerProcess::start_with(
+            database,
+            port,
+            &[
+                "--tls-cert",
+                tls.cert.to_str().unwrap(),
+                "--tls-key",
+                tls.key.to_str().unwrap(),
+            ],
+        );
+        server.ca = Some(tls.ca.clone());
+        server
     }
 
     /// Stop it (SIGKILL: nothing in the process may matter).
@@ -195,7 +223,9 @@ impl ServerProcess {
     }
 
     fn client(&self, token: &str) -> Api {
-        Api(Client::new(&self.url, Some(token.to_string())).unwrap())
+        Api(Client::new(&self.url, Some(token.to_string()))
+            .unwrap()
+            .with_ca(self.ca.clone()))
     }
 }
 
@@ -237,6 +267,11 @@ struct Repo {
 
 impl Repo {
     fn new(server_url: &str, token: &str) -> Repo {
+        Repo::with_records(server_url, token, "")
+    }
+
+    /// `extra` goes under `[records]` in mandate.toml.
+    fn with_records(server_url: &str, token: &str, extra: &str) -> Repo {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repo");
         std::fs::create_dir_all(root.join(".mandate/contracts")).unwrap();
@@ -247,7 +282,7 @@ impl Repo {
         let server_line = if server_url.is_empty() {
             String::new()
         } else {
-            format!("\nserver = \"{server_url}\"")
+            format!("\nserver = \"{server_url}\"{extra}")
         };
         std::fs::write(
             root.join("mandate.toml"),
@@ -550,6 +585,395 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     assert_eq!(run["reviews"][0]["decision"], "request-changes");
     let (_, all) = server.client(&bob).get("/api/v1/approvals");
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, made for one test (rcgen), as PEM
+/// files in their own folder (outside any repository).
+struct TestPki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestPki {
+    fn new() -> TestPki {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mandate test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let pki = TestPki {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+            _dir: dir,
+        };
+        std::fs::write(&pki.ca, ca.pem()).unwrap();
+        std::fs::write(&pki.cert, cert.pem()).unwrap();
+        std::fs::write(&pki.key, key.serialize_pem()).unwrap();
+        pki
+    }
+}
+
+/// Issue 17, H1 and M10: the team server over TLS, end to end (the hook, `mandate push`
+/// and the API), and an impostor on the server's address without its certificate: the
+/// hook refuses to talk to it, so the kill list holds and no token reaches it; status,
+/// readiness and the session's start say what is wrong.
+#[test]
+fn tls_end_to_end_and_an_impostor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let pki = TestPki::new();
+    let port = free_port();
+    let mut server = ServerProcess::start_tls(&database.url(), port, &pki);
+    let alice = server.token("alice@example.com", "developer");
+    let sec = server.token("sec@example.com", "security");
+    let repo = Repo::with_records(
+        &server.url,
+        &alice,
+        &format!("\nserver_ca = \"{}\"", pki.ca.display()),
+    );
+
+    // Over TLS: records go up, the kill switch comes down.
+    assert_eq!(repo.read("t1").0, "allow");
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, run) = server
+        .client(&sec)
+        .get(&format!("/api/v1/runs/{}", repo.run_id()));
+    assert_eq!(status, 200, "{run}");
+    let (status, body) = server.client(&sec).post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira", "reason": "incident 42"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let jira = json!({"issue": "BILL-142"});
+    let (decision, reason) = repo.pre("t2", "mcp__jira__get_issue", jira.clone());
+    assert_eq!(decision, "deny", "{reason}");
+    assert!(reason.contains("kill switch"), "{reason}");
+    let status = repo.mandate(&["status"]);
+    assert!(
+        text(&status).contains(&format!("server:   {}\n", server.url)),
+        "{}",
+        text(&status)
+    );
+
+    // An impostor takes the address: a server with an empty kill list and a certificate
+    // of its own (self-signed for the same name), not from the team's CA.
+    server.stop();
+    let impostor_pki = TestPki::new();
+    let impostor_db = Database::sqlite(&dir.path().join("impostor"));
+    std::fs::create_dir_all(dir.path().join("impostor")).unwrap();
+    let impostor = ServerProcess::start_tls(&impostor_db.url(), port, &impostor_pki);
+    let (status, killed) = impostor
+        .client(&impostor.token("x@example.com", "developer"))
+        .get("/api/v1/killswitch");
+    assert_eq!(
+        (status, killed),
+        (200, json!([])),
+        "the impostor clears the kill list"
+    );
+    let (decision, reason) = repo.pre("t3", "mcp__jira__get_issue", jira.clone());
+    assert_eq!(
+        decision, "deny",
+        "the impostor's empty kill list was believed: {reason}"
+    );
+    assert!(reason.contains("kill switch"), "{reason}");
+    // Nothing was pushed to it (the handshake fails before the token is sent).
+    let out = repo.push();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("TLS"), "{}", text(&out));
+    let (_, runs) = impostor
+        .client(&impostor.token("y@example.com", "admin"))
+        .get("/api/v1/runs");
+    assert_eq!(runs, json!([]), "the impostor received a run");
+    // Said where people look: status, readiness, and once at the session's start.
+    let status = repo.mandate(&["status"]);
+    assert!(text(&status).contains("PROBLEM"), "{}", text(&status));
+    let readiness = repo.mandate(&["readiness", "--format", "json"]);
+    let readiness: Value = serde_json::from_slice(&readiness.stdout).unwrap();
+    let link = readiness["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "server_link")
+        .cloned()
+        .unwrap();
+    assert_eq!(link["status"], "fail", "{link}");
+    let start = repo.hook("SessionStart", json!({"source": "startup"}));
+    assert!(
+        start["systemMessage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("team server"),
+        "{start}"
+    );
+    drop(impostor);
+
+    // The real server is back: the link works again, and the held records go up.
+    let server = ServerProcess::start_tls(&database.url(), port, &pki);
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, run) = server
+        .client(&sec)
+        .get(&format!("/api/v1/runs/{}", repo.run_id()));
+    assert_eq!(run["run"]["entries"], json!(repo.local_entries()));
+}
+
+/// Issue 17, H1: the link to PostgreSQL with `sslmode=verify-full`, against the
+/// machine's PostgreSQL with TLS on (`scripts/postgres-tls.sh`, which `.ci/run` runs and
+/// whose CA it names in `$MANDATE_TEST_POSTGRES_CA`). HTTPS to the clients on top.
+#[test]
+fn postgres_over_tls_with_verify_full() {
+    let Some(ca) = std::env::var_os("MANDATE_TEST_POSTGRES_CA").map(PathBuf::from) else {
+        assert!(
+            !required(),
+            "MANDATE_TEST_POSTGRES_CA is not set and MANDATE_E2E_REQUIRED is (.ci/run sets it)"
+        );
+        eprintln!("SKIPPED: no MANDATE_TEST_POSTGRES_CA (scripts/postgres-tls.sh prints it)");
+        return;
+    };
+    let Some(database) = Database::postgres("postgres_over_tls_with_verify_full") else {
+        return;
+    };
+    let Database::Postgres { base, name } = &database else {
+        unreachable!()
+    };
+    let verified = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        database.url(),
+        ca.display()
+    );
+    // A CA that did not sign the database's certificate: refused, nothing connects.
+    let wrong = TestPki::new();
+    let out = Command::new(server_bin())
+        .args([
+            "token",
+            "create",
+            "--user",
+            "a@example.com",
+            "--role",
+            "admin",
+        ])
+        .args([
+            "--database-url",
+            &format!(
+                "{}?sslmode=verify-full&sslrootcert={}",
+                database.url(),
+                wrong.ca.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out)
+    );
+
+    let pki = TestPki::new();
+    let server = ServerProcess::start_tls(&verified, free_port(), &pki);
+    let alice = server.token("alice@example.com", "developer");
+    let repo = Repo::with_records(
+        &server.url,
+        &alice,
+        &format!("\nserver_ca = \"{}\"", pki.ca.display()),
+    );
+    assert_eq!(repo.read("t1").0, "allow");
+    let out = repo.push();
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, run) = server
+        .client(&alice)
+        .get(&format!("/api/v1/runs/{}", repo.run_id()));
+    assert_eq!(run["run"]["entries"], json!(repo.local_entries()));
+    // Every connection the server holds to its database is encrypted.
+    let (tls, plain) = {
+        let row = psql(
+            base,
+            "postgres",
+            &format!(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = '{name}'"
+            ),
+        )
+        .unwrap();
+        let (tls, plain) = row.split_once('|').unwrap();
+        (tls.parse::<u32>().unwrap(), plain.parse::<u32>().unwrap())
+    };
+    assert!(
+        tls > 0 && plain == 0,
+        "{tls} TLS and {plain} plain connections"
+    );
+}
+
+/// The server process's peak resident memory, in KiB.
+fn peak_rss_kib(server: &ServerProcess) -> u64 {
+    let pid = server.child.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Issue 17, H4: anonymous callers cannot hold the server. Huge bodies without a token
+/// are refused before they are read (before: the server buffered 16 × 60 MB, 903 MB of
+/// memory, then said 401), a request head that never ends is cut off, and meanwhile
+/// the kill-switch API answers at once.
+#[test]
+fn anonymous_slow_and_huge_requests_cost_little() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let sec = server.token("sec@example.com", "security");
+    let addr = format!("127.0.0.1:{}", server.port);
+    let before = peak_rss_kib(&server);
+
+    // A head that never ends, and a stalled body without a token.
+    let mut stalled_head = std::net::TcpStream::connect(&addr).unwrap();
+    stalled_head
+        .write_all(b"GET /api/v1/runs HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // 16 anonymous pushes that announce 60 MB each and send 4 MB.
+    let huge: Vec<_> = (0..16)
+        .map(|n| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(&addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let head = format!(
+                    "POST /api/v1/runs/R-{n}/entries HTTP/1.1\r\nHost: x\r\n\
+                     Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+                );
+                c.write_all(head.as_bytes()).unwrap();
+                let chunk = vec![b' '; 64 * 1024];
+                for _ in 0..64 {
+                    if c.write_all(&chunk).is_err() {
+                        break; // refused and closed: good
+                    }
+                }
+                let mut answer = String::new();
+                let _ = c.read_to_string(&mut answer);
+                answer
+            })
+        })
+        .collect();
+    // The kill switch answers meanwhile.
+    let started = Instant::now();
+    let (status, _) = server.client(&sec).get("/api/v1/killswitch");
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    for answer in huge {
+        let answer = answer.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    }
+    let grown = peak_rss_kib(&server).saturating_sub(before);
+    assert!(grown < 64 * 1024, "the server's memory grew by {grown} KiB");
+    // The endless head is cut off by the server.
+    stalled_head
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stalled_head.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "a half-sent head held its connection for {:?}",
+        started.elapsed()
+    );
+}
+
+/// Issue 17, M6: a server that answers one byte at a time, or without end, costs a hook
+/// call at most the hook's deadline (400 ms), and the hook does not buffer the flood.
+/// Before: 1.8 s per call for the trickle, ~1 GB buffered for the endless answer.
+#[test]
+fn a_slow_or_endless_server_keeps_the_hook_within_its_deadline() {
+    use std::io::Read as _;
+    for endless in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut head = [0u8; 4096];
+                    let _ = stream.read(&mut head);
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
+                    let flood = vec![b' '; 1024 * 1024];
+                    for _ in 0..40 {
+                        let sent = if endless {
+                            stream.write_all(&flood)
+                        } else {
+                            std::thread::sleep(Duration::from_millis(300));
+                            stream.write_all(b" ")
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let repo = Repo::new(&format!("http://127.0.0.1:{port}"), "mdt_x");
+        for n in 0..3 {
+            let started = Instant::now();
+            assert_eq!(repo.read(&format!("t{n}")).0, "allow");
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_millis(1000),
+                "a hook call took {took:?} with a {} server",
+                if endless { "flooding" } else { "trickling" }
+            );
+        }
+        let status = repo.mandate(&["status"]);
+        assert!(text(&status).contains("PROBLEM"), "{}", text(&status));
+    }
+}
+
+/// Issue 17, M10: a server URL the hook cannot use is never dropped in silence.
+#[test]
+fn a_misconfigured_server_link_is_reported() {
+    for (url, extra, says) in [
+        ("http://mandate.example:8417", "", "only to this machine"),
+        (
+            "https://127.0.0.1:9",
+            "\nserver_ca = \"ca.pem\"",
+            "absolute path",
+        ),
+    ] {
+        let repo = Repo::with_records(url, "mdt_x", extra);
+        // The hook keeps working on the last known kill list (none here) ...
+        assert_eq!(repo.read("t1").0, "allow");
+        // ... and says what is wrong, where people look.
+        let status = repo.mandate(&["status"]);
+        assert!(
+            text(&status).contains("PROBLEM") && text(&status).contains(says),
+            "{}",
+            text(&status)
+        );
+        let start = repo.hook("SessionStart", json!({"source": "startup"}));
+        assert!(
+            start["systemMessage"].as_str().unwrap_or("").contains(says),
+            "{start}"
+        );
+    }
 }
 
 /// The pending approval requests in a repository's local store.

@@ -99,6 +99,9 @@ pub enum Touch {
         /// as reads, writes and network touches: it needs no execute rule, but block,
         /// stop and approval rules on commands still apply to it.
         known: bool,
+        /// Set when the program is a tool mandate has a spec for: the run as its spec
+        /// reads it. Execute rules naming that tool are compared with this, not the text.
+        run: Option<Box<ToolRun>>,
     },
     /// A part of a shell line whose effect cannot be known; allowed only by an execute
     /// rule naming the exact command.
@@ -121,6 +124,21 @@ pub enum Touch {
         link: PathBuf,
         why: String,
     },
+}
+
+/// A run of a tool with a spec (`pytest`, `ruff check`, `npm run`, …), its paths made
+/// absolute against the command's folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolRun {
+    pub tool: String,
+    /// The path operands, absolute and normalised.
+    pub paths: Vec<PathBuf>,
+    /// The folder the tool works on when it was given no path.
+    pub default_path: Option<PathBuf>,
+    /// Operands that are names (test filters, targets, a script's name).
+    pub names: Vec<String>,
+    /// Parts only a rule that spells them out admits.
+    pub unvetted: Vec<mandate_shell::Unvetted>,
 }
 
 impl Touch {

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
+use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, ToolRun, Touch, Verdict};
 use crate::format::{Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass};
 use crate::glob::{CommandPattern, PathGlob};
 use crate::path::{relative_segments, segments};
@@ -95,6 +95,30 @@ impl Fs for NoFs {
     }
 }
 
+/// A file system that knows no file: links resolve to themselves and no folder holds
+/// anything a rule names. For tests and examples judged in a repository known to be clean
+/// (the tools a contract runs read the folders they are pointed at, which [`NoFs`] cannot
+/// vouch for).
+pub struct CleanFs;
+
+impl Fs for CleanFs {
+    fn read_link(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn links_under(&self, _dir: &Path) -> Option<Vec<PathBuf>> {
+        Some(Vec::new())
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        false
+    }
+    fn expand(&self, _pattern: &Path) -> Option<Vec<PathBuf>> {
+        None
+    }
+    fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        Some(false)
+    }
+}
+
 /// One call to judge.
 pub struct Call<'a> {
     pub tool: &'a str,
@@ -149,6 +173,134 @@ enum Matcher {
     Text(CommandPattern),
     /// The first word is `mandate` and the verb is one of these.
     MandateVerb(&'static [&'static str]),
+    /// An execute rule naming a tool mandate has a spec for, read as that tool's command.
+    Program {
+        rule: ProgramRule,
+        /// The rule as a text pattern: block and approval rules also match by text.
+        text: CommandPattern,
+    },
+}
+
+/// An execute rule for a tool with a spec, compiled: what it admits (README, "Decisions").
+#[derive(Clone, Debug)]
+struct ProgramRule {
+    tool: String,
+    /// Path patterns, relative to the repository root unless absolute.
+    paths: Vec<CommandPattern>,
+    names: Vec<CommandPattern>,
+    /// Unvetted parts the rule spells out.
+    spelled: Vec<CommandPattern>,
+    open: bool,
+}
+
+impl ProgramRule {
+    fn compile(shape: mandate_shell::RuleShape) -> Result<ProgramRule, String> {
+        let patterns = |list: Vec<String>| -> Result<Vec<CommandPattern>, String> {
+            list.iter()
+                .map(|p| {
+                    let p = p.strip_prefix("./").unwrap_or(p);
+                    let p = if p.len() > 1 {
+                        p.trim_end_matches('/')
+                    } else {
+                        p
+                    };
+                    CommandPattern::new(p)
+                })
+                .collect()
+        };
+        Ok(ProgramRule {
+            tool: shape.tool,
+            paths: patterns(shape.paths)?,
+            names: patterns(shape.names)?,
+            spelled: shape
+                .spelled
+                .iter()
+                .map(|p| CommandPattern::new(p))
+                .collect::<Result<_, _>>()?,
+            open: shape.open,
+        })
+    }
+
+    /// Does the rule admit this run? `Err` says why not, for the deny reason.
+    fn admits(&self, run: &ToolRun, root: &Path) -> Result<(), String> {
+        if run.tool != self.tool {
+            return Err(format!("it runs `{}`, not `{}`", run.tool, self.tool));
+        }
+        let paths: Vec<&PathBuf> = if run.paths.is_empty() {
+            run.default_path.iter().collect()
+        } else {
+            run.paths.iter().collect()
+        };
+        if !self.paths.is_empty() {
+            for path in paths {
+                let shown = repository_path(path, root);
+                if !self.paths.iter().any(|p| p.matches(&shown)) {
+                    return Err(format!(
+                        "it points `{}` at `{shown}`, which the rule does not name",
+                        self.tool
+                    ));
+                }
+            }
+        } else if !self.open
+            && let Some(path) = run.paths.first()
+        {
+            return Err(format!(
+                "it points `{}` at `{}`, and the rule names no path (end it in `*` to allow any)",
+                self.tool,
+                repository_path(path, root)
+            ));
+        }
+        if !self.names.is_empty() {
+            if let Some(name) = run
+                .names
+                .iter()
+                .find(|n| !self.names.iter().any(|p| p.matches(n)))
+            {
+                return Err(format!("the rule does not name `{name}`"));
+            }
+        } else if !self.open
+            && let Some(name) = run.names.first()
+        {
+            return Err(format!("the rule does not name `{name}`"));
+        }
+        for part in &run.unvetted {
+            let admitted = (self.open && part.is_passed_through())
+                || self.spelled.iter().any(|p| p.matches(&part.text));
+            if !admitted {
+                return Err(format!("{}, and the rule does not spell it out", part.why));
+            }
+        }
+        Ok(())
+    }
+
+    /// For block, stop and approval rules: does the run do what the rule names, whatever
+    /// else it does?
+    fn names_part_of(&self, run: &ToolRun, root: &Path) -> bool {
+        if run.tool != self.tool {
+            return false;
+        }
+        let paths = run.paths.iter().chain(run.default_path.iter());
+        let path_hit = self.paths.is_empty()
+            || paths
+                .map(|p| repository_path(p, root))
+                .any(|shown| self.paths.iter().any(|p| p.matches(&shown)));
+        let name_hit = self.names.is_empty()
+            || run
+                .names
+                .iter()
+                .any(|n| self.names.iter().any(|p| p.matches(n)));
+        path_hit && name_hit
+    }
+}
+
+/// A path as rules name it: relative to the repository root (`.` for the root itself), or
+/// absolute when it is outside.
+fn repository_path(path: &Path, root: &Path) -> String {
+    match path.strip_prefix(root) {
+        Ok(rest) if rest.as_os_str().is_empty() => ".".to_string(),
+        Ok(rest) => rest.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -850,6 +1002,7 @@ impl Engine {
                     "{}, and no execute rule names this exact command",
                     self.describe(touch)
                 ),
+                Touch::Execute { run: Some(run), .. } => self.run_refusal(touch, run),
                 _ => format!(
                     "{} is outside the contract (nothing allows it; the policy default is {})",
                     self.describe(touch),
@@ -1102,6 +1255,38 @@ impl Engine {
                     glob.may_match_under(segs) && self.tree_may_hold(rule, dir, fs)
                 }
             }
+            (Matcher::Text(_), Touch::Execute { run: Some(_), .. })
+                if rule.effect == Decision::Allow =>
+            {
+                // A tool with a spec is admitted only by a rule read as that tool's
+                // command (`Matcher::Program`), never by how its text begins.
+                false
+            }
+            (Matcher::Program { rule: program, .. }, Touch::Execute { run: Some(run), .. })
+                if rule.effect == Decision::Allow =>
+            {
+                program.admits(run, &self.root).is_ok()
+            }
+            (
+                Matcher::Program {
+                    rule: program,
+                    text,
+                },
+                Touch::Execute { line, run, .. },
+            ) => {
+                rule.effect != Decision::Allow
+                    && (text.matches(line)
+                        || run
+                            .as_ref()
+                            .is_some_and(|run| program.names_part_of(run, &self.root)))
+            }
+            (Matcher::Program { text: pattern, .. }, Touch::Opaque { text, line, .. }) => {
+                if rule.effect == Decision::Allow {
+                    pattern.is_exact() && (pattern.matches(line) || pattern.matches(text))
+                } else {
+                    pattern.matches(line) || pattern.matches(text)
+                }
+            }
             (Matcher::Text(pattern), Touch::Execute { line, .. }) => {
                 // A `*` must not carry the command out of the folder the rule names:
                 // `node scripts/*` does not allow `node scripts/../../tmp/evil.js`.
@@ -1168,6 +1353,7 @@ impl Engine {
             Ok(Matcher::Path { glob, .. }) => glob.as_str().to_string(),
             Ok(Matcher::Text(pattern)) => pattern.as_str().to_string(),
             Ok(Matcher::MandateVerb(_)) => "mandate's authority verbs".to_string(),
+            Ok(Matcher::Program { text, .. }) => text.as_str().to_string(),
             Err(_) => rule.item.to_string(),
         };
         let what = self.describe(touch);
@@ -1209,6 +1395,39 @@ impl Engine {
         }
     }
 
+    /// Why no execute rule admits a run of a tool with a spec: the mismatch with the
+    /// contract's rules for that tool, or that it names none.
+    fn run_refusal(&self, touch: &Touch, run: &ToolRun) -> String {
+        let mut rules = self.rules.iter().filter(|r| {
+            r.kind == Kind::Execute && r.effect == Decision::Allow && !r.id.is_builtin()
+        });
+        let mismatch = rules.find_map(|r| match r.matcher() {
+            Ok(Matcher::Program { rule, text }) if rule.tool == run.tool => {
+                rule.admits(run, &self.root).err().map(|why| {
+                    format!(
+                        "the execute rule `{}` does not admit it: {why}",
+                        text.as_str()
+                    )
+                })
+            }
+            _ => None,
+        });
+        match mismatch {
+            Some(why) => format!(
+                "{} is outside the contract: {why} (the policy default is {})",
+                self.describe(touch),
+                self.default
+            ),
+            None => format!(
+                "{} is outside the contract: no execute rule names `{}` (the policy default \
+                 is {})",
+                self.describe(touch),
+                run.tool,
+                self.default
+            ),
+        }
+    }
+
     /// A path relative to the repository when it is inside it.
     fn display(&self, path: &Path) -> String {
         match path.strip_prefix(&self.root) {
@@ -1235,11 +1454,12 @@ impl Engine {
         analysis.commands.iter().any(|command| {
             let line = command.line();
             looks_like_test_runner(&command.program)
-                && contract
-                    .allow
-                    .execute
-                    .iter()
-                    .any(|p| CommandPattern::new(p).is_ok_and(|p| p.matches(&line)))
+                && contract.allow.execute.iter().any(|p| {
+                    match (&command.invocation, mandate_shell::rule_shape(p)) {
+                        (Some(invocation), Some(shape)) => shape.tool == invocation.tool,
+                        _ => CommandPattern::new(p).is_ok_and(|p| p.matches(&line)),
+                    }
+                })
         })
     }
 }
@@ -1423,7 +1643,14 @@ fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
                 anchor,
             })
         }
-        Kind::Execute | Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
+        Kind::Execute => match mandate_shell::rule_shape(item) {
+            Some(shape) => Ok(Matcher::Program {
+                rule: ProgramRule::compile(shape)?,
+                text: CommandPattern::new(item)?,
+            }),
+            None => Ok(Matcher::Text(CommandPattern::new(item)?)),
+        },
+        Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
     }
 }
 

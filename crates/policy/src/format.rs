@@ -188,7 +188,11 @@ pub enum ToolClass {
 pub struct Records {
     pub dir: Option<String>,
     pub retention_days: Option<u32>,
+    /// The team server: `https://…`, or `http://` to a loopback address.
     pub server: Option<String>,
+    /// A PEM file of the CA that signed the team server's certificate (a private CA);
+    /// without it the system's roots are trusted.
+    pub server_ca: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

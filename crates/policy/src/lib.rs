@@ -21,7 +21,7 @@ pub mod url_target;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
 pub use engine::{
-    Call, Context, Engine, Fs, NoFs, PROTECTED_NAME_RULE, PROTECTED_NAMES, Sources,
+    Call, CleanFs, Context, Engine, Fs, NoFs, PROTECTED_NAME_RULE, PROTECTED_NAMES, Sources,
     is_literal_pattern, protected_names_by_glob, split_mcp_name,
 };
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::decision::Touch;
+use crate::decision::{ToolRun, Touch};
 use crate::engine::{Call, Fs};
 use crate::path::{absolutize, holds, resolve};
 use crate::url_target::url_host;
@@ -337,11 +337,30 @@ fn bash_touches(
                 judge_link(touches, &made, dir, home, &views);
             }
         }
+        // The tool's paths from where it runs (the line's own links aside).
+        let dir = dirs.first().cloned().unwrap_or_else(|| cwd.to_path_buf());
+        let run = simple.invocation.as_ref().map(|invocation| {
+            Box::new(ToolRun {
+                tool: invocation.tool.clone(),
+                paths: invocation
+                    .paths
+                    .iter()
+                    .map(|p| absolutize(&dir, p, home))
+                    .collect(),
+                default_path: invocation
+                    .default_path
+                    .as_ref()
+                    .map(|p| absolutize(&dir, p, home)),
+                names: invocation.names.clone(),
+                unvetted: invocation.unvetted.clone(),
+            })
+        });
         touches.push(Touch::Execute {
             line: simple.line(),
             program: simple.program.clone(),
             args: simple.args.clone(),
             known: simple.known,
+            run,
         });
     }
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_policy::{Call, Context, Decision, Engine, NoFs, engine_from_text};
+use mandate_policy::{Call, CleanFs, Context, Decision, Engine, NoFs, engine_from_text};
 use serde_json::json;
 
 const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
@@ -20,6 +20,23 @@ fn engine() -> Engine {
 
 fn judge(tool: &str, input: serde_json::Value) -> (Decision, Vec<String>, String) {
     judge_with(tool, input, &Context::default())
+}
+
+/// [`judge`] in a [`CleanFs`] repository.
+fn judge_clean(tool: &str, input: serde_json::Value) -> Decision {
+    let engine = engine();
+    let cwd = PathBuf::from("/repo");
+    engine
+        .judge(
+            &Call {
+                tool,
+                input: &input,
+                cwd: &cwd,
+            },
+            &Context::default(),
+            &CleanFs,
+        )
+        .decision
 }
 
 fn judge_with(
@@ -43,7 +60,7 @@ fn judge_with(
 
 #[test]
 fn examples_hold() {
-    assert!(engine().check_examples(&NoFs).is_empty());
+    assert!(engine().check_examples(&CleanFs).is_empty());
 }
 
 #[test]
@@ -193,9 +210,9 @@ fn self_protection_holds_even_when_allowed() {
 
 #[test]
 fn commands() {
-    let (d, _, _) = judge("Bash", json!({"command": "pytest billing/export/tests -q"}));
+    let d = judge_clean("Bash", json!({"command": "pytest billing/export/tests -q"}));
     assert_eq!(d, Decision::Allow);
-    let (d, _, _) = judge("Bash", json!({"command": "ruff check billing/export"}));
+    let d = judge_clean("Bash", json!({"command": "ruff check billing/export"}));
     assert_eq!(d, Decision::Allow);
     let (d, rules, _) = judge("Bash", json!({"command": "git push origin main"}));
     assert_eq!(
@@ -322,7 +339,7 @@ fn command_blocks_apply_to_commands_judged_by_their_effects() {
 
 #[test]
 fn a_wildcard_in_an_execute_rule_does_not_climb_out_of_its_folder() {
-    let (d, _, _) = judge(
+    let d = judge_clean(
         "Bash",
         json!({"command": "pytest billing/export/tests/test_x.py"}),
     );

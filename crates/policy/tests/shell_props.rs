@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mandate_policy::{Call, Context, Decision, Engine, NoFs, engine_from_text};
+use mandate_policy::{Call, CleanFs, Context, Decision, Engine, engine_from_text};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -35,7 +35,7 @@ fn judge(engine: &Engine, command: &str) -> Decision {
                 cwd: &cwd,
             },
             &context,
-            &NoFs,
+            &CleanFs,
         )
         .decision
 }

@@ -23,8 +23,12 @@
 //!
 //! The token is `$MANDATE_TOKEN`, else the file `<records.dir>/server-token`.
 //!
-//! HTTP here is a few lines over `std::net`: plain `http://` only (put TLS in front
-//! with a local proxy), so the hook binary links no HTTP client, TLS stack or runtime.
+//! HTTP here is a few lines over `std::net`, with rustls for `https://` (the server's
+//! certificate checked against `records.server_ca` or the system's roots); plain
+//! `http://` only to a loopback address. No HTTP client library or async runtime: the
+//! TLS code is linked into the hook binary but runs only when it asks the server, at
+//! most once per [`REFRESH_EVERY`]. Every exchange has one total deadline and a cap on
+//! the answer's size ([`MAX_RESPONSE_BYTES`], [`MAX_SYNC_BYTES`] for the hook's ask).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -63,6 +67,9 @@ pub struct Server {
     host: String,
     port: u16,
     prefix: String,
+    tls: bool,
+    /// A private CA's PEM file; `None` trusts the system's roots.
+    ca: Option<PathBuf>,
     token: Option<String>,
 }
 
@@ -88,19 +95,30 @@ impl Response {
     }
 }
 
+/// The most a response may hold: an answer larger than this is refused, so a hostile
+/// or broken server cannot make the hook buffer without end.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// The most the hook's sync answer may hold.
+pub const MAX_SYNC_BYTES: usize = 1024 * 1024;
+
+/// A plain or TLS connection.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
 impl Server {
-    /// `http://host[:port][/prefix]`.
+    /// `https://host[:port][/prefix]`, or `http://…` to a loopback address (plain HTTP
+    /// anywhere else would hand the token, the kill list and the approvals to whoever
+    /// answers for the address).
     pub fn new(url: &str, token: Option<String>) -> Result<Server, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            if url.starts_with("https://") {
-                format!(
-                    "records.server `{url}`: mandate speaks plain http to the team server; put \
-                     a local TLS proxy in front and name it with http://"
-                )
-            } else {
-                format!("records.server `{url}` is not an http:// URL")
-            }
-        })?;
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "records.server `{url}` is not an https:// (or loopback http://) URL"
+            ));
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
@@ -111,28 +129,43 @@ impl Server {
                 port.parse::<u16>()
                     .map_err(|_| format!("records.server `{url}`: `{port}` is not a port"))?,
             ),
-            _ => (authority, 80),
+            _ => (authority, if tls { 443 } else { 80 }),
         };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(format!("records.server `{url}` names no host"));
         }
+        if !tls && !is_loopback(host) {
+            return Err(format!(
+                "records.server `{url}`: plain http:// is accepted only to this machine \
+                 (127.0.0.1, ::1, localhost); use https:// (with `records.server_ca` for a \
+                 private CA)"
+            ));
+        }
         Ok(Server {
             url: url.trim_end_matches('/').to_string(),
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
+            host: host.to_string(),
             port,
             prefix: prefix.trim_end_matches('/').to_string(),
+            tls,
+            ca: None,
             token,
         })
+    }
+
+    /// Trust only this CA (a PEM file) for the server's certificate.
+    pub fn with_ca(mut self, ca: Option<PathBuf>) -> Server {
+        self.ca = ca;
+        self
     }
 
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }
 
-    /// One HTTP/1.1 request; `timeout` bounds connecting and each read and write.
+    /// One HTTP/1.1 request. `timeout` bounds the whole exchange (connecting, the TLS
+    /// handshake, sending and the full answer), and the answer may hold at most
+    /// [`MAX_RESPONSE_BYTES`].
     pub fn request(
         &self,
         method: &str,
@@ -140,19 +173,54 @@ impl Server {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Response, String> {
-        let started = Instant::now();
+        self.exchange(method, path, body, timeout, MAX_RESPONSE_BYTES)
+    }
+
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Response, String> {
+        let deadline = Instant::now() + timeout;
+        let left = || {
+            deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!(
+                        "{} did not answer within {} ms",
+                        self.url,
+                        timeout.as_millis()
+                    )
+                })
+        };
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|error| format!("cannot resolve {}: {error}", self.host))?
             .next()
             .ok_or_else(|| format!("cannot resolve {}", self.host))?;
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        let tcp = TcpStream::connect_timeout(&addr, left()?)
             .map_err(|error| format!("cannot reach {}: {error}", self.url))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .and_then(|_| stream.set_write_timeout(Some(timeout)))
-            .and_then(|_| stream.set_nodelay(true))
-            .map_err(|error| error.to_string())?;
+        tcp.set_nodelay(true).map_err(|error| error.to_string())?;
+        // The socket's timeouts are moved to what is left before every read and write,
+        // so a server that trickles cannot stretch the exchange past `timeout`.
+        let socket = tcp.try_clone().map_err(|error| error.to_string())?;
+        let arm = |socket: &TcpStream| -> Result<(), String> {
+            let left = left()?;
+            socket
+                .set_read_timeout(Some(left))
+                .and_then(|_| socket.set_write_timeout(Some(left)))
+                .map_err(|error| error.to_string())
+        };
+        arm(&socket)?;
+        let mut stream: Box<dyn Stream> = if self.tls {
+            Box::new(self.tls_stream(tcp)?)
+        } else {
+            Box::new(tcp)
+        };
         let payload = body.map(Value::to_string).unwrap_or_default();
         let mut head = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\
@@ -169,24 +237,131 @@ impl Server {
             ));
         }
         head.push_str("\r\n");
-        let io = |error: std::io::Error| format!("talking to {}: {error}", self.url);
-        stream.write_all(head.as_bytes()).map_err(io)?;
-        stream.write_all(payload.as_bytes()).map_err(io)?;
+        let io = |error: std::io::Error| {
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                format!(
+                    "{} did not answer within {} ms",
+                    self.url,
+                    timeout.as_millis()
+                )
+            } else {
+                format!("talking to {}: {error}", self.url)
+            }
+        };
+        let mut request = head.into_bytes();
+        request.extend_from_slice(payload.as_bytes());
+        for part in request.chunks(64 * 1024) {
+            arm(&socket)?;
+            stream.write_all(part).map_err(io)?;
+        }
+        stream.flush().map_err(io)?;
         let mut raw = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            let n = stream.read(&mut chunk).map_err(io)?;
+            arm(&socket)?;
+            let n = match stream.read(&mut chunk) {
+                Ok(n) => n,
+                // A server that closes without TLS's close_notify after a complete
+                // answer (Connection: close) is common; the answer is judged whole below.
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                Err(error) => return Err(io(error)),
+            };
             if n == 0 {
                 break;
             }
             raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
-            // A slow trickle must not hold the caller past a few timeouts.
-            if started.elapsed() > timeout * 4 {
-                return Err(format!("{} answered too slowly", self.url));
+            if raw.len() > max_bytes {
+                return Err(format!(
+                    "{} sent more than {} KiB; the answer is refused",
+                    self.url,
+                    max_bytes / 1024
+                ));
             }
         }
         parse_response(&raw).ok_or_else(|| format!("{} sent a malformed response", self.url))
     }
+
+    /// The TLS session over `tcp`: the server's certificate must chain to the
+    /// configured CA (or a system root) and name the host.
+    fn tls_stream(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+        let config = self.tls_config()?;
+        let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+            .map_err(|error| format!("records.server `{}`: {error}", self.url))?;
+        let mut connection = rustls::ClientConnection::new(config, name)
+            .map_err(|error| format!("TLS to {}: {error}", self.url))?;
+        let mut tcp = tcp;
+        while connection.is_handshaking() {
+            connection.complete_io(&mut tcp).map_err(|error| {
+                format!(
+                    "TLS to {} failed (is it the team server, with a certificate from {}?): \
+                     {error}",
+                    self.url,
+                    self.ca
+                        .as_ref()
+                        .map(|ca| format!("the CA in `{}`", ca.display()))
+                        .unwrap_or_else(|| "a CA this system trusts".to_string())
+                )
+            })?;
+        }
+        Ok(rustls::StreamOwned::new(connection, tcp))
+    }
+
+    fn tls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca {
+            Some(ca) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+                    .and_then(|certs| certs.collect::<Result<_, _>>())
+                    .map_err(|error| format!("records.server_ca `{}`: {error}", ca.display()))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(format!(
+                        "records.server_ca `{}` holds no usable CA certificate",
+                        ca.display()
+                    ));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(format!(
+                        "this system has no trusted CA certificates to check {} against; \
+                         name the server's CA with `records.server_ca`",
+                        self.url
+                    ));
+                }
+            }
+        }
+        #[expect(
+            deprecated,
+            reason = "ring builds with a C compiler alone (aws-lc-rs wants cmake); this link \
+                      does not need post-quantum key exchange yet"
+        )]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| format!("TLS: {error}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(std::sync::Arc::new(config))
+    }
+}
+
+/// `localhost`, or an address of this machine's loopback interface.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_response(raw: &[u8]) -> Option<Response> {
@@ -233,10 +408,80 @@ pub fn server_url(project: &Project) -> Option<&str> {
         .filter(|url| !url.is_empty())
 }
 
-/// The server the policy names, with the token.
+/// The server the policy names, with the token and the CA to check it against.
 pub fn configured(project: &Project) -> Option<Result<Server, String>> {
     let url = server_url(project)?;
-    Some(Server::new(url, token(&project.records_dir())))
+    Some(server_ca(project).and_then(|ca| {
+        Server::new(url, token(&project.records_dir())).map(|server| server.with_ca(ca))
+    }))
+}
+
+/// `records.server_ca`, the organisation's first: an absolute path (or `~/…`) outside
+/// the workspace, since a CA file the agent could rewrite would let it vouch for a
+/// server of its own.
+pub fn server_ca(project: &Project) -> Result<Option<PathBuf>, String> {
+    let Some(text) = project
+        .org
+        .as_ref()
+        .and_then(|(_, org)| org.records.server_ca.as_deref())
+        .or(project.policy.records.server_ca.as_deref())
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    else {
+        return Ok(None);
+    };
+    let path = expand_home(text, std::env::var_os("HOME").map(PathBuf::from).as_deref());
+    if !path.is_absolute() {
+        return Err(format!(
+            "records.server_ca `{text}` must be an absolute path (or ~/…) outside the \
+             repository"
+        ));
+    }
+    if path.starts_with(&project.root) {
+        return Err(format!(
+            "records.server_ca `{text}` lies inside the repository, where the agent could \
+             replace it; keep the CA file outside it"
+        ));
+    }
+    Ok(Some(path))
+}
+
+/// What is wrong with the link to the team server, if anything: a URL or CA the client
+/// cannot use, no token, or the last exchange failing. `None` without `records.server`
+/// or when the last exchange worked. Shown by `mandate status`, `readiness`, and once
+/// per session by the hook.
+pub fn link_problem(project: &Project) -> Option<String> {
+    let server = match configured(project)? {
+        Ok(server) => server,
+        Err(error) => {
+            return Some(format!(
+                "the team server link is off: {error}. The kill list stays as last known and \
+                 no approval can arrive until it is fixed."
+            ));
+        }
+    };
+    if !server.has_token() {
+        return Some(format!(
+            "no token for the team server {}: set $MANDATE_TOKEN or run `mandate token use \
+             TOKEN`. The kill list stays as last known and no approval can arrive.",
+            server.url
+        ));
+    }
+    let cache = read_sync_cache(&project.records_dir()).ok()?;
+    cache.error.map(|error| {
+        format!(
+            "the team server {} did not answer the last time it was asked ({error}); {}",
+            server.url,
+            if cache.answered_at == 0 {
+                "it has never answered here, so no kill list from it is in force".to_string()
+            } else {
+                format!(
+                    "its kill list of {} s ago holds, and no approval arrives meanwhile",
+                    unix_millis(SystemTime::now()).saturating_sub(cache.answered_at) / 1000
+                )
+            }
+        )
+    })
 }
 
 /// `$MANDATE_TOKEN`, else `<records.dir>/server-token`.
@@ -566,8 +811,11 @@ fn touch(path: &Path) -> std::io::Result<()> {
 /// started within [`PUSH_EVERY`]. Costs one `stat` when one was; a `fork`/`exec` when not.
 /// Never fails the hook: the spool stays on disk for the next push.
 pub fn recorded(project: &Project) {
-    // The URL only: the pusher reads the token itself.
+    // The URL and CA only: the pusher reads the token itself.
     let Some(Ok(server)) = server_url(project).map(|url| Server::new(url, None)) else {
+        return;
+    };
+    let Ok(ca) = server_ca(project) else {
         return;
     };
     let records = project.records_dir();
@@ -591,7 +839,11 @@ pub fn recorded(project: &Project) {
         .arg("--records-dir")
         .arg(&records)
         .arg("--server")
-        .arg(&server.url)
+        .arg(&server.url);
+    if let Some(ca) = &ca {
+        command.arg("--server-ca").arg(ca);
+    }
+    command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -669,8 +921,24 @@ pub fn server_kill_list(project: &Project) -> Result<Vec<String>, ProjectError> 
     }
     match configured(project) {
         Some(Ok(server)) => Ok(sync(&server, &records, cache, ASK_TIMEOUT).killed),
-        // A misconfigured URL: the last known list holds, and nothing new arrives.
-        _ => Ok(cache.killed),
+        // A misconfigured link: the last known list holds, nothing new arrives, and the
+        // reason is kept where `status`, `readiness` and the session's start show it.
+        Some(Err(error)) => {
+            let mut cache = cache;
+            cache.asked_at = now;
+            cache.error = Some(error);
+            write_sync_cache(&records, &cache);
+            Ok(cache.killed)
+        }
+        None => Ok(cache.killed),
+    }
+}
+
+fn write_sync_cache(records_dir: &Path, cache: &SyncCache) {
+    if create_private_dir(&remote_dir(records_dir)).is_ok()
+        && let Ok(bytes) = serde_json::to_vec(cache)
+    {
+        let _ = write_cache(&sync_cache_path(records_dir), &bytes);
     }
 }
 
@@ -694,7 +962,11 @@ pub fn sync(
         })
         .unwrap_or_default();
     let path = format!("/api/v1/sync?approvals={}", pending.join(","));
-    match server.request("GET", &path, None, timeout) {
+    let answer = server.exchange("GET", &path, None, timeout, MAX_SYNC_BYTES);
+    // The next ask waits a full period after this one ended, however long it took:
+    // a slow server costs at most one deadline per period.
+    cache.asked_at = unix_millis(SystemTime::now());
+    match answer {
         Ok(response) if response.status == 200 => {
             let reply = response.json();
             cache.answered_at = now;
@@ -723,11 +995,7 @@ pub fn sync(
         }
         Err(error) => cache.error = Some(error),
     }
-    if create_private_dir(&remote_dir(records_dir)).is_ok()
-        && let Ok(bytes) = serde_json::to_vec(&cache)
-    {
-        let _ = write_cache(&sync_cache_path(records_dir), &bytes);
-    }
+    write_sync_cache(records_dir, &cache);
     cache
 }
 
@@ -859,12 +1127,23 @@ mod tests {
             (s.host.as_str(), s.port, s.prefix.as_str()),
             ("127.0.0.1", 8417, "")
         );
-        let s = Server::new("http://mandate.internal/team/", None).unwrap();
+        let s = Server::new("http://localhost/team/", None).unwrap();
         assert_eq!(
             (s.host.as_str(), s.port, s.prefix.as_str()),
-            ("mandate.internal", 80, "/team")
+            ("localhost", 80, "/team")
         );
-        assert!(Server::new("https://x", None).unwrap_err().contains("TLS"));
+        let s = Server::new("https://mandate.internal/team", None).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.tls),
+            ("mandate.internal", 443, true)
+        );
+        // Plain http only to this machine.
+        for url in ["http://localhost:1", "http://[::1]:1", "http://127.0.0.2"] {
+            assert!(Server::new(url, None).is_ok(), "{url}");
+        }
+        let refused = Server::new("http://mandate.internal:8417", None).unwrap_err();
+        assert!(refused.contains("https://"), "{refused}");
+        assert!(Server::new("http://10.0.0.1", None).is_err());
         assert!(Server::new("ftp://x", None).is_err());
     }
 

@@ -157,6 +157,9 @@ pub enum Answer {
     KeepGoing(String),
     /// Context for the model at session start.
     Context(String),
+    /// Context for the model at session start, and a warning for the person (once per
+    /// session: a team server link that does not work).
+    ContextAndWarning(String, String),
     /// mandate itself failed: refuse wherever the event can refuse.
     Failure(String),
 }

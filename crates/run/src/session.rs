@@ -673,7 +673,11 @@ impl Session<'_> {
             ),
             None => self.engine.box_summary(),
         };
-        Answer::Context(text)
+        // Once per session the person hears of a team server link that does not work.
+        match mandate_project::remote::link_problem(&self.project) {
+            Some(problem) => Answer::ContextAndWarning(text, format!("mandate: {problem}")),
+            None => Answer::Context(text),
+        }
     }
 
     fn user_prompt(&self) -> Answer {

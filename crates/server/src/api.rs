@@ -39,7 +39,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{run}", get(api_run))
         .route(
             "/api/v1/runs/{run}/entries",
-            post(api_push).get(api_entries),
+            post(api_push)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::limits::PUSH_BODY_LIMIT,
+                ))
+                .get(api_entries),
         )
         .route("/api/v1/runs/{run}/verify", get(api_verify))
         .route("/api/v1/runs/{run}/reviews", post(api_review))

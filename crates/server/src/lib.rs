@@ -22,10 +22,13 @@ pub mod auth;
 pub mod db;
 mod html;
 pub mod ingest;
+pub mod limits;
+pub mod listen;
 pub mod pages;
 pub mod retention;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -45,6 +48,8 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// How often the retention job runs.
     pub retention_every: Duration,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Shared by every request: only the pool.
@@ -102,16 +107,27 @@ impl IntoResponse for ServerError {
     }
 }
 
-/// The whole application: API and pages.
+/// The whole application: API and pages, under the limits of [`limits`].
 pub fn router(state: AppState) -> Router {
+    use axum::extract::DefaultBodyLimit;
     api::routes()
-        .merge(pages::routes())
+        .layer(DefaultBodyLimit::max(limits::API_BODY_LIMIT))
+        .merge(pages::routes().layer(DefaultBodyLimit::max(limits::PAGE_BODY_LIMIT)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::sign_in_first,
+        ))
+        .layer(axum::middleware::from_fn(limits::deadline))
         .with_state(state)
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
 }
 
 /// Serve until SIGINT or SIGTERM. The retention job runs in the background.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
+    // Read the certificate before anything else: a bad one stops the server at once.
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(listen::tls_acceptor(cert, key)?),
+        None => None,
+    };
     let db = Db::connect(&config.database_url).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -122,15 +138,16 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         .local_addr()
         .map_err(|error| ServerError::Internal(error.to_string()))?;
     // The line tests and scripts wait for: the address actually bound (port 0 works).
-    println!("mandate-server listening on http://{local}");
+    println!(
+        "mandate-server listening on {}://{local}",
+        if tls.is_some() { "https" } else { "http" }
+    );
     if let Some(days) = config.retention_days {
         tokio::spawn(retention::job(db.clone(), days, config.retention_every));
     }
     let app = router(AppState { db });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|error| ServerError::Internal(error.to_string()))
+    listen::run(listener, app, tls, shutdown_signal()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,12 @@ enum Command {
         /// How often the retention job runs, in seconds.
         #[arg(long, default_value_t = 3600)]
         retention_every: u64,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first).
+        #[arg(long, requires = "tls_key", value_name = "PEM")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert", value_name = "PEM")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Manage API tokens.
     Token {
@@ -86,12 +92,15 @@ fn main() -> ExitCode {
                 database_url,
                 retention_days,
                 retention_every,
+                tls_cert,
+                tls_key,
             } => {
                 mandate_server::serve(Config {
                     listen,
                     database_url,
                     retention_days,
                     retention_every: Duration::from_secs(retention_every.max(1)),
+                    tls: tls_cert.zip(tls_key),
                 })
                 .await
             }

@@ -87,12 +87,14 @@
 //!
 //! On stable they are only type-checked: `cargo check --manifest-path crates/shell/fuzz/Cargo.toml`.
 
+mod env;
 mod git;
 pub mod links;
 mod options;
 mod plain;
 mod programs;
 mod sed;
+mod specs;
 mod walk;
 mod word;
 
@@ -140,6 +142,67 @@ pub struct SimpleCommand {
     /// True when `effects` is everything the command does (`cat`, `mkdir`, a redirect):
     /// such a command is judged by its effects and needs no execute rule.
     pub known: bool,
+    /// Set when the program is one of the tools mandate has a spec for (`pytest`, `ruff
+    /// check`, `npm run`, …): the command as its spec reads it, which execute rules naming
+    /// that tool are compared with instead of the text.
+    pub invocation: Option<Box<Invocation>>,
+}
+
+/// A run of a tool mandate has a spec for, read the way the tool reads its arguments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// The tool: `pytest` (also for `python -m pytest`), `ruff check`, `npm run`.
+    pub tool: String,
+    /// Operands that are paths, as written (relative to the command's folder).
+    pub paths: Vec<String>,
+    /// The path the tool works on when it is given none (`.`).
+    pub default_path: Option<String>,
+    /// Operands that are names, not paths: test filters, targets, goals, a script's name.
+    pub names: Vec<String>,
+    /// Parts the spec cannot judge: an execute rule admits the command only if it spells
+    /// each of them out.
+    pub unvetted: Vec<Unvetted>,
+}
+
+/// A part of a tool's command line that its spec cannot judge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unvetted {
+    /// As a rule would spell it: `-p evil`, `--frobnicate`, `@args.txt`, `-- --watch`
+    /// (passed through to a script), `NAME=value` (a variable set for the command).
+    pub text: String,
+    /// Why, for the person reading a deny.
+    pub why: String,
+}
+
+impl Unvetted {
+    /// Arguments passed through to a program without a spec (`npm test -- ARGS`, make's
+    /// `VAR=value`): a rule whose last word ends in `*` admits them.
+    pub fn is_passed_through(&self) -> bool {
+        self.text.starts_with("-- ")
+    }
+}
+
+/// An execute rule read the way the command it names would be read: see [`rule_shape`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleShape {
+    /// The tool the rule names (`pytest`, `ruff check`, `npm run`).
+    pub tool: String,
+    /// Path patterns (relative to the repository root, `*` any run of characters).
+    pub paths: Vec<String>,
+    /// Name patterns (test filters, targets, scripts).
+    pub names: Vec<String>,
+    /// Unvetted parts the rule spells out, as [`Unvetted::text`] patterns.
+    pub spelled: Vec<String>,
+    /// The rule's last word ends in `*`: any operands when it names none, and arguments
+    /// passed through to scripts.
+    pub open: bool,
+}
+
+/// Read an execute rule pattern (v1 syntax) as a command of a tool mandate has a spec
+/// for. `None` when it names no such tool, or is not a plain list of words (quotes,
+/// operators, expansions): such a rule stays a text pattern.
+pub fn rule_shape(pattern: &str) -> Option<RuleShape> {
+    specs::rule_shape(pattern)
 }
 
 impl SimpleCommand {

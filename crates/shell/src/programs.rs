@@ -35,6 +35,10 @@ pub(crate) struct Judgement {
     pub inner: Vec<Inner>,
     /// A wrapper that only runs its inner command (`nice`, `timeout`): not reported itself.
     pub transparent: bool,
+    /// Variables the command sets for its inner commands (`env NAME=value cmd`).
+    pub vars: Vec<(String, Word)>,
+    /// The command as its tool's spec reads it (`specs.rs`).
+    pub invocation: Option<Box<crate::Invocation>>,
 }
 
 impl Judgement {
@@ -102,7 +106,7 @@ impl Judgement {
         self.write(&tree(word));
     }
 
-    fn network(&mut self, target: &str) {
+    pub(crate) fn network(&mut self, target: &str) {
         let effect = Effect::Network(target.to_string());
         if !self.effects.contains(&effect) {
             self.effects.push(effect);
@@ -268,7 +272,11 @@ pub(crate) fn is_poison_variable(name: &str) -> bool {
         "GLOBIGNORE",
         "HOME",
         "ZDOTDIR",
-        "PYTHONPATH",
+        "PS1",
+        "PS2",
+        "PS3",
+        "PS4",
+        "BASH_XTRACEFD",
         "PYTHONSTARTUP",
         "PYTHONHOME",
         "PYTHONINSPECT",
@@ -319,6 +327,13 @@ pub(crate) fn is_poison_variable(name: &str) -> bool {
 pub(crate) fn judge(program: &str, args: &[Word]) -> Judgement {
     let name = basename(program).to_ascii_lowercase();
     let name = name.as_str();
+    if let Some((spec, used, network)) = crate::specs::find(name, args) {
+        let reading = crate::specs::read(spec, args.get(used..).unwrap_or_default(), network);
+        let mut j = reading.judgement;
+        j.known = false;
+        j.invocation = Some(Box::new(reading.invocation));
+        return j;
+    }
     if let Some(inline) = is_interpreter(name) {
         return interpreter(name, inline, args);
     }
@@ -2883,14 +2898,9 @@ fn env(args: &[Word]) -> Judgement {
             j.opaque(format!("`env {t}` is an option the analyser does not know"));
             return j;
         }
-        if let Some((name, _)) = t.split_once('=')
-            && !name.is_empty()
-        {
-            if is_poison_variable(name) {
-                j.opaque(format!(
-                    "`{name}=` changes which program runs or what it loads"
-                ));
-            }
+        if let Some(var) = assignment_word(arg) {
+            // Judged with the command it is set for (`env.rs`).
+            j.vars.push(var);
             index += 1;
             continue;
         }
@@ -2905,6 +2915,21 @@ fn env(args: &[Word]) -> Judgement {
     }
     j.inner.push(Inner::Command { words: rest, chdir });
     j
+}
+
+/// `NAME=value` given as an argument (to `env`, `sudo`): the name and the value.
+fn assignment_word(arg: &Word) -> Option<(String, Word)> {
+    let (name, value) = arg.text.split_once('=')?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((
+        name.to_string(),
+        Word {
+            text: value.to_string(),
+            ..arg.clone()
+        },
+    ))
 }
 
 /// Quote a word so a shell reads it back as itself.
@@ -2937,15 +2962,9 @@ fn sudo(args: &[Word]) -> Judgement {
             break;
         }
         if !t.starts_with('-') {
-            if let Some((name, _)) = t.split_once('=')
-                && !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                if is_poison_variable(name) {
-                    j.opaque(format!(
-                        "`{name}=` changes which program runs or what it loads"
-                    ));
-                }
+            if let Some(var) = assignment_word(arg) {
+                // Judged with sudo itself (`env.rs`), which needs an execute rule anyway.
+                j.vars.push(var);
                 index += 1;
                 continue;
             }

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use tree_sitter::{Language, Node, ParseOptions, Parser, Tree, TreeCursor};
 
+use crate::env;
 use crate::plain::{self, Part};
 use crate::programs::{self, Inner, Judgement, is_poison_variable};
 use crate::word::{self, RawWord, Word};
@@ -87,6 +88,7 @@ pub(crate) fn analyze(source: &str, tree_only: bool) -> Analysis {
         out: Analysis::default(),
         assigned: Vec::new(),
         poisoned: None,
+        allexport: false,
         overflow: false,
         tree_only,
         physical: false,
@@ -155,6 +157,8 @@ struct Walker {
     assigned: Vec<String>,
     /// Set once the line changed `PATH` (or similar): everything after is opaque.
     poisoned: Option<String>,
+    /// `set -a` is in force: every assignment is exported.
+    allexport: bool,
     /// The command limit was reported.
     overflow: bool,
     /// Parse every statement with tree-sitter, never with the plain reader (for tests
@@ -590,7 +594,7 @@ impl Walker {
             words.extend(plain_words(word, src));
         }
         let source = src.get(command.words_span.clone()).unwrap_or("");
-        self.run(words, effects, source, cwds, depth)
+        self.run(words, effects, source, cwds, depth, Vec::new())
     }
 
     fn statement(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) -> Outcome {
@@ -731,7 +735,7 @@ impl Walker {
             }
             "unset_command" => {
                 let words = self.argument_words(node, src, cwds, depth);
-                self.assigning_builtin("unset", &words, text(node, src));
+                self.assigning_builtin("unset", &words, text(node, src), cwds);
                 Outcome::same(cwds)
             }
             "test_command" => {
@@ -1028,6 +1032,7 @@ impl Walker {
                 cwd: cwd.as_deref().map(str::to_string),
                 effects: effects.clone(),
                 known: true,
+                invocation: None,
             });
         }
     }
@@ -1214,12 +1219,12 @@ impl Walker {
         self.check_line_breaks(node, src);
         let mut words = Vec::new();
         let mut followers = Vec::new();
-        let mut poison: Option<String> = None;
+        let mut vars: Vec<(String, Word)> = Vec::new();
         for (field, child) in fields(node) {
             match (field, child.kind_name()) {
                 (_, "variable_assignment") => {
-                    if let Some(name) = self.assignment(child, src, cwds, depth, false) {
-                        poison = Some(name);
+                    if let Some(var) = self.assignment(child, src, cwds, depth, false) {
+                        vars.push(var);
                     }
                 }
                 (_, "file_redirect" | "heredoc_redirect" | "herestring_redirect") => {
@@ -1241,13 +1246,14 @@ impl Walker {
             }
         }
         let source = text(node, src);
-        if let Some(name) = poison {
-            self.opaque(
-                source,
-                format!("`{name}=` changes which program runs or what it loads"),
-            );
+        if words.is_empty() {
+            // Assignments alone set shell variables (and environment variables when they
+            // are inherited or `set -a` is on): judged as such.
+            for (name, value) in &vars {
+                self.bare_assignment(name, value, source, cwds);
+            }
         }
-        let mut current = self.run(words, effects, source, cwds, depth);
+        let mut current = self.run(words, effects, source, cwds, depth, vars);
         for follower in followers {
             let input = current.all();
             current = self.statement(follower, src, &input, depth);
@@ -1255,7 +1261,8 @@ impl Walker {
         current
     }
 
-    /// Judge a command given as words, in each of `cwds`.
+    /// Judge a command given as words, in each of `cwds`, with `vars` set in its
+    /// environment (`NAME=value cmd`).
     fn run(
         &mut self,
         words: Vec<Word>,
@@ -1263,6 +1270,7 @@ impl Walker {
         source: &str,
         cwds: &[Cwd],
         depth: usize,
+        vars: Vec<(String, Word)>,
     ) -> Outcome {
         if depth > MAX_DEPTH {
             self.opaque(source, "the command nests deeper than the analyser follows");
@@ -1296,16 +1304,33 @@ impl Walker {
             self.redirect_only_text(cwds, effects);
             return self.cd(program, args, source, cwds);
         }
+        self.assigning_builtin(&program.text, args, source, cwds);
         if program.text == "set" {
+            self.set_options(args);
             self.physical = physical_after_set(self.physical, args);
         }
-        self.assigning_builtin(&program.text, args, source);
         let mut j = programs::judge(&program.text, args);
         let by_path = program.text.contains('/');
         if by_path || program.text.bytes().any(|b| b.is_ascii_uppercase()) {
             // `./cat` or `/tmp/git` may be anything; `CAT` runs cat on some file systems.
             j.known = false;
             j.transparent = false;
+            j.invocation = None;
+        }
+        // Variables go with the command that runs: a wrapper hands them on.
+        let mut vars = vars;
+        vars.append(&mut j.vars);
+        // A shell run with `-c` reads some variables itself (`BASH_ENV`, `PS4`): they are
+        // judged there, not handed on.
+        let hands_on =
+            !j.inner.is_empty() && j.inner.iter().all(|i| matches!(i, Inner::Command { .. }));
+        let inner_vars = if j.transparent && hands_on {
+            std::mem::take(&mut vars)
+        } else {
+            Vec::new()
+        };
+        for (name, value) in &vars {
+            self.command_variable(name, value, source, &mut j);
         }
         for (part, reason) in std::mem::take(&mut j.opaque) {
             self.opaque(part.as_deref().unwrap_or(source), reason);
@@ -1324,6 +1349,7 @@ impl Walker {
                     cwd: cwd.as_deref().map(str::to_string),
                     effects: own.clone(),
                     known: j.known || (j.transparent && !by_path),
+                    invocation: j.invocation.clone(),
                 });
             }
         }
@@ -1344,7 +1370,14 @@ impl Walker {
                         }
                         Some(dir) => cwds.iter().map(|c| physical_cwd(c, &dir.text)).collect(),
                     };
-                    self.run(words, Vec::new(), source, &inner_cwds, depth + 1);
+                    self.run(
+                        words,
+                        Vec::new(),
+                        source,
+                        &inner_cwds,
+                        depth + 1,
+                        inner_vars.clone(),
+                    );
                 }
                 Inner::Script { text: script } => {
                     if script.unknown {
@@ -1383,6 +1416,7 @@ impl Walker {
                 cwd: cwd.as_deref().map(str::to_string),
                 effects: effects.clone(),
                 known: true,
+                invocation: None,
             });
         }
     }
@@ -1428,7 +1462,7 @@ impl Walker {
         }
     }
 
-    /// `NAME=value` alone or before a command. Returns the name when it is poison.
+    /// `NAME=value` alone (`bare`) or before a command. Returns the name and value.
     fn assignment(
         &mut self,
         node: Node<'_>,
@@ -1436,8 +1470,9 @@ impl Walker {
         cwds: &[Cwd],
         depth: usize,
         bare: bool,
-    ) -> Option<String> {
+    ) -> Option<(String, Word)> {
         let mut name = String::new();
+        let mut value: Option<Word> = None;
         for (field, child) in fields(node) {
             match field {
                 Some("name") => {
@@ -1453,7 +1488,11 @@ impl Walker {
                     }
                 }
                 Some("value") => {
-                    self.words(child, src, cwds, depth);
+                    let words = self.words(child, src, cwds, depth);
+                    value = Some(match words.as_slice() {
+                        [one] => one.clone(),
+                        _ => Word::unknown(text(child, src)),
+                    });
                 }
                 _ if child.is_named() => {
                     self.words(child, src, cwds, depth);
@@ -1464,17 +1503,112 @@ impl Walker {
         if !self.assigned.contains(&name) {
             self.assigned.push(name.clone());
         }
-        if is_poison_variable(&name) {
-            if bare {
-                self.opaque(
-                    text(node, src),
-                    format!("`{name}=` changes which program runs or what it loads"),
-                );
-                self.poisoned = Some(name.clone());
-            }
-            return Some(name);
+        let value = value.unwrap_or_default();
+        if bare {
+            self.bare_assignment(&name, &value, text(node, src), cwds);
         }
-        None
+        Some((name, value))
+    }
+
+    /// `NAME=value` as a statement of its own. A variable that decides which program runs
+    /// makes the rest of the line opaque; one that may be in the environment (a name in
+    /// capitals may be inherited, and `set -a` exports everything) is judged as exported.
+    fn bare_assignment(&mut self, name: &str, value: &Word, source: &str, cwds: &[Cwd]) {
+        if is_poison_variable(name) {
+            self.opaque(
+                source,
+                format!("`{name}=` changes which program runs or what it loads"),
+            );
+            self.poisoned = Some(name.to_string());
+            return;
+        }
+        if self.allexport || env::is_environment_name(name) {
+            self.exported(name, value, source, cwds);
+        }
+    }
+
+    /// `NAME=value` exported to every later command of the line.
+    fn exported(&mut self, name: &str, value: &Word, source: &str, cwds: &[Cwd]) {
+        match env::judge(name, value) {
+            env::Verdict::Harmless => {}
+            env::Verdict::Implies(j) => {
+                let mut effects = Vec::new();
+                self.absorb(source, j, &mut effects);
+                if effects.is_empty() {
+                    return;
+                }
+                for cwd in cwds {
+                    self.push_command(SimpleCommand {
+                        program: "export".to_string(),
+                        args: vec![format!("{name}={}", value.text)],
+                        cwd: cwd.as_deref().map(str::to_string),
+                        effects: effects.clone(),
+                        known: true,
+                        invocation: None,
+                    });
+                }
+            }
+            env::Verdict::Unknown { reason, .. } => {
+                self.opaque(
+                    source,
+                    format!("{reason}; it is exported to the commands after it"),
+                );
+            }
+        }
+    }
+
+    /// `NAME=value` set for the command judged in `j`.
+    fn command_variable(&mut self, name: &str, value: &Word, source: &str, j: &mut Judgement) {
+        match env::judge(name, value) {
+            env::Verdict::Harmless => {}
+            env::Verdict::Implies(implied) => {
+                for (part, reason) in implied.opaque {
+                    j.opaque.push((part, reason));
+                }
+                for effect in implied.effects {
+                    if !j.effects.contains(&effect) {
+                        j.effects.push(effect);
+                    }
+                }
+            }
+            env::Verdict::Unknown { reason, nameable } => match j.invocation.as_mut() {
+                Some(invocation) if nameable => invocation.unvetted.push(crate::Unvetted {
+                    text: format!("{name}={}", value.text),
+                    why: reason,
+                }),
+                _ => self.opaque(source, reason),
+            },
+        }
+    }
+
+    /// `set -a` / `set -o allexport` (and `+a` to stop).
+    fn set_options(&mut self, args: &[Word]) {
+        let mut after_o = None;
+        for word in args {
+            let t = word.text.as_str();
+            if let Some(sign) = after_o.take() {
+                if t == "allexport" {
+                    self.allexport = sign;
+                }
+                continue;
+            }
+            if word.unknown {
+                continue;
+            }
+            if t == "-o" || t == "+o" {
+                after_o = Some(t == "-o");
+                continue;
+            }
+            if let Some(letters) = t.strip_prefix('-').filter(|_| !t.starts_with("--")) {
+                if letters.contains('a') {
+                    self.allexport = true;
+                }
+            } else if let Some(letters) = t.strip_prefix('+')
+                && letters.contains('a')
+            {
+                self.allexport = false;
+            }
+        }
     }
 
     fn declaration(&mut self, node: Node<'_>, src: &str, cwds: &[Cwd], depth: usize) {
@@ -1487,7 +1621,7 @@ impl Walker {
             "export" | "typeset" | "local" | "readonly" => keyword,
             _ => "declare",
         };
-        self.assigning_builtin(keyword, &words, text(node, src));
+        self.assigning_builtin(keyword, &words, text(node, src), cwds);
     }
 
     /// The arguments of a declaration or `unset` as the shell's words. tree-sitter cuts
@@ -1550,9 +1684,13 @@ impl Walker {
     /// `unset` (without `PATH`, Bash searches the current folder), and builtins that
     /// read into a named variable. Setting a variable that decides which program runs
     /// makes the rest of the line opaque, as an assignment does.
-    fn assigning_builtin(&mut self, program: &str, args: &[Word], source: &str) {
+    fn assigning_builtin(&mut self, program: &str, args: &[Word], source: &str, cwds: &[Cwd]) {
         match program {
             "export" | "declare" | "typeset" | "local" | "readonly" => {
+                let exports = program == "export"
+                    || args.iter().any(|w| {
+                        w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains('x')
+                    });
                 for word in args {
                     if word.unknown {
                         self.opaque(source, "a declaration with a computed name or option");
@@ -1568,6 +1706,18 @@ impl Walker {
                         let (name, rest) = leading_name(&word.text);
                         if rest.starts_with(['=', '[']) || rest.starts_with("+=") {
                             self.sets_variable(name, program, source);
+                            if (exports || self.allexport || env::is_environment_name(name))
+                                && !is_poison_variable(name)
+                            {
+                                let value = Word {
+                                    text: rest
+                                        .trim_start_matches('+')
+                                        .trim_start_matches('=')
+                                        .to_string(),
+                                    ..word.clone()
+                                };
+                                self.exported(name, &value, source, cwds);
+                            }
                         } else if rest.is_empty()
                             && !name.is_empty()
                             && !self.assigned.iter().any(|n| n == name)
@@ -1607,7 +1757,7 @@ impl Walker {
                     if !named {
                         continue;
                     }
-                    if is_poison_variable(name) {
+                    if is_poison_variable(name) || env::is_environment_name(name) {
                         self.sets_variable(name, program, source);
                     } else if !self.assigned.iter().any(|n| n == name) {
                         self.assigned.push(name.to_string());
@@ -1622,6 +1772,17 @@ impl Walker {
     fn sets_variable(&mut self, name: &str, how: &str, source: &str) {
         if !self.assigned.iter().any(|n| n == name) {
             self.assigned.push(name.to_string());
+        }
+        let declares = matches!(
+            how,
+            "export" | "declare" | "typeset" | "local" | "readonly" | "unset"
+        );
+        if !declares
+            && !is_poison_variable(name)
+            && (self.allexport || env::is_environment_name(name))
+        {
+            // `read NAME`, `printf -v NAME`, `for NAME in`: a value the text does not tell.
+            self.exported(name, &Word::unknown(&format!("${name}")), source, &[]);
         }
         if is_poison_variable(name) {
             self.opaque(

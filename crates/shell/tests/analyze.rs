@@ -493,7 +493,7 @@ fn quoting_is_removed() {
 fn wrappers_are_unwrapped() {
     for line in [
         "env cat f",
-        "env A=1 cat f",
+        "env LANG=C cat f",
         "nice -n 5 cat f",
         "nohup cat f",
         "timeout 5 cat f",
@@ -585,6 +585,54 @@ fn changing_path_makes_the_rest_opaque() {
     assert!(opaque("LD_PRELOAD=x.so ls"));
     assert!(opaque("env GIT_SSH_COMMAND=x git fetch"));
     assert!(!opaque("CI=1 npm test"));
+}
+
+/// Issue 14, item 4: a variable set for a command passes only when it cannot change what
+/// runs, reads or writes; a few are judged by what they imply; the rest are opaque.
+#[test]
+fn variables_pass_only_from_the_allow_list() {
+    for line in [
+        "LANG=C ls",
+        "NO_COLOR=1 ls",
+        "env TZ=UTC ls",
+        "export LC_ALL=C; ls",
+        "x=1; ls",
+        "for n in 1 2; do ls; done",
+        "unset PYTHONWARNINGS; ls",
+        "PYTHONWARNINGS=error ls",
+    ] {
+        assert!(!opaque(line), "{line}");
+    }
+    for line in [
+        "FOO=1 ls",
+        "export FOO=1; ls",
+        "env FOO=1 ls",
+        "declare -x FOO=1; ls",
+        "typeset -x FOO=1; ls",
+        "set -a; foo=1; ls",
+        "set -o allexport; foo=1; ls",
+        "FOO=1; ls",
+        "read FOO < f; ls",
+        "PS4='$(id)'; set -x; ls",
+        "MANDATE_USER=x ls",
+        "export MANDATE_USER=x",
+        "PYTHONWARNINGS=ignore::evil.Warning ls",
+        "PYTEST_ADDOPTS='-p evil' ls",
+        "GCONV_PATH=/tmp ls",
+    ] {
+        assert!(opaque(line), "{line}");
+    }
+    let a = analyze("PYTHONPATH=src:lib ls");
+    assert!(a.is_transparent(), "{:?}", a.opaque);
+    assert!(a.commands[0].effects.contains(&read("src/**")), "{a:?}");
+    assert!(a.commands[0].effects.contains(&read("lib/**")), "{a:?}");
+    let a = analyze("export COVERAGE_FILE=deploy/c; ls");
+    assert!(
+        a.commands
+            .iter()
+            .any(|c| c.effects.contains(&Effect::Write("deploy/c".into()))),
+        "{a:?}"
+    );
 }
 
 #[test]
