@@ -83,6 +83,18 @@ make_repo rules500 bench/fixtures/rules-500/mandate.toml bench/fixtures/rules-50
 make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml --no-run
 # An event mandate does not handle: process start-up, reading stdin, parsing JSON, no more.
 sed 's/"PreToolUse"/"Notification"/' "$work/billing/read.json" >"$work/billing/other.json"
+# The events that read Claude Code's transcript (issue 15): a PostToolUse and a Stop of a
+# session whose transcript is a real one (the mixed billing session of Claude Code 2.1.337,
+# 27 KB, with a subagent). The first call reads it whole; each timed call after that reads
+# what was appended since, here nothing: the steady state of a session, where each
+# PostToolUse finds one new tool use and its result.
+transcript=$work/billing/transcript.jsonl
+cp crates/claude-code/tests/fixtures/transcripts/2.1.337-mixed.jsonl "$transcript"
+post_fields='"tool_name":"Read","tool_input":{"file_path":"'"$work/billing/repo"'/billing/export/filter.py"},"tool_use_id":"toolu_bench_1","tool_response":{"type":"text","file":{"filePath":"x","content":"def keep(row): ..."}}'
+printf '{"session_id":"bench","transcript_path":"%s","cwd":"%s","hook_event_name":"PostToolUse",%s}\n' \
+  "$transcript" "$work/billing/repo" "$post_fields" >"$work/billing/post.json"
+printf '{"session_id":"bench","transcript_path":"%s","cwd":"%s","hook_event_name":"Stop","stop_hook_active":false}\n' \
+  "$transcript" "$work/billing/repo" >"$work/billing/stop.json"
 
 hook() { printf '%s\t' "$mandate" hook claude-code --root "$work/$1/repo" | sed 's/\t$//'; }
 agent_hook() { printf '%s\t' "$mandate" hook "$1" --root "$work/$2/repo" | sed 's/\t$//'; }
@@ -235,6 +247,8 @@ spec=$work/spec.tsv
   printf 'copilot-billing-bash\t%s\t{}\t%s\t--event\tpreToolUse\n' "$work/billing/copilot-bash.json" "$(agent_hook copilot billing)"
   printf 'mandate-500-read\t%s\t"allow"\t%s\n' "$work/rules500/read.json" "$(hook rules500)"
   printf 'mandate-500-bash\t%s\tpermissionDecision\t%s\n' "$work/rules500/bash.json" "$(hook rules500)"
+  printf 'mandate-billing-post\t%s\t{\t%s\n' "$work/billing/post.json" "$(hook billing)"
+  printf 'mandate-billing-stop\t%s\t{\t%s\n' "$work/billing/stop.json" "$(hook billing)"
 } >"$spec"
 
 echo "== machine"
@@ -261,7 +275,7 @@ PY
 fi
 echo "decisions: Read → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/read.json" | grep -o '"permissionDecision":"[a-z]*"'), Bash → $("$mandate" hook claude-code --root "$work/billing/repo" <"$work/billing/bash.json" | grep -o '"permissionDecision":"[a-z]*"')"
 echo
-echo "== whole-process PreToolUse latency ($runs runs after $warmup warm-up, interleaved)"
+echo "== whole-process hook latency: PreToolUse, and PostToolUse/Stop with transcript reading ($runs runs after $warmup warm-up, interleaved)"
 status=0
 "$target/bench/harness" --runs "$runs" --warmup "$warmup" --json "$target/bench/process.json" "$spec" || status=$?
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -28,12 +28,12 @@ fi
 cargo build --workspace --bins
 cargo test --workspace --all-targets "$@"
 
-# The Claude Code suite again, against the release users get today (npm `latest` when this
+# The Claude Code suites again, against the release users get today (npm `latest` when this
 # line was last changed), beside the pinned one above.
 latest="${CLAUDE_CODE_LATEST:-2.1.337}"
 if [ "$latest" != "${CLAUDE_CODE_VERSION:-}" ]; then
   MANDATE_CLAUDE_BIN="$(CLAUDE_CODE_VERSION="$latest" scripts/install-claude-code.sh)"
   export MANDATE_CLAUDE_BIN
   echo "The Claude Code end-to-end suite against Claude Code $latest:"
-  cargo test --workspace --test e2e_claude "$@"
+  cargo test --workspace --test e2e_claude --test e2e_record "$@"
 fi

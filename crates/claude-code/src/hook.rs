@@ -85,9 +85,9 @@ fn event_from(kind: Kind, name: &str, value: &Value, args: &HookArgs) -> Event {
     event.agent_type = text("agent_type");
     event.prompt_id = text("prompt_id");
     event.tool_use_id = text("tool_use_id");
-    event.transcript_path = text("agent_transcript_path")
-        .or_else(|| text("transcript_path"))
-        .map(PathBuf::from);
+    event.transcript_path = text("transcript_path").map(PathBuf::from);
+    event.subagent_transcript_path = text("agent_transcript_path").map(PathBuf::from);
+    event.agent_log = Some(crate::transcript::LOG);
     if let Some(name) = text("tool_name") {
         event.tool = Some(ToolCall {
             name,
@@ -146,6 +146,7 @@ fn answer(name: &str, kind: Kind, answer: Answer) -> Outcome {
         }
         (_, Answer::KeepGoing(reason)) => Outcome::block_stop(&reason),
         (_, Answer::Context(text)) => Outcome::session_context(&text),
+        (_, Answer::Notice(text)) => Outcome::notice(name, &text),
         (_, Answer::ContextAndWarning(text, warning)) => {
             Outcome::session_context(&text).with_user_warning(&warning)
         }

@@ -10,9 +10,12 @@
 //! [`mandate_run::Event`] (Claude Code's tool names are mandate's canonical vocabulary, so
 //! tool calls pass through as they are) and the run's [`mandate_run::Answer`] back into
 //! Claude Code's JSON, which [`protocol`] knows. What happens to the call is the run's.
+//! [`transcript`] reads Claude Code's session transcript for the run's reconciliation
+//! (`mandate_run::trail`), which accounts for the calls no hook saw.
 
 pub mod hook;
 pub mod protocol;
+pub mod transcript;
 
 pub use hook::{HookArgs, run_hook};
 pub use protocol::Outcome;

@@ -30,6 +30,21 @@ impl Outcome {
         Outcome::json(json!({}))
     }
 
+    /// Something the user and the model must know, on an event that decides nothing:
+    /// `systemMessage` is shown to the user; after a tool call the model gets it too.
+    pub fn notice(event: &str, text: &str) -> Outcome {
+        if event == "PostToolUse" || event == "PostToolUseFailure" {
+            return Outcome::json(json!({
+                "systemMessage": text,
+                "hookSpecificOutput": {
+                    "hookEventName": event,
+                    "additionalContext": text,
+                }
+            }));
+        }
+        Outcome::json(json!({ "systemMessage": text }))
+    }
+
     /// A PreToolUse answer.
     pub fn pre_tool_use(decision: &str, reason: &str) -> Outcome {
         Outcome::json(json!({

@@ -230,7 +230,7 @@ fn run(event: &Event, args: &Args) -> Answer {
 fn rank(answer: &Answer) -> u8 {
     match answer {
         Answer::Nothing => 0,
-        Answer::Context(_) | Answer::ContextAndWarning(..) => 1,
+        Answer::Context(_) | Answer::ContextAndWarning(..) | Answer::Notice(_) => 1,
         Answer::Allow(_) => 2,
         Answer::Ask(_) => 3,
         Answer::KeepGoing(_) => 4,

@@ -147,6 +147,63 @@ fn call_detail(event: &Value) -> String {
     String::new()
 }
 
+/// Is `event` one tool call of the record: judged by the hook (`tool.pre`), or found in
+/// the agent's transcript, refused by the agent itself or run unguarded?
+fn is_call(kind: &str) -> bool {
+    matches!(
+        kind,
+        "tool.pre" | "tool.refused_by_agent" | "tool.unguarded"
+    )
+}
+
+/// What became of a call event, and the decision to show for it.
+fn call_outcome(event: &Value, outcomes: &HashMap<&str, Outcome>) -> (Outcome, String) {
+    match event_type(event) {
+        "tool.refused_by_agent" => (
+            Outcome::Refused,
+            format!(
+                "refused by {}",
+                str_of(event, "refused_by").unwrap_or("the agent itself")
+            ),
+        ),
+        "tool.unguarded" => (
+            if event.get("result").is_some() {
+                Outcome::Ran
+            } else {
+                Outcome::NoResult
+            },
+            "UNGUARDED (no decision of mandate)".to_string(),
+        ),
+        _ => (
+            Outcome::of(event, outcomes),
+            opt(event, "decision").unwrap_or_default(),
+        ),
+    }
+}
+
+/// The touches of a call event: as judged, or (when no hook judged it) read off the
+/// tool's input.
+fn call_touches(event: &Value) -> Vec<Value> {
+    let judged: Vec<Value> = touches(event).cloned().collect();
+    if !judged.is_empty() {
+        return judged;
+    }
+    let input = event.get("input");
+    let field = |key: &str| input.and_then(|i| i.get(key)).and_then(Value::as_str);
+    let tool = str_of(event, "tool").unwrap_or("");
+    let (kind, target) = match tool {
+        "Read" | "Glob" | "Grep" | "LS" => ("read", field("file_path").or(field("path"))),
+        "Write" | "Edit" | "MultiEdit" => ("write", field("file_path")),
+        "NotebookEdit" => ("write", field("notebook_path")),
+        "Bash" => ("execute", field("command")),
+        "WebFetch" => ("expose", field("url")),
+        _ => ("call", Some(tool)),
+    };
+    target
+        .map(|t| vec![json!({"kind": kind, "target": t})])
+        .unwrap_or_default()
+}
+
 /// Which calls in `runs` changed `path` (absolute, normalised).
 pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
     let target = path.display().to_string();
@@ -176,12 +233,13 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
                 approvals.push(event);
                 continue;
             }
-            if kind != "tool.pre" {
+            if !is_call(kind) {
                 continue;
             }
-            let outcome = Outcome::of(event, &outcomes);
+            let (outcome, decision) = call_outcome(event, &outcomes);
             let tool = str_of(event, "tool").unwrap_or("?").to_string();
-            let writes_it = touches(event).any(|t| {
+            let event_touches = call_touches(event);
+            let writes_it = event_touches.iter().any(|t| {
                 str_of(t, "kind") == Some("write") && str_of(t, "target") == Some(target.as_str())
             });
             if writes_it {
@@ -218,7 +276,7 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
                     tool_use_id,
                     tool: tool.clone(),
                     detail: call_detail(event),
-                    decision: opt(event, "decision").unwrap_or_default(),
+                    decision: decision.clone(),
                     outcome,
                     rules: strings(event.get("rules")),
                     reason: opt(event, "reason").unwrap_or_default(),
@@ -233,7 +291,7 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
                 }
             }
             if outcome.ran() {
-                for touch in touches(event) {
+                for touch in &event_touches {
                     let kind = str_of(touch, "kind").unwrap_or("");
                     if matches!(kind, "read" | "call" | "expose") {
                         context
@@ -341,19 +399,24 @@ pub fn touched(runs: &[RunRecord], area: &Area, since: Option<&str>) -> TouchedR
     for run in runs {
         let root = run.workspace();
         let outcomes = run.outcomes();
-        for event in run.events.iter().filter(|e| event_type(e) == "tool.pre") {
+        for event in run.events.iter().filter(|e| is_call(event_type(e))) {
             let time = str_of(event, "time").unwrap_or("");
             if since.is_some_and(|s| time < s) {
                 continue;
             }
-            let outcome = Outcome::of(event, &outcomes);
-            for touch in touches(event) {
-                let kind = str_of(touch, "kind").unwrap_or("");
-                let target = str_of(touch, "target").unwrap_or("");
+            let judged_by_hook = event_type(event) == "tool.pre";
+            let (outcome, call_decision) = call_outcome(event, &outcomes);
+            for touch in call_touches(event) {
+                let kind = str_of(&touch, "kind").unwrap_or("");
+                let target = str_of(&touch, "target").unwrap_or("");
                 if !area.matches(kind, target, root.as_deref()) {
                     continue;
                 }
-                let decision = str_of(touch, "decision").unwrap_or("").to_string();
+                let decision = if judged_by_hook {
+                    str_of(&touch, "decision").unwrap_or("").to_string()
+                } else {
+                    call_decision.clone()
+                };
                 report.touches.push(Hit {
                     run: run.id.clone(),
                     task: run.task().to_string(),
@@ -364,7 +427,7 @@ pub fn touched(runs: &[RunRecord], area: &Area, since: Option<&str>) -> TouchedR
                     tool: str_of(event, "tool").unwrap_or("?").to_string(),
                     kind: kind.to_string(),
                     target: display_target(target, root.as_deref()),
-                    outcome: if decision == "allow" || outcome.ran() {
+                    outcome: if !judged_by_hook || decision == "allow" || outcome.ran() {
                         outcome
                     } else {
                         Outcome::Refused
@@ -556,9 +619,15 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
             current = &hit.run;
             let _ = writeln!(out, "\nrun {} ({})", hit.run, hit.task);
         }
+        let by = if hit.decision.starts_with("refused by") || hit.decision.starts_with("UNGUARDED")
+        {
+            format!(" [{}]", hit.decision)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  {}  {:<11} {:<7} {}  ({}, {}{})",
+            "  {}  {:<11} {:<7} {}{by}  ({}, {}{})",
             hit.time,
             hit.outcome.as_str(),
             hit.kind,

@@ -469,10 +469,28 @@ fn command() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("mandate: {error:#}");
+            eprintln!("mandate: {}", error_message(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, each said once: most errors already name their
+/// cause in their own message (`cannot read `x`: No such file…`), and anyhow's chain
+/// would repeat it.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `mandate install --agent NAME`: Claude Code's installer or another agent's.

@@ -656,6 +656,13 @@ pub struct Metrics {
     pub approvals: Approvals,
     pub stop_triggers: Vec<StopTrigger>,
     pub unguarded_calls: u64,
+    /// Calls the agent refused itself before any hook (its permission rules, its input
+    /// validation), found in its transcript.
+    pub refused_by_agent: u64,
+    /// Events a hook could not record (`record.gap`).
+    pub record_gaps: u64,
+    /// Transcripts (or parts) the reconciliation could not read.
+    pub transcripts_not_understood: u64,
     pub box_moved_touches: u64,
     pub box_moved_ran: u64,
     pub evidence: Evidence,
@@ -732,8 +739,11 @@ pub fn compute(runs: &[RunRecord], kill_log: &[Value], since: Option<&str>) -> M
                     *m.decisions.entry(decision.to_string()).or_default() += 1;
                     let outcome = Outcome::of(event, &outcomes);
                     let allowed = decision == "allow";
-                    let refused = !allowed && !outcome.ran();
-                    let would = !allowed && outcome.ran();
+                    // Shadow and record modes decide without enforcing: a "would deny"
+                    // is never a denial, whether or not its result reached the record.
+                    let shadow = event.get("enforced") == Some(&json!(false));
+                    let refused = !allowed && !shadow && !outcome.ran();
+                    let would = !allowed && (shadow || outcome.ran());
                     if refused {
                         m.refused += 1;
                     }
@@ -782,6 +792,17 @@ pub fn compute(runs: &[RunRecord], kill_log: &[Value], since: Option<&str>) -> M
                         m.unguarded_calls += 1;
                         bump(&mut days, d, &|c: &mut DayCounts| c.unguarded += 1);
                     }
+                }
+                "tool.unguarded" => {
+                    m.unguarded_calls += 1;
+                    bump(&mut days, d, &|c: &mut DayCounts| c.unguarded += 1);
+                }
+                "tool.refused_by_agent" => m.refused_by_agent += 1,
+                "record.gap" => {
+                    m.record_gaps += event.get("count").and_then(Value::as_u64).unwrap_or(1);
+                }
+                "transcript.not_understood" | "transcript.unreadable" => {
+                    m.transcripts_not_understood += 1;
                 }
                 "run.stopped" => {
                     m.stop_triggers.push(StopTrigger {
@@ -1028,6 +1049,27 @@ pub fn render_text(m: &Metrics) -> String {
             ""
         }
     );
+    if m.refused_by_agent > 0 {
+        let _ = writeln!(
+            out,
+            "refused by the agent itself {} (its own permission rules or input validation, before any hook)",
+            m.refused_by_agent
+        );
+    }
+    if m.record_gaps > 0 {
+        let _ = writeln!(
+            out,
+            "RECORD GAPS     {} events could not be recorded (see `mandate status`)",
+            m.record_gaps
+        );
+    }
+    if m.transcripts_not_understood > 0 {
+        let _ = writeln!(
+            out,
+            "transcripts not understood {} (calls in them may be missing from the records)",
+            m.transcripts_not_understood
+        );
+    }
     let _ = writeln!(
         out,
         "box moved       {} touches outside the declared map ({} of them ran)",

@@ -49,6 +49,9 @@ pub struct Inputs {
     pub verified: Option<Vec<(String, bool, String)>>,
     /// The sandbox settings the active contract calls for, and where they were compared.
     pub expected_sandbox: Option<Value>,
+    /// Events the hook could not record and could only remember outside the record
+    /// (the active run's failure marks), one line each.
+    pub unrecorded: Vec<String>,
     /// `records.server`, and what is wrong with the link to it (if anything).
     pub server_link: Option<(String, Option<String>)>,
 }
@@ -990,6 +993,7 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
         },
         source: "mandate.toml mode".to_string(),
     });
+    out.push(guarded_check(inputs));
     let broken = &inputs.contract_problems;
     out.push(Check {
         id: "contracts",
@@ -1010,6 +1014,69 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
         source: ".mandate/contracts/*.toml".to_string(),
     });
     out
+}
+
+/// Every tool call was judged by mandate (or refused by the agent itself) and every
+/// event was recorded: a call that ran unguarded, or a gap in a record, means a layer did
+/// not hold, whatever the policy says.
+fn guarded_check(inputs: &Inputs) -> Check {
+    let m = metrics::compute(&inputs.runs, &[], None);
+    let mut problems = Vec::new();
+    if m.unguarded_calls > 0 {
+        let runs: Vec<String> = inputs
+            .runs
+            .iter()
+            .filter(|run| {
+                run.events
+                    .iter()
+                    .any(|e| mandate_project::records::event_type(e) == "tool.unguarded")
+            })
+            .map(|run| run.id.clone())
+            .collect();
+        problems.push(format!(
+            "{} ran unguarded (no decision of mandate let {}){}",
+            plural(m.unguarded_calls as usize, "call", "calls"),
+            if m.unguarded_calls == 1 { "it" } else { "them" },
+            if runs.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", list(&runs))
+            }
+        ));
+    }
+    if m.record_gaps > 0 {
+        problems.push(format!(
+            "{} could not be recorded",
+            plural(m.record_gaps as usize, "event", "events")
+        ));
+    }
+    for gap in &inputs.unrecorded {
+        problems.push(gap.clone());
+    }
+    Check {
+        id: "guarded",
+        check: "every tool call was judged by mandate and every event recorded",
+        status: if problems.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        detail: if problems.is_empty() {
+            format!(
+                "no unguarded calls and no record gaps in {}",
+                plural(inputs.runs.len(), "run", "runs")
+            )
+        } else {
+            format!(
+                "{}. Check the hooks are installed (`mandate install`), that Claude Code runs them, and that the record store is writable; `mandate why`/`mandate touched` show what those calls touched.",
+                problems.join("; ")
+            )
+        },
+        source: format!(
+            "records: {} runs; `mandate metrics`; `mandate status`",
+            inputs.runs.len()
+        ),
+    }
 }
 
 /// The answers and checks, and the verdict they add up to.
@@ -1132,6 +1199,12 @@ pub fn gather(project: &Project) -> Inputs {
         mcp_configured,
         verified,
         expected_sandbox,
+        unrecorded: match mandate_project::marks::Marks::new(&workspace).list() {
+            Ok(marks) => marks.iter().map(|m| m.describe()).collect(),
+            Err(error) => vec![format!(
+                "the failure marks of the active run cannot be read: {error}"
+            )],
+        },
         runs,
         server_link: mandate_project::remote::server_url(project).map(|url| {
             (

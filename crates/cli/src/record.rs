@@ -156,14 +156,34 @@ fn show(project: &Project, run: Option<&str>, format: PacketFormat) -> Result<Ex
 
 fn verify_run(project: &Project, run: Option<&str>) -> Result<ExitCode> {
     let dir = run_dir(project, run)?;
-    let key = verifying_key(project)?;
+    let checkpoints = dir.join(mandate_record::CHECKPOINT_DIR);
+    let sealed_before = std::fs::read_dir(&checkpoints).is_ok_and(|mut d| d.next().is_some());
+    let key = match verifying_key(project) {
+        Ok(key) => key,
+        // A live run before its first checkpoint: nothing is signed yet, and there is no
+        // key to check a signature with, but the chain can be checked all the same.
+        Err(_) if !sealed_before && !project.key_path().exists() => {
+            println!(
+                "{}: no signed checkpoint yet (the first one is written at session end, \
+                 `mandate finish` or `mandate review`): checking the hash chain only",
+                dir.display()
+            );
+            mandate_record::SigningKey::from_bytes(&[0u8; 32]).verifying_key()
+        }
+        Err(error) => return Err(error),
+    };
     let report = verify(&dir, &key);
     println!("{}: {report}", dir.display());
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if !report.ok {
+        return Ok(ExitCode::from(1));
+    }
+    // The chain holds; does every decision agree with what the run was started under?
+    let entries = read_entries(&dir)?;
+    if let Some(problem) = mandate_record::judged::check(&entries) {
+        println!("{}: FAILED: {problem}", dir.display());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result<ExitCode> {

@@ -131,6 +131,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "contract_text": text,
             "contract_digest": contract_digest,
             "policy_digest": project.policy_digest,
+            "org_policy_digest": project.org_policy_digest(),
             "user": user,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
@@ -141,6 +142,8 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         run_dir: run_dir.clone(),
         contract_source: contract_path.clone(),
         contract_digest,
+        policy_digest: project.policy_digest.clone(),
+        org_policy_digest: project.org_policy_digest(),
         task_id: contract.task.id.clone(),
         delegated_by: user.clone(),
         started_at,
@@ -148,6 +151,11 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         ..RunState::default()
     };
     active.begin(&state, &text)?;
+    // What the previous run could not record stays in its record and readiness; the new
+    // run starts without the refusal it caused.
+    mandate_project::marks::Marks::new(&project.workspace_dir())
+        .clear()
+        .with_context(|| "cannot clear the previous run's failure marks".to_string())?;
     if let Some(settings) = crate::install::refresh_sandbox(&project)? {
         let sandbox = std::fs::read_to_string(&settings)
             .ok()
@@ -180,6 +188,22 @@ pub fn status() -> Result<ExitCode> {
     let active = ActiveRun::new(&project.workspace_dir());
     let Some(state) = active.load()? else {
         println!("no run in this workspace: `mandate start CONTRACT` opens one");
+        let unbound = unbound_runs(&project);
+        if !unbound.is_empty() {
+            println!(
+                "{} recorded without a run (mode {}): {}",
+                if unbound.len() == 1 {
+                    "1 session".to_string()
+                } else {
+                    format!("{} sessions", unbound.len())
+                },
+                project
+                    .engine(None)
+                    .map(|e| e.mode().to_string())
+                    .unwrap_or_else(|_| "?".to_string()),
+                unbound.join(", ")
+            );
+        }
         return Ok(ExitCode::from(1));
     };
     println!("run:      {}", state.run_id);
@@ -195,6 +219,26 @@ pub fn status() -> Result<ExitCode> {
         "active".to_string()
     };
     println!("status:   {status}");
+    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
+    let mut unrecorded = false;
+    match marks {
+        Ok(marks) => {
+            for mark in &marks {
+                unrecorded = true;
+                println!("RECORD GAP: {}", mark.describe());
+            }
+        }
+        Err(error) => {
+            unrecorded = true;
+            println!("RECORD GAP: the failure marks cannot be read: {error}");
+        }
+    }
+    if unrecorded {
+        println!(
+            "          the hook refuses this run's calls until the delegating user starts \
+             a new run (`mandate start CONTRACT`)"
+        );
+    }
     let evidence: Vec<&str> = state.evidence.iter().map(String::as_str).collect();
     println!(
         "evidence: {}",
@@ -211,6 +255,22 @@ pub fn status() -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The records of this workspace's sessions that ran with no run started (shadow and
+/// record modes).
+fn unbound_runs(project: &Project) -> Vec<String> {
+    let key = project
+        .workspace_dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let prefix = format!("unbound-{key}-");
+    mandate_project::records::list_runs(&project.records_dir())
+        .iter()
+        .filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().to_string()))
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
 }
 
 pub fn finish() -> Result<ExitCode> {

@@ -19,7 +19,7 @@ fn rolled_out() -> Repo {
     let repo = Repo::new();
     repo.ok(&["install", "--allow-unsafe-binary"]);
     repo.ok(&["install", "--managed", "--allow-unsafe-binary"]);
-    repo.two_runs();
+    repo.two_runs_with(false);
     repo
 }
 
@@ -116,6 +116,7 @@ fn a_configured_and_recorded_rollout_is_ready() {
         "sandbox",
         "mode",
         "contracts",
+        "guarded",
     ] {
         assert_eq!(
             check(&report, id)["status"],
@@ -242,4 +243,24 @@ fn a_tampered_record_fails_verification() {
         check(&report, "records_verify")
     );
     assert_eq!(report["verdict"], "experiment");
+}
+
+#[test]
+fn a_call_that_ran_unguarded_fails_readiness() {
+    let repo = Repo::new();
+    repo.ok(&["install", "--allow-unsafe-binary"]);
+    repo.ok(&["install", "--managed", "--allow-unsafe-binary"]);
+    repo.two_runs_with(true);
+    let (code, report) = readiness(&repo);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_ne!(report["verdict"], "ready");
+    let guarded = check(&report, "guarded");
+    assert_eq!(guarded["status"], "fail", "{guarded:#}");
+    assert!(
+        guarded["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 call ran unguarded"),
+        "{guarded:#}"
+    );
 }

@@ -13,6 +13,8 @@
 //! <records.dir>/runs/<run-id>/                 the run record (mandate-record)
 //! <records.dir>/workspaces/<key>/state.json   the workspace's active run
 //! <records.dir>/workspaces/<key>/contract.toml the contract as it was when the run started
+//! <records.dir>/workspaces/<key>/marks/         events that could not be recorded ([`marks`])
+//! <records.dir>/workspaces/<key>/sessions/      each session's place in its transcript
 //! <records.dir>/keys/                         the signing key (mode 0600)
 //! <records.dir>/killswitch.jsonl              the kill switch's append-only log
 //! <records.dir>/killswitch.json               what is off now (derived; the hook reads it)
@@ -29,6 +31,7 @@ pub mod approvals;
 mod fs;
 mod git;
 pub mod killswitch;
+pub mod marks;
 pub mod mcp_config;
 pub mod mcp_pins;
 pub mod parsed;
@@ -80,6 +83,8 @@ pub struct Project {
     pub policy: Policy,
     pub policy_digest: String,
     pub org: Option<(PathBuf, Policy)>,
+    /// The digest of the organisation policy's text, when there is one.
+    pub org_digest: Option<String>,
     pub home: Option<PathBuf>,
 }
 
@@ -107,11 +112,15 @@ impl Project {
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
+        let mut org_digest = None;
         let org = match std::fs::read_to_string(&org_path) {
-            Ok(text) => Some((
-                org_path.clone(),
-                parsed::policy(home.as_deref(), &org_path, &text)?,
-            )),
+            Ok(text) => {
+                org_digest = Some(sha256_hex(text.as_bytes()));
+                Some((
+                    org_path.clone(),
+                    parsed::policy(home.as_deref(), &org_path, &text)?,
+                ))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(ProjectError::Read {
@@ -126,8 +135,16 @@ impl Project {
             policy_path,
             policy,
             org,
+            org_digest,
             home,
         })
+    }
+
+    /// The digest of the organisation policy's text, or `none` when there is none.
+    pub fn org_policy_digest(&self) -> String {
+        self.org_digest
+            .clone()
+            .unwrap_or_else(|| "none".to_string())
     }
 
     /// Where run records live: `records.dir` (organisation first), `~` expanded.

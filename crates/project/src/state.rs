@@ -19,6 +19,12 @@ pub struct RunState {
     /// The contract file as named at `mandate start`.
     pub contract_source: PathBuf,
     pub contract_digest: String,
+    /// The repository and organisation policies the run is judged under (their digests;
+    /// `none` without an organisation policy). A change is recorded as `policy.changed`.
+    #[serde(default)]
+    pub policy_digest: String,
+    #[serde(default)]
+    pub org_policy_digest: String,
     pub task_id: String,
     pub delegated_by: String,
     pub started_at: String,

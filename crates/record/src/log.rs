@@ -438,6 +438,54 @@ pub fn read_entries(dir: &Path) -> Result<Vec<Entry>, RecordError> {
     Ok(out)
 }
 
+/// The complete entries that start at or after byte `offset` of the run's log, and the
+/// byte offset after the last complete one: how a reader that keeps its place (the
+/// transcript reconciliation) reads only what was appended since it last looked.
+/// `offset` must be where an entry starts (0, or an offset this function returned).
+pub fn read_values_from(dir: &Path, offset: u64) -> Result<(Vec<Value>, u64), RecordError> {
+    let path = dir.join(LOG_FILE);
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RecordError::NotARun(dir.to_owned()));
+        }
+        Err(e) => return Err(RecordError::io(&path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| RecordError::io(&path, e))?
+        .len();
+    if len < offset {
+        return Err(RecordError::Tampered(format!(
+            "`{}` is shorter ({len} bytes) than it was when last read ({offset} bytes)",
+            path.display()
+        )));
+    }
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| RecordError::io(&path, e))?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)
+        .map_err(|e| RecordError::io(&path, e))?;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(nl) = data
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let line = data.get(at..at + nl).unwrap_or_default();
+        let value: Value = serde_json::from_slice(line).map_err(|e| {
+            RecordError::Tampered(format!(
+                "the entry at byte {} of `{}` is not valid JSON: {e}",
+                offset + at as u64,
+                path.display()
+            ))
+        })?;
+        out.push(value);
+        at += nl + 1;
+    }
+    Ok((out, offset + at as u64))
+}
+
 /// Parse every file in `checkpoints/` (signatures unchecked).
 pub(crate) fn read_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, RecordError> {
     let cp_dir = dir.join(CHECKPOINT_DIR);

@@ -8,7 +8,10 @@
 //!
 //! `unguarded_calls` lists tool calls that ran with no prior decision: a `tool.post`
 //! whose `tool_use_id` has no earlier `tool.pre`, or whose `tool.pre` was an enforced
-//! deny. Either means a layer of enforcement did not hold.
+//! deny, or a `tool.unguarded` found in the agent's transcript (a call no hook saw).
+//! Either means a layer of enforcement did not hold, so the Markdown and HTML packets
+//! open with them. Calls the agent refused itself before any hook (its permission rules,
+//! its input validation: `tool.refused_by_agent`) are denied actions like the hook's.
 
 use crate::log::Entry;
 use crate::verify::VerifyReport;
@@ -313,6 +316,64 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                 }
             }
             "tool.post" => tool_post(&mut p, i, v, &pres, &mut inspected, &mut changed, &mut tools, &mut mcp),
+            "tool.refused_by_agent" => {
+                // Refused before (or without) mandate's hook: by the agent's own
+                // permission rules or input validation, as its transcript tells it.
+                let tool = s(v, "tool");
+                tools.entry(tool.to_owned()).or_default().2 += 1;
+                let after = match s(v, "hook_decision") {
+                    "" => String::new(),
+                    d => format!(" after the hook's {d}"),
+                };
+                p.denied_actions.push(witnessed(
+                    i,
+                    format!(
+                        "refused by {}{after}: {tool} {}: {}",
+                        s(v, "refused_by"),
+                        call_summary(tool, v.get("input")),
+                        first_line(s(v, "reason"))
+                    ),
+                    json!({"tool_use_id": v.get("tool_use_id"), "tool": tool, "decision": "deny",
+                           "by": v.get("by"), "refused_by": v.get("refused_by"), "reason": v.get("reason"),
+                           "rule_source": v.get("rule_source"), "touches": v.get("touches"),
+                           "agent_id": v.get("agent_id"), "source": "agent transcript"}),
+                ));
+            }
+            "tool.unguarded" => tool_unguarded(&mut p, i, v, &mut inspected, &mut changed, &mut tools),
+            "transcript.not_understood" | "transcript.unreadable" => p.status.notes.push(witnessed(
+                i,
+                format!(
+                    "the agent's transcript `{}` was not understood{}: {} (calls it holds may be missing from this record)",
+                    s(v, "source"),
+                    v.get("lines").map(|n| format!(" ({n} lines)")).unwrap_or_default(),
+                    s(v, "why")
+                ),
+                v.clone(),
+            )),
+            "policy.changed" => p.status.notes.push(witnessed(
+                i,
+                format!(
+                    "the {} changed mid-run: decisions from entry {i} on were judged under digest {} (before: {})",
+                    match s(v, "which") {
+                        "contract" => "contract snapshot",
+                        "policy" => "repository policy",
+                        _ => "organisation policy",
+                    },
+                    s(v, "to").get(..12).unwrap_or(s(v, "to")),
+                    s(v, "from").get(..12).unwrap_or(s(v, "from"))
+                ),
+                v.clone(),
+            )),
+            "record.gap" => p.status.notes.push(witnessed(
+                i,
+                format!(
+                    "RECORD GAP: {} event(s) could not be recorded ({}): {}",
+                    v.get("count").cloned().unwrap_or(json!(1)),
+                    strings(v.get("events")).join(", "),
+                    s(v, "error")
+                ),
+                v.clone(),
+            )),
             "tool.failure" => {
                 let tool = s(v, "tool");
                 tools.entry(tool.to_owned()).or_default().3 += 1;
@@ -551,6 +612,57 @@ fn tool_post(
     }
 }
 
+/// A call the agent's transcript shows ran with no decision of mandate that let it.
+fn tool_unguarded(
+    p: &mut ReviewPacket,
+    i: u64,
+    v: &Value,
+    inspected: &mut BTreeMap<String, Aggregate>,
+    changed: &mut BTreeMap<String, Aggregate>,
+    tools: &mut BTreeMap<String, (Vec<u64>, u64, u64, u64)>,
+) {
+    let tool = s(v, "tool");
+    let input = v.get("input");
+    let slot = tools.entry(tool.to_owned()).or_default();
+    slot.0.push(i);
+    slot.1 += 1;
+    p.unguarded_calls.push(witnessed(
+        i,
+        format!(
+            "{tool} {} ran unguarded: {}",
+            call_summary(tool, input),
+            s(v, "explanation")
+        ),
+        json!({"tool_use_id": v.get("tool_use_id"), "tool": tool, "input": input, "why": v.get("why"),
+               "agent_id": v.get("agent_id"), "touches": v.get("touches"), "source": "agent transcript"}),
+    ));
+    let touches: Vec<(String, String)> = match v.get("touches").and_then(Value::as_array) {
+        Some(ts) if !ts.is_empty() => ts
+            .iter()
+            .map(|t| (s(t, "kind").to_owned(), s(t, "target").to_owned()))
+            .collect(),
+        _ => fallback_touches(tool, input),
+    };
+    for (kind, target) in touches {
+        match kind.as_str() {
+            "read" => add_file(inspected, &target, i, tool, Value::Null),
+            "write" => add_file(changed, &target, i, tool, written_digest(tool, input)),
+            _ => {}
+        }
+    }
+    if tool == "Bash" {
+        let cmd = input
+            .and_then(|x| x.get("command"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        p.commands_run.push(witnessed(
+            i,
+            format!("`{cmd}` (unguarded)"),
+            json!({"tool_use_id": v.get("tool_use_id"), "command": cmd, "unguarded": true}),
+        ));
+    }
+}
+
 fn fallback_touches(tool: &str, input: Option<&Value>) -> Vec<(String, String)> {
     let Some(input) = input else {
         return Vec::new();
@@ -697,6 +809,23 @@ pub fn render_markdown(p: &ReviewPacket) -> String {
         }
         None => out.push_str("**Record verification:** not checked\n\n"),
     }
+    if !p.unguarded_calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "**WARNING: {} call(s) ran unguarded**: no decision of mandate let them run, so a layer \
+             of enforcement did not hold. See \"Unguarded calls\" below.\n",
+            p.unguarded_calls.len()
+        );
+        for item in &p.unguarded_calls {
+            let _ = writeln!(
+                out,
+                "- {} _(entry {})_",
+                item.text.replace('\n', " "),
+                entry_refs(&item.entries)
+            );
+        }
+        out.push('\n');
+    }
     let _ = write!(out, "**Run status:** {}", p.status.state);
     if let Some(mode) = &p.status.mode {
         let _ = write!(out, " (mode {mode})");
@@ -785,6 +914,18 @@ ul{{padding-left:1.2rem}}li{{margin:.25rem 0}}code{{background:#f3f4f6;padding:0
         None => out.push_str(
             "<div class=\"status bad\"><strong>Record verification:</strong> not checked</div>\n",
         ),
+    }
+    if !p.unguarded_calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "<div class=\"status bad\"><strong>Warning: {} call(s) ran unguarded</strong>: no \
+             decision of mandate let them run, so a layer of enforcement did not hold.<ul>",
+            p.unguarded_calls.len()
+        );
+        for item in &p.unguarded_calls {
+            let _ = writeln!(out, "<li>{}</li>", esc(&item.text));
+        }
+        out.push_str("</ul></div>\n");
     }
     let mut status = esc(&p.status.state);
     if let Some(mode) = &p.status.mode {

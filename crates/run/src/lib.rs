@@ -11,7 +11,9 @@
 //! [`handle`] never panics: a panic inside becomes [`Answer::Failure`], which every
 //! adapter turns into a refusal wherever its agent can refuse.
 
+mod reconcile;
 mod session;
+pub mod trail;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -89,8 +91,13 @@ pub struct Event {
     pub agent_type: Option<String>,
     pub prompt_id: Option<String>,
     pub tool_use_id: Option<String>,
-    /// The agent's transcript of the session (or subagent), where it gives one.
+    /// The agent's transcript of the session, where it gives one.
     pub transcript_path: Option<PathBuf>,
+    /// A finishing subagent's own transcript (SubagentStop).
+    pub subagent_transcript_path: Option<PathBuf>,
+    /// How to read the agent's transcripts, where the adapter can: the run reconciles
+    /// them with the record (calls the agent refused itself, calls that ran unguarded).
+    pub agent_log: Option<trail::AgentLog>,
     /// The call, on tool events.
     pub tool: Option<ToolCall>,
     /// What the tool returned (PostToolUse), as the agent reported it.
@@ -125,6 +132,8 @@ impl Event {
             prompt_id: None,
             tool_use_id: None,
             transcript_path: None,
+            subagent_transcript_path: None,
+            agent_log: None,
             tool: None,
             response: None,
             error: None,
@@ -157,6 +166,9 @@ pub enum Answer {
     KeepGoing(String),
     /// Context for the model at session start.
     Context(String),
+    /// Something the agent and the user must know (an event could not be recorded), on
+    /// an event that decides nothing.
+    Notice(String),
     /// Context for the model at session start, and a warning for the person (once per
     /// session: a team server link that does not work).
     ContextAndWarning(String, String),

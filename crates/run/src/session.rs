@@ -5,17 +5,20 @@
 //! policy's mode: `enforce` answers the decision, `shadow` records what it would have
 //! decided and lets the agent go on, `record` only records.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use mandate_policy::format::{Contract, EvidenceKind, Mode};
 use mandate_policy::{Call, Context, Decision, Engine, Verdict};
 use mandate_project::approvals::{Approvals, Ask, Settled};
 use mandate_project::killswitch::KillSwitch;
+use mandate_project::marks::{Mark, MarkKind, Marks};
 use mandate_project::mcp_pins::Pins;
 use mandate_project::recorder::{append_event, now_rfc3339};
 use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
 use serde_json::{Map, Value, json};
 
+use crate::reconcile::{self, Reach, Scope};
 use crate::{Answer, Event, Kind, MAX_STOP_BLOCKS, ToolCall};
 
 /// Everything the handlers share for one event.
@@ -26,6 +29,16 @@ struct Session<'a> {
     active: ActiveRun,
     state: Option<RunState>,
     cwd: PathBuf,
+    /// Where this event is recorded: the active run's record, or, in shadow and record
+    /// modes with no run started, the unbound session's own record.
+    record_dir: Option<PathBuf>,
+    /// The digest of the contract snapshot as it is on disk now (`none` without a run).
+    snapshot_digest: String,
+    /// What could not be recorded before (and the stops the state file could not keep).
+    marks: Vec<Mark>,
+    /// Failures to record or to keep the state during this event: remembered as marks,
+    /// and stated in the answer.
+    failures: RefCell<Vec<String>>,
 }
 
 pub(crate) fn handle(event: &Event) -> Answer {
@@ -50,12 +63,22 @@ pub(crate) fn handle(event: &Event) -> Answer {
             return Answer::Failure(format!("mandate refused this call: {error}"));
         }
     };
-    let contract = match &state {
+    let marks = match Marks::new(&project.workspace_dir()).list() {
+        Ok(marks) => marks,
+        Err(error) => {
+            return Answer::Failure(format!(
+                "mandate cannot read what this run failed to record (`{}`: {error}), so this \
+                 call is refused",
+                Marks::new(&project.workspace_dir()).dir().display()
+            ));
+        }
+    };
+    let (contract, snapshot_digest) = match &state {
         Some(_) => match load_snapshot(project.home.as_deref(), &active) {
-            Ok(contract) => Some(contract),
+            Ok((contract, digest)) => (Some(contract), digest),
             Err(reason) => return Answer::Failure(reason),
         },
-        None => None,
+        None => (None, "none".to_string()),
     };
     let snapshot_path = active.contract_path();
     let engine = match project.hook_engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c)))
@@ -67,6 +90,16 @@ pub(crate) fn handle(event: &Event) -> Answer {
             ));
         }
     };
+    let record_dir = match &state {
+        Some(state) => Some(state.run_dir.clone()),
+        None if engine.mode() != Mode::Enforce => {
+            match unbound_record(&project, event, engine.mode()) {
+                Ok(dir) => dir,
+                Err(reason) => return Answer::Failure(reason),
+            }
+        }
+        None => None,
+    };
     let session = Session {
         event,
         project,
@@ -74,7 +107,13 @@ pub(crate) fn handle(event: &Event) -> Answer {
         active,
         state,
         cwd,
+        record_dir,
+        snapshot_digest,
+        marks,
+        failures: RefCell::new(Vec::new()),
     };
+    session.note_gaps();
+    session.note_policy_change();
     let answer = match event.kind {
         Kind::PreToolUse => session.pre_tool_use(),
         Kind::PermissionRequest => session.permission_request(),
@@ -84,10 +123,77 @@ pub(crate) fn handle(event: &Event) -> Answer {
         Kind::Prompt => session.user_prompt(),
         Kind::SubagentStart | Kind::SessionEnd => session.record_only(),
     };
+    let answer = session.with_failures(answer);
     // The process ends right after this answer: freeing the compiled policy would only
     // cost time (about 7 % of a 500-rule call).
     std::mem::forget(session);
     answer
+}
+
+/// `MANDATE_FAULT_INJECT` names faults for tests, comma-separated: `panic` makes the hook
+/// panic mid-judgement (a panic becomes a deny); `record:KIND` (or `record:*`) makes
+/// recording an event of that kind fail as an I/O error would; `state` makes every change
+/// of the active-run state fail. Costs one environment lookup.
+fn injected(fault: &str) -> bool {
+    std::env::var("MANDATE_FAULT_INJECT").is_ok_and(|faults| {
+        faults
+            .split(',')
+            .map(str::trim)
+            .any(|f| f == fault || (f == "record:*" && fault.starts_with("record:")))
+    })
+}
+
+/// The record of a session with no run started, in shadow or record mode: its own run
+/// directory under the records, created with its first event, so a team trialling mandate
+/// before writing contracts still gets every call on record.
+fn unbound_record(project: &Project, event: &Event, mode: Mode) -> Result<Option<PathBuf>, String> {
+    let Some(session) = event.session_id.as_deref() else {
+        return Ok(None);
+    };
+    let workspace = project.workspace_dir();
+    let key = workspace
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let session_key: String = session
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    let run_id = format!("unbound-{key}-{session_key}");
+    let dir = project.runs_dir().join(&run_id);
+    if dir.join(mandate_record::LOG_FILE).is_file() {
+        return Ok(Some(dir));
+    }
+    let refuse = |error: String| {
+        format!("mandate cannot open a record for this session ({error}), so this call is refused")
+    };
+    mandate_project::create_private_dir(&project.runs_dir()).map_err(|e| refuse(e.to_string()))?;
+    match mandate_project::recorder::create_run(&dir, &run_id) {
+        Ok(()) => {
+            let start = json!({
+                "type": "run.start",
+                "time": now_rfc3339(),
+                "run_id": run_id,
+                "unbound": true,
+                "session_id": session,
+                "workspace": project.root,
+                "contract": {
+                    "id": "(no run)",
+                    "request": format!("a session with no run started, recorded in {mode} mode"),
+                },
+                "contract_digest": "none",
+                "policy_digest": project.policy_digest,
+                "org_policy_digest": project.org_policy_digest(),
+                "mode": mode.to_string(),
+            });
+            append_event(&dir, start).map_err(|e| refuse(e.to_string()))?;
+        }
+        // Another hook of the same session created it first.
+        Err(_) if dir.join(mandate_record::LOG_FILE).is_file() => {}
+        Err(error) => return Err(refuse(error.to_string())),
+    }
+    Ok(Some(dir))
 }
 
 /// `MANDATE_FAULT_INJECT=panic` makes the hook panic mid-judgement, so tests can show a
@@ -99,7 +205,8 @@ fn fault_injection() {
     }
 }
 
-fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Contract, String> {
+/// The contract snapshot and the digest of its text as it is on disk now.
+fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<(Contract, String), String> {
     let path = active.contract_path();
     let text = std::fs::read_to_string(&path).map_err(|error| {
         format!(
@@ -108,9 +215,12 @@ fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Contract, St
             path.display()
         )
     })?;
-    mandate_project::parsed::contract(home, &path, &text).map_err(|error| {
-        format!("mandate cannot read the active contract, so this call is refused: {error}")
-    })
+    let digest = mandate_project::sha256_hex(text.as_bytes());
+    mandate_project::parsed::contract(home, &path, &text)
+        .map(|contract| (contract, digest))
+        .map_err(|error| {
+            format!("mandate cannot read the active contract, so this call is refused: {error}")
+        })
 }
 
 impl Session<'_> {
@@ -155,17 +265,267 @@ impl Session<'_> {
         event
     }
 
-    /// Append to the active run's record; `Ok` when there is no run to record into.
+    /// Append to the run's record; `Ok` when there is nothing to record into.
     fn record(&self, event: Map<String, Value>) -> Result<(), String> {
-        let Some(state) = &self.state else {
+        let Some(dir) = &self.record_dir else {
             return Ok(());
         };
-        append_event(&state.run_dir, Value::Object(event))
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+        if injected(&format!("record:{kind}")) {
+            return Err(format!(
+                "cannot append to the run record `{}`: an I/O error (injected by \
+                 MANDATE_FAULT_INJECT)",
+                dir.display()
+            ));
+        }
+        append_event(dir, Value::Object(event))
             .map(|_| mandate_project::remote::recorded(&self.project))
             .map_err(|error| error.to_string())
     }
 
-    fn judge(&self) -> Result<(String, Value, Verdict), Answer> {
+    /// Record `event`, or remember that it could not be: a failure mark outside the log
+    /// refuses the run's next calls, and this event's answer says so.
+    fn keep(&self, event: Map<String, Value>) {
+        let kind = event
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if let Err(error) = self.record(event) {
+            self.lost(&kind, &error);
+        }
+    }
+
+    /// Remember a failure to record `what` (or to keep the run's state).
+    fn lost(&self, what: &str, error: &str) {
+        if self.record_dir.is_none() {
+            return;
+        }
+        let mut text = format!("a `{what}` event could not be recorded: {error}");
+        if let Err(also) = self.marks().unrecorded(what, error) {
+            text.push_str(&format!(
+                " (and the failure could not be remembered either: {also})"
+            ));
+        }
+        self.failures.borrow_mut().push(text);
+    }
+
+    fn marks(&self) -> Marks {
+        Marks::new(&self.project.workspace_dir())
+    }
+
+    /// Change the run's state, or remember that it could not be changed.
+    fn update_state(&self, what: &str, change: impl FnOnce(&mut RunState)) {
+        if let Err(error) = self.try_update_state(change) {
+            self.lost(what, &error);
+        }
+    }
+
+    fn try_update_state(&self, change: impl FnOnce(&mut RunState)) -> Result<(), String> {
+        if injected("state") {
+            return Err(format!(
+                "cannot write `{}`: an I/O error (injected by MANDATE_FAULT_INJECT)",
+                self.active.state_path().display()
+            ));
+        }
+        self.active
+            .update(change)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+
+    /// What this event could not record, added to its answer: the agent and the user
+    /// are told, and a decision that would let something run is refused.
+    fn with_failures(&self, answer: Answer) -> Answer {
+        let failures = self.failures.borrow();
+        if failures.is_empty() {
+            return answer;
+        }
+        let told = format!(
+            "mandate could not record everything: {}. The run's next calls will be refused \
+             until the delegating user has seen it (`mandate status`) and started a new run.",
+            failures.join("; ")
+        );
+        match answer {
+            Answer::Nothing => Answer::Notice(told),
+            Answer::Allow(_) | Answer::Ask(_) => Answer::Deny(told),
+            Answer::Deny(reason) => Answer::Deny(format!("{reason} ({told})")),
+            Answer::Halt(reason) => Answer::Halt(format!("{reason} ({told})")),
+            Answer::KeepGoing(reason) => Answer::KeepGoing(format!("{reason}\n\n{told}")),
+            Answer::Context(text) => Answer::Context(format!("{text}\n\n{told}")),
+            Answer::ContextAndWarning(text, warning) => {
+                Answer::ContextAndWarning(format!("{text}\n\n{told}"), warning)
+            }
+            Answer::Notice(text) => Answer::Notice(format!("{text} {told}")),
+            Answer::Failure(reason) => Answer::Failure(format!("{reason} ({told})")),
+        }
+    }
+
+    /// Failures to record that happened before and are not in the record yet: written
+    /// into it as soon as it can be written again, so the gap is part of the evidence.
+    fn note_gaps(&self) {
+        let Some(dir) = &self.record_dir else {
+            return;
+        };
+        let lost: Vec<&Mark> = self
+            .marks
+            .iter()
+            .filter(|m| m.kind == MarkKind::Unrecorded)
+            .collect();
+        let marks = self.marks();
+        let noted = marks.noted();
+        let Some(new) = lost.get(noted..).filter(|new| !new.is_empty()) else {
+            return;
+        };
+        let mut event = self.base_event("record.gap");
+        event.insert("count".into(), json!(new.len()));
+        event.insert(
+            "events".into(),
+            json!(new.iter().map(|m| m.what.as_str()).collect::<Vec<_>>()),
+        );
+        event.insert(
+            "error".into(),
+            json!(new.iter().find_map(|m| m.why.as_deref()).unwrap_or("")),
+        );
+        event.insert(
+            "marks".into(),
+            json!(new.iter().map(|m| m.describe()).collect::<Vec<_>>()),
+        );
+        if injected("record:record.gap") {
+            return;
+        }
+        if append_event(dir, Value::Object(event)).is_ok() {
+            let _ = marks.set_noted(lost.len());
+        }
+    }
+
+    /// The reason the run's calls are refused because something could not be recorded.
+    fn unrecorded_reason(&self) -> Option<String> {
+        let lost: Vec<String> = self
+            .marks
+            .iter()
+            .filter(|m| m.kind == MarkKind::Unrecorded)
+            .map(Mark::describe)
+            .collect();
+        if lost.is_empty() || self.state.is_none() {
+            return None;
+        }
+        Some(format!(
+            "mandate refuses this call: this run's record is missing what it could not record \
+             ({}), so it would no longer be the whole truth. Stop and tell the delegating user: \
+             `mandate status` shows the gap, and a new run (`mandate start CONTRACT`) once the \
+             record store is fixed lets work go on.",
+            lost.join("; ")
+        ))
+    }
+
+    /// The repository or organisation policy changed since the run started: said in the
+    /// record once, from the entry on which decisions are judged under the new one.
+    fn note_policy_change(&self) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        let now_policy = self.project.policy_digest.clone();
+        let now_org = self.project.org_policy_digest();
+        let mut changed = Vec::new();
+        if !state.policy_digest.is_empty() && state.policy_digest != now_policy {
+            changed.push(("policy", state.policy_digest.clone(), now_policy.clone()));
+        }
+        if !state.org_policy_digest.is_empty() && state.org_policy_digest != now_org {
+            changed.push((
+                "org_policy",
+                state.org_policy_digest.clone(),
+                now_org.clone(),
+            ));
+        }
+        if changed.is_empty() {
+            return;
+        }
+        for (which, from, to) in &changed {
+            let mut event = self.base_event("policy.changed");
+            event.insert("which".into(), json!(which));
+            event.insert("from".into(), json!(from));
+            event.insert("to".into(), json!(to));
+            self.keep(event);
+        }
+        self.update_state("state.policy_digest", |s| {
+            s.policy_digest = now_policy;
+            s.org_policy_digest = now_org;
+        });
+    }
+
+    /// The digests a decision is judged under, recorded with it.
+    fn judged_under(&self, kill_list: &str) -> Value {
+        json!({
+            "contract": self.snapshot_digest,
+            "policy": self.project.policy_digest,
+            "org_policy": self.project.org_policy_digest(),
+            "kill_list": kill_list,
+        })
+    }
+
+    /// The contract snapshot no longer matches the digest recorded at `start`.
+    fn snapshot_changed(&self) -> Option<String> {
+        let state = self.state.as_ref()?;
+        if state.contract_digest.is_empty() || state.contract_digest == self.snapshot_digest {
+            return None;
+        }
+        Some(format!(
+            "mandate refuses to judge this call: the contract snapshot of run {} changed on \
+             disk after `mandate start` (digest {} now, {} when the run started), so the box \
+             it would judge by is not the one the delegating user started. Stop and tell the \
+             delegating user: a changed contract needs a new `mandate start CONTRACT`.",
+            state.run_id,
+            self.snapshot_digest
+                .get(..12)
+                .unwrap_or(&self.snapshot_digest),
+            state
+                .contract_digest
+                .get(..12)
+                .unwrap_or(&state.contract_digest)
+        ))
+    }
+
+    /// Reconcile the agent's transcript with the record (see `crate::reconcile`).
+    fn reconcile(&self, reach: &Reach) {
+        let (Some(log), Some(dir), Some(session)) = (
+            self.event.agent_log,
+            &self.record_dir,
+            self.event.session_id.as_deref(),
+        ) else {
+            return;
+        };
+        let run_id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let now = now_rfc3339();
+        let scope = Scope {
+            log,
+            workspace_dir: &self.project.workspace_dir(),
+            run_id: &run_id,
+            run_dir: dir,
+            session_id: session,
+            transcript: self.event.transcript_path.as_deref(),
+            engine: &self.engine,
+            root: &self.project.root,
+            cwd: &self.cwd,
+            now: &now,
+        };
+        let mut append = |event: Map<String, Value>| self.record(event);
+        let result = match reach {
+            Reach::End if self.event.kind == Kind::SessionStart => {
+                reconcile::recover_unended(&scope, &mut append)
+            }
+            reach => reconcile::reconcile(&scope, reach, &mut append),
+        };
+        if let Err(error) = result {
+            self.lost("transcript.reconciliation", &error);
+        }
+    }
+
+    /// Judge the call; also returns the digest of the kill-list state it was judged under.
+    fn judge(&self) -> Result<(String, Value, Verdict, String), Answer> {
         let Some(ToolCall { name: tool, input }) = &self.event.tool else {
             return Err(Answer::Failure(
                 "mandate refused this call: the event names no tool".to_string(),
@@ -204,6 +564,15 @@ impl Session<'_> {
                 "mandate cannot read the MCP drift list, so this call is refused: {error}"
             ))
         })?;
+        let kill_list = {
+            let mut all: Vec<String> = disabled
+                .iter()
+                .map(|d| format!("disabled {d}"))
+                .chain(drifted.iter().map(|d| format!("drifted {d}")))
+                .collect();
+            all.sort();
+            mandate_project::sha256_hex(all.join("\n").as_bytes())
+        };
         let context = Context {
             rollback_note: evidence_rollback,
             disabled: &disabled,
@@ -219,35 +588,56 @@ impl Session<'_> {
             &context,
             &fs,
         );
-        Ok((tool.to_string(), input.clone(), verdict))
+        Ok((tool.to_string(), input.clone(), verdict, kill_list))
     }
 
     fn stopped_reason(&self) -> Option<String> {
-        let mark = self.state.as_ref()?.stopped.as_ref()?;
+        let state = self.state.as_ref()?;
+        let (rule, reason) = match &state.stopped {
+            Some(mark) => (mark.rule.clone(), mark.reason.clone()),
+            // The state file could not keep the stop: the mark outside it did.
+            None => {
+                let mark = self.marks.iter().find(|m| m.kind == MarkKind::Stopped)?;
+                (mark.what.clone(), mark.why.clone().unwrap_or_default())
+            }
+        };
         Some(format!(
-            "This run was stopped ({}: {}). No further tool calls are allowed until the \
-             delegating user reviews it and starts a new contract with `mandate start`.",
-            mark.rule, mark.reason
+            "This run was stopped ({rule}: {reason}). No further tool calls are allowed until \
+             the delegating user reviews it and starts a new contract with `mandate start`."
         ))
+    }
+
+    /// A refusal recorded without judging (stopped run, changed snapshot, record gaps).
+    fn refuse_unjudged(&self, rule: &str, reason: &str) {
+        let mut event = self.base_event("tool.pre");
+        event.insert(
+            "tool".into(),
+            json!(self.event.tool.as_ref().map(|t| &t.name)),
+        );
+        event.insert("input".into(), self.tool_input());
+        event.insert("decision".into(), json!("deny"));
+        event.insert("rules".into(), json!([rule]));
+        event.insert("reason".into(), json!(reason));
+        event.insert("mode".into(), json!(self.mode().to_string()));
+        event.insert("enforced".into(), json!(true));
+        event.insert("judged_under".into(), self.judged_under("not read"));
+        self.keep(event);
     }
 
     fn pre_tool_use(&self) -> Answer {
         if let Some(reason) = self.stopped_reason() {
-            let mut event = self.base_event("tool.pre");
-            event.insert(
-                "tool".into(),
-                json!(self.event.tool.as_ref().map(|t| &t.name)),
-            );
-            event.insert("input".into(), self.tool_input());
-            event.insert("decision".into(), json!("deny"));
-            event.insert("rules".into(), json!(["run.stopped"]));
-            event.insert("reason".into(), json!(reason));
-            event.insert("mode".into(), json!(self.mode().to_string()));
-            event.insert("enforced".into(), json!(true));
-            let _ = self.record(event);
+            self.refuse_unjudged("run.stopped", &reason);
             return Answer::Halt(reason);
         }
-        let (tool, input, verdict) = match self.judge() {
+        if let Some(reason) = self.snapshot_changed() {
+            self.refuse_unjudged("run.contract_changed", &reason);
+            return Answer::Deny(reason);
+        }
+        if let Some(reason) = self.unrecorded_reason() {
+            self.refuse_unjudged("run.unrecorded", &reason);
+            return Answer::Deny(reason);
+        }
+        let (tool, input, verdict, kill_list) = match self.judge() {
             Ok(judged) => judged,
             Err(outcome) => return outcome,
         };
@@ -286,6 +676,7 @@ impl Session<'_> {
         event.insert("reason".into(), json!(verdict.reason));
         event.insert("mode".into(), json!(mode.to_string()));
         event.insert("enforced".into(), json!(enforced));
+        event.insert("judged_under".into(), self.judged_under(&kill_list));
         if let Some(need) = &verdict.approval {
             let mut approval = Map::new();
             approval.insert("rule".into(), json!(need.rule));
@@ -308,7 +699,10 @@ impl Session<'_> {
             event.insert("decision".into(), json!(answered.as_str()));
         }
         if let Err(error) = self.record(event) {
-            // In every mode: an event that cannot be recorded is not allowed to run.
+            // In every mode: an event that cannot be recorded is not allowed to run, and
+            // the attempt missing from the record refuses the calls after it.
+            self.lost("tool.pre", &error);
+            self.failures.borrow_mut().clear();
             return Answer::Deny(format!(
                 "mandate could not record this call, so it is refused: {error}"
             ));
@@ -423,6 +817,8 @@ impl Session<'_> {
             Settled::Pending(_) | Settled::Denied(_) => {}
         }
         if let Err(error) = self.record(event) {
+            self.lost("approval", &error);
+            self.failures.borrow_mut().clear();
             return Answer::Deny(format!(
                 "mandate could not record this call, so it is refused: {error}"
             ));
@@ -483,19 +879,32 @@ impl Session<'_> {
             rule: rule.clone(),
             at: now_rfc3339(),
         };
+        // The stop is kept where the next call looks first (the state), else in a mark
+        // outside it; then recorded. A stop is never forgotten: either keeps it.
+        if let Err(error) = self.try_update_state(|state| state.stopped = Some(mark)) {
+            if let Err(also) = self.marks().stopped(&rule, &verdict.reason) {
+                self.failures
+                    .borrow_mut()
+                    .push(format!("the stop could not be kept: {error}; {also}"));
+            }
+            self.lost("state.stopped", &error);
+        }
         let mut event = self.base_event("run.stopped");
         event.insert("reason".into(), json!(verdict.reason));
         event.insert("rule".into(), json!(rule));
-        let _ = self.record(event);
-        let _ = self.active.update(|state| state.stopped = Some(mark));
+        self.keep(event);
         Answer::Halt(format!("mandate stopped the run: {}", verdict.reason))
     }
 
     fn permission_request(&self) -> Answer {
-        if let Some(reason) = self.stopped_reason() {
+        if let Some(reason) = self
+            .stopped_reason()
+            .or_else(|| self.snapshot_changed())
+            .or_else(|| self.unrecorded_reason())
+        {
             return Answer::Deny(reason);
         }
-        let (tool, input, verdict) = match self.judge() {
+        let (tool, input, verdict, _) = match self.judge() {
             Ok(judged) => judged,
             Err(outcome) => return outcome,
         };
@@ -509,6 +918,8 @@ impl Session<'_> {
         event.insert("rules".into(), json!(verdict.rules));
         event.insert("reason".into(), json!(verdict.reason));
         if let Err(error) = self.record(event) {
+            self.lost("tool.permission_request", &error);
+            self.failures.borrow_mut().clear();
             return Answer::Deny(format!(
                 "mandate could not record this call, so it is refused: {error}"
             ));
@@ -546,10 +957,13 @@ impl Session<'_> {
         if !failed && let Some(after) = self.changed_file_digest(tool) {
             event.insert("after".into(), json!([after]));
         }
-        let _ = self.record(event);
+        self.keep(event);
         if tool == "Bash" {
             self.record_test_run();
         }
+        self.reconcile(&Reach::Gained {
+            agent_id: self.event.agent_id.clone(),
+        });
         Answer::Nothing
     }
 
@@ -605,8 +1019,8 @@ impl Session<'_> {
         event.insert("command".into(), json!(command));
         event.insert("exit_status".into(), json!(exit_status));
         event.insert("summary".into(), test_summary(output));
-        let _ = self.record(event);
-        let _ = self.active.update(|state| {
+        self.keep(event);
+        self.update_state("state.evidence", |state| {
             state
                 .evidence
                 .insert(EvidenceKind::Tests.as_str().to_string());
@@ -614,6 +1028,15 @@ impl Session<'_> {
     }
 
     fn stop_gate(&self) -> Answer {
+        // What the transcript gained before the agent stops: its calls are on record by
+        // the end of the turn.
+        match (self.event.kind, &self.event.subagent_transcript_path) {
+            (Kind::SubagentStop, Some(path)) => self.reconcile(&Reach::Subagent(path.clone())),
+            (Kind::SubagentStop, None) => self.reconcile(&Reach::Gained {
+                agent_id: self.event.agent_id.clone(),
+            }),
+            _ => self.reconcile(&Reach::Gained { agent_id: None }),
+        }
         let Some(state) = &self.state else {
             return self.record_only();
         };
@@ -629,23 +1052,35 @@ impl Session<'_> {
             "missing".into(),
             json!(missing.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
         );
+        // A run a stop condition halted refuses every call, `mandate evidence` included:
+        // holding its stop would only loop. It ends, marked stopped and incomplete.
+        if self.stopped_reason().is_some() {
+            event.insert("blocked".into(), json!(false));
+            event.insert("stopped".into(), json!(true));
+            event.insert("incomplete".into(), json!(!missing.is_empty()));
+            self.keep(event);
+            if !missing.is_empty() {
+                self.update_state("state.incomplete", |s| s.incomplete = true);
+            }
+            return Answer::Nothing;
+        }
         if missing.is_empty() {
             event.insert("blocked".into(), json!(false));
-            let _ = self.record(event);
-            let _ = self.active.update(|s| s.stop_gate_blocks = 0);
+            self.keep(event);
+            self.update_state("state.stop_gate", |s| s.stop_gate_blocks = 0);
             return Answer::Nothing;
         }
         if state.stop_gate_blocks >= MAX_STOP_BLOCKS || self.mode() != Mode::Enforce {
             event.insert("blocked".into(), json!(false));
             event.insert("incomplete".into(), json!(true));
-            let _ = self.record(event);
-            let _ = self.active.update(|s| s.incomplete = true);
+            self.keep(event);
+            self.update_state("state.incomplete", |s| s.incomplete = true);
             return Answer::Nothing;
         }
         event.insert("blocked".into(), json!(true));
         event.insert("attempt".into(), json!(state.stop_gate_blocks + 1));
-        let _ = self.record(event);
-        let _ = self.active.update(|s| s.stop_gate_blocks += 1);
+        self.keep(event);
+        self.update_state("state.stop_gate", |s| s.stop_gate_blocks += 1);
         Answer::KeepGoing(missing_evidence_reason(&missing, self.engine.contract()))
     }
 
@@ -658,7 +1093,10 @@ impl Session<'_> {
         if let Some(model) = &self.event.model {
             event.insert("model".into(), model.clone());
         }
-        let _ = self.record(event);
+        self.keep(event);
+        // Sessions of this run that ended without their SessionEnd (killed, crashed):
+        // their transcripts are read to the end now.
+        self.reconcile(&Reach::End);
         if let Some(reason) = self.stopped_reason() {
             return Answer::Halt(reason);
         }
@@ -686,7 +1124,7 @@ impl Session<'_> {
             "prompt".into(),
             self.event.prompt.clone().unwrap_or_default(),
         );
-        let _ = self.record(event);
+        self.keep(event);
         match self.stopped_reason() {
             Some(reason) => Answer::Halt(reason),
             None => Answer::Nothing,
@@ -694,6 +1132,10 @@ impl Session<'_> {
     }
 
     fn record_only(&self) -> Answer {
+        if self.event.kind == Kind::SessionEnd {
+            // Every call of the session accounted for before it is sealed.
+            self.reconcile(&Reach::End);
+        }
         let kind = match self.event.kind {
             Kind::SubagentStart => "subagent.start",
             Kind::SubagentStop => "subagent.stop",
@@ -710,12 +1152,18 @@ impl Session<'_> {
                 event.insert(key.into(), value.clone());
             }
         }
-        let _ = self.record(event);
+        self.keep(event);
         if self.event.kind == Kind::SessionEnd {
-            // Seal what this session recorded with a signed checkpoint.
-            if let Some(state) = &self.state {
-                let _ =
-                    mandate_project::recorder::checkpoint(&self.project.key_path(), &state.run_dir);
+            // Seal what this session recorded with a signed checkpoint. A run that cannot
+            // be sealed now is sealed by the next checkpoint (`finish`, `review`): what is
+            // in it stays verifiable by its hash chain.
+            if let Some(dir) = &self.record_dir
+                && let Err(error) =
+                    mandate_project::recorder::checkpoint(&self.project.key_path(), dir)
+            {
+                self.failures
+                    .borrow_mut()
+                    .push(format!("the session's record could not be sealed: {error}"));
             }
         }
         Answer::Nothing

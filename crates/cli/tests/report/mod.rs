@@ -184,6 +184,11 @@ impl Repo {
     /// reads of customer data (one by a subagent), a refused write to deploy/, and one
     /// tool result that arrived with no decision before it.
     pub fn two_runs(&self) {
+        self.two_runs_with(true);
+    }
+
+    /// The two runs; `ghost` adds a call that ran with no decision (unguarded).
+    pub fn two_runs_with(&self, ghost: bool) {
         self.ok(&["start", ".mandate/contracts/BILL-142.toml"]);
         self.prompt(
             "s1",
@@ -240,11 +245,13 @@ impl Repo {
             "deny"
         );
         // A result with no decision before it: the hook was not consulted.
-        self.hook(
-            json!({"session_id": "s1", "cwd": self.root, "hook_event_name": "PostToolUse",
-            "tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "r1-ghost",
-            "tool_response": {}}),
-        );
+        if ghost {
+            self.hook(
+                json!({"session_id": "s1", "cwd": self.root, "hook_event_name": "PostToolUse",
+                "tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "r1-ghost",
+                "tool_response": {}}),
+            );
+        }
         self.ok(&["finish"]);
 
         self.ok(&["start", ".mandate/contracts/BILL-142.toml"]);

@@ -1,0 +1,223 @@
+//! What the hook could not record, remembered outside the record.
+//!
+//! Every event of a run is recorded, or the failure is remembered and the run's next
+//! calls are refused until the delegating user has looked (`mandate status` shows it,
+//! `readiness` fails on it, a new `mandate start` clears it). A failure to record is
+//! usually a full or read-only file system, where the record and the active-run state
+//! cannot be written either, so a failure is remembered as a **file whose name says it**:
+//! creating an empty file needs no data block, and still works on a file system that has
+//! no room left for content. The reason is written into the file when there is room.
+//!
+//! ```text
+//! <workspace>/marks/unrecorded.<millis>.<pid>.<event>   an event that could not be recorded
+//! <workspace>/marks/stopped.<millis>.<pid>.<rule>       a stop the state file could not keep
+//! <workspace>/marks/noted.<n>                           the first n are in the record now
+//! ```
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One remembered failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub kind: MarkKind,
+    /// Milliseconds since the epoch when it was made.
+    pub at_millis: u128,
+    /// The event kind (`tool.post`) or the stop rule.
+    pub what: String,
+    /// Why, when there was room to write it.
+    pub why: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    Unrecorded,
+    Stopped,
+}
+
+impl Mark {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        let why = self
+            .why
+            .as_deref()
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| format!(": {}", w.trim()))
+            .unwrap_or_default();
+        match self.kind {
+            MarkKind::Unrecorded => format!(
+                "a `{}` event could not be recorded at {}{why}",
+                self.what,
+                crate::recorder::rfc3339_of_millis(self.at_millis)
+            ),
+            MarkKind::Stopped => format!(
+                "the run was stopped by `{}` at {}{why}",
+                self.what,
+                crate::recorder::rfc3339_of_millis(self.at_millis)
+            ),
+        }
+    }
+}
+
+/// The failure marks of one workspace.
+pub struct Marks {
+    dir: PathBuf,
+}
+
+impl Marks {
+    pub fn new(workspace_dir: &Path) -> Marks {
+        Marks {
+            dir: workspace_dir.join("marks"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Remember that an event of kind `event` could not be recorded.
+    pub fn unrecorded(&self, event: &str, why: &str) -> std::io::Result<()> {
+        self.make("unrecorded", event, why)
+    }
+
+    /// Remember that the run was stopped by `rule` (when the state file cannot keep it).
+    pub fn stopped(&self, rule: &str, why: &str) -> std::io::Result<()> {
+        self.make("stopped", rule, why)
+    }
+
+    fn make(&self, prefix: &str, what: &str, why: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let what: String = what
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        let path = self
+            .dir
+            .join(format!("{prefix}.{millis}.{}.{what}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        // The name is the mark; the reason is a bonus when there is room for it.
+        let _ = file.write_all(why.as_bytes());
+        let _ = file.sync_all();
+        if let Ok(dir) = std::fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Every mark, oldest first. Unreadable marks folder: an error, so the caller fails
+    /// closed.
+    pub fn list(&self) -> std::io::Result<Vec<Mark>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut marks = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let mut parts = name.splitn(4, '.');
+            let kind = match parts.next() {
+                Some("unrecorded") => MarkKind::Unrecorded,
+                Some("stopped") => MarkKind::Stopped,
+                _ => continue,
+            };
+            let at_millis = parts
+                .next()
+                .and_then(|m| m.parse::<u128>().ok())
+                .unwrap_or(0);
+            let _pid = parts.next();
+            let what = parts.next().unwrap_or("").to_string();
+            let why = std::fs::read_to_string(entry.path())
+                .ok()
+                .filter(|w| !w.is_empty());
+            marks.push(Mark {
+                kind,
+                at_millis,
+                what,
+                why,
+            });
+        }
+        marks.sort_by(|a, b| a.at_millis.cmp(&b.at_millis).then(a.what.cmp(&b.what)));
+        Ok(marks)
+    }
+
+    /// How many `unrecorded` marks are already written into the record (`record.gap`).
+    pub fn noted(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_prefix("noted.")
+                            .and_then(|n| n.parse::<usize>().ok())
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The first `count` `unrecorded` marks are in the record now.
+    pub fn set_noted(&self, count: usize) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(format!("noted.{count}")))
+            .map(|_| ())
+    }
+
+    /// Forget every mark (a new run starts).
+    pub fn clear(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_listed_oldest_first_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks = Marks::new(dir.path());
+        assert!(marks.list().unwrap().is_empty());
+        marks.unrecorded("tool.post", "no space left").unwrap();
+        marks.stopped("stop[0]", "").unwrap();
+        let listed = marks.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].kind, MarkKind::Unrecorded);
+        assert_eq!(listed[0].what, "tool.post");
+        assert_eq!(listed[0].why.as_deref(), Some("no space left"));
+        assert!(
+            listed[0]
+                .describe()
+                .contains("`tool.post` event could not be recorded")
+        );
+        assert_eq!(listed[1].what, "stop_0_");
+        marks.clear().unwrap();
+        assert!(marks.list().unwrap().is_empty());
+    }
+}
