@@ -66,7 +66,8 @@
 //! `cargo test -p mandate-cli --test multistep -- --nocapture` prints each class's figures;
 //! `MULTISTEP_CASE=NAME` runs only the cases whose name contains NAME;
 //! `MULTISTEP_THREADS=N` sets how many cases run at once (default 3);
-//! `MULTISTEP_VERBOSE=1` lists every case's steps, not only the failures.
+//! `MULTISTEP_VERBOSE=1` lists every case's steps, not only the failures;
+//! `MULTISTEP_MANDATE=PATH` runs the corpus against another `mandate` binary.
 
 mod support;
 
@@ -112,8 +113,12 @@ class!(
     benign_programs,
 );
 
+/// The binary under test; `MULTISTEP_MANDATE` runs the corpus against another build (to
+/// measure what an older version let through).
 fn mandate() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
+    std::env::var_os("MULTISTEP_MANDATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mandate")))
 }
 
 /// `PATH` for the hook and the agent's Bash, as Claude Code gives both the same

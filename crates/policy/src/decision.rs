@@ -117,6 +117,13 @@ pub enum Touch {
     },
     /// Data leaving the machine: a host, or `websearch`.
     Expose(String),
+    /// A link that must not be made whatever the contract says: a symbolic link to a
+    /// folder that holds it (paths through it climb anywhere). `link` is where it would
+    /// go; `why` says what is wrong with it.
+    Link {
+        link: PathBuf,
+        why: String,
+    },
 }
 
 /// A run of a tool with a spec (`pytest`, `ruff check`, `npm run`, …), its paths made
@@ -138,7 +145,7 @@ impl Touch {
     pub fn kind(&self) -> Kind {
         match self {
             Touch::Read(_) | Touch::ReadTree(_) | Touch::ReadHistory { .. } => Kind::Read,
-            Touch::Write(_) | Touch::WriteTree(_) => Kind::Write,
+            Touch::Write(_) | Touch::WriteTree(_) | Touch::Link { .. } => Kind::Write,
             Touch::Execute { .. } | Touch::Opaque { .. } => Kind::Execute,
             Touch::Call { .. } => Kind::Call,
             Touch::Expose(_) => Kind::Expose,
@@ -155,6 +162,7 @@ impl Touch {
             Touch::Opaque { text, .. } => text.clone(),
             Touch::Call { tool, .. } => tool.clone(),
             Touch::Expose(target) => target.clone(),
+            Touch::Link { link, .. } => link.display().to_string(),
         }
     }
 }

@@ -22,14 +22,20 @@ use crate::tools::touches_for_call;
 /// What the file system can tell the evaluator. The core stays pure; the caller passes
 /// the real file system, tests pass a fake one.
 pub trait Fs {
-    /// Resolve symbolic links in the longest existing prefix of `path`.
-    fn resolve(&self, path: &Path) -> PathBuf;
+    /// The target of the symbolic link at `path` as written in the link, or `None` when
+    /// `path` is not a link (or does not exist). [`crate::path::resolve`] walks paths
+    /// with it.
+    fn read_link(&self, path: &Path) -> Option<PathBuf>;
     fn is_dir(&self, path: &Path) -> bool;
     /// The existing paths a shell glob could name right now, or `None` when unknown.
     fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>>;
     /// Does some path at or under `dir` satisfy `test`? `None` when the tree is too large
     /// to check, which the evaluator treats as yes.
     fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool>;
+    /// Where the symbolic links at or under `dir` lead, outside `dir`, links in what they
+    /// lead to included: what a search of `dir` that follows links reads besides `dir`.
+    /// `None` when the tree is too large to tell.
+    fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>>;
 
     /// The top folder of the git work tree holding `dir`, if any.
     fn git_top(&self, dir: &Path) -> Option<PathBuf> {
@@ -71,8 +77,8 @@ pub trait Fs {
 pub struct NoFs;
 
 impl Fs for NoFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
+    fn read_link(&self, _path: &Path) -> Option<PathBuf> {
+        None
     }
     fn is_dir(&self, _path: &Path) -> bool {
         false
@@ -83,6 +89,10 @@ impl Fs for NoFs {
     fn tree_has(&self, _dir: &Path, _test: &dyn Fn(&Path) -> bool) -> Option<bool> {
         None
     }
+    fn links_under(&self, _dir: &Path) -> Option<Vec<PathBuf>> {
+        // It knows of no links at all (`read_link` says so too).
+        Some(Vec::new())
+    }
 }
 
 /// A file system that knows no file: links resolve to themselves and no folder holds
@@ -92,8 +102,11 @@ impl Fs for NoFs {
 pub struct CleanFs;
 
 impl Fs for CleanFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
+    fn read_link(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn links_under(&self, _dir: &Path) -> Option<Vec<PathBuf>> {
+        Some(Vec::new())
     }
     fn is_dir(&self, _path: &Path) -> bool {
         false
@@ -858,6 +871,16 @@ impl Engine {
     }
 
     fn judge_touch(&self, touch: &Touch, context: &Context<'_>, fs: &dyn Fs) -> JudgedTouch {
+        if let Touch::Link { .. } = touch {
+            // No rule can allow it: the link would undo every path rule at once.
+            return JudgedTouch {
+                kind: touch.kind(),
+                target: touch.target(),
+                decision: Decision::Deny,
+                rules: vec!["builtin.links".to_string()],
+                reason: self.describe(touch),
+            };
+        }
         let mut matched: Vec<(Decision, String, String)> = Vec::new();
 
         // Split the touched path once per anchor, not once per rule.
@@ -1376,6 +1399,9 @@ impl Engine {
                 "a web search (the query leaves the machine)".to_string()
             }
             Touch::Expose(target) => format!("sending data to `{target}`"),
+            Touch::Link { link, why } => {
+                format!("making `{}` a link is refused: {why}", self.display(link))
+            }
         }
     }
 

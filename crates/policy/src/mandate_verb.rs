@@ -24,7 +24,7 @@ use mandate_shell::Analysis;
 
 use crate::decision::Touch;
 use crate::engine::Fs;
-use crate::path::absolutize;
+use crate::path::{resolve, resolve_path};
 
 /// Why a line that names mandate's variables is refused.
 const VARIABLES_WHY: &str = "it names a `MANDATE_*` variable: mandate's configuration (policy, \
@@ -135,12 +135,12 @@ fn is_installed_binary(
     if program == "mandate" {
         return fs
             .program_on_path("mandate")
-            .is_some_and(|found| fs.resolve(&found) == binary);
+            .is_some_and(|found| resolve_path(fs, &found).is_ok_and(|real| real == binary));
     }
     if !program.contains('/') {
         return false;
     }
-    fs.resolve(&absolutize(cwd, program, home)) == binary
+    resolve(fs, cwd, program, home).is_ok_and(|real| real == binary)
 }
 
 /// Does the line set, export or name a `MANDATE_*` variable, however it is quoted?
@@ -247,8 +247,11 @@ mod tests {
         found: Option<PathBuf>,
     }
     impl Fs for PathFs {
-        fn resolve(&self, path: &Path) -> PathBuf {
-            path.to_path_buf()
+        fn read_link(&self, _: &Path) -> Option<PathBuf> {
+            None
+        }
+        fn links_under(&self, _: &Path) -> Option<Vec<PathBuf>> {
+            Some(Vec::new())
         }
         fn is_dir(&self, _: &Path) -> bool {
             false

@@ -1,9 +1,14 @@
 //! Claude Code's tools as touches.
 //!
 //! Tool names and input fields are Claude Code's (the de-facto vocabulary other agents'
-//! hooks mirror). Paths are made absolute against the call's working directory and
-//! normalised; a symbolic link in an existing prefix adds the resolved path as a second
-//! touch, so a deny matches either and an allow must match both.
+//! hooks mirror). Each path is judged twice: as written (made absolute against the call's
+//! working directory, `..` removed as text) and where the kernel takes it (every link
+//! followed, `..` applied to where the links lead: [`crate::path::resolve`]). When the two
+//! differ both are touches, so a deny matches either and an allow must match both.
+//!
+//! A shell line that makes links (`ln`, `cp -s`, `cp -l`) is judged as if they already
+//! existed, as they will for the commands after them, and a symbolic link to a folder
+//! that holds it is refused outright.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +16,7 @@ use serde_json::Value;
 
 use crate::decision::{ToolRun, Touch};
 use crate::engine::{Call, Fs};
-use crate::path::absolutize;
+use crate::path::{absolutize, holds, resolve};
 use crate::url_target::url_host;
 use mandate_shell::GitTouch;
 
@@ -29,15 +34,15 @@ pub fn touches_for_call(
     let string = |key: &str| input.get(key).and_then(Value::as_str);
     match call.tool {
         "Read" => match string("file_path") {
-            Some(path) => push_path(&mut touches, PathTouch::Read, cwd, path, home, fs),
+            Some(path) => push_path(&mut touches, PathTouch::Read, cwd, path, home, &[fs]),
             None => touches.push(malformed(call, "file_path")),
         },
         "Write" | "Edit" | "MultiEdit" => match string("file_path") {
-            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, fs),
+            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, &[fs]),
             None => touches.push(malformed(call, "file_path")),
         },
         "NotebookEdit" => match string("notebook_path") {
-            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, fs),
+            Some(path) => push_path(&mut touches, PathTouch::Write, cwd, path, home, &[fs]),
             None => touches.push(malformed(call, "notebook_path")),
         },
         "Glob" => {
@@ -49,21 +54,22 @@ pub fn touches_for_call(
             } else {
                 join_literal(base, pattern)
             };
-            push_path(&mut touches, PathTouch::Tree, cwd, &root, home, fs);
+            push_path(&mut touches, PathTouch::Tree, cwd, &root, home, &[fs]);
         }
         "Grep" => {
             let base = string("path").unwrap_or(".");
-            let absolute = absolutize(cwd, base, home);
+            let absolute =
+                resolve(fs, cwd, base, home).unwrap_or_else(|_| absolutize(cwd, base, home));
             let kind = if fs.is_dir(&absolute) || base == "." {
                 PathTouch::Tree
             } else {
                 PathTouch::Read
             };
-            push_path(&mut touches, kind, cwd, base, home, fs);
+            push_path(&mut touches, kind, cwd, base, home, &[fs]);
         }
         "LS" => {
             let base = string("path").unwrap_or(".");
-            push_path(&mut touches, PathTouch::Read, cwd, base, home, fs);
+            push_path(&mut touches, PathTouch::Read, cwd, base, home, &[fs]);
         }
         "WebFetch" => match string("url") {
             Some(url) => push_url(&mut touches, url, url),
@@ -102,13 +108,15 @@ enum PathTouch {
     WriteTree,
 }
 
+/// The touches of one path: where the kernel takes it on each of `views` of the file
+/// system, and the path as written.
 fn push_path(
     touches: &mut Vec<Touch>,
     kind: PathTouch,
     cwd: &Path,
     raw: &str,
     home: Option<&Path>,
-    fs: &dyn Fs,
+    views: &[&dyn Fs],
 ) {
     if raw.contains(['$', '`']) || raw.contains('\0') {
         touches.push(Touch::Opaque {
@@ -119,17 +127,52 @@ fn push_path(
         return;
     }
     let lexical = absolutize(cwd, raw, home);
-    let resolved = fs.resolve(&lexical);
     let make = |path: PathBuf| match kind {
         PathTouch::Read => Touch::Read(path),
         PathTouch::Tree => Touch::ReadTree(path),
         PathTouch::Write => Touch::Write(path),
         PathTouch::WriteTree => Touch::WriteTree(path),
     };
-    if resolved != lexical {
-        touches.push(make(resolved));
+    for fs in views {
+        match resolve(*fs, cwd, raw, home) {
+            Ok(real) => {
+                if let PathTouch::Tree = kind {
+                    push_linked(touches, *fs, &real, raw);
+                }
+                let touch = make(real);
+                if touch != make(lexical.clone()) && !touches.contains(&touch) {
+                    touches.push(touch);
+                }
+            }
+            Err(why) => touches.push(Touch::Opaque {
+                text: raw.to_string(),
+                line: raw.to_string(),
+                why: why.to_string(),
+            }),
+        }
     }
     touches.push(make(lexical));
+}
+
+/// A search of `dir` that follows links reads where the links in it lead, too: each such
+/// place is judged as a search of its own (a link into `customer_data/` makes a search of
+/// the package a read of customer data).
+fn push_linked(touches: &mut Vec<Touch>, fs: &dyn Fs, dir: &Path, raw: &str) {
+    match fs.links_under(dir) {
+        Some(targets) => {
+            for target in targets {
+                let touch = Touch::ReadTree(target);
+                if !touches.contains(&touch) {
+                    touches.push(touch);
+                }
+            }
+        }
+        None => touches.push(Touch::Opaque {
+            text: raw.to_string(),
+            line: raw.to_string(),
+            why: "the folder is too large to tell where the links in it lead".to_string(),
+        }),
+    }
 }
 
 fn malformed(call: &Call<'_>, field: &str) -> Touch {
@@ -229,8 +272,17 @@ fn bash_touches(
             why: part.reason.clone(),
         });
     }
-    for simple in &analysis.commands {
-        let dir = match &simple.cwd {
+    // The links the line makes, as the commands after them will find them.
+    let with_links = LinksMade::new(fs, &analysis.commands, cwd, home);
+    let views: Vec<&dyn Fs> = if with_links.links.is_empty() {
+        vec![fs]
+    } else {
+        vec![fs, &with_links]
+    };
+    for (index, simple) in analysis.commands.iter().enumerate() {
+        // A command's own links are not there yet when it writes their names.
+        with_links.except.set(Some(index));
+        let dirs = match &simple.cwd {
             Some(dir) if dir.contains(['$', '`']) => {
                 touches.push(Touch::Opaque {
                     text: format!("cd {dir}"),
@@ -239,29 +291,54 @@ fn bash_touches(
                 });
                 continue;
             }
-            Some(dir) => absolutize(cwd, dir, home),
-            None => cwd.to_path_buf(),
+            Some(dir) => {
+                // The analyser has already removed the `..` a logical `cd` removes as text;
+                // what is left is resolved as `chdir` resolves it.
+                let mut dirs = Vec::new();
+                for view in &views {
+                    match resolve(*view, cwd, dir, home) {
+                        Ok(real) if !dirs.contains(&real) => dirs.push(real),
+                        Ok(_) => {}
+                        Err(why) => touches.push(Touch::Opaque {
+                            text: format!("cd {dir}"),
+                            line: command.to_string(),
+                            why: why.to_string(),
+                        }),
+                    }
+                }
+                dirs
+            }
+            None => vec![cwd.to_path_buf()],
         };
-        for effect in &simple.effects {
-            match effect {
-                // `dir/**` is the analyser's "everything under dir" (`grep -r`, `rm -r`):
-                // judged as a folder, like a search, not as a glob.
-                mandate_shell::Effect::Read(path) => match tree_root(path) {
-                    Some(root) => push_path(touches, PathTouch::Tree, &dir, root, home, fs),
-                    None => push_path(touches, PathTouch::Read, &dir, path, home, fs),
-                },
-                mandate_shell::Effect::Write(path) => match tree_root(path) {
-                    Some(root) => push_path(touches, PathTouch::WriteTree, &dir, root, home, fs),
-                    None => push_path(touches, PathTouch::Write, &dir, path, home, fs),
-                },
-                mandate_shell::Effect::Network(target) => push_url(touches, target, command),
-                mandate_shell::Effect::Git {
-                    what,
-                    path,
-                    from_top,
-                } => git_touches(touches, *what, path, *from_top, &dir, home, fs),
+        for dir in &dirs {
+            for effect in &simple.effects {
+                match effect {
+                    // `dir/**` is the analyser's "everything under dir" (`grep -r`, `rm -r`):
+                    // judged as a folder, like a search, not as a glob.
+                    mandate_shell::Effect::Read(path) => match tree_root(path) {
+                        Some(root) => push_path(touches, PathTouch::Tree, dir, root, home, &views),
+                        None => push_path(touches, PathTouch::Read, dir, path, home, &views),
+                    },
+                    mandate_shell::Effect::Write(path) => match tree_root(path) {
+                        Some(root) => {
+                            push_path(touches, PathTouch::WriteTree, dir, root, home, &views)
+                        }
+                        None => push_path(touches, PathTouch::Write, dir, path, home, &views),
+                    },
+                    mandate_shell::Effect::Network(target) => push_url(touches, target, command),
+                    mandate_shell::Effect::Git {
+                        what,
+                        path,
+                        from_top,
+                    } => git_touches(touches, *what, path, *from_top, dir, home, fs),
+                }
+            }
+            for made in mandate_shell::links::links_made(&simple.program, &simple.args) {
+                judge_link(touches, &made, dir, home, &views);
             }
         }
+        // The tool's paths from where it runs (the line's own links aside).
+        let dir = dirs.first().cloned().unwrap_or_else(|| cwd.to_path_buf());
         let run = simple.invocation.as_ref().map(|invocation| {
             Box::new(ToolRun {
                 tool: invocation.tool.clone(),
@@ -285,6 +362,197 @@ fn bash_touches(
             known: simple.known,
             run,
         });
+    }
+}
+
+/// Where a link made by a command in `dir` goes: the named folder plus the target's name
+/// when the destination is a folder, otherwise the destination's own name in its folder
+/// (the name itself is not followed: the link replaces it).
+fn link_location(
+    made: &mandate_shell::links::LinkMade,
+    dir: &Path,
+    home: Option<&Path>,
+    fs: &dyn Fs,
+) -> Option<PathBuf> {
+    if made.destination.contains(['$', '`', '*', '?', '[']) {
+        return None;
+    }
+    let destination = made.destination.trim_end_matches('/');
+    let (folder, name) = match destination.rsplit_once('/') {
+        Some(("", name)) => ("/", name),
+        Some((folder, name)) => (folder, name),
+        None if destination.is_empty() => ("/", "."),
+        None => (".", destination),
+    };
+    let into = |folder: PathBuf| -> Option<PathBuf> {
+        let target = Path::new(made.target.trim_end_matches('/')).file_name()?;
+        Some(folder.join(target))
+    };
+    if name == "." || name == ".." || name == "~" {
+        return into(resolve(fs, dir, &made.destination, home).ok()?);
+    }
+    if made.into_folder {
+        let whole = resolve(fs, dir, &made.destination, home).ok()?;
+        if fs.is_dir(&whole) {
+            return into(whole);
+        }
+    }
+    Some(resolve(fs, dir, folder, home).ok()?.join(name))
+}
+
+/// A symbolic link to the folder it sits in or to one above it is refused: through it,
+/// `link/link/../..` climbs anywhere and a search that follows links never ends.
+fn judge_link(
+    touches: &mut Vec<Touch>,
+    made: &mandate_shell::links::LinkMade,
+    dir: &Path,
+    home: Option<&Path>,
+    views: &[&dyn Fs],
+) {
+    if !made.symbolic || made.target.contains(['$', '`']) {
+        // A hard link is a read of its source: the command's effects say so already.
+        return;
+    }
+    for fs in views {
+        let Some(link) = link_location(made, dir, home, *fs) else {
+            touches.push(Touch::Opaque {
+                text: format!("a link at `{}`", made.destination),
+                line: String::new(),
+                why: "where the link goes is only known when the line runs".to_string(),
+            });
+            return;
+        };
+        let base = if made.from_cwd {
+            dir.to_path_buf()
+        } else {
+            link.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf())
+        };
+        match resolve(*fs, &base, &made.target, home) {
+            Ok(target) if holds(&target, &link) => {
+                touches.push(Touch::Link {
+                    why: format!(
+                        "it would point at `{}`, a folder that holds the link, so paths \
+                         through it could climb anywhere",
+                        target.display()
+                    ),
+                    link,
+                });
+                return;
+            }
+            Ok(target) => {
+                // What the link leads to is read through it: judged where it really is,
+                // from the link's folder.
+                if !target.as_os_str().is_empty() {
+                    push_path(
+                        touches,
+                        PathTouch::Read,
+                        &base,
+                        &target.to_string_lossy(),
+                        home,
+                        &[*fs],
+                    );
+                }
+            }
+            Err(why) => touches.push(Touch::Opaque {
+                text: made.target.clone(),
+                line: String::new(),
+                why: why.to_string(),
+            }),
+        }
+    }
+}
+
+/// The file system with the symbolic links a line makes added, so that the commands after
+/// them are judged on the tree they will meet.
+struct LinksMade<'a> {
+    fs: &'a dyn Fs,
+    /// Where each link is, what it holds, and the index of the command that makes it.
+    links: Vec<(PathBuf, PathBuf, usize)>,
+    /// The command being judged, whose own links are left out.
+    except: std::cell::Cell<Option<usize>>,
+}
+
+impl<'a> LinksMade<'a> {
+    fn new(
+        fs: &'a dyn Fs,
+        commands: &[mandate_shell::SimpleCommand],
+        cwd: &Path,
+        home: Option<&Path>,
+    ) -> LinksMade<'a> {
+        let mut view = LinksMade {
+            fs,
+            links: Vec::new(),
+            except: std::cell::Cell::new(None),
+        };
+        for (index, simple) in commands.iter().enumerate() {
+            let made = mandate_shell::links::links_made(&simple.program, &simple.args);
+            if made.is_empty() {
+                continue;
+            }
+            let dir = match &simple.cwd {
+                Some(dir) => match resolve(&view, cwd, dir, home) {
+                    Ok(dir) => dir,
+                    Err(_) => continue,
+                },
+                None => cwd.to_path_buf(),
+            };
+            for link in made.iter().filter(|m| m.symbolic) {
+                if let Some(at) = link_location(link, &dir, home, &view) {
+                    let target = if link.from_cwd {
+                        absolutize(&dir, &link.target, home)
+                    } else {
+                        PathBuf::from(&link.target)
+                    };
+                    view.links.push((at, target, index));
+                }
+            }
+        }
+        view
+    }
+}
+
+impl Fs for LinksMade<'_> {
+    fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        // The latest link made at a path wins (`ln -sf`).
+        let except = self.except.get();
+        match self
+            .links
+            .iter()
+            .rev()
+            .find(|(at, _, by)| at == path && Some(*by) != except)
+        {
+            Some((_, target, _)) => Some(target.clone()),
+            None => self.fs.read_link(path),
+        }
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        self.fs.is_dir(path)
+    }
+    fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>> {
+        self.fs.expand(pattern)
+    }
+    fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        self.fs.tree_has(dir, test)
+    }
+    fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>> {
+        self.fs.links_under(dir)
+    }
+    fn program_on_path(&self, name: &str) -> Option<PathBuf> {
+        self.fs.program_on_path(name)
+    }
+    fn git_top(&self, dir: &Path) -> Option<PathBuf> {
+        self.fs.git_top(dir)
+    }
+    fn history_has(&self, top: &Path, path: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+        self.fs.history_has(top, path, test)
+    }
+    fn git_changed(&self, top: &Path, path: &Path) -> Option<Vec<PathBuf>> {
+        self.fs.git_changed(top, path)
+    }
+    fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
+        self.fs.git_stashed(top, entry)
     }
 }
 
@@ -335,8 +603,8 @@ fn git_touches(
             history(touches, &top, if exists { target } else { top.clone() });
         }
         GitTouch::Write => {
-            push_path(touches, PathTouch::Write, base, path, home, fs);
-            push_path(touches, PathTouch::WriteTree, base, path, home, fs);
+            push_path(touches, PathTouch::Write, base, path, home, &[fs]);
+            push_path(touches, PathTouch::WriteTree, base, path, home, &[fs]);
         }
         GitTouch::Revert => match fs.git_changed(&top, &target) {
             Some(files) => {

@@ -104,8 +104,11 @@ fn segments(path: &Path) -> Vec<&str> {
 }
 
 impl Fs for TreeFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
+    fn read_link(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn links_under(&self, _dir: &Path) -> Option<Vec<PathBuf>> {
+        Some(Vec::new())
     }
     fn is_dir(&self, path: &Path) -> bool {
         self.paths.iter().any(|p| p.parent() == Some(path))

@@ -5,11 +5,13 @@ use std::sync::Mutex;
 
 use mandate_policy::Fs;
 use mandate_policy::glob::wildcard_match;
+use mandate_policy::path::resolve_path;
 
 /// How many entries a tree check or glob expansion may visit before it gives up (and the
 /// evaluator takes the conservative answer).
 const MAX_ENTRIES: usize = 20_000;
 
+/// The file system as the kernel sees it; links are followed where the kernel would.
 pub struct RealFs {
     root: PathBuf,
     /// What git keeps under a path, asked once per call however many rules need it.
@@ -30,29 +32,8 @@ impl RealFs {
 }
 
 impl Fs for RealFs {
-    fn resolve(&self, path: &Path) -> PathBuf {
-        // Canonicalise the longest existing prefix, keep the rest as written.
-        let mut existing = path.to_path_buf();
-        let mut rest = Vec::new();
-        loop {
-            if let Ok(canonical) = std::fs::canonicalize(&existing) {
-                let mut out = canonical;
-                for part in rest.iter().rev() {
-                    out.push(part);
-                }
-                return out;
-            }
-            match (
-                existing.file_name().map(|n| n.to_os_string()),
-                existing.parent(),
-            ) {
-                (Some(name), Some(parent)) => {
-                    rest.push(name);
-                    existing = parent.to_path_buf();
-                }
-                _ => return path.to_path_buf(),
-            }
-        }
+    fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::read_link(path).ok()
     }
 
     fn is_dir(&self, path: &Path) -> bool {
@@ -111,16 +92,39 @@ impl Fs for RealFs {
             }
             current = next;
         }
-        Some(current.into_iter().filter(|p| p.exists()).collect())
+        // What each name really is: a name that is a link (or sits under one) is judged
+        // where it leads as well.
+        let mut named = Vec::new();
+        for path in current {
+            if std::fs::symlink_metadata(&path).is_err() {
+                continue;
+            }
+            let real = resolve_path(self, &path).ok()?;
+            if real != path {
+                named.push(real);
+            }
+            named.push(path);
+        }
+        Some(named)
     }
 
     fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
         if test(dir) {
             return Some(true);
         }
+        // A search that follows links reads what the links in the tree lead to: a link is
+        // tested by its name and by where it leads, and a linked folder is searched too
+        // (each real folder once).
         let mut stack = vec![dir.to_path_buf()];
+        let mut walked = std::collections::HashSet::new();
         let mut visited = 0usize;
         while let Some(next) = stack.pop() {
+            if !walked.insert(next.clone()) {
+                continue;
+            }
+            if test(&next) {
+                return Some(true);
+            }
             let Ok(entries) = std::fs::read_dir(&next) else {
                 continue;
             };
@@ -133,13 +137,61 @@ impl Fs for RealFs {
                 if test(&path) {
                     return Some(true);
                 }
-                // Do not follow symbolic links out of the tree; a link is judged by name.
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
                     stack.push(path);
+                } else if kind.is_symlink() {
+                    let real = resolve_path(self, &path).ok()?;
+                    if test(&real) {
+                        return Some(true);
+                    }
+                    if real.is_dir() {
+                        stack.push(real);
+                    }
                 }
             }
         }
         Some(false)
+    }
+
+    fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>> {
+        let mut targets: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        let mut walked = std::collections::HashSet::new();
+        let mut visited = 0usize;
+        let root = resolve_path(self, dir).ok()?;
+        while let Some(next) = stack.pop() {
+            if !walked.insert(next.clone()) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&next) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                visited += 1;
+                if visited > MAX_ENTRIES {
+                    return None;
+                }
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let path = entry.path();
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_symlink() {
+                    let real = resolve_path(self, &path).ok()?;
+                    if !real.starts_with(&root) && !targets.contains(&real) {
+                        targets.push(real.clone());
+                    }
+                    if real.is_dir() && !real.starts_with(&root) {
+                        stack.push(real);
+                    }
+                }
+            }
+        }
+        Some(targets)
     }
 
     fn git_top(&self, dir: &Path) -> Option<PathBuf> {

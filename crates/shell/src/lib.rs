@@ -89,6 +89,7 @@
 
 mod env;
 mod git;
+pub mod links;
 mod options;
 mod plain;
 mod programs;

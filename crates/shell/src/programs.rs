@@ -1626,15 +1626,11 @@ fn link(args: &[Word]) -> Judgement {
     };
     let symbolic = parsed.has(&["-s", "--symbolic"]);
     for target in &operands {
-        j.read(target);
-        if symbolic && !target.text.starts_with('/') && !target.unknown && !destination.unknown {
-            // A relative symbolic link resolves against the link's folder.
-            let folder = match destination.text.rsplit_once('/') {
-                Some((dir, _)) if !dir.is_empty() => dir.to_string(),
-                _ => ".".to_string(),
-            };
-            j.read(&Word::literal(&format!("{folder}/{}", target.text)));
-            j.read(&join(&destination, &target.text));
+        if !symbolic || target.unknown {
+            // A hard link reads its source. A symbolic link's target is named from the
+            // link's folder, which only the file system can say: the caller judges it
+            // (`links::links_made`).
+            j.read(target);
         }
         if !target.unknown && !destination.unknown {
             j.write(&join(&destination, basename(&target.text)));

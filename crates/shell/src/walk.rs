@@ -91,6 +91,7 @@ pub(crate) fn analyze(source: &str, tree_only: bool) -> Analysis {
         allexport: false,
         overflow: false,
         tree_only,
+        physical: false,
     };
     walker.script(source, &[None], 0);
     walker.out
@@ -163,6 +164,8 @@ struct Walker {
     /// Parse every statement with tree-sitter, never with the plain reader (for tests
     /// that compare the two).
     tree_only: bool,
+    /// `set -P` ran: every later `cd` resolves links first, as `cd -P` does.
+    physical: bool,
 }
 
 fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
@@ -1304,6 +1307,7 @@ impl Walker {
         self.assigning_builtin(&program.text, args, source, cwds);
         if program.text == "set" {
             self.set_options(args);
+            self.physical = physical_after_set(self.physical, args);
         }
         let mut j = programs::judge(&program.text, args);
         let by_path = program.text.contains('/');
@@ -1364,7 +1368,7 @@ impl Walker {
                             );
                             continue;
                         }
-                        Some(dir) => cwds.iter().map(|c| join_cwd(c, &dir.text)).collect(),
+                        Some(dir) => cwds.iter().map(|c| physical_cwd(c, &dir.text)).collect(),
                     };
                     self.run(
                         words,
@@ -1445,8 +1449,15 @@ impl Walker {
                 return Outcome::same(cwds);
             }
         };
+        // `-L` and `-P`: the last one given wins.
+        let physical = args
+            .iter()
+            .rev()
+            .find(|w| matches!(w.text.as_str(), "-L" | "-P"))
+            .map_or(self.physical, |w| w.text == "-P");
+        let join = if physical { physical_cwd } else { logical_cwd };
         Outcome {
-            ok: cwds.iter().map(|c| join_cwd(c, &target)).collect(),
+            ok: cwds.iter().map(|c| join(c, &target)).collect(),
             failed: cwds.to_vec(),
         }
     }
@@ -2120,6 +2131,80 @@ fn join_cwd(base: &Cwd, target: &str) -> Cwd {
             target
         ))),
     }
+}
+
+/// The folder after `chdir(target)`, `cd -P` or `cd` under `set -P`: the kernel resolves
+/// `target`, following links before each `..`. The text keeps its `..` for the caller to
+/// resolve, and ends in `.`, which later logical `..` may not remove (the folder is where
+/// the links led, not where the text says).
+fn physical_cwd(base: &Cwd, target: &str) -> Cwd {
+    let joined = join_cwd(base, target)?;
+    Some(Rc::from(format!("{}/.", joined.trim_end_matches('/'))))
+}
+
+/// The folder after a logical `cd target` (Bash's default): `..` removes the folder
+/// before it as text, then the kernel resolves what is left. So `..` is removed here, up
+/// to a `.` a physical change left, and the caller resolves the rest.
+fn logical_cwd(base: &Cwd, target: &str) -> Cwd {
+    let (absolute, mut parts): (bool, Vec<&str>) = if target.starts_with('/') {
+        (true, Vec::new())
+    } else if target == "~" || target.starts_with("~/") {
+        (false, vec!["~"])
+    } else {
+        match base {
+            Some(dir) => (
+                dir.starts_with('/'),
+                dir.split('/').filter(|p| !p.is_empty()).collect(),
+            ),
+            None => (false, Vec::new()),
+        }
+    };
+    let rest = if target == "~" {
+        ""
+    } else {
+        target.strip_prefix("~/").unwrap_or(target)
+    };
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if !matches!(last, "." | ".." | "~") => {
+                    parts.pop();
+                }
+                // At the root `..` stays at the root; above the starting folder, or a
+                // folder a physical change reached, it climbs for real.
+                None if absolute => {}
+                _ => parts.push(".."),
+            },
+            name => parts.push(name),
+        }
+    }
+    let text = parts.join("/");
+    Some(Rc::from(match (absolute, text.is_empty()) {
+        (true, _) => format!("/{text}"),
+        (false, true) => ".".to_string(),
+        (false, false) => text,
+    }))
+}
+
+/// Whether `cd` resolves links first after `set ARGS`: `set -P` (or `-o physical`, which
+/// the analyser does not judge as known) turns it on, `set +P` off.
+fn physical_after_set(physical: bool, args: &[Word]) -> bool {
+    let mut physical = physical;
+    for arg in args {
+        let text = arg.text.as_str();
+        if text == "--" || text == "-" {
+            break;
+        }
+        if text.len() > 1 && !text.starts_with("--") {
+            if text.starts_with('-') && text.contains('P') {
+                physical = true;
+            } else if text.starts_with('+') && text.contains('P') {
+                physical = false;
+            }
+        }
+    }
+    physical
 }
 
 #[cfg(test)]
