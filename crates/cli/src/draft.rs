@@ -84,25 +84,37 @@ struct Change {
     reason: String,
 }
 
+/// Each recorded call judged again under `engine`, from where it ran, in order.
+fn verdicts(
+    project: &Project,
+    engine: &Engine,
+    calls: &[Recorded],
+) -> Vec<mandate_policy::Verdict> {
+    let fs = RealFs::new(&project.root);
+    calls
+        .iter()
+        .map(|call| {
+            engine.judge(
+                &Call {
+                    tool: &call.tool,
+                    input: &call.input,
+                    cwd: &call.cwd,
+                },
+                &Context {
+                    rollback_note: call.rollback_note,
+                    disabled: &[],
+                    drifted: &[],
+                },
+                &fs,
+            )
+        })
+        .collect()
+}
+
 /// The calls whose decision changes under `engine`.
 fn judge_again(project: &Project, engine: &Engine, calls: &[Recorded]) -> Vec<Change> {
-    let fs = RealFs::new(&project.root);
     let mut changes = Vec::new();
-    for call in calls {
-        let context = Context {
-            rollback_note: call.rollback_note,
-            disabled: &[],
-            drifted: &[],
-        };
-        let verdict = engine.judge(
-            &Call {
-                tool: &call.tool,
-                input: &call.input,
-                cwd: &call.cwd,
-            },
-            &context,
-            &fs,
-        );
+    for (call, verdict) in calls.iter().zip(verdicts(project, engine, calls)) {
         if verdict.decision != call.was {
             changes.push(Change {
                 entry: call.entry,
@@ -215,22 +227,8 @@ pub fn draft(run: &str, id: Option<&str>, request: Option<&str>) -> Result<ExitC
     // Judge the run again under the draft: what it would still refuse, and why.
     let engine = project.engine(Some((&out, &draft)))?;
     let calls = recorded_calls(&project, &events);
-    let fs = RealFs::new(&project.root);
     let mut refused: Vec<String> = Vec::new();
-    for call in &calls {
-        let verdict = engine.judge(
-            &Call {
-                tool: &call.tool,
-                input: &call.input,
-                cwd: &call.cwd,
-            },
-            &Context {
-                rollback_note: call.rollback_note,
-                disabled: &[],
-                drifted: &[],
-            },
-            &fs,
-        );
+    for (call, verdict) in calls.iter().zip(verdicts(&project, &engine, &calls)) {
         if verdict.decision != Decision::Allow {
             let line = format!(
                 "{} {}: {} ({})",
