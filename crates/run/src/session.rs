@@ -63,13 +63,15 @@ pub(crate) fn handle(event: &Event) -> Answer {
             return Answer::Failure(format!("mandate refused this call: {error}"));
         }
     };
-    let marks = match Marks::new(&project.workspace_dir()).list() {
+    let marks = match Marks::with_home(&project.workspace_dir(), project.home.as_deref()).list() {
         Ok(marks) => marks,
         Err(error) => {
             return Answer::Failure(format!(
                 "mandate cannot read what this run failed to record (`{}`: {error}), so this \
                  call is refused",
-                Marks::new(&project.workspace_dir()).dir().display()
+                Marks::with_home(&project.workspace_dir(), project.home.as_deref())
+                    .dir()
+                    .display()
             ));
         }
     };
@@ -311,7 +313,7 @@ impl Session<'_> {
     }
 
     fn marks(&self) -> Marks {
-        Marks::new(&self.project.workspace_dir())
+        Marks::with_home(&self.project.workspace_dir(), self.project.home.as_deref())
     }
 
     /// Change the run's state, or remember that it could not be changed.
@@ -702,6 +704,11 @@ impl Session<'_> {
             // In every mode: an event that cannot be recorded is not allowed to run, and
             // the attempt missing from the record refuses the calls after it.
             self.lost("tool.pre", &error);
+            if enforced && verdict.decision == Decision::Stop {
+                // The call met a stop condition: the run stops all the same (the stop is
+                // kept in the state or in a mark), and the answer says what was lost.
+                return self.stop_run(&verdict);
+            }
             self.failures.borrow_mut().clear();
             return Answer::Deny(format!(
                 "mandate could not record this call, so it is refused: {error}"
