@@ -919,3 +919,71 @@ fn fault_cell(row: &Row, fault: Fault, store: Option<&Store>) -> Result<(), Stri
     }
     Ok(())
 }
+
+/// `tests` evidence is a passing run of the contract's test command after the last change:
+/// a failing run takes it away and names what failed, and so does a change after a pass.
+#[test]
+fn tests_evidence_is_the_last_run_after_the_last_change() {
+    let repo = Repo::new();
+    let evidence = |repo: &Repo| {
+        let status = text(&repo.mandate(&["status"]));
+        status
+            .lines()
+            .find(|l| l.starts_with("evidence:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    let pytest = |repo: &Repo, id: &str, passed: bool| {
+        let command = "pytest billing/export/tests -q";
+        if passed {
+            repo.hook(
+                "PostToolUse",
+                json!({"tool_name": "Bash", "tool_use_id": id,
+                "tool_input": {"command": command},
+                "tool_response": {"stdout": "3 passed in 0.01s", "stderr": ""}}),
+            );
+        } else {
+            repo.hook("PostToolUseFailure", json!({"tool_name": "Bash", "tool_use_id": id,
+                "tool_input": {"command": command},
+                "error": "Exit code 1\nFAILED billing/export/tests/test_x.py::test_eu - assert 1 == 2\n1 failed, 0 passed in 0.01s"}));
+        }
+    };
+    pytest(&repo, "t1", true);
+    assert!(evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    // A failing last run: no tests evidence, and the record names what failed.
+    pytest(&repo, "t2", false);
+    assert!(!evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    let failed = repo
+        .events()
+        .into_iter()
+        .rfind(|e| e["type"] == "test.run")
+        .unwrap();
+    assert_eq!(failed["result"], "failed", "{failed}");
+    assert!(failed.to_string().contains("test_eu"), "{failed}");
+    // Passing again, then the code changes: the pass is for the code before the change.
+    pytest(&repo, "t3", true);
+    assert!(evidence(&repo).contains("tests"));
+    let file = repo.root.join("billing/export/filter.py");
+    std::fs::write(&file, "x = 2\n").unwrap();
+    repo.hook(
+        "PostToolUse",
+        json!({"tool_name": "Edit", "tool_use_id": "t4",
+        "tool_input": {"file_path": file.to_string_lossy(), "old_string": "1", "new_string": "2"},
+        "tool_response": {"filePath": file.to_string_lossy()}}),
+    );
+    assert!(!evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    let edit = repo
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "tool.post" && e["tool_use_id"] == "t4")
+        .unwrap();
+    assert_eq!(edit["evidence_stale"], json!(["tests"]), "{edit}");
+    // The stop gate asks for the tests again.
+    let stop = repo.hook("Stop", json!({"stop_hook_active": false}));
+    assert!(
+        stop["reason"].as_str().unwrap_or("").contains("tests"),
+        "{stop}"
+    );
+    pytest(&repo, "t5", true);
+    assert!(evidence(&repo).contains("tests"));
+}

@@ -964,7 +964,21 @@ impl Session<'_> {
         if !failed && let Some(after) = self.changed_file_digest(tool) {
             event.insert("after".into(), json!([after]));
         }
+        // A passing test run is evidence for the code as it was: a change after it needs
+        // the tests run again (the last run after the last change decides).
+        let tests = EvidenceKind::Tests.as_str();
+        let stale = !failed
+            && matches!(tool, "Write" | "Edit" | "MultiEdit" | "NotebookEdit")
+            && self.state.as_ref().is_some_and(|s| s.has_evidence(tests));
+        if stale {
+            event.insert("evidence_stale".into(), json!([tests]));
+        }
         self.keep(event);
+        if stale {
+            self.update_state("state.evidence", |state| {
+                state.evidence.remove(tests);
+            });
+        }
         if tool == "Bash" {
             self.record_test_run();
         }
