@@ -1097,6 +1097,19 @@ fn approval_crossover_fails_by_construction() {
     let still = local_pending(&victim);
     assert_eq!(still.len(), 1, "{still:?}");
     assert_eq!(still[0]["status"], "pending");
+    // Carol's second machine: its key is not enrolled for her, so nothing of it is
+    // taken until an admin enrols it.
+    let out = victim.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not enrolled"), "{}", text(&out));
+    let key =
+        mandate_record::keys::load_or_create(&victim.records.join("keys/signing.key")).unwrap();
+    let (status, body) = server.client(&server.admin()).post(
+        "/api/v1/keys",
+        json!({"user": "carol@example.com", "project": "billing",
+               "key": mandate_record::checkpoint::verifier_key_string("carol-laptop", &key.verifying_key())}),
+    );
+    assert_eq!(status, 200, "{body}");
     // And the server refuses the request that names a taken id, saying so.
     let out = victim.mandate(&["push", "--server", &server.url]);
     assert!(!out.status.success(), "{}", text(&out));
@@ -1599,7 +1612,10 @@ fn mandate_serve_and_token_start_the_server_binary() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.contains(&format!("https://127.0.0.1:{port}")), "{line}");
+    assert!(
+        line.contains(&format!("https://127.0.0.1:{port}")),
+        "{line}"
+    );
     let api = Api(
         Client::new(&format!("https://127.0.0.1:{port}"), Some(token))
             .unwrap()
@@ -1824,7 +1840,11 @@ fn a_pushed_run_cannot_name_its_own_reviewers_or_delegator() {
     // The reviewers are the policy's security group, not the record's list.
     let requests = approvals_of(&server, &admin, &run_id);
     let request = requests.iter().find(|a| a["id"] == forged).unwrap();
-    assert_eq!(request["reviewers"], json!(["sec@example.com"]), "{request}");
+    assert_eq!(
+        request["reviewers"],
+        json!(["sec@example.com"]),
+        "{request}"
+    );
     let decide = |token: &str, id: &str| {
         let request = requests.iter().find(|a| a["id"] == id).unwrap();
         server.client(token).post(
@@ -1896,7 +1916,9 @@ fn sessions_are_not_tokens_and_cross_origin_posts_are_refused() {
     // The API does not take the cookie.
     let answer = raw(
         port,
-        &format!("GET /api/v1/killswitch HTTP/1.1\r\nHost: x\r\n{cookie_line}Connection: close\r\n\r\n"),
+        &format!(
+            "GET /api/v1/killswitch HTTP/1.1\r\nHost: x\r\n{cookie_line}Connection: close\r\n\r\n"
+        ),
     );
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     // Pages take it, with the security headers.
@@ -1924,10 +1946,19 @@ fn sessions_are_not_tokens_and_cross_origin_posts_are_refused() {
         assert!(answer.starts_with("HTTP/1.1 403"), "{origin:?}: {answer}");
     }
     let referer = format!("Referer: http://localhost:{port}/registry\r\n");
-    let answer = form_post(port, "/killswitch", &format!("{cookie_line}{referer}"), kill);
+    let answer = form_post(
+        port,
+        "/killswitch",
+        &format!("{cookie_line}{referer}"),
+        kill,
+    );
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     let (_, killed) = server.client(&sec).get("/api/v1/killswitch");
-    assert_eq!(killed, json!([]), "a cross-origin post pulled the kill switch");
+    assert_eq!(
+        killed,
+        json!([]),
+        "a cross-origin post pulled the kill switch"
+    );
     // From the server's own page it works.
     let answer = form_post(port, "/killswitch", &format!("{cookie_line}{here}"), kill);
     assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
@@ -1997,7 +2028,14 @@ fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
     assert_eq!(server.client(&ci).get("/api/v1/whoami").0, 200);
     // A developer token names its projects.
     let out = Command::new(server_bin())
-        .args(["token", "create", "--user", "x@example.com", "--role", "developer"])
+        .args([
+            "token",
+            "create",
+            "--user",
+            "x@example.com",
+            "--role",
+            "developer",
+        ])
         .args(["--database-url", &database.url()])
         .output()
         .unwrap();
@@ -2009,7 +2047,10 @@ fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
     let listed = listed.as_array().unwrap().clone();
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|t| t["email"] == "bob@example.com"));
-    assert!(listed.iter().all(|t| !t["last_used_at"].is_null()), "{listed:?}");
+    assert!(
+        listed.iter().all(|t| !t["last_used_at"].is_null()),
+        "{listed:?}"
+    );
     let ci_row = listed.iter().find(|t| t["id"] == made["id"]).unwrap();
     assert!(ci_row["expires_at"].as_str().unwrap() > "2026", "{ci_row}");
     assert!(!serde_json::to_string(&listed).unwrap().contains(&ci));
@@ -2018,12 +2059,17 @@ fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
         .args(["--database-url", &database.url()])
         .output()
         .unwrap();
-    assert!(text(&out).contains(made["id"].as_str().unwrap()), "{}", text(&out));
+    assert!(
+        text(&out).contains(made["id"].as_str().unwrap()),
+        "{}",
+        text(&out)
+    );
 
     // Revoking one leaves the other.
-    let (status, body) = server
-        .client(&laptop)
-        .post(&format!("/api/v1/tokens/{}/revoke", made["id"].as_str().unwrap()), json!({}));
+    let (status, body) = server.client(&laptop).post(
+        &format!("/api/v1/tokens/{}/revoke", made["id"].as_str().unwrap()),
+        json!({}),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(server.client(&ci).get("/api/v1/whoami").0, 401);
     assert_eq!(server.client(&laptop).get("/api/v1/whoami").0, 200);
@@ -2038,9 +2084,10 @@ fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
         .post(&format!("/api/v1/tokens/{laptop_id}/revoke"), json!({}));
     assert_eq!(status, 403);
     // Rotation: the old token stops, the new one carries the same scope.
-    let (status, rotated) = server
-        .client(&laptop)
-        .post(&format!("/api/v1/tokens/{laptop_id}/rotate"), json!({"expires": "30d"}));
+    let (status, rotated) = server.client(&laptop).post(
+        &format!("/api/v1/tokens/{laptop_id}/rotate"),
+        json!({"expires": "30d"}),
+    );
     assert_eq!(status, 200, "{rotated}");
     let fresh = rotated["token"].as_str().unwrap();
     assert_eq!(server.client(&laptop).get("/api/v1/whoami").0, 401);
@@ -2048,7 +2095,11 @@ fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
     assert_eq!((status, who["projects"].clone()), (200, json!("billing")));
 
     // An expired token no longer signs in.
-    let short = server.token_with("dave@example.com", "developer", &["--project", "billing", "--expires", "1h"]);
+    let short = server.token_with(
+        "dave@example.com",
+        "developer",
+        &["--project", "billing", "--expires", "1h"],
+    );
     assert_eq!(server.client(&short).get("/api/v1/whoami").0, 200);
     sqlite(
         &database,
@@ -2109,7 +2160,9 @@ fn the_audit_log_records_administrative_actions_and_shows_tampering() {
         ("signin.failed", "(anonymous)"),
     ] {
         assert!(
-            actions.iter().any(|(a, who)| a == action && who.starts_with(actor)),
+            actions
+                .iter()
+                .any(|(a, who)| a == action && who.starts_with(actor)),
             "{action} by {actor} is not in {actions:?}"
         );
     }
@@ -2144,7 +2197,10 @@ fn the_audit_log_records_administrative_actions_and_shows_tampering() {
         "UPDATE audit SET line = replace(line, 'routine', 'incident 7') \
          WHERE action = 'killswitch.disable'",
     );
-    assert_eq!(server.client(&admin).get("/api/v1/audit/verify").1["ok"], true);
+    assert_eq!(
+        server.client(&admin).get("/api/v1/audit/verify").1["ok"],
+        true
+    );
     sqlite(&database, "DELETE FROM audit WHERE action = 'registry.set'");
     let (_, check) = server.client(&admin).get("/api/v1/audit/verify");
     assert_eq!(check["ok"], false, "{check}");
@@ -2193,11 +2249,18 @@ fn a_server_restored_from_a_backup_gets_what_it_lost_again() {
     std::fs::copy(&backup, path).unwrap();
     server.restart();
     let (entries, sealed) = held(&server);
-    assert!(entries.as_u64().unwrap() < all.as_u64().unwrap(), "{entries}");
+    assert!(
+        entries.as_u64().unwrap() < all.as_u64().unwrap(),
+        "{entries}"
+    );
     assert_eq!(sealed, json!(0));
 
     push(&server.url);
-    assert_eq!(held(&server), (all.clone(), all), "the server did not converge");
+    assert_eq!(
+        held(&server),
+        (all.clone(), all),
+        "the server did not converge"
+    );
     let (_, report) = server
         .client(&alice)
         .get(&format!("/api/v1/runs/{run_id}/verify"));
@@ -2301,5 +2364,9 @@ fn browser_sign_in_review_approve_and_disable() {
         .iter()
         .map(|k| k["target"].as_str().unwrap())
         .collect();
-    assert_eq!(targets, ["jira/get_issue"], "a cross-origin request got through");
+    assert_eq!(
+        targets,
+        ["jira/get_issue"],
+        "a cross-origin request got through"
+    );
 }

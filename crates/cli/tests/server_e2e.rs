@@ -98,11 +98,7 @@ fn e2e_server_kill_switch_mid_session_and_the_record_on_the_server() {
     let bob = token(&database, "bob@example.com", "reviewer");
     // The team policy: alice delegates runs in billing, bob reviews them, sec holds the
     // kill switch.
-    let admin = Server::new(
-        &url,
-        Some(token(&database, "root@example.com", "admin")),
-    )
-    .unwrap();
+    let admin = Server::new(&url, Some(token(&database, "root@example.com", "admin"))).unwrap();
     let pushed = admin
         .request(
             "POST",

@@ -764,8 +764,7 @@ fn push_run(
         if batch.is_empty() && have >= entries.len() as u64 {
             break;
         }
-        let body =
-            json!({"key": key_string, "from": from, "entries": batch, "project": project});
+        let body = json!({"key": key_string, "from": from, "entries": batch, "project": project});
         let response = server.request("POST", &path, Some(&body), timeout)?;
         let reply = response.json();
         let server_has = reply.get("have").and_then(Value::as_u64);

@@ -355,9 +355,13 @@ pub async fn record_review(
     let policy = team::current(db).await?.policy;
     let reviews_project = run.project.as_deref().is_some_and(|p| {
         who.scope.covers(p)
-            && policy
-                .project(p)
-                .is_some_and(|project| project.reviewers.values().flatten().any(|e| e == &who.email))
+            && policy.project(p).is_some_and(|project| {
+                project
+                    .reviewers
+                    .values()
+                    .flatten()
+                    .any(|e| e == &who.email)
+            })
     });
     if !reviews_project {
         return Err(ServerError::Forbidden(format!(
@@ -822,7 +826,10 @@ pub async fn register(db: &Db, who: &Caller, entry: &Registered) -> Result<(), S
             "access is `read` or `write`".to_string(),
         ));
     }
-    let before = registry(db).await?.into_iter().find(|r| r.name == entry.name);
+    let before = registry(db)
+        .await?
+        .into_iter()
+        .find(|r| r.name == entry.name);
     let mut tx = db.pool.begin().await?;
     audit::append_in(
         &mut tx,
@@ -1051,7 +1058,9 @@ async fn api_push_policy(
 ) -> ApiResult<team::Versioned> {
     let who = caller(&state.db, &headers).await?;
     let push: PolicyPush = parse(&body)?;
-    Ok(Json(team::push(&state.db, &who, push.policy, push.base).await?))
+    Ok(Json(
+        team::push(&state.db, &who, push.policy, push.base).await?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------
@@ -1221,7 +1230,15 @@ async fn api_enroll_key(
             )));
         }
     };
-    crate::ingest::set_key(&state.db, &who, &form.user, &form.project, &form.key, revoke).await?;
+    crate::ingest::set_key(
+        &state.db,
+        &who,
+        &form.user,
+        &form.project,
+        &form.key,
+        revoke,
+    )
+    .await?;
     Ok(Json(crate::ingest::enrolled_keys(&state.db).await?))
 }
 
@@ -1274,7 +1291,14 @@ async fn api_audit_export(
             out.push('\n');
         }
     }
-    audit::append(&state.db, &who.email, "audit.export", "audit", json!({"lines": from})).await?;
+    audit::append(
+        &state.db,
+        &who.email,
+        "audit.export",
+        "audit",
+        json!({"lines": from}),
+    )
+    .await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -141,7 +141,10 @@ pub async fn verify(db: &Db) -> Result<AuditCheck, ServerError> {
         if leaf_hex != stored_leaf {
             problems.push(format!("line {seq} was changed after it was written"));
         }
-        let says = value.get("prev").and_then(Value::as_str).map(str::to_string);
+        let says = value
+            .get("prev")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if says != prev {
             problems.push(format!(
                 "line {seq} does not chain to the line before it (a line was removed, \

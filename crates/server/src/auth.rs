@@ -207,7 +207,11 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         "d" => n * 86_400,
         "h" => n * 3600,
         "m" => n * 60,
-        _ => return Err(format!("`{text}` is not a duration: use e.g. 90d, 12h or 30m")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration: use e.g. 90d, 12h or 30m"
+            ));
+        }
     };
     if seconds == 0 {
         return Err("a token must live longer than 0".to_string());
@@ -257,9 +261,7 @@ pub async fn create_token(db: &Db, new: &NewToken) -> Result<(String, String), S
         .map_err(|error| ServerError::Internal(format!("no randomness: {error}")))?;
     let token = format!("mdt_{}", hex(&bytes));
     let hash = token_hash(&token);
-    let expires_at = new
-        .expires
-        .map(|ttl| rfc3339(SystemTime::now() + ttl));
+    let expires_at = new.expires.map(|ttl| rfc3339(SystemTime::now() + ttl));
     sqlx::query(
         "INSERT INTO tokens (hash, email, role, created_at, projects, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -411,7 +413,10 @@ async fn lookup_hash(db: &Db, hash: &str, via: Via) -> Result<Option<Caller>, Se
     let expires_at: Option<String> = row.try_get(3)?;
     let last_used: Option<String> = row.try_get(4)?;
     let now_text = now();
-    if expires_at.as_deref().is_some_and(|e| e <= now_text.as_str()) {
+    if expires_at
+        .as_deref()
+        .is_some_and(|e| e <= now_text.as_str())
+    {
         return Ok(None);
     }
     let stale = rfc3339(SystemTime::now() - Duration::from_secs(LAST_USED_EVERY_SECONDS));

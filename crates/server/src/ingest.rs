@@ -160,7 +160,11 @@ pub async fn ingest(
         notes.push(checkpoint);
     }
 
-    let pushed_project = push.project.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let pushed_project = push
+        .project
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
     if let Some(project) = pushed_project
         && !crate::team::valid_project(project)
     {
@@ -558,13 +562,12 @@ async fn enrolled_or_first(
     key: &str,
 ) -> Result<(), ServerError> {
     let blob = key_blob(key);
-    let rows = sqlx::query(
-        "SELECT key, revoked FROM signing_keys WHERE email = $1 AND project = $2",
-    )
-    .bind(&caller.email)
-    .bind(project)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows =
+        sqlx::query("SELECT key, revoked FROM signing_keys WHERE email = $1 AND project = $2")
+            .bind(&caller.email)
+            .bind(project)
+            .fetch_all(&mut **tx)
+            .await?;
     if rows.is_empty() {
         sqlx::query(
             "INSERT INTO signing_keys (email, project, key, enrolled_at, enrolled_by) \
@@ -633,7 +636,9 @@ pub async fn set_key(
 ) -> Result<(), ServerError> {
     let user = crate::auth::normalise_email(user)?;
     if !crate::team::valid_project(project) {
-        return Err(ServerError::BadRequest(format!("`{project}` is not a project name")));
+        return Err(ServerError::BadRequest(format!(
+            "`{project}` is not a project name"
+        )));
     }
     let blob = key_blob(key);
     if blob.is_empty() || blob.len() > 200 {

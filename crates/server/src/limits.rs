@@ -95,7 +95,10 @@ fn same_host(source: &str, host: &str) -> bool {
 /// that names no origin at all. Bearer-token clients (the hook, `mandate push`) send no
 /// `Origin` and carry no ambient credential, so they pass.
 pub async fn same_origin(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -114,9 +117,7 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
         (None, Some(referer)) => !same_host(referer, &host),
         // No origin at all: fine for a bearer client, not for a browser's cookie (and
         // an opaque `Origin: null` is treated as none).
-        (None, None) => {
-            cookie_only || headers.get(axum::http::header::ORIGIN).is_some()
-        }
+        (None, None) => cookie_only || headers.get(axum::http::header::ORIGIN).is_some(),
     };
     if foreign {
         return (

@@ -143,12 +143,12 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Pa
             )
             .await?;
             Ok((
-            StatusCode::UNAUTHORIZED,
-            Html(login_form(Some(
-                "That token is not known to this server, has expired or was revoked.",
-            ))),
-        )
-            .into_response())
+                StatusCode::UNAUTHORIZED,
+                Html(login_form(Some(
+                    "That token is not known to this server, has expired or was revoked.",
+                ))),
+            )
+                .into_response())
         }
     }
 }
@@ -163,9 +163,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .insert(LOCATION, HeaderValue::from_static("/login"));
     response.headers_mut().insert(
         SET_COOKIE,
-        HeaderValue::from_static(
-            "mandate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
+        HeaderValue::from_static("mandate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }

@@ -44,7 +44,10 @@ pub struct ProjectPolicy {
 impl ProjectPolicy {
     /// Reviewers of any group, and security: who reads the project's runs.
     pub fn readers(&self) -> impl Iterator<Item = &String> {
-        self.reviewers.values().flatten().chain(self.security.iter())
+        self.reviewers
+            .values()
+            .flatten()
+            .chain(self.security.iter())
     }
 
     pub fn reads(&self, email: &str) -> bool {
@@ -162,10 +165,13 @@ pub async fn push(
         matches!(who.role, Role::Security | Role::Admin),
         "change the team policy",
     )?;
-    who.require(who.scope.is_all(), "change the team policy with a project-scoped token")?;
+    who.require(
+        who.scope.is_all(),
+        "change the team policy with a project-scoped token",
+    )?;
     let policy = policy.normalised()?;
-    let body = serde_json::to_string(&policy)
-        .map_err(|error| ServerError::Internal(error.to_string()))?;
+    let body =
+        serde_json::to_string(&policy).map_err(|error| ServerError::Internal(error.to_string()))?;
     let mut tx = db.pool.begin().await?;
     // Take the write lock (SQLite) before reading the version; on PostgreSQL a racing
     // push fails on the primary key instead of overwriting.
@@ -308,6 +314,11 @@ impl Visibility {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on what they do not expect"
+)]
 mod tests {
     use super::*;
     use crate::auth::{Scope, Via};
@@ -330,11 +341,20 @@ mod tests {
         }))
         .unwrap();
         let billing = Scope::Projects(vec!["billing".into()]);
-        let alice = Visibility::of(&caller("alice@example.com", Role::Developer, billing.clone()), &policy);
+        let alice = Visibility::of(
+            &caller("alice@example.com", Role::Developer, billing.clone()),
+            &policy,
+        );
         assert!(alice.sees("alice@example.com", Some("billing")));
-        assert!(!alice.sees("alice@example.com", Some("payments")), "out of scope");
+        assert!(
+            !alice.sees("alice@example.com", Some("payments")),
+            "out of scope"
+        );
         assert!(!alice.sees("carol@example.com", Some("billing")));
-        let bob = Visibility::of(&caller("bob@example.com", Role::Reviewer, Scope::All), &policy);
+        let bob = Visibility::of(
+            &caller("bob@example.com", Role::Reviewer, Scope::All),
+            &policy,
+        );
         assert!(bob.sees("carol@example.com", Some("billing")));
         assert!(!bob.sees("carol@example.com", Some("payments")));
         assert!(!bob.sees("carol@example.com", None));
@@ -342,9 +362,15 @@ mod tests {
         assert_eq!(sql, "(owner = $3 OR project IN ($4))");
         assert_eq!(binds, ["bob@example.com", "billing"]);
         let (sql, binds) = alice.sql(1);
-        assert_eq!(sql, "((owner = $1 AND project IN ($2)) OR project IN (NULL))");
+        assert_eq!(
+            sql,
+            "((owner = $1 AND project IN ($2)) OR project IN (NULL))"
+        );
         assert_eq!(binds, ["alice@example.com", "billing"]);
-        let admin = Visibility::of(&caller("root@example.com", Role::Admin, Scope::All), &policy);
+        let admin = Visibility::of(
+            &caller("root@example.com", Role::Admin, Scope::All),
+            &policy,
+        );
         assert_eq!(admin, Visibility::All);
     }
 
