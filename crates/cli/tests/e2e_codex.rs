@@ -18,34 +18,15 @@
 
 mod support;
 
-use support::codex::{Codex, patch};
-use support::scripted::{self, AgentCli, E2e};
+use support::codex::Codex;
+use support::scripted::{AgentCli, E2e, patch};
 
-#[test]
-fn in_scope_work_runs_and_everything_outside_the_box_is_refused() {
-    scripted::walkthrough::<Codex>("in_scope_work_runs_and_everything_outside_the_box_is_refused");
-}
-
-#[test]
-fn the_stop_gate_keeps_codex_working_until_the_evidence_is_on_record() {
-    scripted::stop_gate::<Codex>(
-        "the_stop_gate_keeps_codex_working_until_the_evidence_is_on_record",
-    );
-}
-
-#[test]
-fn a_stop_condition_halts_the_session() {
-    scripted::stop_condition::<Codex>("a_stop_condition_halts_the_session");
-}
-
-#[test]
-fn the_kill_switch_thrown_mid_session_holds_from_the_next_call() {
-    scripted::kill_switch::<Codex>("the_kill_switch_thrown_mid_session_holds_from_the_next_call");
-}
-
-#[test]
-fn a_subagent_is_held_to_the_contract() {
-    scripted::subagent::<Codex>("a_subagent_is_held_to_the_contract");
+must_show! { Codex;
+    walkthrough: in_scope_work_runs_and_everything_outside_the_box_is_refused,
+    stop_gate: the_stop_gate_keeps_codex_working_until_the_evidence_is_on_record,
+    stop_condition: a_stop_condition_halts_the_session,
+    kill_switch: the_kill_switch_thrown_mid_session_holds_from_the_next_call,
+    subagent: a_subagent_is_held_to_the_contract,
 }
 
 /// What Codex leaves open or adds: `write_stdin` feeds a running shell with no hook, one

@@ -11,7 +11,7 @@
 //! Each test builds the billing repository, opens the BILL-142 run and runs `mandate
 //! install --agent copilot` (camelCase hooks in `~/.copilot/settings.json`, which Copilot
 //! runs without folder trust). The Must-show cases are written once for every agent in
-//! `support::scripted`; the PascalCase dialect, which Copilot sends when hooks are
+//! `support::scripted`. The PascalCase dialect, which Copilot sends when hooks are
 //! registered under Claude-style event names, is covered by the captured payloads in
 //! `crates/agents/tests/payloads.rs`.
 //!
@@ -21,35 +21,11 @@
 mod support;
 
 use support::copilot::Copilot;
-use support::scripted;
 
-#[test]
-fn copilot_in_scope_work_runs_and_everything_outside_the_box_is_refused() {
-    scripted::walkthrough::<Copilot>(
-        "copilot_in_scope_work_runs_and_everything_outside_the_box_is_refused",
-    );
-}
-
-#[test]
-fn copilot_stop_gate_keeps_it_working_until_the_evidence_is_on_record() {
-    scripted::stop_gate::<Copilot>(
-        "copilot_stop_gate_keeps_it_working_until_the_evidence_is_on_record",
-    );
-}
-
-#[test]
-fn copilot_stop_condition_halts_the_session() {
-    scripted::stop_condition::<Copilot>("copilot_stop_condition_halts_the_session");
-}
-
-#[test]
-fn copilot_kill_switch_thrown_mid_session_holds_from_the_next_call() {
-    scripted::kill_switch::<Copilot>(
-        "copilot_kill_switch_thrown_mid_session_holds_from_the_next_call",
-    );
-}
-
-#[test]
-fn copilot_subagent_is_held_to_the_contract() {
-    scripted::subagent::<Copilot>("copilot_subagent_is_held_to_the_contract");
+must_show! { Copilot;
+    walkthrough: copilot_in_scope_work_runs_and_everything_outside_the_box_is_refused,
+    stop_gate: copilot_stop_gate_keeps_it_working_until_the_evidence_is_on_record,
+    stop_condition: copilot_stop_condition_halts_the_session,
+    kill_switch: copilot_kill_switch_thrown_mid_session_holds_from_the_next_call,
+    subagent: copilot_subagent_is_held_to_the_contract,
 }

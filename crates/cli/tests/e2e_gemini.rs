@@ -9,7 +9,9 @@
 //!
 //! Each test builds the billing repository, opens the BILL-142 run and runs `mandate
 //! install --agent gemini` (project hooks, the folder trusted, policy-engine rules). The
-//! Must-show cases are written once for every agent in `support::scripted`.
+//! Must-show cases are written once for every agent in `support::scripted`. Gemini's
+//! subagent calls carry nothing that names the subagent: they are judged (and recorded)
+//! as the session's, which still holds them to the contract.
 //!
 //! Needs Gemini (`scripts/install-agents.sh gemini`), Node.js and, for the test step,
 //! `pytest`.
@@ -17,37 +19,11 @@
 mod support;
 
 use support::gemini::Gemini;
-use support::scripted;
 
-#[test]
-fn gemini_in_scope_work_runs_and_everything_outside_the_box_is_refused() {
-    scripted::walkthrough::<Gemini>(
-        "gemini_in_scope_work_runs_and_everything_outside_the_box_is_refused",
-    );
-}
-
-#[test]
-fn gemini_stop_gate_keeps_it_working_until_the_evidence_is_on_record() {
-    scripted::stop_gate::<Gemini>(
-        "gemini_stop_gate_keeps_it_working_until_the_evidence_is_on_record",
-    );
-}
-
-#[test]
-fn gemini_stop_condition_halts_the_session() {
-    scripted::stop_condition::<Gemini>("gemini_stop_condition_halts_the_session");
-}
-
-#[test]
-fn gemini_kill_switch_thrown_mid_session_holds_from_the_next_call() {
-    scripted::kill_switch::<Gemini>(
-        "gemini_kill_switch_thrown_mid_session_holds_from_the_next_call",
-    );
-}
-
-/// Gemini's subagent calls carry nothing that names the subagent: they are judged (and
-/// recorded) as the session's, which still holds them to the contract.
-#[test]
-fn gemini_subagent_is_held_to_the_contract() {
-    scripted::subagent::<Gemini>("gemini_subagent_is_held_to_the_contract");
+must_show! { Gemini;
+    walkthrough: gemini_in_scope_work_runs_and_everything_outside_the_box_is_refused,
+    stop_gate: gemini_stop_gate_keeps_it_working_until_the_evidence_is_on_record,
+    stop_condition: gemini_stop_condition_halts_the_session,
+    kill_switch: gemini_kill_switch_thrown_mid_session_holds_from_the_next_call,
+    subagent: gemini_subagent_is_held_to_the_contract,
 }

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use super::billing::Billing;
 use super::scripted::{
-    AgentCli, SUB_MARK, ScriptedModel, Step, Turn, Wire, http, path_with, text_of,
+    AgentCli, SUB_MARK, ScriptedModel, Step, Turn, Wire, has_tool_list, http, not_found, patch_add,
+    patch_update, path_with, text_of,
 };
 
 pub struct Codex;
@@ -101,12 +102,11 @@ impl AgentCli for Codex {
     }
 
     fn write(path: &str, content: &str) -> Step {
-        let lines: String = content.lines().map(|l| format!("+{l}\n")).collect();
-        patch(&format!("*** Add File: {path}\n{lines}"))
+        patch_add(path, content)
     }
 
     fn edit(path: &str, old: &str, new: &str) -> Step {
-        patch(&format!("*** Update File: {path}\n@@\n-{old}\n+{new}\n"))
+        patch_update(path, old, new)
     }
 
     fn mcp(server: &str, tool: &str, args: Value) -> Step {
@@ -135,14 +135,6 @@ impl AgentCli for Codex {
     }
 }
 
-/// `apply_patch` with this body between the patch markers.
-pub fn patch(body: &str) -> Step {
-    Step::freeform(
-        "apply_patch",
-        &format!("*** Begin Patch\n{body}*** End Patch\n"),
-    )
-}
-
 /// The Responses API (`POST /v1/responses`, server-sent events).
 pub struct Responses;
 
@@ -162,20 +154,11 @@ fn is_output(item: &Value) -> bool {
 impl Wire for Responses {
     fn side(&self, method: &str, path: &str) -> Option<Vec<u8>> {
         let route = path.split('?').next().unwrap_or("");
-        (method != "POST" || !route.ends_with("/responses")).then(|| {
-            http(
-                404,
-                "application/json",
-                r#"{"error":{"message":"not found"}}"#,
-            )
-        })
+        (method != "POST" || !route.ends_with("/responses")).then(not_found)
     }
 
     fn offers_tools(&self, request: &Value) -> bool {
-        request
-            .get("tools")
-            .and_then(Value::as_array)
-            .is_some_and(|t| !t.is_empty())
+        has_tool_list(request)
     }
 
     /// The task (a user message, or an `agent_message` addressed to the subagent) holds

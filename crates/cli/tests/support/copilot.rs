@@ -20,7 +20,10 @@ use std::sync::{Arc, Once};
 use serde_json::{Value, json};
 
 use super::billing::Billing;
-use super::scripted::{AgentCli, SUB_MARK, ScriptedModel, Step, Turn, Wire, http, text_of};
+use super::scripted::{
+    AgentCli, SUB_MARK, ScriptedModel, Step, Turn, Wire, has_tool_list, http, not_found, patch_add,
+    patch_update, text_of,
+};
 
 pub struct Copilot;
 
@@ -127,12 +130,11 @@ impl AgentCli for Copilot {
     }
 
     fn write(path: &str, content: &str) -> Step {
-        let lines: String = content.lines().map(|l| format!("+{l}\n")).collect();
-        patch(&format!("*** Add File: {path}\n{lines}"))
+        patch_add(path, content)
     }
 
     fn edit(path: &str, old: &str, new: &str) -> Step {
-        patch(&format!("*** Update File: {path}\n@@\n-{old}\n+{new}\n"))
+        patch_update(path, old, new)
     }
 
     fn mcp(server: &str, tool: &str, args: Value) -> Step {
@@ -153,14 +155,6 @@ impl AgentCli for Copilot {
     fn web_tool(_url: &str) -> Option<Step> {
         None
     }
-}
-
-/// `apply_patch` with this body between the patch markers.
-pub fn patch(body: &str) -> Step {
-    Step::freeform(
-        "apply_patch",
-        &format!("*** Begin Patch\n{body}*** End Patch\n"),
-    )
 }
 
 /// Chat Completions (`POST /v1/chat/completions`).
@@ -190,20 +184,11 @@ impl Wire for ChatCompletions {
                 .to_string(),
             ));
         }
-        (method != "POST" || !route.ends_with("/chat/completions")).then(|| {
-            http(
-                404,
-                "application/json",
-                r#"{"error":{"message":"not found"}}"#,
-            )
-        })
+        (method != "POST" || !route.ends_with("/chat/completions")).then(not_found)
     }
 
     fn offers_tools(&self, request: &Value) -> bool {
-        request
-            .get("tools")
-            .and_then(Value::as_array)
-            .is_some_and(|t| !t.is_empty())
+        has_tool_list(request)
     }
 
     /// The subagent's conversation opens with its task as the first user message.

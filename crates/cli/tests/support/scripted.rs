@@ -87,6 +87,25 @@ impl Step {
     }
 }
 
+/// `apply_patch` (the format Codex and Copilot share) with this body between the markers.
+pub fn patch(body: &str) -> Step {
+    Step::freeform(
+        "apply_patch",
+        &format!("*** Begin Patch\n{body}*** End Patch\n"),
+    )
+}
+
+/// A patch that adds `path` with `content`.
+pub fn patch_add(path: &str, content: &str) -> Step {
+    let lines: String = content.lines().map(|l| format!("+{l}\n")).collect();
+    patch(&format!("*** Add File: {path}\n{lines}"))
+}
+
+/// A patch that replaces the line `old` of `path` with `new`.
+pub fn patch_update(path: &str, old: &str, new: &str) -> Step {
+    patch(&format!("*** Update File: {path}\n@@\n-{old}\n+{new}\n"))
+}
+
 /// What the server sends for one model turn.
 pub enum Turn<'a> {
     /// A tool call with this call id.
@@ -302,6 +321,23 @@ pub fn http(status: u16, content_type: &str, body: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// 404 for a path the scripted model does not serve.
+pub fn not_found() -> Vec<u8> {
+    http(
+        404,
+        "application/json",
+        r#"{"error":{"message":"not found"}}"#,
+    )
+}
+
+/// Does the request hold a non-empty `tools` list (OpenAI's APIs)?
+pub fn has_tool_list(request: &Value) -> bool {
+    request
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty())
 }
 
 /// A tool result as text: a string, the texts of an array of parts, or the JSON.
@@ -671,6 +707,26 @@ fn assert_refusal<A: AgentCli>(told: &str, what: &str, step: usize, run: &AgentR
 }
 
 // --- the Must-show list, once for every agent ------------------------------------------
+
+/// The Must-show tests of one agent, each under the name given:
+///
+/// ```ignore
+/// must_show! { Copilot;
+///     walkthrough: copilot_in_scope_work_runs_…,
+///     stop_gate: …, stop_condition: …, kill_switch: …, subagent: …,
+/// }
+/// ```
+#[macro_export]
+macro_rules! must_show {
+    ($agent:ty; $($case:ident: $name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::support::scripted::$case::<$agent>(stringify!($name));
+            }
+        )+
+    };
+}
 
 /// In-scope reads, the rollback note, the fix and the contract's test command run;
 /// `.env` and customer data, a deploy write, `git push`, web access, a write-class and an
