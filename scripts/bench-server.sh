@@ -49,7 +49,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 psql "$pg/postgres" -qc "CREATE DATABASE $db" >/dev/null
 url="$pg/$db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$server" serve --listen "127.0.0.1:$port" --database-url "$url" >"$work/server.log" 2>&1 &
+"$server" serve --listen "127.0.0.1:$port" --database-url "$url" --rate-limit 0 >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
 token=$("$server" token create --user load@example.com --role admin --database-url "$url")

@@ -2206,6 +2206,33 @@ fn the_audit_log_records_administrative_actions_and_shows_tampering() {
     assert_eq!(check["ok"], false, "{check}");
 }
 
+/// Issue 17, item 6: one token cannot hold the server: past its rate (here 1 a second,
+/// bursts of 10) it is told to wait, while another token is served.
+#[test]
+fn a_token_past_its_rate_is_told_to_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start_with(&database.url(), free_port(), &["--rate-limit", "1"]);
+    let bob = server.token("bob@example.com", "reviewer");
+    let sec = server.token("sec@example.com", "security");
+    let answers: Vec<_> = (0..30)
+        .map(|_| {
+            server
+                .client(&bob)
+                .0
+                .request("GET", "/api/v1/killswitch", None, Duration::from_secs(20))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(answers[0].status, 200);
+    let refused = answers
+        .iter()
+        .find(|a| a.status == 429)
+        .unwrap_or_else(|| panic!("30 requests in a row were all served"));
+    assert!(refused.error().contains("wait"), "{}", refused.error());
+    assert_eq!(server.client(&sec).get("/api/v1/killswitch").0, 200);
+}
+
 /// Issue 17, M5: the server is restored from last night's backup and has lost what came
 /// after. Before: `mandate push` trusted its own cursor and sent nothing, three times
 /// over, and the run stayed open and unsealed on the server. Now a push first checks

@@ -55,13 +55,18 @@ pub struct Config {
     pub retention_every: Duration,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Requests per second one token may send, sustained (bursts of
+    /// [`limits::RATE_BURST_SECONDS`] times as many); 0 turns the limit off.
+    pub rate_limit: u32,
 }
 
-/// Shared by every request: the pool, and whether the server speaks TLS.
+/// Shared by every request: the pool, whether the server speaks TLS, and the per-token
+/// rate limiter.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Db,
     pub tls: bool,
+    pub limiter: std::sync::Arc<limits::RateLimiter>,
 }
 
 /// Everything a request can fail with; each maps to one HTTP status.
@@ -126,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(limits::same_origin))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            limits::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             limits::security_headers,
         ))
         .layer(axum::middleware::from_fn(limits::deadline))
@@ -159,6 +168,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     let app = router(AppState {
         db,
         tls: tls.is_some(),
+        limiter: std::sync::Arc::new(limits::RateLimiter::new(config.rate_limit)),
     });
     listen::run(listener, app, tls, shutdown_signal()).await;
     Ok(())

@@ -14,7 +14,11 @@
 //!   and a request signed in by the session cookie must carry one of them
 //!   ([`same_origin`]); `SameSite` alone lets a page on a sibling port or subdomain
 //!   post as the user;
-//! - every answer carries the standard security headers ([`security_headers`]).
+//! - every answer carries the standard security headers ([`security_headers`]);
+//! - one token sends at most `--rate-limit` requests per second, sustained, to one
+//!   process, with bursts of [`RATE_BURST_SECONDS`] worth ([`rate_limit`]); past that it
+//!   gets 429 and `Retry-After`. Hooks ask at most every 2 s and push in batches, so
+//!   only a runaway or hostile client meets the limit.
 //!
 //! Connections have their own limits in [`crate::listen`].
 
@@ -169,4 +173,94 @@ pub async fn security_headers(
         );
     }
     response
+}
+
+/// A burst may hold this many seconds' worth of requests.
+pub const RATE_BURST_SECONDS: f64 = 10.0;
+
+/// Buckets kept at most; past that, full (idle) ones are dropped.
+const MAX_BUCKETS: usize = 10_000;
+
+/// A token bucket per presented bearer token (keyed by its hash, so no token is held in
+/// memory). Per process: several processes behind a balancer each allow the rate.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u32) -> RateLimiter {
+        RateLimiter {
+            per_second: f64::from(per_second),
+            buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Take one request from `key`'s bucket; `Err(seconds to wait)` when it is empty.
+    pub fn take(&self, key: &str) -> Result<(), u64> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let burst = self.per_second * RATE_BURST_SECONDS;
+        let now = std::time::Instant::now();
+        let mut buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            let per_second = self.per_second;
+            buckets.retain(|_, (level, at)| {
+                *level + now.duration_since(*at).as_secs_f64() * per_second < burst
+            });
+        }
+        let (level, at) = buckets.entry(key.to_string()).or_insert((burst, now));
+        *level = (*level + now.duration_since(*at).as_secs_f64() * self.per_second).min(burst);
+        *at = now;
+        if *level >= 1.0 {
+            *level -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *level) / self.per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Refuse a token's request past its rate with 429 and `Retry-After`.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = bearer(request.headers())
+        && let Err(wait) = state.limiter.take(&crate::auth::token_hash(&token))
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, wait.to_string())],
+            axum::Json(json!({"error": format!(
+                "this token sent more requests than the server takes ({} a second, in bursts \
+                 of {} s); wait {wait} s and send fewer",
+                state.limiter.per_second, RATE_BURST_SECONDS
+            )})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_gets_its_burst_then_waits() {
+        let limiter = RateLimiter::new(2);
+        for _ in 0..20 {
+            assert_eq!(limiter.take("a"), Ok(()));
+        }
+        assert!(limiter.take("a").is_err(), "past the burst");
+        assert_eq!(
+            limiter.take("b"),
+            Ok(()),
+            "another token has its own bucket"
+        );
+        assert_eq!(RateLimiter::new(0).take("a"), Ok(()), "0 is off");
+    }
 }

@@ -32,6 +32,10 @@ enum Command {
         /// How often the retention job runs, in seconds.
         #[arg(long, default_value_t = 3600)]
         retention_every: u64,
+        /// Requests per second one token may send, sustained, per server process (bursts
+        /// of 10 s worth); 0 turns the limit off.
+        #[arg(long, default_value_t = 50)]
+        rate_limit: u32,
         /// Serve HTTPS with this certificate chain (PEM, leaf first).
         #[arg(long, requires = "tls_key", value_name = "PEM")]
         tls_cert: Option<std::path::PathBuf>,
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
                 database_url,
                 retention_days,
                 retention_every,
+                rate_limit,
                 tls_cert,
                 tls_key,
             } => {
@@ -160,6 +165,7 @@ fn main() -> ExitCode {
                     retention_days,
                     retention_every: Duration::from_secs(retention_every.max(1)),
                     tls: tls_cert.zip(tls_key),
+                    rate_limit,
                 })
                 .await
             }
