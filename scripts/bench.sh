@@ -34,7 +34,7 @@ fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
 echo "== build (release profile, as scripts/install.sh installs it)"
-mandate="$("$root/scripts/build-release.sh")/mandate"
+mandate="$("$root/scripts/build-release.sh" --hook)/mandate"
 mkdir -p "$target/bench"
 rustc -O --edition 2021 -o "$target/bench/harness" bench/harness.rs
 

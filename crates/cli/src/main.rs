@@ -9,6 +9,7 @@
 
 mod agent_hook;
 mod approvals;
+mod changes;
 mod check;
 mod demo;
 mod draft;
