@@ -114,6 +114,8 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "time": started_at,
             "run_id": run_id,
             "workspace": project.root,
+            // What the run's changes are diffed against in the review packet.
+            "base_commit": crate::changes::base_commit(&project.root),
             "contract_file": contract_path,
             "contract": {
                 "id": contract.task.id,
@@ -133,6 +135,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "policy_digest": project.policy_digest,
             "org_policy_digest": project.org_policy_digest(),
             "user": user,
+            "project": project.policy.records.project,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
         }),
@@ -306,6 +309,14 @@ pub fn finish() -> Result<ExitCode> {
         .filter(|k| !state.has_evidence(k))
         .collect();
     let user = current_user(&project.root).unwrap_or_default();
+    // The diff of every file the run changed goes into the record before it is sealed.
+    let entries = mandate_record::read_entries(&state.run_dir)?;
+    let packet = mandate_record::packet::build(&entries, None);
+    let mut changes = crate::changes::changes_event(&project, &packet);
+    if let Some(fields) = changes.as_object_mut() {
+        fields.insert("time".into(), json!(now_rfc3339()));
+    }
+    append_event(&state.run_dir, changes)?;
     append_event(
         &state.run_dir,
         json!({
