@@ -135,6 +135,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "policy_digest": project.policy_digest,
             "org_policy_digest": project.org_policy_digest(),
             "user": user,
+            "project": project.policy.records.project,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
         }),

@@ -186,6 +186,7 @@ fn unbound_record(project: &Project, event: &Event, mode: Mode) -> Result<Option
                 "policy_digest": project.policy_digest,
                 "org_policy_digest": project.org_policy_digest(),
                 "mode": mode.to_string(),
+                "project": project.policy.records.project,
             });
             append_event(&dir, start).map_err(|e| refuse(e.to_string()))?;
         }
