@@ -494,6 +494,10 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     assert_eq!(run["run"]["task_id"], "BILL-142");
     assert_eq!(run["run"]["delegated_by"], "alice@example.com");
     assert_eq!(run["run"]["owner"], "alice@example.com");
+    assert_eq!(
+        run["signer_enrolled"], true,
+        "enrolled at alice's first push"
+    );
     assert_eq!(run["run"]["denials"], 2);
 
     // Another developer may not push into alice's run.
@@ -1873,6 +1877,21 @@ fn a_pushed_run_cannot_name_its_own_reviewers_or_delegator() {
     let (status, body) = decide(&sec_reviews, forged);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["decided_by"], "sec@example.com");
+    // An admin revokes mallory's machine key: her run no longer counts as signed by an
+    // enrolled key, and that machine pushes nothing more.
+    let key = mandate_record::keys::load(&repo.records.join("keys/signing.key")).unwrap();
+    let (status, body) = server.client(&admin).post(
+        "/api/v1/keys",
+        json!({"user": "mallory@example.com", "project": "billing", "action": "revoke",
+               "key": mandate_record::checkpoint::verifier_key_string("m", &key.verifying_key())}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, run) = server.client(&admin).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["signer_enrolled"], false, "{run}");
+    assert_eq!(repo.read("t9").0, "allow");
+    let out = repo.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not enrolled"), "{}", text(&out));
     // And nobody pushes into a project the policy does not name them a delegator of.
     let outsider = server.token("zed@example.com", "developer");
     let other = Repo::new("", &outsider);

@@ -61,3 +61,10 @@ CREATE TABLE audit_head (
     leaf TEXT NOT NULL
 );
 INSERT INTO audit_head (id, size, leaf) VALUES (1, 0, '');
+
+-- One person, one principal: addresses as the server now compares them. A run's delegator
+-- is whoever pushed it; what older pushes claimed is not kept.
+UPDATE tokens SET email = LOWER(TRIM(email));
+UPDATE runs SET owner = LOWER(TRIM(owner));
+UPDATE runs SET delegated_by = owner;
+UPDATE approvals SET delegated_by = (SELECT owner FROM runs WHERE runs.run_id = approvals.run_id);

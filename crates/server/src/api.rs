@@ -300,6 +300,9 @@ async fn api_run(
             .collect::<Result<_, _>>()?;
     Ok(Json(json!({
         "run": summary,
+        // "Verified" rests on this: the signer is a key enrolled for the run's delegator
+        // in its project.
+        "signer_enrolled": crate::ingest::signer_enrolled(&state.db, &run).await?,
         "checkpoints": checkpoints,
         "reviews": reviews(&state.db, &run).await?,
     })))

@@ -132,6 +132,8 @@ try {
   const refused = page.waitForResponse((r) => r.url() === `${base}/killswitch`);
   await page.goto(evil);
   assert.equal((await refused).status(), 403, "the cross-origin form was not refused");
+  // Let the form's navigation finish before going anywhere else.
+  await page.waitForURL(`${base}/killswitch`);
   attacker.close();
   await page.goto(`${base}/registry`);
   const killList = await page.textContent("main");
