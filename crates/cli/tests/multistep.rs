@@ -69,6 +69,7 @@
 //! `MULTISTEP_CASE=NAME` runs only the cases whose name contains NAME;
 //! `MULTISTEP_THREADS=N` sets how many cases run at once (default 3);
 //! `MULTISTEP_VERBOSE=1` lists every case's steps, not only the failures;
+//! `MULTISTEP_PACKET=1` prints the review packet when a packet check fails;
 //! `MULTISTEP_MANDATE=PATH` runs the corpus against another `mandate` binary.
 
 mod support;
@@ -680,6 +681,9 @@ fn run_case(case: &Case) -> CaseRun {
             let packet = String::from_utf8_lossy(&packet.stdout).into_owned();
             for text in &case.packet_has {
                 if !packet.contains(text.as_str()) {
+                    if std::env::var_os("MULTISTEP_PACKET").is_some() {
+                        eprintln!("{packet}");
+                    }
                     failures.push(format!("the packet does not say `{text}`"));
                 }
             }
