@@ -49,10 +49,14 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 psql "$pg/postgres" -qc "CREATE DATABASE $db" >/dev/null
 url="$pg/$db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$server" serve --listen "127.0.0.1:$port" --database-url "$url" >"$work/server.log" 2>&1 &
+"$server" serve --listen "127.0.0.1:$port" --database-url "$url" --rate-limit 0 >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
 token=$("$server" token create --user load@example.com --role admin --database-url "$url")
+# The team policy: who may push runs into which project.
+curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"policy":{"projects":{"load":{"delegators":["load@example.com"]},"billing":{"delegators":["alice@example.com"]}}}}' \
+  "http://127.0.0.1:$port/api/v1/policy" >/dev/null
 
 if [ "$mode" = all ] || [ "$mode" = --load ]; then
   echo
@@ -81,7 +85,7 @@ if [ "$mode" = all ] || [ "$mode" = --hook ]; then
 {"session_id":"bench","transcript_path":"/dev/null","cwd":"$repo","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":"$repo/billing/export/filter.py"},"tool_use_id":"toolu_bench_1"}
 JSON
   }
-  dev=$("$server" token create --user alice@example.com --role developer --database-url "$url")
+  dev=$("$server" token create --user alice@example.com --role developer --project billing --database-url "$url")
   export MANDATE_TOKEN=$dev
   make_repo off ""
   make_repo up "http://127.0.0.1:$port"

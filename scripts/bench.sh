@@ -34,7 +34,7 @@ fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
 echo "== build (release profile, as scripts/install.sh installs it)"
-mandate="$("$root/scripts/build-release.sh")/mandate"
+mandate="$("$root/scripts/build-release.sh" --hook)/mandate"
 mkdir -p "$target/bench"
 rustc -O --edition 2021 -o "$target/bench/harness" bench/harness.rs
 
@@ -78,6 +78,18 @@ EOF
 cat >"$work/billing/copilot-bash.json" <<EOF
 {"sessionId":"bench","timestamp":1796658527640,"cwd":"$repo","toolName":"bash","toolArgs":{"command":"pytest billing/export/tests -q && ruff check billing/export","description":"run the tests"}}
 EOF
+# Copilot's other spelling (hooks registered as PascalCase events: Claude-style names and
+# snake_case fields), and its apply_patch, whose arguments are the bare patch text.
+cat >"$work/billing/copilot-pascal-bash.json" <<EOF
+{"hook_event_name":"PreToolUse","session_id":"bench","timestamp":"2026-12-07T15:48:47.640Z","cwd":"$repo","tool_name":"Bash","tool_input":{"command":"pytest billing/export/tests -q && ruff check billing/export","description":"run the tests"}}
+EOF
+cat >"$work/billing/copilot-patch.json" <<EOF
+{"sessionId":"bench","timestamp":1796658503331,"cwd":"$repo","toolName":"apply_patch","toolArgs":"*** Begin Patch\\n*** Update File: deploy/prod.yaml\\n@@\\n-replicas: 3\\n+replicas: 0\\n*** End Patch\\n"}
+EOF
+# Cursor's shell hook as its documentation gives it (Cursor cannot run here).
+cat >"$work/billing/cursor-shell.json" <<EOF
+{"hook_event_name":"beforeShellExecution","conversation_id":"bench","generation_id":"gen-1","workspace_roots":["$repo"],"cursor_version":"1.7.0","command":"pytest billing/export/tests -q && ruff check billing/export","cwd":"$repo"}
+EOF
 make_repo rules500 bench/fixtures/rules-500/mandate.toml bench/fixtures/rules-500/BILL-500.toml
 # For the breakdown: the billing policy with no run started (nothing to record, no contract).
 make_repo norun examples/billing/mandate.toml examples/billing/.mandate/contracts/BILL-142.toml --no-run
@@ -104,7 +116,9 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 
 if [ "$mode" = callgrind ]; then
   # Where one hook call's instructions go (inclusive counts; a function's callees are in
-  # its number). Two calls first, so the log ends in an ordinary event as it does mid-run.
+  # its number). Two calls first, so the log ends in an ordinary event as it does mid-run
+  # (and, for post and stop, the transcript is read to its end: the measured call reads
+  # what was appended since, as each PostToolUse of a session does).
   parts=(
     "whole process|PROGRAM TOTALS"
     "find + read + parse mandate.toml|mandate_project::Project::discover "
@@ -115,29 +129,50 @@ if [ "$mode" = callgrind ]; then
     "append to the run log|mandate_project::recorder::append_event "
     "  of which redaction|mandate_record::redact::redact_depth "
     "SHA-256, all callers (software under valgrind)|sha2::sha256::compress256"
+    "reconcile with the transcript (post, stop)|mandate_run::reconcile::reconcile "
+    "  of which reading the transcript|mandate_claude_code::transcript::read_from "
   )
+  # grind LABEL EVENT_FILE COMMAND...: one call's instructions, split as above.
+  grind() {
+    local label=$1 input=$2 out=$work/callgrind.${1// /.}
+    shift 2
+    for _ in 1 2; do
+      "$@" <"$input" >/dev/null || true
+    done
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" <"$input" >/dev/null 2>"$out.log" || true
+    callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$out.txt" 2>/dev/null
+    total=$(grep -m1 'PROGRAM TOTALS' "$out.txt" | awk '{gsub(",", "", $1); print $1}')
+    echo "== callgrind: $label"
+    for part in "${parts[@]}"; do
+      name=${part%%|*}
+      pattern=${part#*|}
+      count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}' || true)
+      count=${count:-0}
+      printf '  %-40s %12s instr  %5.1f %%\n' "$name" "$count" \
+        "$(awk -v c="$count" -v t="$total" 'BEGIN { print 100 * c / t }')"
+    done
+  }
   for name in billing rules500; do
-    for event in read bash; do
-      out=$work/callgrind.$name.$event
-      for _ in 1 2; do
-        "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$name/$event.json" >/dev/null
-      done
-      valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$mandate" hook claude-code --root "$work/$name/repo" <"$work/$name/$event.json" \
-        >/dev/null 2>"$out.log"
-      callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$out.txt" 2>/dev/null
-      total=$(grep -m1 'PROGRAM TOTALS' "$out.txt" | awk '{gsub(",", "", $1); print $1}')
-      echo "== callgrind: $name $event"
-      for part in "${parts[@]}"; do
-        label=${part%%|*}
-        pattern=${part#*|}
-        count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}' || true)
-        count=${count:-0}
-        printf '  %-40s %12s instr  %5.1f %%\n' "$label" "$count" \
-          "$(awk -v c="$count" -v t="$total" 'BEGIN { print 100 * c / t }')"
-      done
+    events="read bash"
+    # PostToolUse and Stop read the transcript: the billing run has one.
+    if [ "$name" = billing ]; then events="read bash post stop"; fi
+    for event in $events; do
+      grind "$name $event" "$work/$name/$event.json" \
+        "$mandate" hook claude-code --root "$work/$name/repo"
     done
   done
+  # The other agents' hook payloads, through their adapters into the same run.
+  billing=$work/billing
+  grind "codex bash" "$billing/codex-bash.json" "$mandate" hook codex --root "$billing/repo"
+  grind "codex patch (deny)" "$billing/codex-patch.json" "$mandate" hook codex --root "$billing/repo"
+  grind "gemini read" "$billing/gemini-read.json" "$mandate" hook gemini --root "$billing/repo"
+  grind "copilot bash" "$billing/copilot-bash.json" \
+    "$mandate" hook copilot --root "$billing/repo" --event preToolUse
+  grind "copilot PascalCase bash" "$billing/copilot-pascal-bash.json" \
+    "$mandate" hook copilot --root "$billing/repo"
+  grind "copilot patch (deny)" "$billing/copilot-patch.json" \
+    "$mandate" hook copilot --root "$billing/repo" --event preToolUse
+  grind "cursor shell" "$billing/cursor-shell.json" "$mandate" hook cursor --root "$billing/repo"
   exit 0
 fi
 
@@ -245,6 +280,9 @@ spec=$work/spec.tsv
   printf 'codex-billing-patch-deny\t%s\t"deny"\t%s\n' "$work/billing/codex-patch.json" "$(agent_hook codex billing)"
   printf 'gemini-billing-read\t%s\t{}\t%s\n' "$work/billing/gemini-read.json" "$(agent_hook gemini billing)"
   printf 'copilot-billing-bash\t%s\t{}\t%s\t--event\tpreToolUse\n' "$work/billing/copilot-bash.json" "$(agent_hook copilot billing)"
+  printf 'copilot-pascal-bash\t%s\t{}\t%s\n' "$work/billing/copilot-pascal-bash.json" "$(agent_hook copilot billing)"
+  printf 'copilot-billing-patch-deny\t%s\t"deny"\t%s\t--event\tpreToolUse\n' "$work/billing/copilot-patch.json" "$(agent_hook copilot billing)"
+  printf 'cursor-billing-shell\t%s\t"allow"\t%s\n' "$work/billing/cursor-shell.json" "$(agent_hook cursor billing)"
   printf 'mandate-500-read\t%s\t"allow"\t%s\n' "$work/rules500/read.json" "$(hook rules500)"
   printf 'mandate-500-bash\t%s\tpermissionDecision\t%s\n' "$work/rules500/bash.json" "$(hook rules500)"
   printf 'mandate-billing-post\t%s\t{\t%s\n' "$work/billing/post.json" "$(hook billing)"

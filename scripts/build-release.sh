@@ -8,7 +8,16 @@
 # Its link also places the functions a hook call runs first and together
 # (scripts/link-hot-first.sh, bench/hot-symbols.txt): fewer page faults per call.
 # The server and the MCP client keep the default linking.
+#
+#   scripts/build-release.sh          all three
+#   scripts/build-release.sh --hook   only `mandate` (what the benchmarks run)
 set -euo pipefail
+others=1
+case "${1:-}" in
+  "") ;;
+  --hook) others=0 ;;
+  *) echo "usage: scripts/build-release.sh [--hook]" >&2; exit 2 ;;
+esac
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
@@ -24,9 +33,15 @@ if [ "$triple" = "x86_64-unknown-linux-gnu" ]; then
   encoded=$(printf '%s\x1f' "${flags[@]}")
   CARGO_ENCODED_RUSTFLAGS="${encoded%$'\x1f'}" \
     cargo build --release --quiet --target "$triple" -p mandate-cli >&2
-  cargo build --release --quiet --target "$triple" -p mandate-server -p mandate-mcp >&2
+  if [ "$others" = 1 ]; then
+    cargo build --release --quiet --target "$triple" -p mandate-server -p mandate-mcp >&2
+  fi
   echo "$target/$triple/release"
 else
-  cargo build --release --quiet -p mandate-cli -p mandate-server -p mandate-mcp >&2
+  if [ "$others" = 1 ]; then
+    cargo build --release --quiet -p mandate-cli -p mandate-server -p mandate-mcp >&2
+  else
+    cargo build --release --quiet -p mandate-cli >&2
+  fi
   echo "$target/release"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs mandate's whole test suite, installing what the tests need first:
-# the real Claude Code client, Codex CLI and Gemini CLI (for the end-to-end suites) and the Python tools the billing
-# example's contract runs (pytest, ruff).
+# the real Claude Code client, Codex CLI, Gemini CLI and Copilot CLI (for the end-to-end
+# suites) and the Python tools the billing example's contract runs (pytest, ruff).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,7 +15,7 @@ while read -r agent bin; do
     gemini) export MANDATE_GEMINI_BIN="$bin" ;;
     copilot) export MANDATE_COPILOT_BIN="$bin" ;;
   esac
-done < <(scripts/install-agents.sh codex gemini)
+done < <(scripts/install-agents.sh codex gemini copilot)
 export MANDATE_E2E_REQUIRED=1
 export MANDATE_MCP_EVERYTHING="$(scripts/install-mcp-everything.sh)"
 

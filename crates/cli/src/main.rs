@@ -9,6 +9,7 @@
 
 mod agent_hook;
 mod approvals;
+mod changes;
 mod check;
 mod demo;
 mod draft;
@@ -242,6 +243,12 @@ enum Command {
         /// `postgres://…` for teams (default: a SQLite file in the records directory).
         #[arg(long)]
         database_url: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first).
+        #[arg(long, requires = "tls_key", value_name = "PEM")]
+        tls_cert: Option<String>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert", value_name = "PEM")]
+        tls_key: Option<String>,
     },
     /// API tokens for the team server.
     Token {
@@ -449,7 +456,13 @@ fn command() -> ExitCode {
         Command::Serve {
             listen,
             database_url,
-        } => serve::serve(listen.as_deref(), database_url.as_deref()),
+            tls_cert,
+            tls_key,
+        } => serve::serve(
+            listen.as_deref(),
+            database_url.as_deref(),
+            tls_cert.as_deref().zip(tls_key.as_deref()),
+        ),
         Command::Token { command } => token::token(command),
         Command::Push {
             background,

@@ -60,7 +60,9 @@ pub fn push(
         remote::push_in_background(&server, &records)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = remote::push_all(&server, &records);
+    // Asked for by hand: first check what the server really holds (it may have been
+    // restored from a backup), so whatever it lost goes again.
+    let report = remote::push_all_checked(&server, &records, true);
     println!(
         "pushed {} entries and {} checkpoints of {} run(s) to {}",
         report.entries, report.checkpoints, report.runs, server.url

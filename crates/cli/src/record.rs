@@ -144,7 +144,16 @@ fn show(project: &Project, run: Option<&str>, format: PacketFormat) -> Result<Ex
     let dir = run_dir(project, run)?;
     let entries = read_entries(&dir)?;
     let report = verifying_key(project).ok().map(|key| verify(&dir, &key));
-    let packet = packet::build(&entries, report.as_ref());
+    let mut packet = packet::build(&entries, report.as_ref());
+    if packet.changes.is_none() && packet.repository.is_some() {
+        // An open run (or one finished before diffs were recorded): ask git now.
+        let event = crate::changes::changes_event(project, &packet);
+        packet.changes = Some(packet::Changes::from_event(
+            &event,
+            Vec::new(),
+            "from git when this packet was made (not in the record)".to_owned(),
+        ));
+    }
     let out = match format {
         PacketFormat::Md => packet::render_markdown(&packet),
         PacketFormat::Json => packet::render_json(&packet),

@@ -114,6 +114,8 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "time": started_at,
             "run_id": run_id,
             "workspace": project.root,
+            // What the run's changes are diffed against in the review packet.
+            "base_commit": crate::changes::base_commit(&project.root),
             "contract_file": contract_path,
             "contract": {
                 "id": contract.task.id,
@@ -133,6 +135,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "policy_digest": project.policy_digest,
             "org_policy_digest": project.org_policy_digest(),
             "user": user,
+            "project": project.policy.records.project,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
         }),
@@ -224,15 +227,32 @@ pub fn status() -> Result<ExitCode> {
     println!("by:       {}", state.delegated_by);
     println!("started:  {}", state.started_at);
     println!("record:   {}", state.run_dir.display());
+    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
+    // A stop the state file could not keep is kept by a mark: the run is stopped all
+    // the same (the hook refuses its calls as stopped).
+    let stop_mark = marks.as_ref().ok().and_then(|marks| {
+        marks
+            .iter()
+            .find(|m| m.kind == mandate_project::marks::MarkKind::Stopped)
+    });
     let status = if state.finished {
         "finished".to_string()
     } else if let Some(stop) = &state.stopped {
         format!("STOPPED ({}: {})", stop.rule, stop.reason)
+    } else if let Some(mark) = stop_mark {
+        format!(
+            "STOPPED ({}{}; kept in a failure mark: the state file could not be written)",
+            mark.what,
+            mark.why
+                .as_deref()
+                .filter(|w| !w.is_empty())
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        )
     } else {
         "active".to_string()
     };
     println!("status:   {status}");
-    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
     let mut unrecorded = false;
     match marks {
         Ok(marks) => {
@@ -302,6 +322,14 @@ pub fn finish() -> Result<ExitCode> {
         .filter(|k| !state.has_evidence(k))
         .collect();
     let user = current_user(&project.root).unwrap_or_default();
+    // The diff of every file the run changed goes into the record before it is sealed.
+    let entries = mandate_record::read_entries(&state.run_dir)?;
+    let packet = mandate_record::packet::build(&entries, None);
+    let mut changes = crate::changes::changes_event(&project, &packet);
+    if let Some(fields) = changes.as_object_mut() {
+        fields.insert("time".into(), json!(now_rfc3339()));
+    }
+    append_event(&state.run_dir, changes)?;
     append_event(
         &state.run_dir,
         json!({

@@ -49,7 +49,11 @@ pub fn default_database_url() -> Result<String> {
     Ok(format!("sqlite://{}", dir.join("server.db").display()))
 }
 
-pub fn serve(listen: Option<&str>, database_url: Option<&str>) -> Result<ExitCode> {
+pub fn serve(
+    listen: Option<&str>,
+    database_url: Option<&str>,
+    tls: Option<(&str, &str)>,
+) -> Result<ExitCode> {
     let binary = server_binary()?;
     let database_url = match database_url {
         Some(url) => url.to_string(),
@@ -58,6 +62,14 @@ pub fn serve(listen: Option<&str>, database_url: Option<&str>) -> Result<ExitCod
     let mut args: Vec<String> = vec!["serve".into(), "--database-url".into(), database_url];
     if let Some(listen) = listen {
         args.extend(["--listen".into(), listen.to_string()]);
+    }
+    if let Some((cert, key)) = tls {
+        args.extend([
+            "--tls-cert".into(),
+            cert.to_string(),
+            "--tls-key".into(),
+            key.to_string(),
+        ]);
     }
     if let Some(days) = project_here().and_then(|p| {
         p.org

@@ -19,6 +19,13 @@ pub enum TokenCommand {
         /// registry) or admin.
         #[arg(long)]
         role: String,
+        /// The projects the token acts in (repeat; `*` for every project). Needed for
+        /// every role but admin.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// How long the token lives: `90d`, `12h`, `30m` (default: until revoked).
+        #[arg(long)]
+        expires: Option<String>,
         /// The server's database (default: the one `mandate serve` uses).
         #[arg(long)]
         database_url: Option<String>,
@@ -33,6 +40,8 @@ pub fn token(command: TokenCommand) -> Result<ExitCode> {
         TokenCommand::Create {
             user,
             role,
+            projects,
+            expires,
             database_url,
         } => {
             let binary = crate::serve::server_binary()?;
@@ -40,19 +49,23 @@ pub fn token(command: TokenCommand) -> Result<ExitCode> {
                 Some(url) => url,
                 None => crate::serve::default_database_url()?,
             };
-            crate::serve::exec(
-                &binary,
-                &[
-                    "token".into(),
-                    "create".into(),
-                    "--user".into(),
-                    user,
-                    "--role".into(),
-                    role,
-                    "--database-url".into(),
-                    database_url,
-                ],
-            )
+            let mut args: Vec<String> = vec![
+                "token".into(),
+                "create".into(),
+                "--user".into(),
+                user,
+                "--role".into(),
+                role,
+                "--database-url".into(),
+                database_url,
+            ];
+            for project in projects {
+                args.extend(["--project".into(), project]);
+            }
+            if let Some(expires) = expires {
+                args.extend(["--expires".into(), expires]);
+            }
+            crate::serve::exec(&binary, &args)
         }
         TokenCommand::Use { token } => {
             let cwd = std::env::current_dir().context("no current directory")?;

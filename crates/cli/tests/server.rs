@@ -132,6 +132,22 @@ struct ServerProcess {
     database: String,
     /// The CA a client checks the server's certificate against (TLS servers only).
     ca: Option<PathBuf>,
+    /// An admin's token, made with the first token, when the team policy is pushed.
+    admin: std::cell::OnceCell<String>,
+}
+
+/// The team policy the tests run under: project `billing` (the example repository's),
+/// its delegators, the reviewer groups its policy names, and the kill-switch holder.
+fn team_policy() -> Value {
+    json!({
+        "kill_switch": ["sec@example.com"],
+        "projects": {"billing": {
+            "delegators": ["alice@example.com", "carol@example.com", "dave@example.com",
+                           "mallory@example.com"],
+            "reviewers": {"billing": ["bob@example.com"], "security": ["sec@example.com"]},
+            "security": ["sec@example.com"]
+        }}
+    })
 }
 
 fn free_port() -> u16 {
@@ -180,6 +196,7 @@ impl ServerProcess {
             url: format!("{scheme}://127.0.0.1:{port}"),
             database: database.to_string(),
             ca: None,
+            admin: std::cell::OnceCell::new(),
         }
     }
 
@@ -212,14 +229,36 @@ impl ServerProcess {
         *self = ServerProcess::start_on(&self.database.clone(), self.port);
     }
 
+    /// A token scoped to project `billing` (an admin's covers every project). The first
+    /// one also pushes [`team_policy`].
     fn token(&self, user: &str, role: &str) -> String {
+        self.admin();
+        self.token_with(user, role, &["--project", "billing"])
+    }
+
+    fn token_with(&self, user: &str, role: &str, extra: &[&str]) -> String {
         let out = Command::new(server_bin())
             .args(["token", "create", "--user", user, "--role", role])
+            .args(extra)
             .args(["--database-url", &self.database])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// The admin's token; made, and the team policy pushed, on first use.
+    fn admin(&self) -> String {
+        self.admin
+            .get_or_init(|| {
+                let admin = self.token_with("root@example.com", "admin", &[]);
+                let (status, body) = self
+                    .client(&admin)
+                    .post("/api/v1/policy", json!({"policy": team_policy()}));
+                assert_eq!(status, 200, "{body}");
+                admin
+            })
+            .clone()
     }
 
     fn client(&self, token: &str) -> Api {
@@ -455,6 +494,10 @@ fn records_roles_approvals_and_kill_switch(database: &Database) {
     assert_eq!(run["run"]["task_id"], "BILL-142");
     assert_eq!(run["run"]["delegated_by"], "alice@example.com");
     assert_eq!(run["run"]["owner"], "alice@example.com");
+    assert_eq!(
+        run["signer_enrolled"], true,
+        "enrolled at alice's first push"
+    );
     assert_eq!(run["run"]["denials"], 2);
 
     // Another developer may not push into alice's run.
@@ -1058,6 +1101,19 @@ fn approval_crossover_fails_by_construction() {
     let still = local_pending(&victim);
     assert_eq!(still.len(), 1, "{still:?}");
     assert_eq!(still[0]["status"], "pending");
+    // Carol's second machine: its key is not enrolled for her, so nothing of it is
+    // taken until an admin enrols it.
+    let out = victim.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not enrolled"), "{}", text(&out));
+    let key =
+        mandate_record::keys::load_or_create(&victim.records.join("keys/signing.key")).unwrap();
+    let (status, body) = server.client(&server.admin()).post(
+        "/api/v1/keys",
+        json!({"user": "carol@example.com", "project": "billing",
+               "key": mandate_record::checkpoint::verifier_key_string("carol-laptop", &key.verifying_key())}),
+    );
+    assert_eq!(status, 200, "{body}");
     // And the server refuses the request that names a taken id, saying so.
     let out = victim.mandate(&["push", "--server", &server.url]);
     assert!(!out.status.success(), "{}", text(&out));
@@ -1305,19 +1361,19 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
     // A gap: entries from 3 before the server holds any.
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": 3, "entries": &lines[3..]}),
+        json!({"project": "billing", "key": key_string, "from": 3, "entries": &lines[3..]}),
     );
     assert_eq!((status, body["have"].clone()), (409, json!(0)), "{body}");
     // The whole log, then again: the second time is all duplicates.
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": 0, "entries": lines}),
+        json!({"project": "billing", "key": key_string, "from": 0, "entries": lines}),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["accepted"], json!(lines.len()));
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": 0, "entries": lines, "checkpoints": [note]}),
+        json!({"project": "billing", "key": key_string, "from": 0, "entries": lines, "checkpoints": [note]}),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -1331,7 +1387,7 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
     let forked = mandate_record::canonical::to_vec(&forked).unwrap();
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": 2, "entries": [String::from_utf8(forked).unwrap()]}),
+        json!({"project": "billing", "key": key_string, "from": 2, "entries": [String::from_utf8(forked).unwrap()]}),
     );
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("fork"), "{body}");
@@ -1340,7 +1396,7 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
     unchained["i"] = json!(lines.len());
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": lines.len(), "entries": [unchained.to_string()]}),
+        json!({"project": "billing", "key": key_string, "from": lines.len(), "entries": [unchained.to_string()]}),
     );
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("chain"), "{body}");
@@ -1350,7 +1406,7 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
         mandate_record::checkpoint::verifier_key_string(&origin, &other.verifying_key());
     let (status, body) = api.post(
         &path,
-        json!({"key": other_string, "from": lines.len(), "entries": []}),
+        json!({"project": "billing", "key": other_string, "from": lines.len(), "entries": []}),
     );
     assert_eq!(status, 409, "{body}");
     // A checkpoint by another key, and one whose root is not the stored prefix's.
@@ -1364,13 +1420,13 @@ fn forks_gaps_foreign_keys_and_bad_checkpoints_are_refused() {
         mandate_record::Checkpoint::sign(&origin, lines.len() as u64, root, &other).unwrap();
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": lines.len(), "checkpoints": [foreign.note]}),
+        json!({"project": "billing", "key": key_string, "from": lines.len(), "checkpoints": [foreign.note]}),
     );
     assert_eq!(status, 400, "{body}");
     let wrong = mandate_record::Checkpoint::sign(&origin, 2, root, &key).unwrap();
     let (status, body) = api.post(
         &path,
-        json!({"key": key_string, "from": lines.len(), "checkpoints": [wrong.note]}),
+        json!({"project": "billing", "key": key_string, "from": lines.len(), "checkpoints": [wrong.note]}),
     );
     assert_eq!(status, 409, "{body}");
     // Nothing of that changed the stored run.
@@ -1526,6 +1582,10 @@ fn mandate_serve_and_token_start_the_server_binary() {
             "sec@example.com",
             "--role",
             "security",
+            "--project",
+            "billing",
+            "--expires",
+            "90d",
         ])
         .args(["--database-url", &url])
         .output()
@@ -1533,6 +1593,8 @@ fn mandate_serve_and_token_start_the_server_binary() {
     assert!(out.status.success(), "{}", text(&out));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("mdt_") && token.len() == 68, "{token}");
+    // `mandate serve` hands the certificate on: it serves HTTPS.
+    let pki = TestPki::new();
     let port = free_port();
     let mut child = Command::new(mandate_bin())
         .env("MANDATE_SERVER_BIN", server_bin())
@@ -1542,6 +1604,10 @@ fn mandate_serve_and_token_start_the_server_binary() {
             &format!("127.0.0.1:{port}"),
             "--database-url",
             &url,
+            "--tls-cert",
+            pki.cert.to_str().unwrap(),
+            "--tls-key",
+            pki.key.to_str().unwrap(),
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -1550,13 +1616,22 @@ fn mandate_serve_and_token_start_the_server_binary() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
-    let api = Api(Client::new(&format!("http://127.0.0.1:{port}"), Some(token)).unwrap());
+    assert!(
+        line.contains(&format!("https://127.0.0.1:{port}")),
+        "{line}"
+    );
+    let api = Api(
+        Client::new(&format!("https://127.0.0.1:{port}"), Some(token))
+            .unwrap()
+            .with_ca(Some(pki.ca.clone())),
+    );
     let (status, who) = api.get("/api/v1/whoami");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(status, 200);
-    assert_eq!(who, json!({"email": "sec@example.com", "role": "security"}));
+    assert_eq!(who["email"], "sec@example.com");
+    assert_eq!(who["role"], "security");
+    assert_eq!(who["projects"], "billing");
     // Only the hash is stored.
     let db = std::fs::read(dir.path().join("s.db")).unwrap();
     let needle = b"mdt_";
@@ -1567,10 +1642,684 @@ fn mandate_serve_and_token_start_the_server_binary() {
 }
 
 // ---------------------------------------------------------------------------------
+// Identity and teams (issue 17, H2, H3, M1, M2, M3)
+
+/// One HTTP/1.1 exchange over a plain socket, as a browser or an attacker's page would
+/// send it: the whole answer, head and body.
+fn raw(port: u16, request: &str) -> String {
+    use std::io::Read as _;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer
+}
+
+/// A form post to a page, with these extra header lines.
+fn form_post(port: u16, path: &str, headers: &str, body: &str) -> String {
+    raw(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// The pending approval requests of a run, as `who` sees them.
+fn approvals_of(server: &ServerProcess, who: &str, run_id: &str) -> Vec<Value> {
+    let (status, all) = server.client(who).get("/api/v1/approvals");
+    assert_eq!(status, 200, "{all}");
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["run_id"] == json!(run_id))
+        .cloned()
+        .collect()
+}
+
+/// Issue 17, H2: before, any token read every run, prompt and approval. Now a developer
+/// reads their own runs; a reviewer the runs of the projects the team policy names them
+/// in, with a token scoped to them; an admin all. A run one may not read is "not found",
+/// through the API and the pages alike.
+fn a_developer_cannot_read_another_developers_run(database: &Database) {
+    let server = ServerProcess::start(database);
+    let alice = server.token("alice@example.com", "developer");
+    let carol = server.token("carol@example.com", "developer");
+    let bob = server.token("bob@example.com", "reviewer");
+    let bob_payments = server.token_with("bob@example.com", "reviewer", &["--project", "payments"]);
+    let erin = server.token_with("erin@example.com", "reviewer", &["--project", "*"]);
+    let admin = server.admin();
+    let mut policy = team_policy();
+    policy["projects"]["payments"] = json!({"reviewers": {"billing": ["erin@example.com"]}});
+    let (status, body) = server
+        .client(&admin)
+        .post("/api/v1/policy", json!({"policy": policy, "base": 1}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 2);
+
+    let write = json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"});
+    let mut runs = Vec::new();
+    for token in [&alice, &carol] {
+        let repo = Repo::new("", token);
+        assert_eq!(repo.read("t1").0, "allow");
+        assert_eq!(repo.pre("t2", "Write", write.clone()).0, "deny");
+        let out = repo.mandate(&["push", "--server", &server.url]);
+        assert!(out.status.success(), "{}", text(&out));
+        runs.push(repo.run_id());
+    }
+    let (alices, carols) = (&runs[0], &runs[1]);
+
+    // Carol reads her run and nothing of alice's.
+    let (_, listed) = server.client(&carol).get("/api/v1/runs");
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [carols.as_str()], "{listed}");
+    let (_, listed) = server
+        .client(&carol)
+        .get("/api/v1/runs?user=alice@example.com");
+    assert_eq!(listed, json!([]));
+    for path in ["", "/entries", "/verify"] {
+        let (status, body) = server
+            .client(&carol)
+            .get(&format!("/api/v1/runs/{alices}{path}"));
+        assert_eq!(status, 404, "carol read alice's run{path}: {body}");
+    }
+    assert!(approvals_of(&server, &carol, alices).is_empty());
+    assert_eq!(approvals_of(&server, &carol, carols).len(), 1);
+    let page = raw(
+        server.port,
+        &format!(
+            "GET /runs/{alices} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {carol}\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    );
+    assert!(page.starts_with("HTTP/1.1 404"), "{page}");
+    assert!(!page.contains("stripe"), "{page}");
+    // Nor the organisation's metrics.
+    assert_eq!(server.client(&carol).get("/api/v1/metrics").0, 403);
+
+    // Bob reviews project billing: both runs, both held calls.
+    for run in [alices, carols] {
+        let (status, body) = server.client(&bob).get(&format!("/api/v1/runs/{run}"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["run"]["project"], "billing");
+        assert_eq!(approvals_of(&server, &bob, run).len(), 1);
+    }
+    // Bob's token for another project, and a reviewer of another project: nothing.
+    for token in [&bob_payments, &erin] {
+        assert_eq!(server.client(token).get("/api/v1/runs").1, json!([]));
+        assert_eq!(
+            server
+                .client(token)
+                .get(&format!("/api/v1/runs/{alices}"))
+                .0,
+            404
+        );
+        assert!(approvals_of(&server, token, alices).is_empty());
+    }
+    // The admin reads everything.
+    let (_, listed) = server.client(&admin).get("/api/v1/runs");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[test]
+fn sqlite_a_developer_cannot_read_another_developers_run() {
+    let dir = tempfile::tempdir().unwrap();
+    a_developer_cannot_read_another_developers_run(&Database::sqlite(dir.path()));
+}
+
+#[test]
+fn postgres_a_developer_cannot_read_another_developers_run() {
+    if let Some(db) = Database::postgres("postgres_a_developer_cannot_read_another_developers_run")
+    {
+        a_developer_cannot_read_another_developers_run(&db);
+    }
+}
+
+/// Issue 17, H3: before, mallory pushed a run that said alice delegated it and named
+/// mallory as its reviewer, and then approved it herself (200); alice was listed as the
+/// delegator of a run she never saw. Now the delegator is the pushing token's user, the
+/// reviewers are the team policy's group, and a person with a developer and a reviewer
+/// token (in any spelling of their address) is one principal who never approves their
+/// own run.
+#[test]
+fn a_pushed_run_cannot_name_its_own_reviewers_or_delegator() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let mallory = server.token("mallory@example.com", "developer");
+    let mallory_reviews = server.token("MALLORY@Example.com ", "reviewer");
+    let sec_reviews = server.token("sec@example.com", "reviewer");
+    let admin = server.admin();
+    assert_eq!(
+        server.client(&mallory_reviews).get("/api/v1/whoami").1["email"],
+        "mallory@example.com",
+        "one address, one principal"
+    );
+
+    let repo = Repo::new("", &mallory);
+    let write = json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"});
+    assert_eq!(repo.pre("t1", "Write", write.clone()).0, "deny");
+    let held = local_pending(&repo);
+    let run_dir = repo.records.join("runs").join(repo.run_id());
+    // What mallory writes into her own record: alice (or the CEO) delegated it, and
+    // mallory reviews its security-group calls.
+    mandate_record::RunLog::append_to(
+        &run_dir,
+        json!({"type": "run.start", "run_id": repo.run_id(), "user": "ceo@example.com",
+               "project": "billing",
+               "contract": {"id": "BILL-9", "delegated_by": "ceo@example.com"}}),
+    )
+    .unwrap();
+    let forged = "a-mmmmmmmmmmmmmmmmmmmmmmmmmm";
+    mandate_record::RunLog::append_to(
+        &run_dir,
+        json!({"type": "approval.request", "id": forged, "tool": "Write",
+               "digest": held[0]["digest"], "group": "security",
+               "reviewers": ["mallory@example.com"], "tool_use_id": "t1",
+               "status": "pending", "rule": "approval[0]", "reason": "dependency change"}),
+    )
+    .unwrap();
+    let out = repo.mandate(&["push", "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run_id = repo.run_id();
+
+    // The delegator is whoever pushed.
+    let (_, run) = server.client(&admin).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["run"]["delegated_by"], "mallory@example.com", "{run}");
+    assert_eq!(run["run"]["owner"], "mallory@example.com");
+    for claimed in ["ceo@example.com", "alice@example.com"] {
+        let (_, listed) = server
+            .client(&admin)
+            .get(&format!("/api/v1/runs?user={claimed}"));
+        assert_eq!(listed, json!([]), "{claimed} is named as a delegator");
+    }
+    // The reviewers are the policy's security group, not the record's list.
+    let requests = approvals_of(&server, &admin, &run_id);
+    let request = requests.iter().find(|a| a["id"] == forged).unwrap();
+    assert_eq!(
+        request["reviewers"],
+        json!(["sec@example.com"]),
+        "{request}"
+    );
+    let decide = |token: &str, id: &str| {
+        let request = requests.iter().find(|a| a["id"] == id).unwrap();
+        server.client(token).post(
+            &format!("/api/v1/approvals/{id}"),
+            json!({"decision": "approve", "for_run": "true",
+                   "run_id": request["run_id"], "digest": request["digest"]}),
+        )
+    };
+    let (status, body) = decide(&mallory_reviews, forged);
+    assert_eq!(status, 403, "mallory approved her own run's call: {body}");
+    // Even named in the policy's group, mallory does not approve her own run.
+    let mut policy = team_policy();
+    policy["projects"]["billing"]["reviewers"]["security"] =
+        json!(["sec@example.com", "Mallory@Example.com"]);
+    let (status, body) = server
+        .client(&admin)
+        .post("/api/v1/policy", json!({"policy": policy}));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = decide(&mallory_reviews, forged);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("delegated"),
+        "{body}"
+    );
+    // The policy's reviewer decides.
+    let (status, body) = decide(&sec_reviews, forged);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decided_by"], "sec@example.com");
+    // An admin revokes mallory's machine key: her run no longer counts as signed by an
+    // enrolled key, and that machine pushes nothing more.
+    let key = mandate_record::keys::load(&repo.records.join("keys/signing.key")).unwrap();
+    let (status, body) = server.client(&admin).post(
+        "/api/v1/keys",
+        json!({"user": "mallory@example.com", "project": "billing", "action": "revoke",
+               "key": mandate_record::checkpoint::verifier_key_string("m", &key.verifying_key())}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, run) = server.client(&admin).get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["signer_enrolled"], false, "{run}");
+    assert_eq!(repo.read("t9").0, "allow");
+    let out = repo.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not enrolled"), "{}", text(&out));
+    // And nobody pushes into a project the policy does not name them a delegator of.
+    let outsider = server.token("zed@example.com", "developer");
+    let other = Repo::new("", &outsider);
+    other.read("t1");
+    let out = other.mandate(&["push", "--server", &server.url]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not a delegator"), "{}", text(&out));
+}
+
+/// Issue 17, M1 and M2: the browser's session is its own short-lived id, not the API
+/// token; the JSON API does not take the cookie; a state-changing request from another
+/// origin (a page on another port of the same host, which `SameSite` lets through) or
+/// naming no origin at all is refused, and so is a sign-in posted from elsewhere; every
+/// answer carries the security headers.
+#[test]
+fn sessions_are_not_tokens_and_cross_origin_posts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let sec = server.token("sec@example.com", "security");
+    let port = server.port;
+    let here = format!("Origin: http://127.0.0.1:{port}\r\n");
+    let elsewhere = format!("Origin: http://127.0.0.1:{}\r\n", port + 1);
+
+    // Sign-in posted from another page: refused, no cookie.
+    let answer = form_post(port, "/login", &elsewhere, &format!("token={sec}"));
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(!answer.contains("Set-Cookie"), "{answer}");
+    // From the server's own page: a session.
+    let answer = form_post(port, "/login", &here, &format!("token={sec}"));
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    assert!(session.starts_with("mandate_session=mds_"), "{session}");
+    assert!(!cookie.contains(&sec), "the cookie carries the API token");
+    let cookie_line = format!("Cookie: {session}\r\n");
+    // The API does not take the cookie.
+    let answer = raw(
+        port,
+        &format!(
+            "GET /api/v1/killswitch HTTP/1.1\r\nHost: x\r\n{cookie_line}Connection: close\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // Pages take it, with the security headers.
+    let answer = raw(
+        port,
+        &format!("GET /registry HTTP/1.1\r\nHost: x\r\n{cookie_line}Connection: close\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let head = answer.split("\r\n\r\n").next().unwrap().to_lowercase();
+    for header in [
+        "content-security-policy: default-src 'none'",
+        "frame-ancestors 'none'",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "cache-control: no-store",
+        "referrer-policy: same-origin",
+    ] {
+        assert!(head.contains(header), "{header} missing: {head}");
+    }
+
+    // The kill switch posted from another origin, or naming none: refused.
+    let kill = "action=disable&target=csrf-target&reason=x";
+    for origin in [elsewhere.as_str(), "Origin: null\r\n", ""] {
+        let answer = form_post(port, "/killswitch", &format!("{cookie_line}{origin}"), kill);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{origin:?}: {answer}");
+    }
+    let referer = format!("Referer: http://localhost:{port}/registry\r\n");
+    let answer = form_post(
+        port,
+        "/killswitch",
+        &format!("{cookie_line}{referer}"),
+        kill,
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let (_, killed) = server.client(&sec).get("/api/v1/killswitch");
+    assert_eq!(
+        killed,
+        json!([]),
+        "a cross-origin post pulled the kill switch"
+    );
+    // From the server's own page it works.
+    let answer = form_post(port, "/killswitch", &format!("{cookie_line}{here}"), kill);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let (_, killed) = server.client(&sec).get("/api/v1/killswitch");
+    assert_eq!(killed[0]["target"], "csrf-target");
+
+    // Signing out ends the session; so does revoking the token.
+    let answer = form_post(port, "/logout", &format!("{cookie_line}{here}"), "");
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let registry = |cookie: &str| {
+        raw(
+            port,
+            &format!("GET /registry HTTP/1.1\r\nHost: x\r\n{cookie}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(registry(&cookie_line).starts_with("HTTP/1.1 303"));
+    let answer = form_post(port, "/login", &here, &format!("token={sec}"));
+    let second = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let second = format!("Cookie: {second}\r\n");
+    assert!(registry(&second).starts_with("HTTP/1.1 200"));
+    let out = Command::new(server_bin())
+        .args(["token", "revoke", "--user", "sec@example.com"])
+        .args(["--database-url", &database.url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(registry(&second).starts_with("HTTP/1.1 303"));
+}
+
+fn sqlite(database: &Database, sql: &str) -> String {
+    let Database::Sqlite(path) = database else {
+        unreachable!()
+    };
+    let out = Command::new("sqlite3").arg(path).arg(sql).output().unwrap();
+    assert!(out.status.success(), "sqlite3: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 17, M2: tokens expire, are listed with their last use (never shown again), are
+/// revoked and rotated one at a time, and e-mail addresses are one person whatever
+/// their case. Before: no expiry, no listing, revocation only per user and role-blind.
+#[test]
+fn tokens_expire_rotate_and_are_revoked_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let admin = server.admin();
+    let laptop = server.token(" Bob@Example.COM", "reviewer");
+    let (status, made) = server.client(&admin).post(
+        "/api/v1/tokens",
+        json!({"user": "bob@example.com", "role": "reviewer", "projects": ["billing"],
+               "expires": "90d"}),
+    );
+    assert_eq!(status, 200, "{made}");
+    let ci = made["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.client(&laptop).get("/api/v1/whoami").1["email"],
+        "bob@example.com"
+    );
+    assert_eq!(server.client(&ci).get("/api/v1/whoami").0, 200);
+    // A developer token names its projects.
+    let out = Command::new(server_bin())
+        .args([
+            "token",
+            "create",
+            "--user",
+            "x@example.com",
+            "--role",
+            "developer",
+        ])
+        .args(["--database-url", &database.url()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--project"), "{}", text(&out));
+
+    // Bob lists his own tokens: ids, expiry and last use, never the tokens.
+    let (_, listed) = server.client(&laptop).get("/api/v1/tokens");
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|t| t["email"] == "bob@example.com"));
+    assert!(
+        listed.iter().all(|t| !t["last_used_at"].is_null()),
+        "{listed:?}"
+    );
+    let ci_row = listed.iter().find(|t| t["id"] == made["id"]).unwrap();
+    assert!(ci_row["expires_at"].as_str().unwrap() > "2026", "{ci_row}");
+    assert!(!serde_json::to_string(&listed).unwrap().contains(&ci));
+    let out = Command::new(server_bin())
+        .args(["token", "list", "--user", "BOB@example.com"])
+        .args(["--database-url", &database.url()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains(made["id"].as_str().unwrap()),
+        "{}",
+        text(&out)
+    );
+
+    // Revoking one leaves the other.
+    let (status, body) = server.client(&laptop).post(
+        &format!("/api/v1/tokens/{}/revoke", made["id"].as_str().unwrap()),
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.client(&ci).get("/api/v1/whoami").0, 401);
+    assert_eq!(server.client(&laptop).get("/api/v1/whoami").0, 200);
+    // Nobody else revokes bob's token.
+    let carol = server.token("carol@example.com", "developer");
+    let laptop_id = listed.iter().find(|t| t["id"] != made["id"]).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = server
+        .client(&carol)
+        .post(&format!("/api/v1/tokens/{laptop_id}/revoke"), json!({}));
+    assert_eq!(status, 403);
+    // Rotation: the old token stops, the new one carries the same scope.
+    let (status, rotated) = server.client(&laptop).post(
+        &format!("/api/v1/tokens/{laptop_id}/rotate"),
+        json!({"expires": "30d"}),
+    );
+    assert_eq!(status, 200, "{rotated}");
+    let fresh = rotated["token"].as_str().unwrap();
+    assert_eq!(server.client(&laptop).get("/api/v1/whoami").0, 401);
+    let (status, who) = server.client(fresh).get("/api/v1/whoami");
+    assert_eq!((status, who["projects"].clone()), (200, json!("billing")));
+
+    // An expired token no longer signs in.
+    let short = server.token_with(
+        "dave@example.com",
+        "developer",
+        &["--project", "billing", "--expires", "1h"],
+    );
+    assert_eq!(server.client(&short).get("/api/v1/whoami").0, 200);
+    sqlite(
+        &database,
+        "UPDATE tokens SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE email = 'dave@example.com'",
+    );
+    assert_eq!(server.client(&short).get("/api/v1/whoami").0, 401);
+}
+
+/// Issue 17, M3: before, the server wrote nothing about who did what. Now every
+/// administrative and security action lands in a hash-chained log that admins read,
+/// export and verify; changing or removing a line is found.
+#[test]
+fn the_audit_log_records_administrative_actions_and_shows_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start(&database);
+    let admin = server.admin();
+    let sec = server.token("sec@example.com", "security");
+    let bob = server.token("bob@example.com", "reviewer");
+    let (status, _) = server.client(&sec).post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira", "reason": "incident 7"}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.client(&sec).post(
+        "/api/v1/registry",
+        json!({"name": "jira", "owner": "it@example.com", "purpose": "tickets",
+               "data": "tickets", "access": "read"}),
+    );
+    assert_eq!(status, 200);
+    let answer = form_post(
+        server.port,
+        "/login",
+        &format!("Origin: http://127.0.0.1:{}\r\n", server.port),
+        "token=mdt_wrong",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    assert_eq!(server.client(&bob).get("/api/v1/audit").0, 403);
+    let (status, log) = server.client(&admin).get("/api/v1/audit");
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<(String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (action, actor) in [
+        ("token.create", "console:"),
+        ("policy.push", "root@example.com"),
+        ("killswitch.disable", "sec@example.com"),
+        ("registry.set", "sec@example.com"),
+        ("signin.failed", "(anonymous)"),
+    ] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, who)| a == action && who.starts_with(actor)),
+            "{action} by {actor} is not in {actions:?}"
+        );
+    }
+    let export = server
+        .client(&admin)
+        .0
+        .request("GET", "/api/v1/audit/export", None, Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(export.status, 200);
+    let lines = String::from_utf8(export.body.clone()).unwrap();
+    assert!(lines.lines().count() >= actions.len(), "{lines}");
+    let (_, check) = server.client(&admin).get("/api/v1/audit/verify");
+    assert_eq!(check["ok"], true, "{check}");
+
+    // Someone with the database rewrites what security did, then removes a line.
+    sqlite(
+        &database,
+        "UPDATE audit SET line = replace(line, 'incident 7', 'routine') \
+         WHERE action = 'killswitch.disable'",
+    );
+    let (_, check) = server.client(&admin).get("/api/v1/audit/verify");
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(check["problems"].to_string().contains("changed"), "{check}");
+    let out = Command::new(server_bin())
+        .args(["audit", "verify", "--database-url", &database.url()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("BROKEN"), "{}", text(&out));
+    sqlite(
+        &database,
+        "UPDATE audit SET line = replace(line, 'routine', 'incident 7') \
+         WHERE action = 'killswitch.disable'",
+    );
+    assert_eq!(
+        server.client(&admin).get("/api/v1/audit/verify").1["ok"],
+        true
+    );
+    sqlite(&database, "DELETE FROM audit WHERE action = 'registry.set'");
+    let (_, check) = server.client(&admin).get("/api/v1/audit/verify");
+    assert_eq!(check["ok"], false, "{check}");
+}
+
+/// Issue 17, item 6: one token cannot hold the server: past its rate (here 1 a second,
+/// bursts of 10) it is told to wait, while another token is served.
+#[test]
+fn a_token_past_its_rate_is_told_to_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let server = ServerProcess::start_with(&database.url(), free_port(), &["--rate-limit", "1"]);
+    let bob = server.token("bob@example.com", "reviewer");
+    let sec = server.token("sec@example.com", "security");
+    let answers: Vec<_> = (0..30)
+        .map(|_| {
+            server
+                .client(&bob)
+                .0
+                .request("GET", "/api/v1/killswitch", None, Duration::from_secs(20))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(answers[0].status, 200);
+    let refused = answers
+        .iter()
+        .find(|a| a.status == 429)
+        .unwrap_or_else(|| panic!("30 requests in a row were all served"));
+    assert!(refused.error().contains("wait"), "{}", refused.error());
+    assert_eq!(server.client(&sec).get("/api/v1/killswitch").0, 200);
+}
+
+/// Issue 17, M5: the server is restored from last night's backup and has lost what came
+/// after. Before: `mandate push` trusted its own cursor and sent nothing, three times
+/// over, and the run stayed open and unsealed on the server. Now a push first checks
+/// what the server holds and sends the rest again.
+#[test]
+fn a_server_restored_from_a_backup_gets_what_it_lost_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path());
+    let mut server = ServerProcess::start(&database);
+    let alice = server.token("alice@example.com", "developer");
+    let repo = Repo::new("", &alice);
+    let push = |url: &str| {
+        let out = repo.mandate(&["push", "--server", url]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    assert_eq!(repo.read("t1").0, "allow");
+    push(&server.url);
+    let run_id = repo.run_id();
+    let backup = dir.path().join("backup.db");
+    sqlite(&database, &format!(".backup '{}'", backup.display()));
+    for i in 0..5 {
+        assert_eq!(repo.read(&format!("u{i}")).0, "allow");
+    }
+    assert!(repo.mandate(&["finish"]).status.success());
+    push(&server.url);
+    let held = |server: &ServerProcess| {
+        let (_, run) = server.client(&alice).get(&format!("/api/v1/runs/{run_id}"));
+        (run["run"]["entries"].clone(), run["run"]["sealed"].clone())
+    };
+    let all = json!(repo.local_entries());
+    assert_eq!(held(&server), (all.clone(), all.clone()));
+
+    // Restore: the server now holds what it held at the backup.
+    server.stop();
+    let Database::Sqlite(path) = &database else {
+        unreachable!()
+    };
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(&backup, path).unwrap();
+    server.restart();
+    let (entries, sealed) = held(&server);
+    assert!(
+        entries.as_u64().unwrap() < all.as_u64().unwrap(),
+        "{entries}"
+    );
+    assert_eq!(sealed, json!(0));
+
+    push(&server.url);
+    assert_eq!(
+        held(&server),
+        (all.clone(), all),
+        "the server did not converge"
+    );
+    let (_, report) = server
+        .client(&alice)
+        .get(&format!("/api/v1/runs/{run_id}/verify"));
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+// ---------------------------------------------------------------------------------
 // The browser
 
 /// Chromium and node drive the pages: sign in, open a run, record a review, approve a
-/// pending call, disable a tool, and see the next hook call refused.
+/// pending call (seeing its diff), disable a tool, and see the next hook call refused; a
+/// page on another origin of the same host tries to pull the kill switch with the
+/// security engineer's session and is refused (issue 17, M1).
 #[test]
 fn browser_sign_in_review_approve_and_disable() {
     let chromium = Path::new("/usr/bin/chromium");
@@ -1631,6 +2380,7 @@ fn browser_sign_in_review_approve_and_disable() {
         .env("RUN_ID", &run_id)
         .env("BOB_TOKEN", &bob)
         .env("SEC_TOKEN", &sec)
+        .env("ADMIN_TOKEN", server.admin())
         .env("SHOTS", &shots)
         .env("CHROMIUM", chromium)
         .env("USER_DATA_DIR", dir.path().join("chromium-profile"))
@@ -1652,4 +2402,17 @@ fn browser_sign_in_review_approve_and_disable() {
     let (decision, reason) = repo.pre("t6", "mcp__jira__get_issue", json!({"issue": "BILL-142"}));
     assert_eq!(decision, "deny", "disabled in the browser: {reason}");
     assert!(reason.contains("kill switch"), "{reason}");
+    // The attacker's page pulled nothing.
+    let (_, killed) = server.client(&sec).get("/api/v1/killswitch");
+    let targets: Vec<&str> = killed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["jira/get_issue"],
+        "a cross-origin request got through"
+    );
 }

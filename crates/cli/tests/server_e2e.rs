@@ -51,9 +51,11 @@ impl Drop for Running {
     }
 }
 
+/// A token for project `billing` (the example repository's).
 fn token(database: &str, user: &str, role: &str) -> String {
     let out = Command::new(server_bin())
         .args(["token", "create", "--user", user, "--role", role])
+        .args(["--project", "billing"])
         .args(["--database-url", database])
         .output()
         .unwrap();
@@ -94,6 +96,21 @@ fn e2e_server_kill_switch_mid_session_and_the_record_on_the_server() {
     let alice = token(&database, "alice@example.com", "developer");
     let sec = token(&database, "sec@example.com", "security");
     let bob = token(&database, "bob@example.com", "reviewer");
+    // The team policy: alice delegates runs in billing, bob reviews them, sec holds the
+    // kill switch.
+    let admin = Server::new(&url, Some(token(&database, "root@example.com", "admin"))).unwrap();
+    let pushed = admin
+        .request(
+            "POST",
+            "/api/v1/policy",
+            Some(&serde_json::json!({"policy": {
+                "kill_switch": ["sec@example.com"],
+                "projects": {"billing": {"delegators": ["alice@example.com"],
+                                         "reviewers": {"billing": ["bob@example.com"]}}}}})),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert_eq!(pushed.status, 200, "{}", pushed.error());
 
     // The policy names the server.
     let records_line = format!("dir = \"{}\"", billing.records.display());
@@ -103,7 +120,7 @@ fn e2e_server_kill_switch_mid_session_and_the_record_on_the_server() {
         "mandate.toml",
         &policy.replace(
             &records_line,
-            &format!("{records_line}\nserver = \"{url}\""),
+            &format!("{records_line}\nserver = \"{url}\"\nproject = \"billing\""),
         ),
     );
     billing.install_and_start(&mandate());

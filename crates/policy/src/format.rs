@@ -193,6 +193,9 @@ pub struct Records {
     /// A PEM file of the CA that signed the team server's certificate (a private CA);
     /// without it the system's roots are trusted.
     pub server_ca: Option<String>,
+    /// The project this repository's runs belong to on the team server (the name its
+    /// team policy uses for the project's delegators and reviewers).
+    pub project: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -534,6 +534,74 @@ struct Cursor {
     server: String,
     #[serde(default)]
     runs: BTreeMap<String, RunCursor>,
+    /// When the cursor was last checked against what the server really holds (Unix
+    /// seconds).
+    #[serde(default)]
+    reconciled_at: u64,
+}
+
+/// How often a background push checks the cursor against the server, so that data the
+/// server lost (a restore from backup, a failover to a lagging replica) is sent again.
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+
+/// The runs list answers at most this many runs; a run missing from a full list may
+/// simply be older.
+const RUNS_LIST_LIMIT: usize = 500;
+
+/// Bring the cursor down to what the server holds: a run it holds fewer entries or
+/// checkpoints of than the cursor says is pushed again from there, and a run it does
+/// not hold at all is pushed whole. One request.
+fn reconcile(server: &Server, cursor: &mut Cursor) -> Result<(), String> {
+    if cursor.runs.is_empty() {
+        return Ok(());
+    }
+    let response = server.request("GET", "/api/v1/runs", None, Duration::from_secs(10))?;
+    if response.status != 200 {
+        return Err(format!(
+            "the server did not list its runs ({}): {}",
+            response.status,
+            response.error()
+        ));
+    }
+    let listed = response.json();
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    let held: BTreeMap<String, (u64, u64)> = listed
+        .iter()
+        .filter_map(|run| {
+            Some((
+                run.get("run_id")?.as_str()?.to_string(),
+                (
+                    run.get("entries")?.as_u64()?,
+                    run.get("sealed").and_then(Value::as_u64).unwrap_or(0),
+                ),
+            ))
+        })
+        .collect();
+    let complete_list = listed.len() < RUNS_LIST_LIMIT;
+    for (run_id, known) in cursor.runs.iter_mut() {
+        match held.get(run_id) {
+            Some(&(entries, sealed)) => {
+                if entries < known.entries {
+                    known.entries = entries;
+                    known.log_bytes = 0;
+                }
+                if known.checkpoints.iter().any(|&size| size > sealed) {
+                    known.checkpoints.retain(|&size| size <= sealed);
+                    known.log_bytes = 0;
+                }
+            }
+            None if complete_list => *known = RunCursor::default(),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The outcome of one push round.
@@ -553,8 +621,15 @@ impl PushReport {
 
 /// Push every run under `records_dir` that has entries or checkpoints the server does
 /// not hold. Safe to run concurrently with the hook (it only reads the logs) and with
-/// other pushes (the server is idempotent).
+/// other pushes (the server is idempotent). Every [`RECONCILE_EVERY`] the cursor is
+/// checked against what the server holds.
 pub fn push_all(server: &Server, records_dir: &Path) -> PushReport {
+    push_all_checked(server, records_dir, false)
+}
+
+/// [`push_all`], checking the cursor against the server first when `reconcile` is set
+/// (what `mandate push` does), else when it is due.
+pub fn push_all_checked(server: &Server, records_dir: &Path, reconcile_now: bool) -> PushReport {
     let mut report = PushReport::default();
     let cursor_path = remote_dir(records_dir).join(CURSOR_FILE);
     let mut cursor: Cursor = std::fs::read(&cursor_path)
@@ -566,7 +641,15 @@ pub fn push_all(server: &Server, records_dir: &Path) -> PushReport {
         cursor = Cursor {
             server: server.url.clone(),
             runs: BTreeMap::new(),
+            reconciled_at: 0,
         };
+    }
+    let due = unix_now().saturating_sub(cursor.reconciled_at) >= RECONCILE_EVERY.as_secs();
+    if (reconcile_now || due) && !cursor.runs.is_empty() {
+        match reconcile(server, &mut cursor) {
+            Ok(()) => cursor.reconciled_at = unix_now(),
+            Err(error) => report.errors.push(error),
+        }
     }
     let runs = crate::records::list_runs(records_dir);
     if runs.is_empty() {
@@ -643,6 +726,27 @@ fn push_run(
     log_bytes: u64,
 ) -> Result<(RunCursor, u64, u64), String> {
     let entries = mandate_record::read_entries(run_dir).map_err(|error| error.to_string())?;
+    // The project the run belongs to, as its `run.start` recorded it from mandate.toml.
+    let start = entries.iter().take(8).find_map(|e| {
+        let value: Value = serde_json::from_slice(&e.bytes).ok()?;
+        (value.get("type").and_then(Value::as_str) == Some("run.start")).then_some(value)
+    });
+    let Some(start) = start else {
+        // Not started yet: the next round pushes it whole.
+        return Ok((known.clone(), 0, 0));
+    };
+    let Some(project) = start
+        .get("project")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Err(
+            "the run names no project, so the team server cannot take it: set `project = \
+             \"NAME\"` under [records] in mandate.toml (the name the team policy gives this \
+             repository) for the next run"
+                .to_string(),
+        );
+    };
     let path = format!("/api/v1/runs/{run_id}/entries");
     let timeout = Duration::from_secs(30);
     let mut from = known.entries.min(entries.len() as u64);
@@ -660,7 +764,7 @@ fn push_run(
         if batch.is_empty() && have >= entries.len() as u64 {
             break;
         }
-        let body = json!({"key": key_string, "from": from, "entries": batch});
+        let body = json!({"key": key_string, "from": from, "entries": batch, "project": project});
         let response = server.request("POST", &path, Some(&body), timeout)?;
         let reply = response.json();
         let server_has = reply.get("have").and_then(Value::as_u64);
@@ -703,7 +807,8 @@ fn push_run(
     let mut sent_checkpoints = 0;
     let mut checkpoints = known.checkpoints.clone();
     if !missing.is_empty() {
-        let body = json!({"key": key_string, "from": have, "entries": [], "checkpoints": missing});
+        let body = json!({"key": key_string, "from": have, "entries": [],
+                          "checkpoints": missing, "project": project});
         let response = server.request("POST", &path, Some(&body), timeout)?;
         if response.status != 200 {
             return Err(format!(

@@ -13,6 +13,10 @@
 //! open with them. Calls the agent refused itself before any hook (its permission rules,
 //! its input validation: `tool.refused_by_agent`) are denied actions like the hook's.
 
+mod render;
+
+pub use render::{inline_markdown_html, render_html, render_markdown};
+
 use crate::log::Entry;
 use crate::verify::VerifyReport;
 use serde::Serialize;
@@ -41,6 +45,9 @@ pub struct Item {
     pub text: String,
     /// The structured facts.
     pub detail: Value,
+    /// A change to show with the item (an approval's diff), as a unified diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// The verification status shown at the top of the packet.
@@ -69,11 +76,119 @@ pub struct RunStatus {
     pub notes: Vec<Item>,
 }
 
+/// What a reviewer reads first: how the run ended and what needs their attention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// `running`, `finished`, `incomplete` or `stopped`.
+    pub status: String,
+    /// Mode of the run (enforce, shadow, record).
+    pub mode: Option<String>,
+    /// The stop condition that halted the run, when one fired: "rule: reason".
+    pub stop: Option<String>,
+    /// The last test run: what ran and how it went.
+    pub last_test: Option<String>,
+    /// The last test run's result (`passed`, `failed`, …), when one is on record.
+    pub last_test_result: Option<String>,
+    /// Approval requests no reviewer has decided yet.
+    pub approvals_pending: u64,
+    /// Approvals granted by a reviewer.
+    pub approvals_granted: u64,
+    /// Approvals refused by a reviewer.
+    pub approvals_denied: u64,
+    /// Calls let through by a granted approval.
+    pub approvals_used: u64,
+    /// Calls refused (by mandate or by the agent itself).
+    pub refusals: u64,
+    /// Calls shadow mode would have refused and let through.
+    pub would_refuse: u64,
+    /// Calls that ran with no decision of mandate that let them.
+    pub unguarded_calls: u64,
+    /// Required evidence not on record.
+    pub evidence_missing: Vec<String>,
+    /// Whether `evidence_missing` was decided by the run (finish, stop gate) or read from
+    /// the record so far (a run still open).
+    pub evidence_checked_at: String,
+    /// Files the run's calls changed.
+    pub files_changed: u64,
+}
+
+/// One changed file as git shows it against the run's base commit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileChange {
+    /// Repository-relative path.
+    pub path: String,
+    /// `modified`, `added`, `deleted`, or why no diff is shown (`withheld`, `unchanged`).
+    pub status: String,
+    /// The unified diff, redacted as the record is; empty when none is shown.
+    pub diff: String,
+    /// The entries of the calls that wrote the file.
+    pub entries: Vec<u64>,
+}
+
+/// The diffs of the files the run changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes {
+    /// The commit the run started from (`git rev-parse HEAD` at `mandate start`).
+    pub base_commit: Option<String>,
+    /// Every file the run's calls changed, with its diff.
+    pub files: Vec<FileChange>,
+    /// Files git shows changed since the base commit that no call of the run wrote.
+    pub outside_run: Vec<String>,
+    /// Where the diffs come from: a `run.changes` entry, or git when the packet was made.
+    pub source: String,
+    /// The `run.changes` entry, when recorded.
+    pub entries: Vec<u64>,
+}
+
+impl Changes {
+    /// Read a `run.changes` event (or the same shape computed live).
+    pub fn from_event(v: &Value, entries: Vec<u64>, source: String) -> Changes {
+        let files = v
+            .get("files")
+            .and_then(Value::as_array)
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| FileChange {
+                        path: s(f, "path").to_owned(),
+                        status: s(f, "status").to_owned(),
+                        diff: s(f, "diff").to_owned(),
+                        entries: f
+                            .get("entries")
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Changes {
+            base_commit: v
+                .get("base_commit")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            files,
+            outside_run: strings(v.get("outside_run")),
+            source,
+            entries,
+        }
+    }
+}
+
 /// The review packet, keys as in DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReviewPacket {
     /// The run id from the genesis entry.
     pub run_id: Option<String>,
+    /// The repository the run worked in (absolute); every path below is relative to it.
+    pub repository: Option<String>,
+    /// The commit the run started from.
+    pub base_commit: Option<String>,
+    /// What the reviewer reads first.
+    pub summary: Summary,
+    /// The diff of every file the run changed (absent when the record holds none and
+    /// nobody asked git).
+    pub changes: Option<Changes>,
     /// Verification status (absent when the packet was built without verifying).
     pub verification: Option<Verification>,
     /// How the run ended.
@@ -114,6 +229,9 @@ pub struct ReviewPacket {
     pub reviewer_decision: Vec<Item>,
     /// Calls that ran without a prior allow decision.
     pub unguarded_calls: Vec<Item>,
+    /// One line per entry (kind, time, what), for the HTML packet's entry links.
+    #[serde(skip)]
+    pub index: BTreeMap<u64, String>,
 }
 
 /// The packet's keys in display order, with their titles.
@@ -175,6 +293,7 @@ fn witnessed(i: u64, text: String, detail: Value) -> Item {
         entries: vec![i],
         text,
         detail,
+        diff: None,
     }
 }
 
@@ -184,10 +303,12 @@ fn claimed(i: u64, text: String, detail: Value) -> Item {
         entries: vec![i],
         text,
         detail,
+        diff: None,
     }
 }
 
 struct Pre {
+    input: Value,
     decision: String,
     enforced: bool,
     touches: Vec<(String, String)>,
@@ -204,6 +325,16 @@ struct Aggregate {
 pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPacket {
     let mut p = ReviewPacket {
         run_id: None,
+        // Paths are shown relative to the repository the run started in.
+        repository: entries
+            .iter()
+            .find(|e| e.kind() == "run.start")
+            .and_then(|e| e.value.get("workspace"))
+            .and_then(Value::as_str)
+            .map(|w| w.trim_end_matches('/').to_owned()),
+        base_commit: None,
+        summary: Summary::default(),
+        changes: None,
         verification: verification.map(|r| Verification {
             ok: r.ok,
             summary: r.to_string(),
@@ -232,16 +363,29 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
         rollback_note: Vec::new(),
         reviewer_decision: Vec::new(),
         unguarded_calls: Vec::new(),
+        index: BTreeMap::new(),
     };
     let mut pres: HashMap<String, Pre> = HashMap::new();
     let mut inspected: BTreeMap<String, Aggregate> = BTreeMap::new();
     let mut changed: BTreeMap<String, Aggregate> = BTreeMap::new();
     let mut tools: BTreeMap<String, (Vec<u64>, u64, u64, u64)> = BTreeMap::new(); // entries, ran, denied, failed
     let mut mcp: BTreeMap<String, (Vec<u64>, Vec<String>)> = BTreeMap::new();
+    // Approval ids requested, and those a reviewer decided.
+    let mut requested: Vec<String> = Vec::new();
+    // Calls refused by the hook, and those of them held for a reviewer (not refusals).
+    let mut refused_ids: Vec<String> = Vec::new();
+    let mut held_ids: Vec<String> = Vec::new();
+    let mut decided: Vec<String> = Vec::new();
+    let mut evidence_on_record: Vec<&str> = Vec::new();
+    let mut evidence_required: Vec<String> = Vec::new();
+    let mut evidence_decided = false;
+    let root = p.repository.clone();
+    let root = root.as_deref();
 
     for e in entries {
         let v = &e.value;
         let i = e.index;
+        p.index.insert(i, index_line(e.kind(), v, root));
         match e.kind() {
             "record.create" => p.run_id = Some(s(v, "run_id").to_owned()),
             "record.recovery" => p.status.notes.push(witnessed(
@@ -249,7 +393,18 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                 format!("the recorder recovered a cut-off append ({} bytes discarded)", v.get("discarded_bytes").cloned().unwrap_or(Value::Null)),
                 v.clone(),
             )),
-            "run.start" => run_start(&mut p, i, v),
+            "run.start" => {
+                run_start(&mut p, i, v);
+                p.base_commit = v.get("base_commit").and_then(Value::as_str).map(str::to_owned);
+                evidence_required = strings(v.pointer("/contract/evidence_required"));
+            }
+            "run.changes" => {
+                p.changes = Some(Changes::from_event(
+                    v,
+                    vec![i],
+                    format!("recorded at the end of the run (entry {i})"),
+                ));
+            }
             "session.start" => p.agent_identity.push(witnessed(
                 i,
                 format!(
@@ -287,13 +442,20 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                     })
                     .unwrap_or_default();
                 if matches!(decision.as_str(), "deny" | "stop") {
-                    tools.entry(tool.to_owned()).or_default().2 += 1;
+                    let slot = tools.entry(tool.to_owned()).or_default();
+                    slot.0.push(i);
+                    slot.2 += 1;
+                    if enforced {
+                        refused_ids.push(s(v, "tool_use_id").to_owned());
+                    } else {
+                        p.summary.would_refuse += 1;
+                    }
                     let shadow = if enforced { "" } else { " (shadow mode: would deny, allowed)" };
                     p.denied_actions.push(witnessed(
                         i,
                         format!(
                             "{decision}: {tool} {}{shadow}: {} [{}]",
-                            call_summary(tool, v.get("input")),
+                            call_summary(root, tool, v.get("input")),
                             s(v, "reason"),
                             rule_list(v)
                         ),
@@ -303,14 +465,15 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                     ));
                 }
                 if let Some(id) = v.get("tool_use_id").and_then(Value::as_str) {
-                    pres.insert(id.to_owned(), Pre { decision, enforced, touches });
+                    pres.insert(id.to_owned(), Pre { input: v.get("input").cloned().unwrap_or(Value::Null), decision, enforced, touches });
                 }
             }
             "tool.permission_request" => {
                 if matches!(s(v, "decision"), "deny" | "stop") {
+                    p.summary.refusals += 1;
                     p.denied_actions.push(witnessed(
                         i,
-                        format!("permission request denied: {} {}: {}", s(v, "tool"), call_summary(s(v, "tool"), v.get("input")), s(v, "reason")),
+                        format!("permission request denied: {} {}: {}", s(v, "tool"), call_summary(root, s(v, "tool"), v.get("input")), s(v, "reason")),
                         v.clone(),
                     ));
                 }
@@ -320,7 +483,10 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                 // Refused before (or without) mandate's hook: by the agent's own
                 // permission rules or input validation, as its transcript tells it.
                 let tool = s(v, "tool");
-                tools.entry(tool.to_owned()).or_default().2 += 1;
+                let slot = tools.entry(tool.to_owned()).or_default();
+                slot.0.push(i);
+                slot.2 += 1;
+                p.summary.refusals += 1;
                 let after = match s(v, "hook_decision") {
                     "" => String::new(),
                     d => format!(" after the hook's {d}"),
@@ -330,7 +496,7 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                     format!(
                         "refused by {}{after}: {tool} {}: {}",
                         s(v, "refused_by"),
-                        call_summary(tool, v.get("input")),
+                        call_summary(root, tool, v.get("input")),
                         first_line(s(v, "reason"))
                     ),
                     json!({"tool_use_id": v.get("tool_use_id"), "tool": tool, "decision": "deny",
@@ -376,11 +542,13 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
             )),
             "tool.failure" => {
                 let tool = s(v, "tool");
-                tools.entry(tool.to_owned()).or_default().3 += 1;
+                let slot = tools.entry(tool.to_owned()).or_default();
+                slot.0.push(i);
+                slot.3 += 1;
                 if tool == "Bash" {
                     p.commands_run.push(witnessed(
                         i,
-                        format!("{} (failed: {})", s(v.get("input").unwrap_or(&Value::Null), "command"), first_line(s(v, "error"))),
+                        format!("`{}` (failed: {})", s(v.get("input").unwrap_or(&Value::Null), "command"), first_line(s(v, "error"))),
                         json!({"tool_use_id": v.get("tool_use_id"), "command": v.pointer("/input/command"), "error": v.get("error")}),
                     ));
                 }
@@ -414,12 +582,34 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                         format!("; failed: {}", names.join(", "))
                     })
                     .unwrap_or_default();
-                p.tests.push(witnessed(i, format!("`{}`: {counts}{exit}{result}{failed}", s(v, "command")), v.clone()));
+                let text = format!("`{}`: {counts}{exit}{result}{failed}", s(v, "command"));
+                // Evidence of tests is a passing last run (as the run itself keeps it).
+                match s(v, "result") {
+                    "passed" => evidence_on_record.push("tests"),
+                    "" => {}
+                    _ => evidence_on_record.retain(|k| *k != "tests"),
+                }
+                p.summary.last_test_result = match s(v, "result") {
+                    "" => None,
+                    result => Some(result.to_owned()),
+                };
+                p.summary.last_test = Some(format!("`{}`: {counts}{failed} (entry {i})", s(v, "command")));
+                p.tests.push(witnessed(i, text, v.clone()));
             }
-            "evidence.assumption" => p.assumptions.push(claimed(i, s(v, "text").to_owned(), v.clone())),
-            "evidence.risk" => p.residual_risks.push(claimed(i, s(v, "text").to_owned(), v.clone())),
-            "evidence.test_gap" => p.test_gaps.push(claimed(i, s(v, "text").to_owned(), v.clone())),
+            "evidence.assumption" => {
+                evidence_on_record.push("assumptions");
+                p.assumptions.push(claimed(i, s(v, "text").to_owned(), v.clone()));
+            }
+            "evidence.risk" => {
+                evidence_on_record.push("residual_risks");
+                p.residual_risks.push(claimed(i, s(v, "text").to_owned(), v.clone()));
+            }
+            "evidence.test_gap" => {
+                evidence_on_record.push("test_gaps");
+                p.test_gaps.push(claimed(i, s(v, "text").to_owned(), v.clone()));
+            }
             "evidence.rollback" => {
+                evidence_on_record.push("rollback_note");
                 let revised = if p.rollback_note.is_empty() { "" } else { "REVISED: " };
                 p.rollback_note.push(claimed(
                     i,
@@ -435,10 +625,24 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
                 format!("{} by {}: {}", s(v, "decision"), s(v, "reviewer"), s(v, "note")),
                 v.clone(),
             )),
-            "approval.request" | "approval.granted" | "approval.denied" => {
-                let what = e.kind().trim_start_matches("approval.");
-                let by = v.get("by").and_then(Value::as_str).map(|b| format!(" by {b}")).unwrap_or_default();
-                p.approvals.push(witnessed(i, format!("approval {} {what}{by}", s(v, "id")), v.clone()));
+            kind @ ("approval.request" | "approval.granted" | "approval.denied" | "approval.used" | "approval.held") => {
+                let id = s(v, "id").to_owned();
+                held_ids.push(s(v, "tool_use_id").to_owned());
+                match kind {
+                    "approval.request" => requested.push(id.clone()),
+                    "approval.granted" => {
+                        p.summary.approvals_granted += 1;
+                        decided.push(id.clone());
+                    }
+                    "approval.denied" => {
+                        p.summary.approvals_denied += 1;
+                        decided.push(id.clone());
+                    }
+                    "approval.used" => p.summary.approvals_used += 1,
+                    _ => {}
+                }
+                let input = pres.get(s(v, "tool_use_id")).map(|pre| &pre.input);
+                p.approvals.push(approval_item(root, kind, i, v, input));
             }
             "killswitch" => p.status.notes.push(witnessed(
                 i,
@@ -447,38 +651,51 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
             )),
             "stop.gate" => {
                 p.status.missing_evidence = strings(v.get("missing"));
-                p.status.notes.push(witnessed(
-                    i,
-                    format!(
-                        "stop gate {} (attempt {}): missing {}",
-                        if v.get("blocked").and_then(Value::as_bool).unwrap_or(false) { "blocked the stop" } else { "let the run stop" },
-                        v.get("attempt").cloned().unwrap_or(Value::Null),
-                        strings(v.get("missing")).join(", ")
-                    ),
-                    v.clone(),
-                ));
+                evidence_decided = true;
+                let missing = match strings(v.get("missing")) {
+                    m if m.is_empty() => "nothing was missing".to_owned(),
+                    m => format!("missing {}", m.join(", ")),
+                };
+                let attempt = v
+                    .get("attempt")
+                    .and_then(Value::as_u64)
+                    .map(|n| format!(" (attempt {n})"))
+                    .unwrap_or_default();
+                let what = if v.get("blocked").and_then(Value::as_bool).unwrap_or(false) {
+                    "held the agent's stop"
+                } else if v.get("stopped").and_then(Value::as_bool).unwrap_or(false) {
+                    "let the stopped run end"
+                } else {
+                    "let the agent stop"
+                };
+                p.status.notes.push(witnessed(i, format!("stop gate {what}{attempt}: {missing}"), v.clone()));
             }
             "run.stopped" => {
+                p.summary.stop = Some(format!("{}: {}", s(v, "rule"), s(v, "reason")));
                 p.status.state = "stopped".into();
                 p.status.notes.push(witnessed(i, format!("run stopped by rule {}: {}", s(v, "rule"), s(v, "reason")), v.clone()));
             }
             "run.finish" => {
                 let complete = v.get("complete").and_then(Value::as_bool).unwrap_or(false);
-                p.status.state = if complete { "finished" } else { "incomplete" }.into();
+                // A stopped run stays "stopped": that is what the reviewer must see first.
+                if p.status.state != "stopped" {
+                    p.status.state = if complete { "finished" } else { "incomplete" }.into();
+                }
                 p.status.missing_evidence = strings(v.get("missing"));
+                evidence_decided = true;
             }
             _ => {}
         }
     }
-    // Asked calls that ran were approved by the user in Claude Code.
-    p.files_inspected = finish_files(inspected);
-    p.files_changed = finish_files(changed);
+    p.files_inspected = finish_files(root, inspected);
+    p.files_changed = finish_files(root, changed);
     for (tool, (entries, ran, denied, failed)) in tools {
         p.tools_used.push(Item {
             basis: Basis::Witnessed,
             entries,
             text: format!("{tool}: {ran} ran, {denied} denied, {failed} failed"),
             detail: json!({"tool": tool, "ran": ran, "denied": denied, "failed": failed}),
+            diff: None,
         });
     }
     for (server, (entries, names)) in mcp {
@@ -487,9 +704,118 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
             entries,
             text: format!("{server}: {}", names.join(", ")),
             detail: json!({"server": server, "tools": names}),
+            diff: None,
         });
     }
+    p.summary.refusals += refused_ids
+        .iter()
+        .filter(|id| id.is_empty() || !held_ids.contains(id))
+        .count() as u64;
+    let pending = requested.iter().filter(|id| !decided.contains(id)).count();
+    p.summary.approvals_pending = pending as u64;
+    p.summary.status = p.status.state.clone();
+    p.summary.mode = p.status.mode.clone();
+    p.summary.unguarded_calls = p.unguarded_calls.len() as u64;
+    p.summary.files_changed = p.files_changed.len() as u64;
+    if evidence_decided {
+        p.summary.evidence_missing = p.status.missing_evidence.clone();
+        p.summary.evidence_checked_at = "at the end of the run".into();
+    } else {
+        // An open run: what the record holds so far.
+        p.summary.evidence_missing = evidence_required
+            .into_iter()
+            .filter(|k| !evidence_on_record.contains(&k.as_str()))
+            .collect();
+        p.summary.evidence_checked_at = "so far (the run is still open)".into();
+    }
     p
+}
+
+/// One line of the approvals section; a held write carries its diff.
+fn approval_item(root: Option<&str>, kind: &str, i: u64, v: &Value, input: Option<&Value>) -> Item {
+    let id = s(v, "id");
+    let tool = s(v, "tool");
+    let text = match kind {
+        "approval.request" => {
+            let reviewers = strings(v.get("reviewers"));
+            let who = if reviewers.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", reviewers.join(", "))
+            };
+            let reason = match s(v, "reason") {
+                "" => String::new(),
+                r => format!(" ({})", first_line(r)),
+            };
+            let call = call_summary(root, tool, input);
+            let call = if call.is_empty() {
+                tool.to_owned()
+            } else {
+                format!("{tool} {call}")
+            };
+            format!(
+                "approval {id} requested for {call}{reason}; reviewers {}{who}",
+                s(v, "group")
+            )
+        }
+        "approval.granted" | "approval.denied" => {
+            let by = match s(v, "by") {
+                "" => String::new(),
+                b => format!(" by {b}"),
+            };
+            let note = match s(v, "reason") {
+                "" => String::new(),
+                r => format!(": {r}"),
+            };
+            format!(
+                "approval {id} {}{by}{note}",
+                kind.trim_start_matches("approval.")
+            )
+        }
+        "approval.used" => format!("approval {id} let {tool} run (granted by {})", s(v, "by")),
+        _ => format!("{tool} held: approval {id} is {}", s(v, "status")),
+    };
+    // The reviewer is shown the change itself, not a digest of it.
+    let diff = v
+        .get("preview")
+        .and_then(Value::as_str)
+        .filter(|_| matches!(tool, "Write" | "Edit" | "MultiEdit" | "NotebookEdit"))
+        .map(|diff| {
+            // The file's name in the diff's header, relative like every other path.
+            diff.lines()
+                .map(|line| match line.split_at_checked(4) {
+                    Some((mark @ ("--- " | "+++ "), name)) => {
+                        format!("{mark}{}", relative(root, name))
+                    }
+                    _ => line.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        });
+    Item {
+        basis: Basis::Witnessed,
+        entries: vec![i],
+        text,
+        detail: v.clone(),
+        diff,
+    }
+}
+
+/// One line per record entry: its kind, time and what it was about.
+fn index_line(kind: &str, v: &Value, root: Option<&str>) -> String {
+    let tool = s(v, "tool");
+    let what = if tool.is_empty() {
+        String::new()
+    } else {
+        let call = call_summary(root, tool, v.get("input"));
+        let decision = match s(v, "decision") {
+            "" => String::new(),
+            d => format!(" → {d}"),
+        };
+        format!(" {tool} {call}{decision}")
+    };
+    format!("{kind} {}{what}", s(v, "time"))
 }
 
 fn run_start(p: &mut ReviewPacket, i: u64, v: &Value) {
@@ -521,6 +847,7 @@ fn run_start(p: &mut ReviewPacket, i: u64, v: &Value) {
             for kind in ["read", "write", "execute", "call", "expose"] {
                 let list = strings(map.get(kind));
                 if !list.is_empty() {
+                    let list: Vec<String> = list.iter().map(|x| format!("`{x}`")).collect();
                     let _ = write!(text, "{label} {kind}: {}; ", list.join(", "));
                 }
             }
@@ -556,19 +883,19 @@ fn tool_post(
     match pre {
         None => p.unguarded_calls.push(witnessed(
             i,
-            format!("{tool} {} ran with no prior decision", call_summary(tool, input)),
+            format!("{tool} {} ran with no prior decision", call_summary(p.repository.as_deref(), tool, input)),
             json!({"tool_use_id": id, "tool": tool, "input": input, "why": "no tool.pre for this tool_use_id"}),
         )),
         Some(pre) if pre.enforced && matches!(pre.decision.as_str(), "deny" | "stop") => {
             p.unguarded_calls.push(witnessed(
                 i,
-                format!("{tool} {} ran although it was denied", call_summary(tool, input)),
+                format!("{tool} {} ran although it was denied", call_summary(p.repository.as_deref(), tool, input)),
                 json!({"tool_use_id": id, "tool": tool, "input": input, "why": "tool.pre decided deny"}),
             ));
         }
         Some(pre) if pre.decision == "ask" => p.approvals.push(witnessed(
             i,
-            format!("{tool} {} was asked about and then ran (approved in Claude Code)", call_summary(tool, input)),
+            format!("{tool} {} was asked about and then ran (approved in Claude Code)", call_summary(p.repository.as_deref(), tool, input)),
             json!({"tool_use_id": id, "tool": tool}),
         )),
         Some(_) => {}
@@ -645,7 +972,7 @@ fn tool_unguarded(
         i,
         format!(
             "{tool} {} ran unguarded: {}",
-            call_summary(tool, input),
+            call_summary(p.repository.as_deref(), tool, input),
             s(v, "explanation")
         ),
         json!({"tool_use_id": v.get("tool_use_id"), "tool": tool, "input": input, "why": v.get("why"),
@@ -734,9 +1061,25 @@ fn add_file(map: &mut BTreeMap<String, Aggregate>, path: &str, i: u64, tool: &st
     }
 }
 
-fn finish_files(map: BTreeMap<String, Aggregate>) -> Vec<Item> {
-    map.into_iter()
-        .map(|(path, agg)| {
+fn finish_files(root: Option<&str>, map: BTreeMap<String, Aggregate>) -> Vec<Item> {
+    // Two spellings of one file (absolute and relative) are one line.
+    let mut merged: BTreeMap<String, Aggregate> = BTreeMap::new();
+    for (path, agg) in map {
+        let slot = merged.entry(relative(root, &path).to_owned()).or_default();
+        slot.entries.extend(agg.entries);
+        for tool in agg.tools {
+            if !slot.tools.contains(&tool) {
+                slot.tools.push(tool);
+            }
+        }
+        if !agg.detail.is_null() {
+            slot.detail = agg.detail;
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(path, mut agg)| {
+            agg.entries.sort_unstable();
             let sha = agg
                 .detail
                 .get("sha256")
@@ -745,15 +1088,28 @@ fn finish_files(map: BTreeMap<String, Aggregate>) -> Vec<Item> {
                 .unwrap_or_default();
             Item {
                 basis: Basis::Witnessed,
-                text: format!("{path} ({}){sha}", agg.tools.join(", ")),
+                text: format!("`{path}` ({}){sha}", agg.tools.join(", ")),
                 detail: json!({"path": path, "tools": agg.tools, "digest": agg.detail}),
                 entries: agg.entries,
+                diff: None,
             }
         })
         .collect()
 }
 
-fn call_summary(tool: &str, input: Option<&Value>) -> String {
+/// `path` relative to the repository when it lies inside it.
+pub fn relative<'a>(root: Option<&str>, path: &'a str) -> &'a str {
+    match root {
+        Some(root) if !root.is_empty() => match path.strip_prefix(root) {
+            Some("") => ".",
+            Some(rest) => rest.strip_prefix('/').unwrap_or(path),
+            None => path,
+        },
+        _ => path,
+    }
+}
+
+fn call_summary(root: Option<&str>, tool: &str, input: Option<&Value>) -> String {
     let Some(input) = input else {
         return String::new();
     };
@@ -770,6 +1126,7 @@ fn call_summary(tool: &str, input: Option<&Value>) -> String {
         _ => "file_path",
     };
     match input.get(field).and_then(Value::as_str) {
+        Some(x) if field == "file_path" => format!("`{}`", relative(root, first_line(x))),
         Some(x) => format!("`{}`", every_line(x)),
         None => String::new(),
     }
@@ -814,204 +1171,4 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// The packet as pretty JSON.
 pub fn render_json(p: &ReviewPacket) -> String {
     serde_json::to_string_pretty(p).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-}
-
-fn basis_tag(b: Basis) -> &'static str {
-    match b {
-        Basis::Witnessed => "witnessed",
-        Basis::Claimed => "claimed",
-    }
-}
-
-fn entry_refs(entries: &[u64]) -> String {
-    let shown: Vec<String> = entries.iter().take(8).map(u64::to_string).collect();
-    let more = if entries.len() > 8 {
-        format!(" +{}", entries.len() - 8)
-    } else {
-        String::new()
-    };
-    format!("{}{more}", shown.join(","))
-}
-
-/// The packet as Markdown.
-pub fn render_markdown(p: &ReviewPacket) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Review packet: run {}\n",
-        p.run_id.as_deref().unwrap_or("(unknown)")
-    );
-    match &p.verification {
-        Some(v) => {
-            let _ = writeln!(out, "**Record verification:** {}\n", v.summary);
-        }
-        None => out.push_str("**Record verification:** not checked\n\n"),
-    }
-    if !p.unguarded_calls.is_empty() {
-        let _ = writeln!(
-            out,
-            "**WARNING: {} call(s) ran unguarded**: no decision of mandate let them run, so a layer \
-             of enforcement did not hold. See \"Unguarded calls\" below.\n",
-            p.unguarded_calls.len()
-        );
-        for item in &p.unguarded_calls {
-            let _ = writeln!(
-                out,
-                "- {} _(entry {})_",
-                item.text.replace('\n', " "),
-                entry_refs(&item.entries)
-            );
-        }
-        out.push('\n');
-    }
-    let _ = write!(out, "**Run status:** {}", p.status.state);
-    if let Some(mode) = &p.status.mode {
-        let _ = write!(out, " (mode {mode})");
-    }
-    if !p.status.missing_evidence.is_empty() {
-        let _ = write!(
-            out,
-            "; missing evidence: {}",
-            p.status.missing_evidence.join(", ")
-        );
-    }
-    out.push_str("\n\n");
-    for item in &p.status.notes {
-        let _ = writeln!(
-            out,
-            "- {} _(entry {})_",
-            item.text,
-            entry_refs(&item.entries)
-        );
-    }
-    if !p.status.notes.is_empty() {
-        out.push('\n');
-    }
-    out.push_str("Items marked **witnessed** were seen by the recorder; **claimed** items are the agent's own statements.\n");
-    for (key, title) in KEYS {
-        let items = p.section(key);
-        let _ = writeln!(out, "\n## {title}\n");
-        if items.is_empty() {
-            out.push_str("_none recorded_\n");
-        }
-        for item in items {
-            let _ = writeln!(
-                out,
-                "- [{}] {} _(entries {})_",
-                basis_tag(item.basis),
-                item.text.replace('\n', " "),
-                entry_refs(&item.entries)
-            );
-        }
-    }
-    out
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The packet as one self-contained HTML page (inline CSS, no scripts, no external assets).
-pub fn render_html(p: &ReviewPacket) -> String {
-    let run = esc(p.run_id.as_deref().unwrap_or("(unknown)"));
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>Review packet: run {run}</title><style>\
-body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}}\
-h1{{font-size:1.5rem}}h2{{font-size:1.1rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem;margin-top:1.6rem}}\
-ul{{padding-left:1.2rem}}li{{margin:.25rem 0}}code{{background:#f3f4f6;padding:0 .2rem}}\
-.tag{{display:inline-block;font-size:.75rem;border-radius:.6rem;padding:0 .45rem;margin-right:.4rem;font-weight:600}}\
-.witnessed{{background:#dafbe1;color:#116329}}.claimed{{background:#fff8c5;color:#7d4e00}}\
-.refs{{color:#656d76;font-size:.8rem}}.none{{color:#656d76;font-style:italic}}\
-.status{{padding:.6rem .8rem;border-radius:.4rem;margin:.4rem 0}}.ok{{background:#dafbe1}}.bad{{background:#ffebe9}}\
-</style></head><body>\n<h1>Review packet: run {run}</h1>\n"
-    );
-    match &p.verification {
-        Some(v) => {
-            let _ = writeln!(
-                out,
-                "<div class=\"status {}\"><strong>Record verification:</strong> {}</div>",
-                if v.ok { "ok" } else { "bad" },
-                esc(&v.summary)
-            );
-        }
-        None => out.push_str(
-            "<div class=\"status bad\"><strong>Record verification:</strong> not checked</div>\n",
-        ),
-    }
-    if !p.unguarded_calls.is_empty() {
-        let _ = writeln!(
-            out,
-            "<div class=\"status bad\"><strong>Warning: {} call(s) ran unguarded</strong>: no \
-             decision of mandate let them run, so a layer of enforcement did not hold.<ul>",
-            p.unguarded_calls.len()
-        );
-        for item in &p.unguarded_calls {
-            let _ = writeln!(out, "<li>{}</li>", esc(&item.text));
-        }
-        out.push_str("</ul></div>\n");
-    }
-    let mut status = esc(&p.status.state);
-    if let Some(mode) = &p.status.mode {
-        let _ = write!(status, " (mode {})", esc(mode));
-    }
-    if !p.status.missing_evidence.is_empty() {
-        let _ = write!(
-            status,
-            "; missing evidence: {}",
-            esc(&p.status.missing_evidence.join(", "))
-        );
-    }
-    let _ = writeln!(out, "<p><strong>Run status:</strong> {status}</p>");
-    if !p.status.notes.is_empty() {
-        out.push_str("<ul>\n");
-        for item in &p.status.notes {
-            let _ = writeln!(
-                out,
-                "<li>{} <span class=\"refs\">entry {}</span></li>",
-                esc(&item.text),
-                entry_refs(&item.entries)
-            );
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str(
-        "<p><span class=\"tag witnessed\">witnessed</span>seen by the recorder \
-<span class=\"tag claimed\">claimed</span>stated by the agent</p>\n",
-    );
-    for (key, title) in KEYS {
-        let items = p.section(key);
-        let _ = writeln!(out, "<h2 id=\"{key}\">{title}</h2>");
-        if items.is_empty() {
-            out.push_str("<p class=\"none\">none recorded</p>\n");
-            continue;
-        }
-        out.push_str("<ul>\n");
-        for item in items {
-            let tag = basis_tag(item.basis);
-            let _ = writeln!(
-                out,
-                "<li><span class=\"tag {tag}\">{tag}</span>{} <span class=\"refs\">entries {}</span></li>",
-                esc(&item.text),
-                entry_refs(&item.entries)
-            );
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</body></html>\n");
-    out
 }

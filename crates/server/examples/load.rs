@@ -230,13 +230,13 @@ fn main() {
                         mine.push(post(
                             &server,
                             &run.id,
-                            &json!({"key": run.key, "from": k * batch, "entries": chunk}),
+                            &json!({"key": run.key, "from": k * batch, "entries": chunk, "project": "load"}),
                         ));
                     }
                     mine.push(post(
                         &server,
                         &run.id,
-                        &json!({"key": run.key, "from": run.lines.len(), "checkpoints": [run.checkpoint(&signer)]}),
+                        &json!({"key": run.key, "from": run.lines.len(), "checkpoints": [run.checkpoint(&signer)], "project": "load"}),
                     ));
                     latencies.lock().unwrap().extend(mine);
                 }
@@ -292,7 +292,7 @@ fn main() {
                             for _ in 0..10 {
                                 live.add_call();
                             }
-                            let body = json!({"key": live.key, "from": pushed, "entries": &live.lines[pushed..]});
+                            let body = json!({"key": live.key, "from": pushed, "entries": &live.lines[pushed..], "project": "load"});
                             let r = server
                                 .request(
                                     "POST",

@@ -3,19 +3,24 @@
 //! | method and path | who | what |
 //! |---|---|---|
 //! | `GET /healthz` | anyone | `ok` when the database answers |
-//! | `GET /api/v1/whoami` | any token | the caller's e-mail and role |
-//! | `POST /api/v1/runs/{run}/entries` | developer (own runs), admin | push entries and checkpoints ([`crate::ingest`]) |
-//! | `GET /api/v1/runs?user=&status=&task=` | any token | run summaries |
-//! | `GET /api/v1/runs/{run}` | any token | a run: summary, checkpoints, reviews |
-//! | `GET /api/v1/runs/{run}/entries?from=&limit=` | any token | stored lines, in order |
-//! | `GET /api/v1/runs/{run}/verify` | any token | the record crate's verifier over the stored copy |
-//! | `POST /api/v1/runs/{run}/reviews` | reviewer, admin | `{decision, note}` |
-//! | `GET /api/v1/approvals?status=` | any token | approval requests |
-//! | `POST /api/v1/approvals/{id}` | a named reviewer | `{run_id, digest, decision: approve\|deny, for_run, note}`: the run and the digest of the call must be the request's |
-//! | `GET /api/v1/killswitch`, `POST …` | any / security, admin | `{action: disable\|enable, target, reason}` |
+//! | `GET /api/v1/whoami` | any token | the caller's e-mail, role and projects |
+//! | `POST /api/v1/runs/{run}/entries` | a delegator of the run's project (own runs only) | push entries and checkpoints ([`crate::ingest`]) |
+//! | `GET /api/v1/runs?user=&status=&task=` | any token | summaries of the runs the caller reads ([`crate::team::Visibility`]) |
+//! | `GET /api/v1/runs/{run}` | who reads the run | a run: summary, checkpoints, reviews |
+//! | `GET /api/v1/runs/{run}/entries?from=&limit=` | who reads the run | stored lines, in order |
+//! | `GET /api/v1/runs/{run}/verify` | who reads the run | the record crate's verifier over the stored copy |
+//! | `POST /api/v1/runs/{run}/reviews` | a reviewer of the run's project | `{decision, note}` |
+//! | `GET /api/v1/approvals?status=` | any token | approval requests of runs the caller reads |
+//! | `POST /api/v1/approvals/{id}` | a member of the request's reviewer group in the team policy | `{run_id, digest, decision: approve\|deny, for_run, note}`: the run and the digest of the call must be the request's |
+//! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
-//! | `GET /api/v1/metrics` | any token | counts per day, decisions, top denied rules |
+//! | `GET /api/v1/metrics` | admin | counts per day, decisions, top denied rules |
+//! | `GET /api/v1/policy`, `POST …` | any / security, admin (every-project token) | the team policy ([`crate::team`]), `{policy, base}` |
+//! | `GET /api/v1/tokens`, `POST …` | own / admin | token listing (with last use) and creation |
+//! | `POST /api/v1/tokens/{id}/revoke`, `…/rotate` | the token's user, admin | revocation and rotation |
+//! | `GET /api/v1/keys`, `POST …` | admin | enrolled machine signing keys, and enrolment |
+//! | `GET /api/v1/audit?from=&limit=`, `…/export`, `…/verify` | admin | the audit log ([`crate::audit`]) |
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -29,7 +34,8 @@ use sqlx::any::AnyRow;
 
 use crate::auth::caller;
 use crate::ingest::{Push, Receipt, ingest};
-use crate::{AppState, Caller, Db, ServerError, now, random_id};
+use crate::team::{self, TeamPolicy, Visibility};
+use crate::{AppState, Caller, Db, Role, ServerError, audit, now, random_id};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,6 +59,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/registry", get(api_registry).post(api_register))
         .route("/api/v1/sync", get(api_sync))
         .route("/api/v1/metrics", get(api_metrics))
+        .route("/api/v1/policy", get(api_policy).post(api_push_policy))
+        .route("/api/v1/tokens", get(api_tokens).post(api_create_token))
+        .route("/api/v1/tokens/{id}/revoke", post(api_revoke_token))
+        .route("/api/v1/tokens/{id}/rotate", post(api_rotate_token))
+        .route("/api/v1/keys", get(api_keys).post(api_enroll_key))
+        .route("/api/v1/audit", get(api_audit))
+        .route("/api/v1/audit/export", get(api_audit_export))
+        .route("/api/v1/audit/verify", get(api_audit_verify))
 }
 
 type ApiResult<T> = Result<Json<T>, ServerError>;
@@ -71,7 +85,12 @@ async fn healthz(State(state): State<AppState>) -> Result<&'static str, ServerEr
 
 async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Value> {
     let who = caller(&state.db, &headers).await?;
-    Ok(Json(json!({"email": who.email, "role": who.role.as_str()})))
+    Ok(Json(json!({
+        "email": who.email,
+        "role": who.role.as_str(),
+        "projects": who.scope.describe(),
+        "token": who.token_id,
+    })))
 }
 
 async fn api_push(
@@ -103,6 +122,7 @@ pub struct RunFilter {
 pub struct RunSummary {
     pub run_id: String,
     pub owner: String,
+    pub project: Option<String>,
     pub task_id: Option<String>,
     pub request: Option<String>,
     pub delegated_by: Option<String>,
@@ -121,7 +141,8 @@ pub struct RunSummary {
 
 const RUN_COLUMNS: &str = "run_id, owner, task_id, request, delegated_by, agent, mode, status, \
     entries, sealed, calls, denials, started_at, last_at, signer, \
-    (SELECT decision FROM reviews r WHERE r.run_id = runs.run_id ORDER BY created_at DESC LIMIT 1)";
+    (SELECT decision FROM reviews r WHERE r.run_id = runs.run_id ORDER BY created_at DESC LIMIT 1), \
+    project";
 
 fn run_summary(row: &AnyRow) -> Result<RunSummary, sqlx::Error> {
     Ok(RunSummary {
@@ -141,11 +162,18 @@ fn run_summary(row: &AnyRow) -> Result<RunSummary, sqlx::Error> {
         last_at: row.try_get(13)?,
         signer: row.try_get(14)?,
         review: row.try_get(15)?,
+        project: row.try_get(16)?,
     })
 }
 
-/// Runs, newest first, filtered.
-pub async fn list_runs(db: &Db, filter: &RunFilter) -> Result<Vec<RunSummary>, ServerError> {
+/// Runs the caller reads, newest first, filtered.
+pub async fn list_runs(
+    db: &Db,
+    who: &Caller,
+    filter: &RunFilter,
+) -> Result<Vec<RunSummary>, ServerError> {
+    let policy = team::current(db).await?.policy;
+    let (visible, binds) = Visibility::of(who, &policy).sql(5);
     fn nonempty(v: &Option<String>) -> Option<&str> {
         v.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -158,17 +186,33 @@ pub async fn list_runs(db: &Db, filter: &RunFilter) -> Result<Vec<RunSummary>, S
          WHERE ($1 = '' OR owner = $1 OR delegated_by = $1) \
          AND ($2 = '' OR status = $2) \
          AND ($3 = '' OR task_id LIKE $3 OR run_id LIKE $3) \
-         AND ($4 = 0 OR denials > 0) \
-         ORDER BY COALESCE(last_at, received_at) DESC LIMIT 500"
+         AND ($4 = 0 OR denials > 0) AND {visible} \
+         ORDER BY COALESCE(last_received_at, received_at) DESC LIMIT 500"
     );
-    let rows = sqlx::query(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(user.unwrap_or_default())
         .bind(status.unwrap_or_default())
         .bind(task.unwrap_or_default())
-        .bind(i64::from(denied))
-        .fetch_all(&db.pool)
-        .await?;
+        .bind(i64::from(denied));
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     Ok(rows.iter().map(run_summary).collect::<Result<_, _>>()?)
+}
+
+/// A run the caller reads; one they may not read is "not found", as one that is not here.
+pub async fn readable_run(db: &Db, who: &Caller, run_id: &str) -> Result<RunSummary, ServerError> {
+    let run = get_run(db, run_id).await?;
+    let policy = team::current(db).await?.policy;
+    if Visibility::of(who, &policy).sees(&run.owner, run.project.as_deref()) {
+        Ok(run)
+    } else {
+        Err(ServerError::NotFound(format!(
+            "there is no run `{run_id}` that {} may read",
+            who.email
+        )))
+    }
 }
 
 pub async fn get_run(db: &Db, run_id: &str) -> Result<RunSummary, ServerError> {
@@ -235,8 +279,8 @@ async fn api_runs(
     headers: HeaderMap,
     Query(filter): Query<RunFilter>,
 ) -> ApiResult<Vec<RunSummary>> {
-    caller(&state.db, &headers).await?;
-    Ok(Json(list_runs(&state.db, &filter).await?))
+    let who = caller(&state.db, &headers).await?;
+    Ok(Json(list_runs(&state.db, &who, &filter).await?))
 }
 
 async fn api_run(
@@ -244,8 +288,8 @@ async fn api_run(
     headers: HeaderMap,
     Path(run): Path<String>,
 ) -> ApiResult<Value> {
-    caller(&state.db, &headers).await?;
-    let summary = get_run(&state.db, &run).await?;
+    let who = caller(&state.db, &headers).await?;
+    let summary = readable_run(&state.db, &who, &run).await?;
     let checkpoints: Vec<i64> =
         sqlx::query("SELECT size FROM checkpoints WHERE run_id = $1 ORDER BY size")
             .bind(&run)
@@ -256,6 +300,9 @@ async fn api_run(
             .collect::<Result<_, _>>()?;
     Ok(Json(json!({
         "run": summary,
+        // "Verified" rests on this: the signer is a key enrolled for the run's delegator
+        // in its project.
+        "signer_enrolled": crate::ingest::signer_enrolled(&state.db, &run).await?,
         "checkpoints": checkpoints,
         "reviews": reviews(&state.db, &run).await?,
     })))
@@ -275,8 +322,8 @@ async fn api_entries(
     Path(run): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Value> {
-    caller(&state.db, &headers).await?;
-    get_run(&state.db, &run).await?;
+    let who = caller(&state.db, &headers).await?;
+    readable_run(&state.db, &who, &run).await?;
     let limit = page.limit.unwrap_or(1000).min(10_000);
     let lines = entries(&state.db, &run, page.from, limit).await?;
     Ok(Json(json!({"from": page.from, "entries": lines})))
@@ -287,7 +334,8 @@ async fn api_verify(
     headers: HeaderMap,
     Path(run): Path<String>,
 ) -> ApiResult<mandate_record::VerifyReport> {
-    caller(&state.db, &headers).await?;
+    let who = caller(&state.db, &headers).await?;
+    readable_run(&state.db, &who, &run).await?;
     Ok(Json(crate::ingest::verify_stored(&state.db, &run).await?))
 }
 
@@ -306,7 +354,26 @@ pub async fn record_review(
     form: &ReviewForm,
 ) -> Result<Review, ServerError> {
     who.require(who.may_review(), "review runs")?;
-    let run = get_run(db, run_id).await?;
+    let run = readable_run(db, who, run_id).await?;
+    let policy = team::current(db).await?.policy;
+    let reviews_project = run.project.as_deref().is_some_and(|p| {
+        who.scope.covers(p)
+            && policy.project(p).is_some_and(|project| {
+                project
+                    .reviewers
+                    .values()
+                    .flatten()
+                    .any(|e| e == &who.email)
+            })
+    });
+    if !reviews_project {
+        return Err(ServerError::Forbidden(format!(
+            "{} is not a reviewer of project `{}` in the team policy, so may not review run \
+             `{run_id}`",
+            who.email,
+            run.project.as_deref().unwrap_or("(none)")
+        )));
+    }
     if !matches!(
         form.decision.as_str(),
         "approve" | "reject" | "request-changes"
@@ -316,7 +383,7 @@ pub async fn record_review(
             form.decision
         )));
     }
-    if run.delegated_by.as_deref() == Some(who.email.as_str()) || run.owner == who.email {
+    if run.owner == who.email {
         return Err(ServerError::Forbidden(format!(
             "{} delegated or pushed run `{run_id}` and may not review it",
             who.email
@@ -339,6 +406,14 @@ pub async fn record_review(
     .bind(&review.note)
     .bind(&review.created_at)
     .execute(&db.pool)
+    .await?;
+    audit::append(
+        db,
+        &who.email,
+        "run.review",
+        run_id,
+        json!({"decision": review.decision, "note": review.note}),
+    )
     .await?;
     Ok(review)
 }
@@ -404,20 +479,27 @@ fn approval(row: &AnyRow) -> Result<Approval, sqlx::Error> {
     })
 }
 
+/// Approval requests of runs the caller reads, newest first.
 pub async fn list_approvals(
     db: &Db,
+    who: &Caller,
     status: Option<&str>,
     run_id: Option<&str>,
 ) -> Result<Vec<Approval>, ServerError> {
+    let policy = team::current(db).await?.policy;
+    let (visible, binds) = Visibility::of(who, &policy).sql(3);
     let sql = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE ($1 = '' OR status = $1) \
-         AND ($2 = '' OR run_id = $2) ORDER BY requested_at DESC LIMIT 500"
+         AND ($2 = '' OR run_id = $2) AND run_id IN (SELECT run_id FROM runs WHERE {visible}) \
+         ORDER BY requested_at DESC LIMIT 500"
     );
-    let rows = sqlx::query(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(status.unwrap_or(""))
-        .bind(run_id.unwrap_or(""))
-        .fetch_all(&db.pool)
-        .await?;
+        .bind(run_id.unwrap_or(""));
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     Ok(rows.iter().map(approval).collect::<Result<_, _>>()?)
 }
 
@@ -432,9 +514,9 @@ async fn api_approvals(
     headers: HeaderMap,
     Query(query): Query<StatusQuery>,
 ) -> ApiResult<Vec<Approval>> {
-    caller(&state.db, &headers).await?;
+    let who = caller(&state.db, &headers).await?;
     Ok(Json(
-        list_approvals(&state.db, query.status.as_deref(), None).await?,
+        list_approvals(&state.db, &who, query.status.as_deref(), None).await?,
     ))
 }
 
@@ -453,8 +535,9 @@ pub struct DecideForm {
     pub note: String,
 }
 
-/// Decide a pending request: only a member of its reviewer group, never the delegating
-/// user, and only once.
+/// Decide a pending request: only a member of its reviewer group as the team policy
+/// names it now (never as the pushed record names it), never the run's delegator (the
+/// user whose token pushed it), and only once.
 pub async fn decide(
     db: &Db,
     who: &Caller,
@@ -488,15 +571,28 @@ pub async fn decide(
             have: None,
         });
     }
-    if !request.reviewers.iter().any(|r| r == &who.email) {
+    let run = get_run(db, &request.run_id).await?;
+    let project = run.project.clone().unwrap_or_default();
+    let policy = team::current(db).await?.policy;
+    let group = policy
+        .project(&project)
+        .and_then(|p| p.reviewers.get(&request.group))
+        .cloned()
+        .unwrap_or_default();
+    if !who.scope.covers(&project) || !group.iter().any(|r| r == &who.email) {
         return Err(ServerError::Forbidden(format!(
-            "{} is not in the `{}` reviewer group of request {id} ({})",
+            "{} is not in the `{}` reviewer group of project `{project}` in the team policy \
+             ({}), so may not decide request {id}",
             who.email,
             request.group,
-            request.reviewers.join(", ")
+            if group.is_empty() {
+                "the policy names nobody; security sets it with POST /api/v1/policy".to_string()
+            } else {
+                group.join(", ")
+            }
         )));
     }
-    if request.delegated_by.as_deref() == Some(who.email.as_str()) {
+    if run.owner == who.email {
         return Err(ServerError::Forbidden(format!(
             "{} delegated run `{}` and may not approve its calls",
             who.email, request.run_id
@@ -526,6 +622,15 @@ pub async fn decide(
             have: None,
         });
     }
+    audit::append(
+        db,
+        &who.email,
+        &format!("approval.{}", form.decision),
+        id,
+        json!({"run_id": request.run_id, "digest": request.digest, "tool": request.tool,
+               "for_run": for_run, "note": note}),
+    )
+    .await?;
     let row = sqlx::query(&sql).bind(id).fetch_one(&db.pool).await?;
     Ok(approval(&row)?)
 }
@@ -592,6 +697,16 @@ pub fn valid_target(target: &str) -> bool {
 
 pub async fn switch(db: &Db, who: &Caller, form: &KillForm) -> Result<Vec<Killed>, ServerError> {
     who.require(who.may_kill(), "use the kill switch")?;
+    if who.role != Role::Admin {
+        let policy = team::current(db).await?.policy;
+        if !policy.kill_switch.iter().any(|e| e == &who.email) {
+            return Err(ServerError::Forbidden(format!(
+                "{} does not hold the kill switch: the team policy's `kill_switch` list does \
+                 not name them (an admin or security changes it with POST /api/v1/policy)",
+                who.email
+            )));
+        }
+    }
     let target = form.target.trim();
     if !valid_target(target) {
         return Err(ServerError::BadRequest(format!(
@@ -637,6 +752,14 @@ pub async fn switch(db: &Db, who: &Caller, form: &KillForm) -> Result<Vec<Killed
     .bind(&who.email)
     .bind(form.reason.trim())
     .execute(&mut *tx)
+    .await?;
+    audit::append_in(
+        &mut tx,
+        &who.email,
+        &format!("killswitch.{}", form.action),
+        target,
+        json!({"reason": form.reason.trim()}),
+    )
     .await?;
     tx.commit().await?;
     killed(db).await
@@ -706,7 +829,20 @@ pub async fn register(db: &Db, who: &Caller, entry: &Registered) -> Result<(), S
             "access is `read` or `write`".to_string(),
         ));
     }
+    let before = registry(db)
+        .await?
+        .into_iter()
+        .find(|r| r.name == entry.name);
     let mut tx = db.pool.begin().await?;
+    audit::append_in(
+        &mut tx,
+        &who.email,
+        "registry.set",
+        &entry.name,
+        json!({"before": before, "after": {"owner": entry.owner.trim(), "purpose": entry.purpose.trim(),
+               "data": entry.data.trim(), "access": entry.access}}),
+    )
+    .await?;
     sqlx::query("DELETE FROM registry WHERE name = $1")
         .bind(&entry.name)
         .execute(&mut *tx)
@@ -885,6 +1021,302 @@ pub async fn metrics(db: &Db) -> Result<Metrics, ServerError> {
 }
 
 async fn api_metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Metrics> {
-    caller(&state.db, &headers).await?;
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "read the organisation's metrics")?;
     Ok(Json(metrics(&state.db).await?))
+}
+
+// ---------------------------------------------------------------------------------
+// The team policy
+
+async fn api_policy(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Value> {
+    caller(&state.db, &headers).await?;
+    let current = team::current(&state.db).await?;
+    let history: Vec<Value> = team::history(&state.db)
+        .await?
+        .into_iter()
+        .map(|(version, by, at)| json!({"version": version, "by": by, "at": at}))
+        .collect();
+    Ok(Json(json!({
+        "version": current.version,
+        "by": current.by,
+        "at": current.at,
+        "policy": current.policy,
+        "history": history,
+    })))
+}
+
+/// A new version of the team policy; `base`, when given, must be the version in force.
+#[derive(Deserialize)]
+struct PolicyPush {
+    policy: TeamPolicy,
+    #[serde(default)]
+    base: Option<i64>,
+}
+
+async fn api_push_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<team::Versioned> {
+    let who = caller(&state.db, &headers).await?;
+    let push: PolicyPush = parse(&body)?;
+    Ok(Json(
+        team::push(&state.db, &who, push.policy, push.base).await?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------
+// Tokens
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// An admin lists everyone's tokens (or one user's); anyone else their own.
+async fn api_tokens(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<Vec<crate::auth::TokenInfo>> {
+    let who = caller(&state.db, &headers).await?;
+    let user = if who.role == Role::Admin {
+        query.user.filter(|u| !u.trim().is_empty())
+    } else {
+        Some(who.email.clone())
+    };
+    Ok(Json(
+        crate::auth::list_tokens(&state.db, user.as_deref()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    user: String,
+    role: String,
+    #[serde(default)]
+    projects: Vec<String>,
+    /// `90d`, `12h`, `30m`.
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+fn ttl(text: Option<&str>) -> Result<Option<std::time::Duration>, ServerError> {
+    text.map(crate::auth::parse_ttl)
+        .transpose()
+        .map_err(ServerError::BadRequest)
+}
+
+async fn api_create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Value> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "create tokens")?;
+    let form: TokenForm = parse(&body)?;
+    let role: Role = form.role.parse().map_err(ServerError::BadRequest)?;
+    let new = crate::auth::NewToken {
+        email: form.user,
+        role,
+        projects: form.projects,
+        expires: ttl(form.expires.as_deref())?,
+    };
+    let (token, id) = crate::auth::create_token(&state.db, &new).await?;
+    audit::append(
+        &state.db,
+        &who.email,
+        "token.create",
+        &id,
+        json!({"user": crate::auth::normalise_email(&new.email)?, "role": role.as_str(),
+               "projects": new.projects, "expires": form.expires}),
+    )
+    .await?;
+    Ok(Json(json!({"token": token, "id": id})))
+}
+
+/// Only the token's user or an admin revokes or rotates it.
+fn token_owner(who: &Caller) -> Option<&str> {
+    (who.role != Role::Admin).then_some(who.email.as_str())
+}
+
+async fn api_revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<crate::auth::TokenInfo> {
+    let who = caller(&state.db, &headers).await?;
+    let info = crate::auth::revoke_id(&state.db, &id, token_owner(&who)).await?;
+    audit::append(
+        &state.db,
+        &who.email,
+        "token.revoke",
+        &info.id,
+        json!({"user": info.email}),
+    )
+    .await?;
+    Ok(Json(info))
+}
+
+#[derive(Deserialize, Default)]
+struct RotateForm {
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+async fn api_rotate_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Value> {
+    let who = caller(&state.db, &headers).await?;
+    let form: RotateForm = if body.is_empty() {
+        RotateForm::default()
+    } else {
+        parse(&body)?
+    };
+    let (token, new_id) = crate::auth::rotate(
+        &state.db,
+        &id,
+        token_owner(&who),
+        ttl(form.expires.as_deref())?,
+    )
+    .await?;
+    audit::append(
+        &state.db,
+        &who.email,
+        "token.rotate",
+        &id,
+        json!({"new": new_id}),
+    )
+    .await?;
+    Ok(Json(json!({"token": token, "id": new_id, "revoked": id})))
+}
+
+// ---------------------------------------------------------------------------------
+// Machine signing keys
+
+async fn api_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Vec<Value>> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "list enrolled keys")?;
+    Ok(Json(crate::ingest::enrolled_keys(&state.db).await?))
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    user: String,
+    project: String,
+    /// The base64 Ed25519 public key, or a whole verifier key string.
+    key: String,
+    /// `enroll` (default) or `revoke`.
+    #[serde(default)]
+    action: Option<String>,
+}
+
+async fn api_enroll_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Vec<Value>> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "enroll signing keys")?;
+    let form: KeyForm = parse(&body)?;
+    let revoke = match form.action.as_deref().unwrap_or("enroll") {
+        "enroll" => false,
+        "revoke" => true,
+        other => {
+            return Err(ServerError::BadRequest(format!(
+                "`{other}` is not a key action: use enroll or revoke"
+            )));
+        }
+    };
+    crate::ingest::set_key(
+        &state.db,
+        &who,
+        &form.user,
+        &form.project,
+        &form.key,
+        revoke,
+    )
+    .await?;
+    Ok(Json(crate::ingest::enrolled_keys(&state.db).await?))
+}
+
+// ---------------------------------------------------------------------------------
+// The audit log
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+async fn api_audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Value> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "read the audit log")?;
+    let limit = query.limit.unwrap_or(1000).min(10_000);
+    let lines: Vec<Value> = audit::lines(&state.db, query.from, limit)
+        .await?
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+        .collect();
+    Ok(Json(json!({"from": query.from, "entries": lines})))
+}
+
+/// The whole log as JSON lines, exactly as stored (each line's leaf hash is what the
+/// next line's `prev` names).
+async fn api_audit_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ServerError> {
+    use axum::response::IntoResponse as _;
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "export the audit log")?;
+    let mut out = String::new();
+    let mut from = 0u64;
+    loop {
+        let lines = audit::lines(&state.db, from, 10_000).await?;
+        if lines.is_empty() {
+            break;
+        }
+        from += lines.len() as u64;
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    audit::append(
+        &state.db,
+        &who.email,
+        "audit.export",
+        "audit",
+        json!({"lines": from}),
+    )
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-ndjson; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
+
+async fn api_audit_verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<audit::AuditCheck> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "verify the audit log")?;
+    Ok(Json(audit::verify(&state.db).await?))
 }

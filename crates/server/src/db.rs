@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals bound",
         include_str!("../migrations/0002_approvals_bound.sql"),
     ),
+    (
+        3,
+        "identity and teams",
+        include_str!("../migrations/0003_identity.sql"),
+    ),
 ];
 
 /// An open database.

@@ -102,8 +102,10 @@ const NAV: &[(&str, &str)] = &[
     ("/runs", "Runs"),
     ("/approvals", "Approvals"),
     ("/registry", "Registry & kill switch"),
+    ("/policy", "Team policy"),
     ("/readiness", "Readiness"),
     ("/metrics", "Metrics"),
+    ("/audit", "Audit log"),
 ];
 
 /// A whole page.

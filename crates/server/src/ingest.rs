@@ -3,6 +3,12 @@
 //! The developer's local log stays the source of truth; the server keeps a copy it has
 //! checked itself, so a reviewer does not have to trust the pusher's word:
 //!
+//! - who pushes is the token's user, and only into their own runs: the run's delegator is
+//!   that user, whatever its entries say. A run belongs to the project its push names
+//!   (`[records] project` in mandate.toml); the team policy must list the user as a
+//!   delegator of that project, and the token must be scoped to it;
+//! - the machine key is enrolled for the user and project at their first push; a push
+//!   signed by another key is refused until an admin enrols it;
 //! - the first push of a run pins its signer: the C2SP verifier key of the machine that
 //!   recorded it. Every later checkpoint must be signed by that key;
 //! - entries arrive in order, each as its exact stored line. Entry *n* must say `"i": n`,
@@ -27,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{Any, Row as _, Transaction};
 
-use crate::{Caller, Db, ServerError, hex, now};
+use crate::team::TeamPolicy;
+use crate::{Caller, Db, ServerError, audit, hex, now};
 
 /// The most entries one push may carry.
 pub const MAX_BATCH: usize = 5000;
@@ -46,6 +53,10 @@ pub struct Push {
     /// Signed notes, as stored in `checkpoints/<size>`.
     #[serde(default)]
     pub checkpoints: Vec<String>,
+    /// The project the run belongs to (`[records] project` in mandate.toml); needed for
+    /// a run's first push, and must agree after.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 /// What the server holds after a push.
@@ -149,37 +160,71 @@ pub async fn ingest(
         notes.push(checkpoint);
     }
 
+    let pushed_project = push
+        .project
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    if let Some(project) = pushed_project
+        && !crate::team::valid_project(project)
+    {
+        return Err(ServerError::BadRequest(format!(
+            "`{project}` is not a project name (letters, digits, `-`, `_`, `.`, `/`)"
+        )));
+    }
+    let policy = crate::team::current(db).await?.policy;
     let mut tx = db.pool.begin().await?;
     let received = now();
     // Create the run on its first push, then lock its row: on PostgreSQL the UPDATE
-    // takes a row lock, on SQLite it takes the write lock before anything is read.
+    // takes a row lock, on SQLite it takes the write lock before anything is read. The
+    // delegator is the token's user, never what the entries claim.
     sqlx::query(
-        "INSERT INTO runs (run_id, owner, signer, received_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (run_id) DO NOTHING",
+        "INSERT INTO runs (run_id, owner, signer, received_at, project, delegated_by) \
+         VALUES ($1, $2, $3, $4, $5, $2) ON CONFLICT (run_id) DO NOTHING",
     )
     .bind(run_id)
     .bind(&caller.email)
     .bind(&push.key)
     .bind(&received)
+    .bind(pushed_project)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE runs SET signer = signer WHERE run_id = $1")
+    sqlx::query("UPDATE runs SET last_received_at = $2 WHERE run_id = $1")
         .bind(run_id)
+        .bind(&received)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query("SELECT owner, signer, entries FROM runs WHERE run_id = $1")
+    let row = sqlx::query("SELECT owner, signer, entries, project FROM runs WHERE run_id = $1")
         .bind(run_id)
         .fetch_one(&mut *tx)
         .await?;
     let owner: String = row.try_get(0)?;
     let signer: String = row.try_get(1)?;
     let have = u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0);
-    if owner != caller.email && caller.role != crate::Role::Admin {
+    let project: Option<String> = row.try_get(3)?;
+    if owner != caller.email {
         return Err(ServerError::Forbidden(format!(
             "run `{run_id}` was pushed by {owner}; {} may push only their own runs",
             caller.email
         )));
     }
+    let Some(project) = project else {
+        return Err(ServerError::BadRequest(format!(
+            "run `{run_id}` names no project: set `project = \"NAME\"` under [records] in the \
+             repository's mandate.toml (the name the team policy uses), then push again"
+        )));
+    };
+    if let Some(pushed) = pushed_project
+        && pushed != project
+    {
+        return Err(ServerError::Conflict {
+            message: format!(
+                "run `{run_id}` belongs to project `{project}`; this push names `{pushed}`"
+            ),
+            have: Some(have),
+        });
+    }
+    may_delegate(caller, &policy, &project)?;
     if signer != push.key {
         return Err(ServerError::Conflict {
             message: format!(
@@ -189,6 +234,7 @@ pub async fn ingest(
             have: Some(have),
         });
     }
+    enrolled_or_first(&mut tx, caller, &project, &push.key).await?;
     if push.from > have {
         return Err(ServerError::Conflict {
             message: format!(
@@ -242,7 +288,7 @@ pub async fn ingest(
     }
     insert_entries(&mut tx, run_id, &fresh).await?;
     let have_now = have + fresh.len() as u64;
-    derive(&mut tx, run_id, &fresh).await?;
+    derive(&mut tx, run_id, &fresh, &policy, &project).await?;
 
     // Checkpoints, against the stored prefix.
     let mut leaves: Option<Vec<Hash>> = None;
@@ -473,11 +519,207 @@ async fn insert_entries(
     Ok(())
 }
 
-/// Keep the run's summary and the approval queue in step with new entries.
+/// Only a delegator of the project, with a token scoped to it, pushes its runs.
+fn may_delegate(caller: &Caller, policy: &TeamPolicy, project: &str) -> Result<(), ServerError> {
+    if !caller.scope.covers(project) {
+        return Err(ServerError::Forbidden(format!(
+            "this token of {} is scoped to {}, not to project `{project}`",
+            caller.email,
+            caller.scope.describe()
+        )));
+    }
+    let listed = policy
+        .project(project)
+        .is_some_and(|p| p.delegators.iter().any(|d| d == &caller.email));
+    if !listed {
+        return Err(ServerError::Forbidden(format!(
+            "{} is not a delegator of project `{project}` in the team policy, so may not push \
+             its runs; security or an admin adds them (POST /api/v1/policy)",
+            caller.email
+        )));
+    }
+    Ok(())
+}
+
+/// The key part of a verifier key string (`<name>+<id>+<base64 key>`).
+/// A bare key (no `+`-separated name) is taken whole. Base64 may itself hold `+`, so
+/// only the first two separators count.
+fn key_blob(key: &str) -> &str {
+    let key = key.trim();
+    let mut parts = key.splitn(3, '+');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(blob)) => blob,
+        _ => key,
+    }
+}
+
+/// The machine key must be enrolled for the user and project; the first push of a user
+/// in a project enrols the key it is signed with.
+async fn enrolled_or_first(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+    project: &str,
+    key: &str,
+) -> Result<(), ServerError> {
+    let blob = key_blob(key);
+    let rows =
+        sqlx::query("SELECT key, revoked FROM signing_keys WHERE email = $1 AND project = $2")
+            .bind(&caller.email)
+            .bind(project)
+            .fetch_all(&mut **tx)
+            .await?;
+    if rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO signing_keys (email, project, key, enrolled_at, enrolled_by) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&caller.email)
+        .bind(project)
+        .bind(blob)
+        .bind(now())
+        .bind(&caller.email)
+        .execute(&mut **tx)
+        .await?;
+        audit::append_in(
+            tx,
+            &caller.email,
+            "key.enroll",
+            &format!("{}/{project}", caller.email),
+            serde_json::json!({"key": blob, "how": "first push"}),
+        )
+        .await?;
+        return Ok(());
+    }
+    for row in rows {
+        let (stored, revoked): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if stored == blob && revoked == 0 {
+            return Ok(());
+        }
+    }
+    Err(ServerError::Forbidden(format!(
+        "this machine's signing key ({blob}) is not enrolled for {} in project `{project}`: \
+         an admin enrols it (POST /api/v1/keys) before its runs are taken",
+        caller.email
+    )))
+}
+
+/// Enrolled keys, for admins.
+pub async fn enrolled_keys(db: &Db) -> Result<Vec<Value>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT email, project, key, enrolled_at, enrolled_by, revoked FROM signing_keys \
+         ORDER BY email, project, enrolled_at",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(serde_json::json!({
+            "user": row.try_get::<String, _>(0)?,
+            "project": row.try_get::<String, _>(1)?,
+            "key": row.try_get::<String, _>(2)?,
+            "enrolled_at": row.try_get::<String, _>(3)?,
+            "enrolled_by": row.try_get::<String, _>(4)?,
+            "revoked": row.try_get::<i64, _>(5)? != 0,
+        }));
+    }
+    Ok(out)
+}
+
+/// An admin enrols a key for a user and project, or revokes one.
+pub async fn set_key(
+    db: &Db,
+    who: &Caller,
+    user: &str,
+    project: &str,
+    key: &str,
+    revoke: bool,
+) -> Result<(), ServerError> {
+    let user = crate::auth::normalise_email(user)?;
+    if !crate::team::valid_project(project) {
+        return Err(ServerError::BadRequest(format!(
+            "`{project}` is not a project name"
+        )));
+    }
+    let blob = key_blob(key);
+    if blob.is_empty() || blob.len() > 200 {
+        return Err(ServerError::BadRequest("that is not a key".to_string()));
+    }
+    let mut tx = db.pool.begin().await?;
+    if revoke {
+        sqlx::query(
+            "UPDATE signing_keys SET revoked = 1 WHERE email = $1 AND project = $2 AND key = $3",
+        )
+        .bind(&user)
+        .bind(project)
+        .bind(blob)
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO signing_keys (email, project, key, enrolled_at, enrolled_by) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email, project, key) DO NOTHING",
+        )
+        .bind(&user)
+        .bind(project)
+        .bind(blob)
+        .bind(now())
+        .bind(&who.email)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET revoked = 0 WHERE email = $1 AND project = $2 AND key = $3",
+        )
+        .bind(&user)
+        .bind(project)
+        .bind(blob)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::append_in(
+        &mut tx,
+        &who.email,
+        if revoke { "key.revoke" } else { "key.enroll" },
+        &format!("{user}/{project}"),
+        serde_json::json!({"key": blob}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether the key a run is signed with is enrolled (and not revoked) for its owner in
+/// its project: what "verified" rests on.
+pub async fn signer_enrolled(db: &Db, run_id: &str) -> Result<bool, ServerError> {
+    let row = sqlx::query("SELECT owner, project, signer FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let (owner, project, signer): (String, Option<String>, String) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let Some(project) = project else {
+        return Ok(false);
+    };
+    Ok(sqlx::query(
+        "SELECT 1 FROM signing_keys WHERE email = $1 AND project = $2 AND key = $3 AND revoked = 0",
+    )
+    .bind(owner)
+    .bind(project)
+    .bind(key_blob(&signer))
+    .fetch_optional(&db.pool)
+    .await?
+    .is_some())
+}
+
+/// Keep the run's summary and the approval queue in step with new entries. The
+/// reviewers of a held call are the team policy's group for the run's project; the
+/// record's own list of reviewers is not taken.
 async fn derive(
     tx: &mut Transaction<'static, Any>,
     run_id: &str,
     entries: &[&Parsed],
+    policy: &TeamPolicy,
+    project: &str,
 ) -> Result<(), ServerError> {
     let mut inputs: HashMap<String, Value> = HashMap::new();
     for entry in entries {
@@ -485,6 +727,17 @@ async fn derive(
         let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "run.start" => {
+                if let Some(named) = text("project")
+                    && named != project
+                {
+                    return Err(ServerError::Conflict {
+                        message: format!(
+                            "run `{run_id}` says it belongs to project `{named}`, but it is \
+                             pushed to project `{project}`"
+                        ),
+                        have: None,
+                    });
+                }
                 let contract = v.get("contract").cloned().unwrap_or_default();
                 let field = |key: &str| {
                     contract
@@ -492,14 +745,15 @@ async fn derive(
                         .and_then(Value::as_str)
                         .map(str::to_string)
                 };
+                // The delegator stays the pushing token's user: a contract's
+                // `delegated_by` is the pusher's word only.
                 sqlx::query(
-                    "UPDATE runs SET task_id = $2, request = $3, delegated_by = $4, agent = $5, \
-                     mode = $6 WHERE run_id = $1",
+                    "UPDATE runs SET task_id = $2, request = $3, agent = $4, mode = $5 \
+                     WHERE run_id = $1",
                 )
                 .bind(run_id)
                 .bind(field("id"))
                 .bind(field("request"))
-                .bind(field("delegated_by").or_else(|| text("user")))
                 .bind(field("agent"))
                 .bind(text("mode"))
                 .execute(&mut **tx)
@@ -543,12 +797,17 @@ async fn derive(
                 .bind(input.map(|i| i.to_string()))
                 .bind(&digest)
                 .bind(text("group").unwrap_or_default())
-                .bind(
-                    v.get("reviewers")
-                        .cloned()
-                        .unwrap_or(Value::Array(Vec::new()))
-                        .to_string(),
-                )
+                .bind({
+                    let group = text("group").unwrap_or_default();
+                    Value::from(
+                        policy
+                            .project(project)
+                            .and_then(|p| p.reviewers.get(&group))
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                    .to_string()
+                })
                 .bind(text("rule"))
                 .bind(text("reason"))
                 .bind(delegated)

@@ -7,7 +7,10 @@
 //! `remote` module.
 //!
 //! - [`db`]: SQLite (the zero-configuration default) or PostgreSQL, one schema.
-//! - [`auth`]: API tokens (stored as SHA-256), roles, the web sign-in cookie.
+//! - [`auth`]: API tokens (stored as SHA-256; roles, project scopes, expiry), web sessions.
+//! - [`team`]: the team policy kept here: projects, delegators, reviewer groups,
+//!   kill-switch holders; who reads which runs.
+//! - [`audit`]: the append-only, hash-chained log of administrative actions.
 //! - [`ingest`]: run-record entries pushed by developers' machines, checked entry by entry
 //!   (index, chain, RFC 6962 leaf hash) and checkpoint by checkpoint (Ed25519 signature
 //!   by the key pinned at the first push, Merkle root); forks are refused.
@@ -18,6 +21,7 @@
 //! processes can serve one PostgreSQL database behind a load balancer.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod db;
 mod html;
@@ -26,6 +30,7 @@ pub mod limits;
 pub mod listen;
 pub mod pages;
 pub mod retention;
+pub mod team;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +41,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub use auth::{Caller, Role};
+pub use auth::{Caller, Role, Scope};
 pub use db::{Backend, Db};
 
 /// What a server process is started with.
@@ -50,12 +55,18 @@ pub struct Config {
     pub retention_every: Duration,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Requests per second one token may send, sustained (bursts of
+    /// [`limits::RATE_BURST_SECONDS`] times as many); 0 turns the limit off.
+    pub rate_limit: u32,
 }
 
-/// Shared by every request: only the pool.
+/// Shared by every request: the pool, whether the server speaks TLS, and the per-token
+/// rate limiter.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Db,
+    pub tls: bool,
+    pub limiter: std::sync::Arc<limits::RateLimiter>,
 }
 
 /// Everything a request can fail with; each maps to one HTTP status.
@@ -117,6 +128,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::sign_in_first,
         ))
+        .layer(axum::middleware::from_fn(limits::same_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::security_headers,
+        ))
         .layer(axum::middleware::from_fn(limits::deadline))
         .with_state(state)
 }
@@ -145,7 +165,11 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     if let Some(days) = config.retention_days {
         tokio::spawn(retention::job(db.clone(), days, config.retention_every));
     }
-    let app = router(AppState { db });
+    let app = router(AppState {
+        db,
+        tls: tls.is_some(),
+        limiter: std::sync::Arc::new(limits::RateLimiter::new(config.rate_limit)),
+    });
     listen::run(listener, app, tls, shutdown_signal()).await;
     Ok(())
 }

@@ -32,6 +32,10 @@ enum Command {
         /// How often the retention job runs, in seconds.
         #[arg(long, default_value_t = 3600)]
         retention_every: u64,
+        /// Requests per second one token may send, sustained, per server process (bursts
+        /// of 10 s worth); 0 turns the limit off.
+        #[arg(long, default_value_t = 50)]
+        rate_limit: u32,
         /// Serve HTTPS with this certificate chain (PEM, leaf first).
         #[arg(long, requires = "tls_key", value_name = "PEM")]
         tls_cert: Option<std::path::PathBuf>,
@@ -44,12 +48,31 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The audit log: check its chain, or print it as JSON lines.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Apply retention once and exit.
     Retention {
         #[arg(long, env = "MANDATE_DATABASE_URL")]
         database_url: String,
         #[arg(long)]
         days: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the chain; prints its size and Merkle root.
+    Verify {
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Print every line, as stored.
+    Export {
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
     },
 }
 
@@ -61,16 +84,56 @@ enum TokenCommand {
         user: String,
         #[arg(long)]
         role: Role,
-        #[arg(long, env = "MANDATE_DATABASE_URL")]
-        database_url: String,
-    },
-    /// Revoke every token of a user.
-    Revoke {
+        /// The projects the token acts in (repeat, or comma-separated; `*` for every
+        /// project). Needed for every role but admin.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// How long the token lives: `90d`, `12h`, `30m` (default: until revoked).
         #[arg(long)]
-        user: String,
+        expires: Option<String>,
         #[arg(long, env = "MANDATE_DATABASE_URL")]
         database_url: String,
     },
+    /// List tokens (never the tokens themselves): id, user, role, projects, expiry,
+    /// last use.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Revoke one token (`--id`, as `list` shows) or every token of a user (`--user`).
+    Revoke {
+        #[arg(long, required_unless_present = "id", conflicts_with = "id")]
+        user: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Replace a token with a new one (same user, role and projects) and revoke it.
+    Rotate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long, env = "MANDATE_DATABASE_URL")]
+        database_url: String,
+    },
+}
+
+/// Who acts from the command line: the operating-system user on the server's machine.
+fn console_actor() -> String {
+    format!(
+        "console:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".to_string())
+    )
+}
+
+fn ttl(text: Option<&str>) -> Result<Option<Duration>, mandate_server::ServerError> {
+    text.map(mandate_server::auth::parse_ttl)
+        .transpose()
+        .map_err(mandate_server::ServerError::BadRequest)
 }
 
 fn main() -> ExitCode {
@@ -92,6 +155,7 @@ fn main() -> ExitCode {
                 database_url,
                 retention_days,
                 retention_every,
+                rate_limit,
                 tls_cert,
                 tls_key,
             } => {
@@ -101,6 +165,7 @@ fn main() -> ExitCode {
                     retention_days,
                     retention_every: Duration::from_secs(retention_every.max(1)),
                     tls: tls_cert.zip(tls_key),
+                    rate_limit,
                 })
                 .await
             }
@@ -109,20 +174,146 @@ fn main() -> ExitCode {
                     TokenCommand::Create {
                         user,
                         role,
+                        projects,
+                        expires,
                         database_url,
                     },
             } => {
                 let db = Db::connect(&database_url).await?;
-                let token = mandate_server::auth::create_token(&db, &user, role).await?;
+                let new = mandate_server::auth::NewToken {
+                    email: user,
+                    role,
+                    projects,
+                    expires: ttl(expires.as_deref())?,
+                };
+                let (token, id) = mandate_server::auth::create_token(&db, &new).await?;
+                mandate_server::audit::append(
+                    &db,
+                    &console_actor(),
+                    "token.create",
+                    &id,
+                    serde_json::json!({"user": mandate_server::auth::normalise_email(&new.email)?,
+                        "role": role.as_str(), "projects": new.projects, "expires": expires}),
+                )
+                .await?;
                 println!("{token}");
                 Ok(())
             }
             Command::Token {
-                command: TokenCommand::Revoke { user, database_url },
+                command: TokenCommand::List { user, database_url },
             } => {
                 let db = Db::connect(&database_url).await?;
-                let n = mandate_server::auth::revoke(&db, &user).await?;
-                println!("revoked {n} token(s) of {user}");
+                let tokens = mandate_server::auth::list_tokens(&db, user.as_deref()).await?;
+                println!("ID               USER  ROLE  PROJECTS  EXPIRES  LAST USED  STATE");
+                for t in tokens {
+                    println!(
+                        "{}  {}  {}  {}  {}  {}  {}",
+                        t.id,
+                        t.email,
+                        t.role,
+                        t.projects.join(","),
+                        t.expires_at.as_deref().unwrap_or("never"),
+                        t.last_used_at.as_deref().unwrap_or("never"),
+                        if t.revoked { "revoked" } else { "live" }
+                    );
+                }
+                Ok(())
+            }
+            Command::Token {
+                command:
+                    TokenCommand::Revoke {
+                        user,
+                        id,
+                        database_url,
+                    },
+            } => {
+                let db = Db::connect(&database_url).await?;
+                if let Some(id) = id {
+                    let info = mandate_server::auth::revoke_id(&db, &id, None).await?;
+                    mandate_server::audit::append(
+                        &db,
+                        &console_actor(),
+                        "token.revoke",
+                        &info.id,
+                        serde_json::json!({"user": info.email}),
+                    )
+                    .await?;
+                    println!("revoked token {} of {}", info.id, info.email);
+                } else {
+                    let user = user.unwrap_or_default();
+                    let n = mandate_server::auth::revoke(&db, &user).await?;
+                    mandate_server::audit::append(
+                        &db,
+                        &console_actor(),
+                        "token.revoke",
+                        &user,
+                        serde_json::json!({"tokens": n}),
+                    )
+                    .await?;
+                    println!("revoked {n} token(s) of {user}");
+                }
+                Ok(())
+            }
+            Command::Token {
+                command:
+                    TokenCommand::Rotate {
+                        id,
+                        expires,
+                        database_url,
+                    },
+            } => {
+                let db = Db::connect(&database_url).await?;
+                let (token, new_id) =
+                    mandate_server::auth::rotate(&db, &id, None, ttl(expires.as_deref())?).await?;
+                mandate_server::audit::append(
+                    &db,
+                    &console_actor(),
+                    "token.rotate",
+                    &id,
+                    serde_json::json!({"new": new_id}),
+                )
+                .await?;
+                eprintln!("token {id} is revoked; its replacement is {new_id}:");
+                println!("{token}");
+                Ok(())
+            }
+            Command::Audit {
+                command: AuditCommand::Verify { database_url },
+            } => {
+                let db = Db::connect(&database_url).await?;
+                let check = mandate_server::audit::verify(&db).await?;
+                for problem in &check.problems {
+                    eprintln!("{problem}");
+                }
+                println!(
+                    "{}: {} lines, root {}",
+                    if check.ok { "intact" } else { "BROKEN" },
+                    check.size,
+                    check.root
+                );
+                if check.ok {
+                    Ok(())
+                } else {
+                    Err(mandate_server::ServerError::Internal(
+                        "the audit log's chain is broken".to_string(),
+                    ))
+                }
+            }
+            Command::Audit {
+                command: AuditCommand::Export { database_url },
+            } => {
+                let db = Db::connect(&database_url).await?;
+                let mut from = 0;
+                loop {
+                    let lines = mandate_server::audit::lines(&db, from, 10_000).await?;
+                    if lines.is_empty() {
+                        break;
+                    }
+                    from += lines.len() as u64;
+                    for line in lines {
+                        println!("{line}");
+                    }
+                }
                 Ok(())
             }
             Command::Retention { database_url, days } => {

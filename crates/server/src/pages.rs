@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::api::{self, DecideForm, KillForm, Registered, ReviewForm, RunFilter};
 use crate::auth::{self, COOKIE_NAME};
 use crate::html::{badge, bar_chart, card, esc, hbar_chart, page, status_badge, url};
-use crate::{AppState, Caller, ServerError};
+use crate::{AppState, Caller, Role, ServerError, audit, team};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/killswitch", post(kill))
         .route("/readiness", get(readiness_page))
         .route("/metrics", get(metrics_page))
+        .route("/policy", get(policy_page))
+        .route("/audit", get(audit_page))
 }
 
 /// A page's failure: not signed in goes to the sign-in page; anything else is shown.
@@ -68,7 +70,7 @@ impl IntoResponse for PageError {
 type PageResult = Result<Response, PageError>;
 
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Caller, PageError> {
-    Ok(auth::caller(&state.db, headers).await?)
+    Ok(auth::page_caller(&state.db, headers).await?)
 }
 
 fn html(body: String) -> PageResult {
@@ -94,7 +96,8 @@ fn login_form(error: Option<&str>) -> String {
         None,
         &format!(
             "<h1>Sign in</h1><p class=\"sub\">Paste the API token <code>mandate token create</code> \
-             printed for you. It is kept in a cookie that only this site can read.</p>{error}\
+             printed for you. It opens a session of a few hours; the token itself is not kept \
+             in the browser.</p>{error}\
              <form method=\"post\" action=\"/login\" class=\"inline\">\
              <label>Token <input type=\"password\" name=\"token\" size=\"60\" autocomplete=\"off\" autofocus></label>\
              <button type=\"submit\">Sign in</button></form>"
@@ -108,10 +111,20 @@ async fn login_page() -> Html<String> {
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> PageResult {
     let token = form.token.trim();
-    match auth::lookup(&state.db, token).await? {
-        Some(_) => {
+    match auth::open_session(&state.db, token).await? {
+        Some((session, who)) => {
+            audit::append(
+                &state.db,
+                &who.email,
+                "signin",
+                &who.token_id,
+                serde_json::json!({"role": who.role.as_str()}),
+            )
+            .await?;
             let cookie = format!(
-                "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
+                "{COOKIE_NAME}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                auth::SESSION_SECONDS,
+                if state.tls { "; Secure" } else { "" }
             );
             let mut response = Redirect::to("/runs").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -119,22 +132,38 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Pa
             }
             Ok(response)
         }
-        None => Ok((
-            StatusCode::UNAUTHORIZED,
-            Html(login_form(Some("That token is not known to this server."))),
-        )
-            .into_response()),
+        None => {
+            // The token is not logged, only that a sign-in failed and the start of its hash.
+            audit::append(
+                &state.db,
+                "(anonymous)",
+                "signin.failed",
+                &auth::token_id(&auth::token_hash(token)),
+                serde_json::json!({}),
+            )
+            .await?;
+            Ok((
+                StatusCode::UNAUTHORIZED,
+                Html(login_form(Some(
+                    "That token is not known to this server, has expired or was revoked.",
+                ))),
+            )
+                .into_response())
+        }
     }
 }
 
-async fn logout() -> Response {
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(session) = auth::session_cookie(&headers) {
+        let _ = auth::close_session(&state.db, &session).await;
+    }
     let mut response = (StatusCode::SEE_OTHER, "").into_response();
     response
         .headers_mut()
         .insert(LOCATION, HeaderValue::from_static("/login"));
     response.headers_mut().insert(
         SET_COOKIE,
-        HeaderValue::from_static("mandate_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static("mandate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }
@@ -145,11 +174,12 @@ async fn runs_page(
     Query(filter): Query<RunFilter>,
 ) -> PageResult {
     let who = signed_in(&state, &headers).await?;
-    let runs = api::list_runs(&state.db, &filter).await?;
+    let runs = api::list_runs(&state.db, &who, &filter).await?;
     let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
     let mut body = String::from(
-        "<h1>Runs</h1><p class=\"sub\">Every run pushed to this server, newest first. A run is \
-         verified when a checkpoint signed by the key pinned at its first push covers it.</p>",
+        "<h1>Runs</h1><p class=\"sub\">The runs you may read (your own, and those of the \
+         projects you review), newest first. A run is verified when a checkpoint signed by \
+         its delegator's enrolled machine key covers it.</p>",
     );
     let statuses = ["", "open", "finished", "incomplete", "stopped"];
     let options: String = statuses
@@ -277,7 +307,7 @@ async fn run_page(
     Path(run_id): Path<String>,
 ) -> PageResult {
     let who = signed_in(&state, &headers).await?;
-    let run = api::get_run(&state.db, &run_id).await?;
+    let run = api::readable_run(&state.db, &who, &run_id).await?;
     let lines = api::entries(&state.db, &run_id, 0, 20_000).await?;
     let events: Vec<Value> = lines
         .iter()
@@ -285,14 +315,20 @@ async fn run_page(
         .collect();
     let report = crate::ingest::verify_stored(&state.db, &run_id).await?;
     let reviews = api::reviews(&state.db, &run_id).await?;
-    let approvals = api::list_approvals(&state.db, None, Some(&run_id)).await?;
+    let approvals = api::list_approvals(&state.db, &who, None, Some(&run_id)).await?;
+    let enrolled = crate::ingest::signer_enrolled(&state.db, &run_id).await?;
 
     let mut body = format!(
         "<h1>Run {}</h1><p class=\"sub\">{}</p>",
         esc(&run.run_id),
         esc(run.request.as_deref().unwrap_or("")),
     );
-    let verification = if report.ok {
+    let verification = if report.ok && !enrolled {
+        badge(
+            "warn",
+            "consistent, but its key is not enrolled for its delegator in this project",
+        )
+    } else if report.ok {
         if report.unsealed == 0 && report.sealed > 0 {
             badge("ok", "verified")
         } else if report.sealed > 0 {
@@ -668,8 +704,8 @@ fn diff_lines(diff: &str) -> String {
 
 async fn approvals_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
-    let pending = api::list_approvals(&state.db, Some("pending"), None).await?;
-    let all = api::list_approvals(&state.db, None, None).await?;
+    let pending = api::list_approvals(&state.db, &who, Some("pending"), None).await?;
+    let all = api::list_approvals(&state.db, &who, None, None).await?;
     let decided: Vec<api::Approval> = all.into_iter().filter(|a| a.status != "pending").collect();
     let mut body = String::from(
         "<h1>Approvals</h1><p class=\"sub\">Calls a contract holds for a named reviewer. The \
@@ -840,6 +876,7 @@ async fn register(
 
 async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
+    who.require(who.role == Role::Admin, "read the organisation's metrics")?;
     let m = api::metrics(&state.db).await?;
     let mut body = String::from(
         "<h1>Metrics</h1><p class=\"sub\">Counted from the stored records of every run.</p>\
@@ -890,6 +927,7 @@ async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> Page
 
 async fn readiness_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
+    who.require(who.role == Role::Admin, "read the organisation's readiness")?;
     let m = api::metrics(&state.db).await?;
     let killed = api::killed(&state.db).await?;
     let registry = api::registry(&state.db).await?;
@@ -995,4 +1033,112 @@ async fn readiness_page(State(state): State<AppState>, headers: HeaderMap) -> Pa
     }
     body.push_str("</table>");
     html(page("Readiness", "/readiness", Some(&who), &body))
+}
+
+async fn policy_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    let current = team::current(&state.db).await?;
+    let history = team::history(&state.db).await?;
+    let mut body = String::from(
+        "<h1>Team policy</h1><p class=\"sub\">Who delegates runs in each project, who reviews \
+         its held calls and reads its runs, and who holds the kill switch. Security or an admin \
+         pushes a new version with <code>POST /api/v1/policy</code>; what a run's record says \
+         about its reviewers or delegator is never taken.</p>",
+    );
+    if current.version == 0 {
+        body.push_str(
+            "<p class=\"notice\">No policy yet: nobody but an admin may push, approve or pull \
+             the kill switch.</p>",
+        );
+    } else {
+        let _ = write!(
+            body,
+            "<h2>Version {} <span class=\"sub\">by {} at {}</span></h2>",
+            current.version,
+            esc(current.by.as_deref().unwrap_or("")),
+            esc(current.at.as_deref().unwrap_or(""))
+        );
+        let _ = write!(
+            body,
+            "<p>Kill switch: {}</p>",
+            esc(&current.policy.kill_switch.join(", "))
+        );
+        body.push_str(
+            "<table><tr><th>Project</th><th>Delegators</th><th>Reviewer groups</th>\
+             <th>Security</th></tr>",
+        );
+        for (name, project) in &current.policy.projects {
+            let groups: Vec<String> = project
+                .reviewers
+                .iter()
+                .map(|(g, m)| format!("<b>{}</b>: {}", esc(g), esc(&m.join(", "))))
+                .collect();
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                esc(&project.delegators.join(", ")),
+                groups.join("<br>"),
+                esc(&project.security.join(", "))
+            );
+        }
+        body.push_str("</table>");
+    }
+    if !history.is_empty() {
+        body.push_str("<h2>Versions</h2><table><tr><th>Version</th><th>By</th><th>At</th></tr>");
+        for (version, by, at) in history {
+            let _ = write!(
+                body,
+                "<tr><td>{version}</td><td>{}</td><td>{}</td></tr>",
+                esc(&by),
+                esc(&at)
+            );
+        }
+        body.push_str("</table>");
+    }
+    html(page("Team policy", "/policy", Some(&who), &body))
+}
+
+async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let who = signed_in(&state, &headers).await?;
+    who.require(who.role == Role::Admin, "read the audit log")?;
+    let check = audit::verify(&state.db).await?;
+    let from = check.size.saturating_sub(500);
+    let lines = audit::lines(&state.db, from, 500).await?;
+    let mut body = format!(
+        "<h1>Audit log</h1><p class=\"sub\">Every administrative and security action, \
+         append-only: each line names the hash of the one before. Export it with \
+         <code>GET /api/v1/audit/export</code>; keep the root below elsewhere to notice a \
+         rewrite.</p><p>{} {} lines, root <code>{}</code></p>",
+        if check.ok {
+            badge("ok", "chain intact")
+        } else {
+            badge("bad", "chain broken")
+        },
+        check.size,
+        esc(&check.root)
+    );
+    for problem in &check.problems {
+        let _ = write!(body, "<p class=\"error\">{}</p>", esc(problem));
+    }
+    body.push_str(
+        "<table><tr><th>#</th><th>Time</th><th>Who</th><th>Action</th><th>Target</th>\
+         <th>Detail</th></tr>",
+    );
+    for line in lines.iter().rev() {
+        let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        let field = |k: &str| esc(v.get(k).and_then(Value::as_str).unwrap_or(""));
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            v.get("i").and_then(Value::as_u64).unwrap_or(0),
+            field("time"),
+            field("actor"),
+            field("action"),
+            field("target"),
+            esc(&v.get("detail").map(Value::to_string).unwrap_or_default())
+        );
+    }
+    body.push_str("</table>");
+    html(page("Audit log", "/audit", Some(&who), &body))
 }

@@ -1,5 +1,8 @@
-//! Retention: runs whose last entry is older than `records.retention_days` are removed
-//! with everything that hangs off them (entries, checkpoints, reviews, approvals).
+//! Retention: runs the server last received anything of more than `records.retention_days`
+//! ago are removed with everything that hangs off them (entries, checkpoints, reviews,
+//! approvals). The server's own receive time counts, never the times a pusher wrote into
+//! its entries, so a run cannot date itself out of retention or into it. Every removal
+//! is written to the audit log.
 //!
 //! A whole run goes or stays: deleting part of a log would break its chain and its
 //! checkpoints. The job runs in every server process; deleting is idempotent, so
@@ -30,6 +33,21 @@ pub fn cutoff(days: u32, now: SystemTime) -> String {
     )
 }
 
+/// `t` as RFC 3339 UTC with microseconds, as the record's own times are written.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let rem = secs % 86_400;
+    let (y, m, day) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -44,10 +62,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Remove runs last active before `cutoff`; returns their ids.
+/// Remove runs last received before `cutoff`; returns their ids.
 pub async fn apply(db: &Db, cutoff: &str) -> Result<Vec<String>, ServerError> {
     let rows = sqlx::query(
-        "SELECT run_id FROM runs WHERE COALESCE(last_at, received_at) < $1 ORDER BY run_id",
+        "SELECT run_id FROM runs WHERE COALESCE(last_received_at, received_at) < $1 \
+         ORDER BY run_id",
     )
     .bind(cutoff)
     .fetch_all(&db.pool)
@@ -62,6 +81,14 @@ pub async fn apply(db: &Db, cutoff: &str) -> Result<Vec<String>, ServerError> {
                 .execute(&mut *tx)
                 .await?;
         }
+        crate::audit::append_in(
+            &mut tx,
+            "mandate-server",
+            "retention.remove",
+            &run_id,
+            serde_json::json!({"cutoff": cutoff}),
+        )
+        .await?;
         tx.commit().await?;
         removed.push(run_id);
     }

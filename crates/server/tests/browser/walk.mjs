@@ -1,11 +1,16 @@
 // A reviewer and a security engineer use mandate-server's pages in Chromium:
 // sign in, open a run, record a review, approve the pending call; sign in as security
-// and disable a tool. The Rust test around this script checks that the hook then lets
-// the approved call through and refuses the disabled tool.
+// and disable a tool; a page on another origin of the same host (same site, so
+// SameSite cookies go along) tries to pull the kill switch as security and is refused;
+// an admin reads the metrics, the team policy and the audit log. The Rust test around
+// this script checks that the hook then lets the approved call through and refuses the
+// disabled tool, and that the forged kill never landed.
 //
-// Environment: BASE_URL, RUN_ID, BOB_TOKEN, SEC_TOKEN, CHROMIUM, USER_DATA_DIR, SHOTS.
+// Environment: BASE_URL, RUN_ID, BOB_TOKEN, SEC_TOKEN, ADMIN_TOKEN, CHROMIUM,
+// USER_DATA_DIR, SHOTS.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import assert from "node:assert/strict";
 
 const env = (name) => {
@@ -104,6 +109,51 @@ try {
   assert.match(await page.textContent("main"), /Switched off \(1\)/);
   assert.match(await page.textContent("main"), /jira\/get_issue/);
   await shot("registry");
+
+  // An attacker's page on another port of the same host: a form that posts itself to
+  // the kill switch, and a no-cors fetch with a text/plain body to the JSON API. The
+  // browser sends the session cookie with the form (same site); the server refuses it.
+  const host = new URL(base).hostname;
+  const attacker = createServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end(`<!doctype html><body>
+      <form id="f" method="post" action="${base}/killswitch">
+        <input name="action" value="disable"><input name="target" value="csrf-form">
+        <input name="reason" value="forged"></form>
+      <script>
+        fetch("${base}/api/v1/killswitch", {method: "POST", mode: "no-cors",
+          credentials: "include", headers: {"Content-Type": "text/plain"},
+          body: JSON.stringify({action: "disable", target: "csrf-fetch", reason: "forged"})})
+          .finally(() => document.getElementById("f").submit());
+      </script></body>`);
+  });
+  await new Promise((resolve) => attacker.listen(0, host, resolve));
+  const evil = `http://${host}:${attacker.address().port}/`;
+  const refused = page.waitForResponse((r) => r.url() === `${base}/killswitch`);
+  await page.goto(evil);
+  assert.equal((await refused).status(), 403, "the cross-origin form was not refused");
+  // Let the form's navigation finish before going anywhere else.
+  await page.waitForURL(`${base}/killswitch`);
+  attacker.close();
+  await page.goto(`${base}/registry`);
+  const killList = await page.textContent("main");
+  assert.match(killList, /Switched off \(1\)/);
+  assert.doesNotMatch(killList, /csrf-form|csrf-fetch/);
+
+  // The admin reads what only admins read.
+  await page.click("header form button");
+  await page.waitForURL(`${base}/login`);
+  await signIn(env("ADMIN_TOKEN"));
+  await page.goto(`${base}/policy`);
+  assert.match(await page.textContent("main"), /Version \d+/);
+  assert.match(await page.textContent("main"), /billing/);
+  await page.goto(`${base}/audit`);
+  const audit = await page.textContent("main");
+  assert.match(audit, /chain intact/);
+  assert.match(audit, /approval\.approve/);
+  assert.match(audit, /killswitch\.disable/);
+  assert.match(audit, /signin\.failed/);
+  await shot("audit");
 
   // Readiness and metrics render, with charts.
   await page.goto(`${base}/metrics`);
