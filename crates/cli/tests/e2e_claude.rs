@@ -1356,18 +1356,18 @@ fn prefixed_and_look_alike_evidence_verbs_are_refused() {
     let session = e2e.session(Script {
         main: vec![
             Step::bash(
-                "MANDATE_ORG_POLICY=.env mandate evidence assumption --text 'EU rows are kept'",
+                "MANDATE_ORG_POLICY=.env mandate evidence assumption 'EU rows are kept'",
             ),
-            Step::bash("./billing/export/mandate evidence assumption --text 'EU rows are kept'"),
-            Step::bash("cd billing/export && ./mandate evidence risk --text 'none'"),
-            Step::bash("env MANDATE_ORG_POLICY=.env mandate evidence risk --text 'none'"),
-            Step::bash("export MANDATE_ORG_POLICY=.env; mandate evidence risk --text 'none'"),
+            Step::bash("./billing/export/mandate evidence assumption 'EU rows are kept'"),
+            Step::bash("cd billing/export && ./mandate evidence risk 'none'"),
+            Step::bash("env MANDATE_ORG_POLICY=.env mandate evidence risk 'none'"),
+            Step::bash("export MANDATE_ORG_POLICY=.env; mandate evidence risk 'none'"),
             Step::bash(&format!(
-                "MANDATE_SERVER=http://127.0.0.1:9 {} evidence risk --text 'none'",
+                "MANDATE_SERVER=http://127.0.0.1:9 {} evidence risk 'none'",
                 mandate().display()
             )),
             // The verb itself, as the installed binary, alone on its line.
-            Step::bash("mandate evidence assumption --text 'EU rows are kept by the filter'"),
+            Step::bash("mandate evidence assumption 'EU rows are kept by the filter'"),
         ],
         subagent: vec![],
     });
