@@ -206,6 +206,7 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
             "base_commit": base_commit,
             "record": run_dir,
             "sandbox_settings": sandbox_settings,
+            "blocked_values_fingerprinted": kept,
         });
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);

@@ -1355,9 +1355,7 @@ fn prefixed_and_look_alike_evidence_verbs_are_refused() {
     billing.commit("a script named mandate in the package");
     let session = e2e.session(Script {
         main: vec![
-            Step::bash(
-                "MANDATE_ORG_POLICY=.env mandate evidence assumption 'EU rows are kept'",
-            ),
+            Step::bash("MANDATE_ORG_POLICY=.env mandate evidence assumption 'EU rows are kept'"),
             Step::bash("./billing/export/mandate evidence assumption 'EU rows are kept'"),
             Step::bash("cd billing/export && ./mandate evidence risk 'none'"),
             Step::bash("env MANDATE_ORG_POLICY=.env mandate evidence risk 'none'"),
