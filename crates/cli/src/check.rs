@@ -178,6 +178,7 @@ pub fn explain(
                 .disabled_targets()?,
             drifted: &mandate_project::mcp_pins::Pins::new(&project.records_dir())
                 .drifted_targets()?,
+            carried: None,
         },
         &RealFs::new(&project.root),
     );

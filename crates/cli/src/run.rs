@@ -170,6 +170,13 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
         ..RunState::default()
     };
     active.begin(&state, &text)?;
+    // The values of blocked files, so that none of it leaves through a later call even
+    // if a program the agent runs reads it (mandate_policy::carried).
+    let sensitive = crate::sandbox::blocked_values(&project, &contract);
+    let kept =
+        mandate_project::carried::begin(&project.workspace_dir(), &sensitive).map_err(|error| {
+            anyhow::anyhow!("cannot keep the fingerprints of blocked files: {error}")
+        })?;
     // What the previous run could not record stays in its record and readiness; the new
     // run starts without the refusal it caused.
     mandate_project::marks::Marks::new(&project.workspace_dir())
@@ -199,6 +206,7 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
             "base_commit": base_commit,
             "record": run_dir,
             "sandbox_settings": sandbox_settings,
+            "blocked_values_fingerprinted": kept,
         });
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
@@ -217,6 +225,12 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
     );
     println!("  request:  {}", contract.task.request);
     println!("  record:   {}", run_dir.display());
+    if kept > 0 {
+        println!(
+            "  blocked data: {kept} distinctive values of blocked files fingerprinted; a \
+             call that carries one out is refused"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

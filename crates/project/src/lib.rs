@@ -29,6 +29,7 @@
 
 pub mod approvals;
 mod archive;
+pub mod carried;
 mod fs;
 mod git;
 pub mod killswitch;
