@@ -116,7 +116,9 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 
 if [ "$mode" = callgrind ]; then
   # Where one hook call's instructions go (inclusive counts; a function's callees are in
-  # its number). Two calls first, so the log ends in an ordinary event as it does mid-run.
+  # its number). Two calls first, so the log ends in an ordinary event as it does mid-run
+  # (and, for post and stop, the transcript is read to its end: the measured call reads
+  # what was appended since, as each PostToolUse of a session does).
   parts=(
     "whole process|PROGRAM TOTALS"
     "find + read + parse mandate.toml|mandate_project::Project::discover "
@@ -127,6 +129,8 @@ if [ "$mode" = callgrind ]; then
     "append to the run log|mandate_project::recorder::append_event "
     "  of which redaction|mandate_record::redact::redact_depth "
     "SHA-256, all callers (software under valgrind)|sha2::sha256::compress256"
+    "reconcile with the transcript (post, stop)|mandate_run::reconcile::reconcile "
+    "  of which reading the transcript|mandate_claude_code::transcript::read_from "
   )
   # grind LABEL EVENT_FILE COMMAND...: one call's instructions, split as above.
   grind() {
@@ -149,7 +153,10 @@ if [ "$mode" = callgrind ]; then
     done
   }
   for name in billing rules500; do
-    for event in read bash; do
+    events="read bash"
+    # PostToolUse and Stop read the transcript: the billing run has one.
+    if [ "$name" = billing ]; then events="read bash post stop"; fi
+    for event in $events; do
       grind "$name $event" "$work/$name/$event.json" \
         "$mandate" hook claude-code --root "$work/$name/repo"
     done

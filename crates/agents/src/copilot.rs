@@ -313,9 +313,21 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             Kind::Stop | Kind::SubagentStop,
             Answer::KeepGoing(reason) | Answer::Deny(reason) | Answer::Halt(reason),
         ) => Outcome::json(json!({ "decision": "block", "reason": reason })),
-        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
+        (Kind::SessionStart, Answer::Context(text)) => {
             Outcome::json(json!({ "additionalContext": text }))
         }
+        // Copilot has no field shown to the person: the warning goes to the model with
+        // the context (it tells the person), and to stderr for the log.
+        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => Outcome {
+            stderr: warning.clone(),
+            ..Outcome::json(json!({ "additionalContext": format!("{text}\n\n{warning}") }))
+        },
+        // Something the person and the model must know: as context for the model, which
+        // is told to say it, and on stderr for the log.
+        (_, Answer::Notice(text)) => Outcome {
+            stderr: text.clone(),
+            ..Outcome::json(json!({ "additionalContext": text }))
+        },
         (_, other) => Outcome {
             stdout: "{}".to_string(),
             stderr: match other {

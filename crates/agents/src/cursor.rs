@@ -227,9 +227,18 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         (Kind::Stop | Kind::SubagentStop, Answer::KeepGoing(reason)) => {
             Outcome::json(json!({ "followup_message": reason }))
         }
-        (Kind::SessionStart, Answer::Context(text) | Answer::ContextAndWarning(text, _)) => {
+        (Kind::SessionStart, Answer::Context(text)) => {
             Outcome::json(json!({ "additional_context": text }))
         }
+        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => {
+            Outcome::json(json!({ "additional_context": text, "user_message": warning }))
+        }
+        // Something the person and the model must know: Cursor's message fields for each,
+        // and stderr for the log.
+        (_, Answer::Notice(text)) => Outcome {
+            stderr: text.clone(),
+            ..Outcome::json(json!({ "user_message": text, "agent_message": text }))
+        },
         (_, other) => Outcome {
             stdout: "{}".to_string(),
             stderr: match other {

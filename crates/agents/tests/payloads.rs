@@ -674,3 +674,149 @@ fn run_events_name_the_agent_and_one_event_per_call() {
     );
     assert_eq!(post.exit_status, Some(0));
 }
+
+// --- Notices and warnings: nothing the run must tell is dropped ---------------------------
+
+/// Every event a notice can come on (an event that could not be recorded, on an event
+/// that decides nothing), from each agent's captured payloads: the text reaches the
+/// person or the model in the agent's own field, and stderr for the log, never a bare `{}`.
+#[test]
+fn every_agent_passes_a_notice_on() {
+    let cases: &[(Agent, &str, Option<&str>, &[&str])] = &[
+        (
+            Agent::Codex,
+            "codex/PostToolUse-Bash.json",
+            None,
+            &["/systemMessage", "/hookSpecificOutput/additionalContext"],
+        ),
+        (Agent::Codex, "codex/Stop.json", None, &["/systemMessage"]),
+        (
+            Agent::Codex,
+            "codex/SubagentStop.json",
+            None,
+            &["/systemMessage"],
+        ),
+        (
+            Agent::Codex,
+            "codex/UserPromptSubmit.json",
+            None,
+            &["/systemMessage"],
+        ),
+        (
+            Agent::Codex,
+            "codex/SessionEnd.json",
+            None,
+            &["/systemMessage"],
+        ),
+        (
+            Agent::Gemini,
+            "gemini/AfterTool-read_file.json",
+            None,
+            &["/systemMessage", "/hookSpecificOutput/additionalContext"],
+        ),
+        (
+            Agent::Gemini,
+            "gemini/AfterAgent.json",
+            None,
+            &["/systemMessage"],
+        ),
+        (
+            Agent::Gemini,
+            "gemini/SessionEnd.json",
+            None,
+            &["/systemMessage"],
+        ),
+        (
+            Agent::Copilot,
+            "copilot/camelCase/postToolUse-bash.json",
+            Some("postToolUse"),
+            &["/additionalContext"],
+        ),
+        (
+            Agent::Copilot,
+            "copilot/camelCase/agentStop.json",
+            Some("agentStop"),
+            &["/additionalContext"],
+        ),
+        (
+            Agent::Copilot,
+            "copilot/PascalCase/PostToolUse-Bash.json",
+            None,
+            &["/additionalContext"],
+        ),
+        (
+            Agent::Copilot,
+            "copilot/PascalCase/Stop.json",
+            None,
+            &["/additionalContext"],
+        ),
+        (
+            Agent::Cursor,
+            "cursor/afterFileEdit.json",
+            None,
+            &["/user_message", "/agent_message"],
+        ),
+        (
+            Agent::Cursor,
+            "cursor/stop.json",
+            None,
+            &["/user_message", "/agent_message"],
+        ),
+    ];
+    let text = "mandate could not record everything: a `tool.post` event could not be recorded";
+    for (agent, path, event_arg, fields) in cases {
+        let event = event_with(*agent, path, *event_arg);
+        let out = agent.answer(&event, &Answer::Notice(text.into()));
+        let answer: Value = serde_json::from_str(&out.stdout).unwrap();
+        for field in *fields {
+            assert_eq!(
+                answer.pointer(field).and_then(Value::as_str),
+                Some(text),
+                "{path}: {field} in {answer}"
+            );
+        }
+        assert_eq!(out.stderr, text, "{path}");
+        assert_eq!(out.exit_code, 0, "{path}");
+    }
+    // Gemini's AfterTool names its own event.
+    let after = event(Agent::Gemini, "gemini/AfterTool-read_file.json");
+    let answer: Value = serde_json::from_str(
+        &Agent::Gemini
+            .answer(&after, &Answer::Notice(text.into()))
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["hookEventName"], "AfterTool");
+}
+
+/// The session-start context with a warning for the person (a team server link that does
+/// not work): the warning is not dropped.
+#[test]
+fn every_agent_passes_a_session_start_warning_on() {
+    let answer = Answer::ContextAndWarning(
+        "the box".into(),
+        "mandate: the server is unreachable".into(),
+    );
+    for (agent, path, event_arg) in [
+        (Agent::Codex, "codex/SessionStart.json", None),
+        (Agent::Gemini, "gemini/SessionStart.json", None),
+        (
+            Agent::Copilot,
+            "copilot/camelCase/sessionStart.json",
+            Some("sessionStart"),
+        ),
+        (Agent::Cursor, "cursor/stop.json", None),
+    ] {
+        let mut event = event_with(agent, path, event_arg);
+        event.kind = Kind::SessionStart;
+        let out = agent.answer(&event, &answer);
+        assert!(out.stdout.contains("the box"), "{path}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("the server is unreachable")
+                || out.stderr.contains("the server is unreachable"),
+            "{path}: {} / {}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}

@@ -157,6 +157,7 @@ fn answer(name: &str, kind: Kind, answer: Answer) -> Outcome {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -165,6 +166,29 @@ mod tests {
         for event in crate::protocol::EVENTS {
             assert!(kind_of(event).is_some(), "{event} has no kind");
         }
+    }
+
+    #[test]
+    fn a_failure_where_nothing_can_be_refused_is_told_not_dropped() {
+        for event in ["PostToolUse", "Stop", "SessionEnd", "SessionStart"] {
+            let kind = kind_of(event).unwrap();
+            let out = answer(
+                event,
+                kind,
+                Answer::Failure("the state is unreadable".into()),
+            );
+            let value: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(value["systemMessage"], "the state is unreadable", "{event}");
+            assert_eq!(out.stderr, "the state is unreadable", "{event}");
+            assert_eq!(out.exit_code, 0, "{event}");
+        }
+        let out = answer(
+            "PostToolUse",
+            Kind::PostToolUse,
+            Answer::Failure("x".into()),
+        );
+        let value: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(value["hookSpecificOutput"]["additionalContext"], "x");
     }
 
     #[test]

@@ -127,16 +127,17 @@ impl Outcome {
         }
     }
 
-    /// An internal failure on `event`: deny where the event can deny.
+    /// An internal failure on `event`: deny where the event can deny; elsewhere the
+    /// user (and after a tool call the model) is told, as with a notice, and the reason
+    /// goes to stderr for the debug log.
     pub fn failure(event: &str, reason: &str) -> Outcome {
         match event {
             "PreToolUse" => Outcome::pre_tool_use("deny", reason),
             "PermissionRequest" => Outcome::permission_request_deny(reason),
             "UserPromptSubmit" => Outcome::unreadable(reason),
             _ => Outcome {
-                stdout: json!({}).to_string(),
                 stderr: reason.to_string(),
-                exit_code: 0,
+                ..Outcome::notice(event, reason)
             },
         }
     }

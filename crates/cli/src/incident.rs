@@ -24,7 +24,9 @@ use mandate_project::records::event_type;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::metrics::{Outcome, RunRecord, display_target, load_runs, parse_since, str_of};
+use crate::metrics::{
+    Outcome, RepoScope, RunRecord, display_target, load_scoped_runs, parse_since, str_of,
+};
 
 /// How many earlier context items (reads, fetches, calls) `why` shows per change.
 const CONTEXT_ITEMS: usize = 8;
@@ -33,6 +35,8 @@ const CONTEXT_ITEMS: usize = 8;
 #[derive(Clone, Debug, Serialize)]
 pub struct RunInfo {
     pub run: String,
+    /// The repository the run worked in.
+    pub repository: Option<String>,
     pub task: String,
     pub request: String,
     pub delegated_by: String,
@@ -50,6 +54,7 @@ fn run_info(run: &RunRecord) -> RunInfo {
     };
     RunInfo {
         run: run.id.clone(),
+        repository: run.workspace().map(|w| w.display().to_string()),
         task: run.task().to_string(),
         request: field("/contract/request"),
         delegated_by: {
@@ -316,6 +321,8 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct Hit {
     pub run: String,
+    /// The repository the run worked in.
+    pub repository: Option<String>,
     pub task: String,
     pub time: String,
     pub session_id: Option<String>,
@@ -419,6 +426,7 @@ pub fn touched(runs: &[RunRecord], area: &Area, since: Option<&str>) -> TouchedR
                 };
                 report.touches.push(Hit {
                     run: run.id.clone(),
+                    repository: root.as_ref().map(|r| r.display().to_string()),
                     task: run.task().to_string(),
                     time: time.to_string(),
                     session_id: opt(event, "session_id"),
@@ -483,8 +491,15 @@ pub fn render_why_text(report: &WhyReport, root: Option<&Path>) -> String {
             );
             let _ = writeln!(
                 out,
-                "  run       {} (contract {}, delegated by {})",
-                change.run.run, change.run.task, change.run.delegated_by
+                "  run       {} (contract {}, delegated by {}) in {}",
+                change.run.run,
+                change.run.task,
+                change.run.delegated_by,
+                change
+                    .run
+                    .repository
+                    .as_deref()
+                    .unwrap_or("a repository the record does not name")
             );
             if !change.run.request.is_empty() {
                 let _ = writeln!(out, "  task      {}", change.run.request);
@@ -617,7 +632,15 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
     for hit in &report.touches {
         if hit.run != current {
             current = &hit.run;
-            let _ = writeln!(out, "\nrun {} ({})", hit.run, hit.task);
+            let _ = writeln!(
+                out,
+                "\nrun {} ({}) in {}",
+                hit.run,
+                hit.task,
+                hit.repository
+                    .as_deref()
+                    .unwrap_or("a repository the record does not name")
+            );
         }
         let by = if hit.decision.starts_with("refused by") || hit.decision.starts_with("UNGUARDED")
         {
@@ -664,9 +687,9 @@ fn resolve(path: &str) -> Result<PathBuf> {
 }
 
 /// `mandate why PATH [--json]`.
-pub fn why_command(path: &str, as_json: bool) -> Result<ExitCode> {
+pub fn why_command(path: &str, as_json: bool, scope: &RepoScope) -> Result<ExitCode> {
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let runs = load_runs(&project);
+    let (runs, _) = load_scoped_runs(&project, scope)?;
     let report = why(&runs, &resolve(path)?);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -677,10 +700,15 @@ pub fn why_command(path: &str, as_json: bool) -> Result<ExitCode> {
 }
 
 /// `mandate touched GLOB [--since DATE] [--json]`.
-pub fn touched_command(glob: &str, since: Option<&str>, as_json: bool) -> Result<ExitCode> {
+pub fn touched_command(
+    glob: &str,
+    since: Option<&str>,
+    as_json: bool,
+    scope: &RepoScope,
+) -> Result<ExitCode> {
     let since = since.map(parse_since).transpose()?;
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let runs = load_runs(&project);
+    let (runs, _) = load_scoped_runs(&project, scope)?;
     let report = touched(&runs, &Area::new(glob)?, since.as_deref());
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);

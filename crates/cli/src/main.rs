@@ -141,9 +141,13 @@ enum Command {
     /// Which recorded tool calls changed this file, under which contract, and what the
     /// agent had read or fetched just before.
     Why {
+        /// The file (relative to where you are, or absolute).
         path: String,
+        /// Print JSON: every change and attempt, with its run, repository and context.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        scope: metrics::RepoScope,
     },
     /// Did any agent read, write, run, call or send anything in this area, allowed or refused?
     Touched {
@@ -153,17 +157,23 @@ enum Command {
         /// Only touches on or after this day (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
+        /// Print JSON: every touch with its run, repository, decision and outcome.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        scope: metrics::RepoScope,
     },
-    /// Rollout metrics over all runs: decisions, denials, approvals, stops, unguarded
+    /// Rollout metrics over the runs of this repository (or `--repo`, `--all-repos`): decisions, denials, approvals, stops, unguarded
     /// calls, box-moved touches, evidence, tests, reviews, MCP use, kill switch.
     Metrics {
         /// Only events on or after this day (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
+        /// Text, JSON, or one self-contained HTML page.
         #[arg(long, value_enum, default_value = "text")]
         format: report_html::ReportFormat,
+        #[command(flatten)]
+        scope: metrics::RepoScope,
     },
     /// The run records and their evidence.
     Record {
@@ -433,11 +443,18 @@ fn command() -> ExitCode {
             run::touch_map(run.as_deref(), observed, format)
         }
         Command::Readiness { format } => readiness::readiness(format),
-        Command::Why { path, json } => incident::why_command(&path, json),
-        Command::Touched { glob, since, json } => {
-            incident::touched_command(&glob, since.as_deref(), json)
-        }
-        Command::Metrics { since, format } => metrics::metrics(since.as_deref(), format),
+        Command::Why { path, json, scope } => incident::why_command(&path, json, &scope),
+        Command::Touched {
+            glob,
+            since,
+            json,
+            scope,
+        } => incident::touched_command(&glob, since.as_deref(), json, &scope),
+        Command::Metrics {
+            since,
+            format,
+            scope,
+        } => metrics::metrics(since.as_deref(), format, &scope),
         Command::Record { command } => record::record(command),
         Command::Review {
             run,

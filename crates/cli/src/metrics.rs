@@ -137,6 +137,60 @@ pub fn load_runs(project: &Project) -> Vec<RunRecord> {
     runs
 }
 
+/// Which repositories' runs a report covers. The record store is shared by every
+/// repository whose policy names it, so an answer given in one repository covers only its
+/// runs unless asked otherwise.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RepoScope {
+    /// Only the runs of the repository at PATH (default: the repository you are in).
+    #[arg(long, value_name = "PATH", conflicts_with = "all_repos")]
+    pub repo: Option<PathBuf>,
+    /// The runs of every repository that shares this record store.
+    #[arg(long)]
+    pub all_repos: bool,
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The runs `scope` asks about, and the repositories they belong to (for the report's
+/// header). Runs that name no repository (records older than the `workspace` field)
+/// are only in `--all-repos`.
+pub fn load_scoped_runs(
+    project: &Project,
+    scope: &RepoScope,
+) -> Result<(Vec<RunRecord>, Vec<String>)> {
+    let runs = load_runs(project);
+    if scope.all_repos {
+        let repositories: BTreeSet<String> = runs
+            .iter()
+            .filter_map(RunRecord::workspace)
+            .map(|w| w.display().to_string())
+            .collect();
+        return Ok((runs, repositories.into_iter().collect()));
+    }
+    let wanted = match &scope.repo {
+        Some(path) => {
+            let path = std::path::absolute(path)?;
+            if !path.is_dir() {
+                bail!(
+                    "`--repo {}`: no such folder; give the root of a repository whose runs are in {}",
+                    path.display(),
+                    project.records_dir().display()
+                );
+            }
+            canonical(&path)
+        }
+        None => canonical(&project.root),
+    };
+    let runs = runs
+        .into_iter()
+        .filter(|run| run.workspace().is_some_and(|w| canonical(&w) == wanted))
+        .collect();
+    Ok((runs, vec![wanted.display().to_string()]))
+}
+
 /// A `--since` value: `YYYY-MM-DD` or an RFC 3339 UTC time. Returned as the prefix that
 /// record times (RFC 3339 UTC, fixed width) compare against as text.
 pub fn parse_since(since: &str) -> Result<String> {
@@ -643,6 +697,8 @@ pub struct Tests {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Metrics {
     pub since: Option<String>,
+    /// The repositories whose runs are counted (`--repo`, `--all-repos`).
+    pub repositories: Vec<String>,
     pub runs: u64,
     pub runs_finished: u64,
     pub runs_stopped: u64,
@@ -990,6 +1046,15 @@ pub fn render_text(m: &Metrics) -> String {
     );
     let _ = writeln!(
         out,
+        "repositories    {}",
+        if m.repositories.is_empty() {
+            "none on record".to_string()
+        } else {
+            m.repositories.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
         "\nruns            {} ({} finished, {} stopped, {} open)",
         m.runs, m.runs_finished, m.runs_stopped, m.runs_open
     );
@@ -1311,7 +1376,7 @@ pub fn render_html(m: &Metrics) -> String {
                     escape(&s.time),
                     escape(&s.run),
                     format!("<code>{}</code>", escape(&s.rule)),
-                    escape(&s.reason),
+                    mandate_record::packet::inline_markdown_html(&s.reason),
                 ]
             })
             .collect();
@@ -1335,12 +1400,13 @@ pub fn render_html(m: &Metrics) -> String {
 }
 
 /// `mandate metrics [--since DATE] [--format …]`.
-pub fn metrics(since: Option<&str>, format: ReportFormat) -> Result<ExitCode> {
+pub fn metrics(since: Option<&str>, format: ReportFormat, scope: &RepoScope) -> Result<ExitCode> {
     let since = since.map(parse_since).transpose()?;
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let runs = load_runs(&project);
+    let (runs, repositories) = load_scoped_runs(&project, scope)?;
     let kill_log = read_kill_log(&project.records_dir());
-    let m = compute(&runs, &kill_log, since.as_deref());
+    let mut m = compute(&runs, &kill_log, since.as_deref());
+    m.repositories = repositories;
     let out = match format {
         ReportFormat::Text => render_text(&m),
         ReportFormat::Json => serde_json::to_string_pretty(&m)? + "\n",

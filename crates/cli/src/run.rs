@@ -214,15 +214,32 @@ pub fn status() -> Result<ExitCode> {
     println!("by:       {}", state.delegated_by);
     println!("started:  {}", state.started_at);
     println!("record:   {}", state.run_dir.display());
+    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
+    // A stop the state file could not keep is kept by a mark: the run is stopped all
+    // the same (the hook refuses its calls as stopped).
+    let stop_mark = marks.as_ref().ok().and_then(|marks| {
+        marks
+            .iter()
+            .find(|m| m.kind == mandate_project::marks::MarkKind::Stopped)
+    });
     let status = if state.finished {
         "finished".to_string()
     } else if let Some(stop) = &state.stopped {
         format!("STOPPED ({}: {})", stop.rule, stop.reason)
+    } else if let Some(mark) = stop_mark {
+        format!(
+            "STOPPED ({}{}; kept in a failure mark: the state file could not be written)",
+            mark.what,
+            mark.why
+                .as_deref()
+                .filter(|w| !w.is_empty())
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        )
     } else {
         "active".to_string()
     };
     println!("status:   {status}");
-    let marks = mandate_project::marks::Marks::new(&project.workspace_dir()).list();
     let mut unrecorded = false;
     match marks {
         Ok(marks) => {

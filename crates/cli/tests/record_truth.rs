@@ -525,3 +525,465 @@ fn an_io_error_names_its_cause_once() {
         "the OS text is repeated: {message}"
     );
 }
+
+/// How an event is made impossible to record, in the fault table below.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    /// `MANDATE_FAULT_INJECT=record:*,state`: every append and every state change fails
+    /// as an I/O error would.
+    Injected,
+    /// The record store is a 1 MiB tmpfs filled to its last page (and the event carries
+    /// a 5 KB prompt id, so its entry needs a page of its own).
+    Full,
+    /// The record store is a tmpfs remounted read-only: not even a failure mark can be
+    /// written beside the record.
+    ReadOnly,
+}
+
+/// A record store on its own small tmpfs, unmounted when dropped.
+struct Store {
+    base: tempfile::TempDir,
+    mount: PathBuf,
+}
+
+impl Store {
+    /// `None` where tmpfs cannot be mounted (not root): those cells are skipped, saying so.
+    fn mount() -> Option<Store> {
+        let base = tempfile::tempdir().unwrap();
+        let mount = base.path().join("records");
+        std::fs::create_dir_all(&mount).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&mount)
+            .output()
+            .ok()?;
+        out.status.success().then_some(Store { base, mount })
+    }
+
+    fn remount(&self, options: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.mount)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "remount {options}: {}", text(&out));
+    }
+
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.mount.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    fn free(&self) {
+        let _ = std::fs::remove_file(self.mount.join("filler"));
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = &self.base;
+    }
+}
+
+/// One row of the fault table: a hook event (with what happened before it), and the
+/// record entries it writes, any of which may be the one lost.
+struct Row {
+    name: &'static str,
+    event: &'static str,
+    /// The entry kinds this event records; the gap names one of them.
+    records: &'static [&'static str],
+    /// The run was halted by a stop condition, before (`Before`) or by this event (`Now`).
+    stop: Stop,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Stop {
+    No,
+    Before,
+    Now,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        name: "PreToolUse allowed",
+        event: "PreToolUse",
+        records: &["tool.pre"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PreToolUse denied",
+        event: "PreToolUse",
+        records: &["tool.pre"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PreToolUse meets a stop condition",
+        event: "PreToolUse",
+        records: &["tool.pre", "state.stopped", "run.stopped"],
+        stop: Stop::Now,
+    },
+    Row {
+        name: "PreToolUse of a stopped run",
+        event: "PreToolUse",
+        records: &["tool.pre"],
+        stop: Stop::Before,
+    },
+    Row {
+        name: "PermissionRequest",
+        event: "PermissionRequest",
+        records: &["tool.permission_request"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PostToolUse",
+        event: "PostToolUse",
+        records: &["tool.post"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PostToolUse of a test run",
+        event: "PostToolUse",
+        records: &["tool.post", "test.run", "state.evidence"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PostToolUse, transcript shows an unguarded call",
+        event: "PostToolUse",
+        records: &["tool.post", "transcript.reconciliation"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "PostToolUseFailure",
+        event: "PostToolUseFailure",
+        records: &["tool.failure"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "UserPromptSubmit",
+        event: "UserPromptSubmit",
+        records: &["prompt"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "UserPromptSubmit of a stopped run",
+        event: "UserPromptSubmit",
+        records: &["prompt"],
+        stop: Stop::Before,
+    },
+    Row {
+        name: "SessionStart",
+        event: "SessionStart",
+        records: &["session.start"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "SubagentStart",
+        event: "SubagentStart",
+        records: &["subagent.start"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "SubagentStop",
+        event: "SubagentStop",
+        records: &["stop.gate", "state.stop_gate"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "Stop held by the evidence gate",
+        event: "Stop",
+        records: &["stop.gate", "state.stop_gate"],
+        stop: Stop::No,
+    },
+    Row {
+        name: "Stop of a stopped run",
+        event: "Stop",
+        records: &["stop.gate", "state.incomplete"],
+        stop: Stop::Before,
+    },
+    Row {
+        name: "SessionEnd",
+        event: "SessionEnd",
+        records: &["session.end"],
+        stop: Stop::No,
+    },
+];
+
+fn row_fields(repo: &Repo, row: &Row) -> Value {
+    let path = |p: &str| repo.root.join(p).to_string_lossy().to_string();
+    match row.name {
+        "PreToolUse allowed" | "PreToolUse of a stopped run" => {
+            json!({"tool_name": "Read", "tool_use_id": "t5",
+                   "tool_input": {"file_path": path("billing/export/filter.py")}})
+        }
+        "PreToolUse denied" => json!({"tool_name": "Read", "tool_use_id": "t5",
+                                     "tool_input": {"file_path": path("customer_data/eu.csv")}}),
+        "PreToolUse meets a stop condition" => {
+            json!({"tool_name": "Write", "tool_use_id": "t5",
+                   "tool_input": {"file_path": path("billing/migrations/0001.sql"),
+                                  "content": "ALTER TABLE x;"}})
+        }
+        "PermissionRequest" => json!({"tool_name": "Bash",
+                                      "tool_input": {"command": "pytest billing/export/tests -q"}}),
+        "PostToolUse of a test run" => json!({"tool_name": "Bash", "tool_use_id": "t5",
+            "tool_input": {"command": "pytest billing/export/tests -q"},
+            "tool_response": {"stdout": "3 passed in 0.01s", "stderr": ""}}),
+        "PostToolUse" | "PostToolUse, transcript shows an unguarded call" => {
+            let mut fields = json!({"tool_name": "Read", "tool_use_id": "t5",
+                   "tool_input": {"file_path": path("billing/export/filter.py")},
+                   "tool_response": {"type": "text"}});
+            if row.name != "PostToolUse" {
+                fields["transcript_path"] = json!(unguarded_transcript(repo));
+            }
+            fields
+        }
+        "PostToolUseFailure" => json!({"tool_name": "Bash", "tool_use_id": "t5",
+                                       "tool_input": {"command": "ls"}, "error": "Exit code 1"}),
+        "UserPromptSubmit" | "UserPromptSubmit of a stopped run" => json!({"prompt": "go on"}),
+        "SessionStart" => json!({"source": "startup"}),
+        "SubagentStart" | "SubagentStop" => {
+            json!({"agent_id": "a1", "agent_type": "general-purpose", "stop_hook_active": false})
+        }
+        "SessionEnd" => json!({"reason": "other"}),
+        _ => json!({"stop_hook_active": false}),
+    }
+}
+
+/// A transcript in Claude Code's format with one Read that ran and that no hook decided.
+fn unguarded_transcript(repo: &Repo) -> PathBuf {
+    let path = repo.dir.path().join("transcript.jsonl");
+    if !path.exists() {
+        let file = repo.root.join("customer_data/eu.csv");
+        let lines = [
+            json!({"type": "user", "sessionId": "s1", "uuid": "u0",
+                   "message": {"role": "user", "content": "go"}}),
+            json!({"type": "assistant", "sessionId": "s1", "uuid": "u1", "parentUuid": "u0",
+                   "message": {"role": "assistant", "model": "m", "content": [
+                       {"type": "tool_use", "id": "toolu_unguarded", "name": "Read",
+                        "input": {"file_path": file}}]}}),
+            json!({"type": "user", "sessionId": "s1", "uuid": "u2", "parentUuid": "u1",
+                   "message": {"role": "user", "content": [
+                       {"type": "tool_result", "tool_use_id": "toolu_unguarded",
+                        "content": "a,b", "is_error": false}]}}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+    }
+    path
+}
+
+/// What the hook answered, as one string: the agent's and the user's parts alike.
+fn told(answer: &Value) -> String {
+    answer.to_string()
+}
+
+/// Every event kind the Claude Code adapter handles, under each way of failing to record
+/// it: the failure is told to the agent and the user in that event's answer, the run's
+/// next calls are refused naming what was lost, `status` and `readiness` show it, the
+/// gap is written into the record once it can be written, and a stop is never forgotten.
+#[test]
+fn fault_table_no_event_is_lost_silently_and_no_stop_is_forgotten() {
+    let mut skipped = Vec::new();
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for row in ROWS {
+        for fault in [Fault::Injected, Fault::Full, Fault::ReadOnly] {
+            let store = match fault {
+                Fault::Injected => None,
+                Fault::Full | Fault::ReadOnly => match Store::mount() {
+                    Some(store) => Some(store),
+                    None => {
+                        skipped.push(format!("{} / {fault:?}", row.name));
+                        continue;
+                    }
+                },
+            };
+            cells += 1;
+            if let Err(problem) = fault_cell(row, fault, store.as_ref()) {
+                failures.push(format!("{} / {fault:?}: {problem}", row.name));
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "SKIPPED (tmpfs cannot be mounted here; needs root): {}",
+            skipped.join(", ")
+        );
+    }
+    eprintln!("fault table: {cells} cells run, {} failed", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn fault_cell(row: &Row, fault: Fault, store: Option<&Store>) -> Result<(), String> {
+    let repo = Repo::with_records(store.map(|s| s.mount.clone()), "enforce", true);
+    // What happened before: one recorded call, and the stop condition for the rows of a
+    // stopped run.
+    repo.read("t1", "billing/export/filter.py");
+    if row.stop == Stop::Before {
+        let stop = repo.pre(
+            "t2",
+            "Write",
+            json!({"file_path": repo.root.join("billing/migrations/0001.sql").to_string_lossy(),
+                   "content": "ALTER TABLE x;"}),
+        );
+        if stop["continue"] != false {
+            return Err(format!("the stop condition did not halt: {stop}"));
+        }
+    }
+    let mut fields = row_fields(&repo, row);
+    let injected = match fault {
+        Fault::Injected => Some("record:*,state"),
+        Fault::Full => {
+            fields["prompt_id"] = json!("p".repeat(5000));
+            store.unwrap().fill();
+            None
+        }
+        Fault::ReadOnly => {
+            store.unwrap().remount("ro");
+            None
+        }
+    };
+    let answer = repo.hook_with(row.event, fields, injected);
+    // Room again, writable again.
+    match fault {
+        Fault::Injected => {}
+        Fault::Full => store.unwrap().free(),
+        Fault::ReadOnly => store.unwrap().remount("rw"),
+    }
+    let said = told(&answer);
+    if !(said.contains("could not record") || said.contains("could not be recorded")) {
+        return Err(format!("the answer does not say what was lost: {said}"));
+    }
+    if row.event == "PreToolUse" && decision(&answer) != "deny" {
+        return Err(format!(
+            "a call that could not be recorded was not refused: {said}"
+        ));
+    }
+    let next = repo.read("t9", "billing/export/filter.py");
+    if decision(&next) != "deny" {
+        return Err(format!("the next call was allowed: {next}"));
+    }
+    let why = reason(&next);
+    let stopped = row.stop != Stop::No;
+    if stopped {
+        if next["continue"] != false || !why.contains("stopped") {
+            return Err(format!("the stop was forgotten: {next}"));
+        }
+    } else if !(why.contains("could not be recorded")
+        && row.records.iter().any(|k| why.contains(&format!("`{k}`"))))
+    {
+        return Err(format!(
+            "the refusal does not name what was lost ({:?}): {why}",
+            row.records
+        ));
+    }
+    let status = text(&repo.mandate(&["status"]));
+    if !status.contains("RECORD GAP") || (stopped && !status.contains("STOPPED")) {
+        return Err(format!("status does not show it:\n{status}"));
+    }
+    let readiness = repo.mandate(&["readiness"]);
+    if readiness.status.success() || !text(&readiness).contains("could not be recorded") {
+        return Err(format!(
+            "readiness does not fail on it:\n{}",
+            text(&readiness)
+        ));
+    }
+    // The gap is in the record itself now that it can be written.
+    let events = repo.events();
+    let Some(gap) = events.iter().find(|e| e["type"] == "record.gap") else {
+        return Err("no record.gap entry".to_string());
+    };
+    if !gap["events"]
+        .as_array()
+        .is_some_and(|lost| lost.iter().any(|e| row.records.iter().any(|k| e == k)))
+    {
+        return Err(format!(
+            "the record.gap names none of {:?}: {gap}",
+            row.records
+        ));
+    }
+    // A call the transcript shows ran unguarded is recorded once it can be.
+    if row.name.contains("unguarded") {
+        let mut fields = row_fields(&repo, row);
+        fields["tool_use_id"] = json!("t9");
+        repo.hook("PostToolUse", fields);
+        if !repo
+            .events()
+            .iter()
+            .any(|e| e["type"] == "tool.unguarded" && e["tool_use_id"] == "toolu_unguarded")
+        {
+            return Err("the unguarded call never reached the record".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// `tests` evidence is a passing run of the contract's test command after the last change:
+/// a failing run takes it away and names what failed, and so does a change after a pass.
+#[test]
+fn tests_evidence_is_the_last_run_after_the_last_change() {
+    let repo = Repo::new();
+    let evidence = |repo: &Repo| {
+        let status = text(&repo.mandate(&["status"]));
+        status
+            .lines()
+            .find(|l| l.starts_with("evidence:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    let pytest = |repo: &Repo, id: &str, passed: bool| {
+        let command = "pytest billing/export/tests -q";
+        if passed {
+            repo.hook(
+                "PostToolUse",
+                json!({"tool_name": "Bash", "tool_use_id": id,
+                "tool_input": {"command": command},
+                "tool_response": {"stdout": "3 passed in 0.01s", "stderr": ""}}),
+            );
+        } else {
+            repo.hook("PostToolUseFailure", json!({"tool_name": "Bash", "tool_use_id": id,
+                "tool_input": {"command": command},
+                "error": "Exit code 1\nFAILED billing/export/tests/test_x.py::test_eu - assert 1 == 2\n1 failed, 0 passed in 0.01s"}));
+        }
+    };
+    pytest(&repo, "t1", true);
+    assert!(evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    // A failing last run: no tests evidence, and the record names what failed.
+    pytest(&repo, "t2", false);
+    assert!(!evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    let failed = repo
+        .events()
+        .into_iter()
+        .rfind(|e| e["type"] == "test.run")
+        .unwrap();
+    assert_eq!(failed["result"], "failed", "{failed}");
+    assert!(failed.to_string().contains("test_eu"), "{failed}");
+    // Passing again, then the code changes: the pass is for the code before the change.
+    pytest(&repo, "t3", true);
+    assert!(evidence(&repo).contains("tests"));
+    let file = repo.root.join("billing/export/filter.py");
+    std::fs::write(&file, "x = 2\n").unwrap();
+    repo.hook(
+        "PostToolUse",
+        json!({"tool_name": "Edit", "tool_use_id": "t4",
+        "tool_input": {"file_path": file.to_string_lossy(), "old_string": "1", "new_string": "2"},
+        "tool_response": {"filePath": file.to_string_lossy()}}),
+    );
+    assert!(!evidence(&repo).contains("tests"), "{}", evidence(&repo));
+    let edit = repo
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "tool.post" && e["tool_use_id"] == "t4")
+        .unwrap();
+    assert_eq!(edit["evidence_stale"], json!(["tests"]), "{edit}");
+    // The stop gate asks for the tests again.
+    let stop = repo.hook("Stop", json!({"stop_hook_active": false}));
+    assert!(
+        stop["reason"].as_str().unwrap_or("").contains("tests"),
+        "{stop}"
+    );
+    pytest(&repo, "t5", true);
+    assert!(evidence(&repo).contains("tests"));
+}

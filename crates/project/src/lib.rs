@@ -192,6 +192,8 @@ impl Project {
         let mut paths = vec![self.records_dir()];
         if let Some(home) = &self.home {
             paths.push(parsed::cache_dir(home));
+            // Where a failure to record is remembered when the record store takes nothing.
+            paths.push(marks::fallback_root(home));
         }
         if let Some((org, _)) = &self.org {
             paths.push(org.clone());

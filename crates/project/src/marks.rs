@@ -13,6 +13,12 @@
 //! <workspace>/marks/stopped.<millis>.<pid>.<rule>       a stop the state file could not keep
 //! <workspace>/marks/noted.<n>                           the first n are in the record now
 //! ```
+//!
+//! When the record store cannot take even an empty file (a read-only or vanished mount),
+//! the mark is made in the same form in a fallback folder outside the store, under the
+//! user's state folder: `~/.local/state/mandate/marks/<key of the workspace folder>`.
+//! Marks are read from both, and a new run clears both. The agent may not write there
+//! (it is one of the project's protected paths).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,13 +68,37 @@ impl Mark {
 /// The failure marks of one workspace.
 pub struct Marks {
     dir: PathBuf,
+    /// Where a mark goes when `dir` cannot take it (see the module's documentation).
+    fallback: Option<PathBuf>,
+}
+
+/// The folder holding every workspace's fallback marks, under `home`.
+pub fn fallback_root(home: &Path) -> PathBuf {
+    home.join(".local")
+        .join("state")
+        .join("mandate")
+        .join("marks")
 }
 
 impl Marks {
     pub fn new(workspace_dir: &Path) -> Marks {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        Marks::with_home(workspace_dir, home.as_deref())
+    }
+
+    /// The marks of `workspace_dir`, with the fallback folder under `home`.
+    pub fn with_home(workspace_dir: &Path, home: Option<&Path>) -> Marks {
+        let key = crate::sha256_hex(workspace_dir.to_string_lossy().as_bytes());
         Marks {
             dir: workspace_dir.join("marks"),
+            fallback: home.map(|home| fallback_root(home).join(key.get(..16).unwrap_or(&key))),
         }
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.dir.as_path()).chain(self.fallback.as_deref())
     }
 
     pub fn dir(&self) -> &Path {
@@ -85,8 +115,33 @@ impl Marks {
         self.make("stopped", rule, why)
     }
 
+    /// Make the mark beside the record, or else in the fallback folder.
     fn make(&self, prefix: &str, what: &str, why: &str) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        match Self::make_in(&self.dir, prefix, what, why) {
+            Ok(()) => Ok(()),
+            Err(error) => match &self.fallback {
+                Some(fallback) => Self::make_in(fallback, prefix, what, why).map_err(|also| {
+                    std::io::Error::new(
+                        error.kind(),
+                        format!(
+                            "`{}`: {error}; and the fallback `{}`: {also}",
+                            self.dir.display(),
+                            fallback.display()
+                        ),
+                    )
+                }),
+                None => Err(error),
+            },
+        }
+    }
+
+    fn make_in(dir: &Path, prefix: &str, what: &str, why: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -102,9 +157,7 @@ impl Marks {
             })
             .take(80)
             .collect();
-        let path = self
-            .dir
-            .join(format!("{prefix}.{millis}.{}.{what}", std::process::id()));
+        let path = dir.join(format!("{prefix}.{millis}.{}.{what}", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -112,21 +165,29 @@ impl Marks {
         // The name is the mark; the reason is a bonus when there is room for it.
         let _ = file.write_all(why.as_bytes());
         let _ = file.sync_all();
-        if let Ok(dir) = std::fs::File::open(&self.dir) {
+        if let Ok(dir) = std::fs::File::open(dir) {
             let _ = dir.sync_all();
         }
         Ok(())
     }
 
-    /// Every mark, oldest first. Unreadable marks folder: an error, so the caller fails
-    /// closed.
+    /// Every mark of both folders, oldest first. An unreadable marks folder: an error,
+    /// so the caller fails closed.
     pub fn list(&self) -> std::io::Result<Vec<Mark>> {
-        let entries = match std::fs::read_dir(&self.dir) {
+        let mut marks = Vec::new();
+        for dir in self.dirs() {
+            Self::list_in(dir, &mut marks)?;
+        }
+        marks.sort_by(|a, b| a.at_millis.cmp(&b.at_millis).then(a.what.cmp(&b.what)));
+        Ok(marks)
+    }
+
+    fn list_in(dir: &Path, marks: &mut Vec<Mark>) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(error) => return Err(error),
         };
-        let mut marks = Vec::new();
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
@@ -152,8 +213,7 @@ impl Marks {
                 why,
             });
         }
-        marks.sort_by(|a, b| a.at_millis.cmp(&b.at_millis).then(a.what.cmp(&b.what)));
-        Ok(marks)
+        Ok(())
     }
 
     /// How many `unrecorded` marks are already written into the record (`record.gap`).
@@ -185,12 +245,15 @@ impl Marks {
             .map(|_| ())
     }
 
-    /// Forget every mark (a new run starts).
+    /// Forget every mark of both folders (a new run starts).
     pub fn clear(&self) -> std::io::Result<()> {
-        match std::fs::remove_dir_all(&self.dir) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
+        for dir in self.dirs() {
+            match std::fs::remove_dir_all(dir) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 
@@ -217,6 +280,33 @@ mod tests {
                 .contains("`tool.post` event could not be recorded")
         );
         assert_eq!(listed[1].what, "stop_0_");
+        marks.clear().unwrap();
+        assert!(marks.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_that_takes_no_mark_leaves_it_in_the_fallback_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        // The marks folder is a link to nowhere: no mark can be created in it.
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone/marks"), workspace.join("marks")).unwrap();
+        let marks = Marks::with_home(&workspace, Some(&home));
+        marks.stopped("stop[0]", "read-only").unwrap();
+        let listed = marks.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].kind, MarkKind::Stopped);
+        assert!(fallback_root(&home).read_dir().unwrap().next().is_some());
+        // Another workspace does not see it.
+        let other = Marks::with_home(&dir.path().join("other"), Some(&home));
+        assert!(other.list().unwrap().is_empty());
+        // Without a fallback the failure is an error the caller states.
+        assert!(
+            Marks::with_home(&workspace, None)
+                .unrecorded("x", "y")
+                .is_err()
+        );
         marks.clear().unwrap();
         assert!(marks.list().unwrap().is_empty());
     }

@@ -63,13 +63,15 @@ pub(crate) fn handle(event: &Event) -> Answer {
             return Answer::Failure(format!("mandate refused this call: {error}"));
         }
     };
-    let marks = match Marks::new(&project.workspace_dir()).list() {
+    let marks = match Marks::with_home(&project.workspace_dir(), project.home.as_deref()).list() {
         Ok(marks) => marks,
         Err(error) => {
             return Answer::Failure(format!(
                 "mandate cannot read what this run failed to record (`{}`: {error}), so this \
                  call is refused",
-                Marks::new(&project.workspace_dir()).dir().display()
+                Marks::with_home(&project.workspace_dir(), project.home.as_deref())
+                    .dir()
+                    .display()
             ));
         }
     };
@@ -312,7 +314,7 @@ impl Session<'_> {
     }
 
     fn marks(&self) -> Marks {
-        Marks::new(&self.project.workspace_dir())
+        Marks::with_home(&self.project.workspace_dir(), self.project.home.as_deref())
     }
 
     /// Change the run's state, or remember that it could not be changed.
@@ -703,6 +705,11 @@ impl Session<'_> {
             // In every mode: an event that cannot be recorded is not allowed to run, and
             // the attempt missing from the record refuses the calls after it.
             self.lost("tool.pre", &error);
+            if enforced && verdict.decision == Decision::Stop {
+                // The call met a stop condition: the run stops all the same (the stop is
+                // kept in the state or in a mark), and the answer says what was lost.
+                return self.stop_run(&verdict);
+            }
             self.failures.borrow_mut().clear();
             return Answer::Deny(format!(
                 "mandate could not record this call, so it is refused: {error}"
@@ -958,7 +965,21 @@ impl Session<'_> {
         if !failed && let Some(after) = self.changed_file_digest(tool) {
             event.insert("after".into(), json!([after]));
         }
+        // A passing test run is evidence for the code as it was: a change after it needs
+        // the tests run again (the last run after the last change decides).
+        let tests = EvidenceKind::Tests.as_str();
+        let stale = !failed
+            && matches!(tool, "Write" | "Edit" | "MultiEdit" | "NotebookEdit")
+            && self.state.as_ref().is_some_and(|s| s.has_evidence(tests));
+        if stale {
+            event.insert("evidence_stale".into(), json!([tests]));
+        }
         self.keep(event);
+        if stale {
+            self.update_state("state.evidence", |state| {
+                state.evidence.remove(tests);
+            });
+        }
         if tool == "Bash" {
             self.record_test_run();
         }
