@@ -134,7 +134,7 @@ if [ "$mode" = callgrind ]; then
   )
   # grind LABEL EVENT_FILE COMMAND...: one call's instructions, split as above.
   grind() {
-    local label=$1 input=$2 out=$work/callgrind.${1// /.}
+    local label=$1 input=$2 out=$work/callgrind.${1// /.} total part what pattern count
     shift 2
     for _ in 1 2; do
       "$@" <"$input" >/dev/null || true
@@ -144,11 +144,11 @@ if [ "$mode" = callgrind ]; then
     total=$(grep -m1 'PROGRAM TOTALS' "$out.txt" | awk '{gsub(",", "", $1); print $1}')
     echo "== callgrind: $label"
     for part in "${parts[@]}"; do
-      name=${part%%|*}
+      what=${part%%|*}
       pattern=${part#*|}
       count=$(grep -m1 -F "$pattern" "$out.txt" | awk '{gsub(",", "", $1); print $1}' || true)
       count=${count:-0}
-      printf '  %-40s %12s instr  %5.1f %%\n' "$name" "$count" \
+      printf '  %-40s %12s instr  %5.1f %%\n' "$what" "$count" \
         "$(awk -v c="$count" -v t="$total" 'BEGIN { print 100 * c / t }')"
     done
   }

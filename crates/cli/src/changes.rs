@@ -97,6 +97,7 @@ fn withheld_reads(project: &Project) -> impl Fn(&str) -> bool + '_ {
                 rollback_note: false,
                 disabled: &[],
                 drifted: &[],
+                carried: None,
             },
             &RealFs::new(&project.root),
         );

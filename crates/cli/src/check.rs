@@ -11,18 +11,32 @@ pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/billing/mandate
 pub const EXAMPLE_CONTRACT: &str =
     include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
 
-pub fn check(file: Option<&Path>) -> Result<ExitCode> {
+pub fn check(file: Option<&Path>, as_json: bool) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
-    let project = Project::discover(&cwd, None)?;
-    println!("policy {}: ok", project.policy_path.display());
+    let project = match Project::discover(&cwd, None) {
+        Ok(project) => project,
+        // A policy that does not load is the first thing `check` reports; with --json it is
+        // an answer, not a crash.
+        Err(error) if as_json => {
+            let report = serde_json::json!({"ok": false, "policy": {"ok": false, "error": error.to_string()}, "contracts": []});
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::from(1));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut out = Vec::new();
+    let mut policy_warnings = Vec::new();
+    out.push(format!("policy {}: ok", project.policy_path.display()));
     if let Some((path, _)) = &project.org {
-        println!("organisation policy {}: ok", path.display());
+        out.push(format!("organisation policy {}: ok", path.display()));
     }
     let engine = project.engine(None)?;
     let groups: Vec<&str> = engine.reviewers().keys().map(String::as_str).collect();
     for (name, server) in engine.registry() {
         for gap in mandate_project::mcp_config::registry_gaps(server, &groups) {
-            println!("  warning: MCP server `{name}` in the registry: {gap}");
+            let warning = format!("MCP server `{name}` in the registry: {gap}");
+            out.push(format!("  warning: {warning}"));
+            policy_warnings.push(warning);
         }
     }
     let files: Vec<PathBuf> = match file {
@@ -30,35 +44,57 @@ pub fn check(file: Option<&Path>) -> Result<ExitCode> {
         None => contract_files(&project.root),
     };
     let mut failed = false;
+    let mut contracts = Vec::new();
     for path in files {
         match project.load_contract(&path) {
             Ok((contract, _)) => {
-                println!(
+                out.push(format!(
                     "contract {}: ok ({} examples hold)",
                     path.display(),
                     contract.example.len()
-                );
-                for warning in crate::sandbox::write_then_execute(&contract) {
-                    println!("  warning: {warning}");
-                }
-                for line in crate::sandbox::program_files_report(&project, &contract) {
-                    println!("  note: {line}");
-                }
-                for (pattern, name) in mandate_policy::protected_names_by_glob(&contract) {
-                    println!(
-                        "  warning: `allow.write` entry `{pattern}` reaches for `{name}` with a \
-                         wildcard. `{name}` is protected at any depth (agent configuration, \
-                         git's files, files that run commands later), and only an allow rule \
-                         naming the exact path lifts that (for example \
-                         `{}`); this entry does not.",
-                        literal_example(&pattern, name)
-                    );
-                }
+                ));
+                let executes = crate::sandbox::write_then_execute(&contract);
+                let notes = crate::sandbox::program_files_report(&project, &contract);
+                let protected: Vec<String> = mandate_policy::protected_names_by_glob(&contract)
+                    .into_iter()
+                    .map(|(pattern, name)| {
+                        format!(
+                            "`allow.write` entry `{pattern}` reaches for `{name}` with a \
+                             wildcard. `{name}` is protected at any depth (agent configuration, \
+                             git's files, files that run commands later), and only an allow rule \
+                             naming the exact path lifts that (for example \
+                             `{}`); this entry does not.",
+                            literal_example(&pattern, name)
+                        )
+                    })
+                    .collect();
+                out.extend(executes.iter().map(|w| format!("  warning: {w}")));
+                out.extend(notes.iter().map(|n| format!("  note: {n}")));
+                out.extend(protected.iter().map(|w| format!("  warning: {w}")));
+                let warnings: Vec<&String> = executes.iter().chain(&protected).collect();
+                contracts.push(serde_json::json!({"file": path, "ok": true,
+                    "examples": contract.example.len(), "warnings": warnings, "notes": notes}));
             }
             Err(error) => {
                 failed = true;
-                println!("contract {}: FAILED\n  {error}", path.display());
+                out.push(format!("contract {}: FAILED\n  {error}", path.display()));
+                contracts.push(
+                    serde_json::json!({"file": path, "ok": false, "error": error.to_string()}),
+                );
             }
+        }
+    }
+    if as_json {
+        let report = serde_json::json!({
+            "ok": !failed,
+            "policy": {"file": project.policy_path, "ok": true, "warnings": policy_warnings,
+                       "organisation_policy": project.org.as_ref().map(|(path, _)| path)},
+            "contracts": contracts,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in out {
+            println!("{line}");
         }
     }
     Ok(if failed {
@@ -142,6 +178,7 @@ pub fn explain(
                 .disabled_targets()?,
             drifted: &mandate_project::mcp_pins::Pins::new(&project.records_dir())
                 .drifted_targets()?,
+            carried: None,
         },
         &RealFs::new(&project.root),
     );

@@ -104,6 +104,7 @@ fn verdicts(
                     rollback_note: call.rollback_note,
                     disabled: &[],
                     drifted: &[],
+                    carried: None,
                 },
                 &fs,
             )

@@ -37,11 +37,21 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mandate_claude_code::{HookArgs, Outcome, run_hook};
 
+/// The exit codes, shown at the end of `mandate --help`.
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  the thing checked failed: a record that does not verify, a check with failing
+     examples, readiness not met, `explain --exit-code` on a call that would be refused,
+     `replay` when a call the run made would now be refused, `status` with no run
+  2  usage or internal error
+`mandate hook AGENT` answers in the agent's own protocol and exit codes instead.";
+
 #[derive(Parser)]
 #[command(
     name = "mandate",
     version,
-    about = "Task contracts for coding agents: enforced on every tool call, with a tamper-evident run record."
+    about = "Task contracts for coding agents: enforced on every tool call, with a tamper-evident run record.",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -74,6 +84,9 @@ enum Command {
     Check {
         /// A contract to check (default: every contract in .mandate/contracts).
         file: Option<PathBuf>,
+        /// Print JSON: each file checked, its examples, warnings and problems.
+        #[arg(long)]
+        json: bool,
     },
     /// Judge one tool call as the hook would, recording nothing.
     Explain {
@@ -109,11 +122,25 @@ enum Command {
         agent: String,
     },
     /// Bind a contract to this workspace and open a run.
-    Start { contract: PathBuf },
-    /// Show the active run.
-    Status,
-    /// Close the active run.
-    Finish,
+    Start {
+        /// The contract file, e.g. .mandate/contracts/PAY-7.toml.
+        contract: PathBuf,
+        /// Print JSON: the run id, contract, record folder and sandbox settings written.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the active run (exit 1 when there is none).
+    Status {
+        /// Print JSON: the run, its state, stop, record gaps and evidence on record.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the active run and seal its record.
+    Finish {
+        /// Print JSON: the run, whether it is complete, the evidence missing, the seal.
+        #[arg(long)]
+        json: bool,
+    },
     /// Record evidence for the active run (the only verb the agent may run).
     Evidence {
         #[command(subcommand)]
@@ -126,6 +153,7 @@ enum Command {
         /// List every observed target inside the box, not just how many.
         #[arg(long)]
         observed: bool,
+        /// Text, JSON, or one self-contained HTML page.
         #[arg(long, value_enum, default_value = "text")]
         format: report_html::ReportFormat,
         /// Same as `--format json`.
@@ -135,6 +163,7 @@ enum Command {
     /// The rollout questions answered from the policy, contracts and records (exit 1
     /// while the rollout is still an experiment).
     Readiness {
+        /// Text, JSON, or one self-contained HTML page.
         #[arg(long, value_enum, default_value = "text")]
         format: report_html::ReportFormat,
     },
@@ -184,8 +213,10 @@ enum Command {
     Review {
         /// The run (default: the workspace's most recent).
         run: Option<String>,
+        /// The decision: approve, reject or request-changes.
         #[arg(long, value_enum)]
         decision: record::ReviewDecision,
+        /// What the decision rests on, for the record.
         #[arg(long)]
         note: String,
     },
@@ -193,22 +224,27 @@ enum Command {
     Disable {
         /// A registry server, `server/tool`, or read|write|execute|call|expose.
         target: String,
+        /// Why, for the record and the people who see the refusals.
         #[arg(long)]
         reason: String,
     },
     /// Turn a kill-switch target back on.
     Enable {
+        /// The target as it was disabled (`jira`, `jira/create_issue`, `expose`, …).
         target: String,
+        /// Why it is safe again, for the record.
         #[arg(long)]
         reason: Option<String>,
     },
     /// What is off: the kill switch, the registry, and drifted MCP tools.
     Disabled {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Pending named-reviewer approval requests.
     Approvals {
+        /// Print JSON: every request with its call, diff, reviewers and status.
         #[arg(long)]
         json: bool,
         /// Include approved, used and denied requests.
@@ -217,6 +253,7 @@ enum Command {
     },
     /// Approve one held call (a member of its reviewer group, not the delegating user).
     Approve {
+        /// The request id, as `mandate approvals` lists it.
         id: String,
         /// Cover the same call for the rest of the run, not just once.
         #[arg(long)]
@@ -224,7 +261,9 @@ enum Command {
     },
     /// Refuse one held call; it stays refused.
     Deny {
+        /// The request id, as `mandate approvals` lists it.
         id: String,
+        /// Why, for the record and the agent that asked.
         #[arg(long)]
         reason: String,
     },
@@ -270,14 +309,31 @@ enum Command {
         /// Keep pushing while new entries arrive (what the hook starts).
         #[arg(long)]
         background: bool,
+        /// The record store to push (default: records.dir of this repository's policy).
         #[arg(long)]
         records_dir: Option<String>,
+        /// The team server's URL (default: records.server).
         #[arg(long)]
         server: Option<String>,
         /// The CA (PEM) the server's certificate must chain to (default: records.server_ca,
         /// else the system's roots).
         #[arg(long)]
         server_ca: Option<String>,
+    },
+    /// Shell completions, generated from this command line's definition
+    /// (`mandate completions bash > /etc/bash_completion.d/mandate`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), generated from this command line's definition
+    /// (`mandate man > ~/.local/share/man/man1/mandate.1`).
+    Man {
+        /// Write every page (mandate.1 and one per subcommand, mandate-start.1, …) into
+        /// this folder instead of printing mandate.1.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Contracts written from observed work.
     Contract {
@@ -389,7 +445,7 @@ fn command() -> ExitCode {
     let may_record = matches!(
         cli.command,
         Command::Start { .. }
-            | Command::Finish
+            | Command::Finish { .. }
             | Command::Evidence { .. }
             | Command::Review { .. }
             | Command::Record { .. }
@@ -398,6 +454,37 @@ fn command() -> ExitCode {
     );
     let result = match cli.command {
         Command::Init => init::init(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mandate",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: Some(dir) } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map(|()| {
+                    println!("man pages written to {}", dir.display());
+                    ExitCode::SUCCESS
+                })
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())
+                })
+        }
+        Command::Man { dir: None } => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().write_all(&page))
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(anyhow::Error::from)
+        }
         Command::Contract {
             command:
                 ContractCommand::Draft {
@@ -411,7 +498,7 @@ fn command() -> ExitCode {
             contract,
             json,
         } => draft::replay(&run, &contract, json),
-        Command::Check { file } => check::check(file.as_deref()),
+        Command::Check { file, json } => check::check(file.as_deref(), json),
         Command::Explain {
             contract,
             json,
@@ -425,9 +512,9 @@ fn command() -> ExitCode {
             allow_unsafe_binary,
             agent,
         } => install_agent(&agent, managed, binary, allow_unsafe_binary),
-        Command::Start { contract } => run::start(&contract),
-        Command::Status => run::status(),
-        Command::Finish => run::finish(),
+        Command::Start { contract, json } => run::start(&contract, json),
+        Command::Status { json } => run::status(json),
+        Command::Finish { json } => run::finish(json),
         Command::Evidence { kind } => run::evidence(kind),
         Command::TouchMap {
             run,
@@ -606,6 +693,36 @@ fn hook(args: &[String]) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every subcommand and argument says what it is for (`mandate help …`, the man page
+    /// and the shell completions are generated from these texts).
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mandate", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:"), "{help}");
+    }
 
     #[test]
     fn exit_codes_read_back_as_their_numbers() {

@@ -27,11 +27,13 @@ use serde_json::{Value, json};
 pub enum McpCommand {
     /// Every MCP server configured for this workspace, held against the registry.
     Scan {
+        /// Print JSON: each server, its registry entry and its pin.
         #[arg(long)]
         json: bool,
     },
     /// Connect to a server, list its tools and store their digests.
     Pin {
+        /// The server's name in the MCP configuration and the registry.
         server: String,
         /// Seconds to wait for the server.
         #[arg(long, default_value_t = 60)]
@@ -41,8 +43,10 @@ pub enum McpCommand {
     Verify {
         /// One server (default: every pinned server).
         server: Option<String>,
+        /// Print JSON: each server and what drifted.
         #[arg(long)]
         json: bool,
+        /// Seconds to wait for each server.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },

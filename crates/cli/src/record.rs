@@ -18,20 +18,32 @@ use crate::run::run_dir;
 pub enum RecordCommand {
     /// Every run under records.dir, newest last.
     List {
+        /// Print JSON: each run's id, repository, task, status and counts.
         #[arg(long)]
         json: bool,
     },
     /// The review packet of a run (default: the workspace's most recent).
     Show {
+        /// The run (its id, as `mandate record list` shows it).
         run: Option<String>,
+        /// Markdown, JSON, or one self-contained HTML page.
         #[arg(long, value_enum, default_value = "md")]
         format: PacketFormat,
     },
-    /// Prove the record has not been edited, reordered, truncated or forked.
-    Verify { run: Option<String> },
+    /// Prove the record has not been edited, reordered, truncated or forked (exit 1 if it
+    /// has, naming the first bad entry).
+    Verify {
+        /// The run (default: the workspace's most recent).
+        run: Option<String>,
+        /// Print JSON: ok, entries, sealed, unsealed, and the first problem.
+        #[arg(long)]
+        json: bool,
+    },
     /// The run as a signed attestation.
     Export {
+        /// The run (default: the workspace's most recent).
         run: Option<String>,
+        /// The attestation format.
         #[arg(long, value_enum, default_value = "in-toto")]
         format: ExportFormat,
     },
@@ -41,8 +53,11 @@ pub enum RecordCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PacketFormat {
+    /// Markdown.
     Md,
+    /// JSON, every key of the packet.
     Json,
+    /// One self-contained HTML page.
     Html,
 }
 
@@ -89,7 +104,7 @@ pub fn record(command: RecordCommand) -> Result<ExitCode> {
     match command {
         RecordCommand::List { json } => list(&project, json),
         RecordCommand::Show { run, format } => show(&project, run.as_deref(), format),
-        RecordCommand::Verify { run } => verify_run(&project, run.as_deref()),
+        RecordCommand::Verify { run, json } => verify_run(&project, run.as_deref(), json),
         RecordCommand::Export { run, format } => export(&project, run.as_deref(), format),
         RecordCommand::Prune => prune(&project),
     }
@@ -113,6 +128,7 @@ fn list(project: &Project, as_json: bool) -> Result<ExitCode> {
         rows.push(json!({
             "run": dir.file_name().map(|n| n.to_string_lossy().to_string()),
             "task": start.and_then(|e| e.pointer("/contract/id")).cloned(),
+            "repository": start.and_then(|e| e.get("workspace")).cloned(),
             "delegated_by": start.and_then(|e| e.get("user")).cloned(),
             "started": start.and_then(|e| e.get("time")).cloned(),
             "status": if stopped { "stopped" } else if finished { "finished" } else { "open" },
@@ -163,36 +179,61 @@ fn show(project: &Project, run: Option<&str>, format: PacketFormat) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify_run(project: &Project, run: Option<&str>) -> Result<ExitCode> {
+fn verify_run(project: &Project, run: Option<&str>, as_json: bool) -> Result<ExitCode> {
     let dir = run_dir(project, run)?;
     let checkpoints = dir.join(mandate_record::CHECKPOINT_DIR);
     let sealed_before = std::fs::read_dir(&checkpoints).is_ok_and(|mut d| d.next().is_some());
+    let mut notes = Vec::new();
     let key = match verifying_key(project) {
         Ok(key) => key,
         // A live run before its first checkpoint: nothing is signed yet, and there is no
         // key to check a signature with, but the chain can be checked all the same.
         Err(_) if !sealed_before && !project.key_path().exists() => {
-            println!(
-                "{}: no signed checkpoint yet (the first one is written at session end, \
-                 `mandate finish` or `mandate review`): checking the hash chain only",
-                dir.display()
+            notes.push(
+                "no signed checkpoint yet (the first one is written at session end, \
+                 `mandate finish` or `mandate review`): checking the hash chain only"
+                    .to_string(),
             );
             mandate_record::SigningKey::from_bytes(&[0u8; 32]).verifying_key()
         }
         Err(error) => return Err(error),
     };
     let report = verify(&dir, &key);
-    println!("{}: {report}", dir.display());
-    if !report.ok {
-        return Ok(ExitCode::from(1));
-    }
     // The chain holds; does every decision agree with what the run was started under?
-    let entries = read_entries(&dir)?;
-    if let Some(problem) = mandate_record::judged::check(&entries) {
-        println!("{}: FAILED: {problem}", dir.display());
-        return Ok(ExitCode::from(1));
+    let judged = if report.ok {
+        mandate_record::judged::check(&read_entries(&dir)?)
+    } else {
+        None
+    };
+    let ok = report.ok && judged.is_none();
+    if as_json {
+        let answer = json!({
+            "run": dir.file_name().map(|n| n.to_string_lossy().to_string()),
+            "record": dir,
+            "ok": ok,
+            "entries": report.entries,
+            "sealed": report.sealed,
+            "unsealed": report.unsealed,
+            "root": report.root,
+            "summary": report.to_string(),
+            "problem": report.failure.as_ref().map(ToString::to_string).or(judged.clone()),
+            "notes": notes,
+        });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        for note in &notes {
+            println!("{}: {note}", dir.display());
+        }
+        println!("{}: {report}", dir.display());
+        if let Some(problem) = &judged {
+            println!("{}: FAILED: {problem}", dir.display());
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result<ExitCode> {

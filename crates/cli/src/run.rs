@@ -13,25 +13,40 @@ use serde_json::{Value, json};
 pub enum EvidenceCommand {
     /// The rollback note: how to undo the change, and when to stop.
     Rollback {
+        /// What the change is.
         #[arg(long)]
         change: String,
+        /// How to undo it.
         #[arg(long)]
         undo: String,
+        /// What data could be harmed, and how.
         #[arg(long)]
         data_risk: String,
+        /// What would show that it must be undone.
         #[arg(long)]
         trigger: String,
+        /// Who undoes it.
         #[arg(long)]
         owner: String,
+        /// What must not happen before the change is judged safe.
         #[arg(long)]
         stop_before: String,
     },
     /// An assumption the agent made.
-    Assumption { text: String },
+    Assumption {
+        /// The assumption, in one sentence.
+        text: String,
+    },
     /// A residual risk the reviewer should know about.
-    Risk { text: String },
+    Risk {
+        /// The risk, in one sentence.
+        text: String,
+    },
     /// Something the tests do not cover.
-    TestGap { text: String },
+    TestGap {
+        /// What is not covered, in one sentence.
+        text: String,
+    },
 }
 
 fn project_here() -> Result<Project> {
@@ -39,7 +54,7 @@ fn project_here() -> Result<Project> {
     Ok(Project::discover(&cwd, None)?)
 }
 
-pub fn start(contract_path: &Path) -> Result<ExitCode> {
+pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
     let project = project_here()?;
     let contract_path = std::path::absolute(contract_path)?;
     let (contract, text) = project.load_contract(&contract_path)?;
@@ -107,6 +122,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
     mandate_project::create_private_dir(&project.runs_dir())?;
     create_run(&run_dir, &run_id)?;
     let contract_digest = sha256_hex(text.as_bytes());
+    let base_commit = crate::changes::base_commit(&project.root);
     append_event(
         &run_dir,
         json!({
@@ -115,7 +131,7 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             "run_id": run_id,
             "workspace": project.root,
             // What the run's changes are diffed against in the review packet.
-            "base_commit": crate::changes::base_commit(&project.root),
+            "base_commit": base_commit,
             "contract_file": contract_path,
             "contract": {
                 "id": contract.task.id,
@@ -154,13 +170,21 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
         ..RunState::default()
     };
     active.begin(&state, &text)?;
+    // The values of blocked files, so that none of it leaves through a later call even
+    // if a program the agent runs reads it (mandate_policy::carried).
+    let sensitive = crate::sandbox::blocked_values(&project, &contract);
+    let kept =
+        mandate_project::carried::begin(&project.workspace_dir(), &sensitive).map_err(|error| {
+            anyhow::anyhow!("cannot keep the fingerprints of blocked files: {error}")
+        })?;
     // What the previous run could not record stays in its record and readiness; the new
     // run starts without the refusal it caused.
     mandate_project::marks::Marks::new(&project.workspace_dir())
         .clear()
         .with_context(|| "cannot clear the previous run's failure marks".to_string())?;
-    if let Some(settings) = crate::install::refresh_sandbox(&project)? {
-        let sandbox = std::fs::read_to_string(&settings)
+    let sandbox_settings = crate::install::refresh_sandbox(&project)?;
+    if let Some(settings) = &sandbox_settings {
+        let sandbox = std::fs::read_to_string(settings)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v.get("sandbox").cloned())
@@ -170,6 +194,24 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
             json!({"type": "sandbox.settings", "time": now_rfc3339(), "settings_file": settings,
                    "sandbox": sandbox}),
         )?;
+    }
+    if as_json {
+        let answer = json!({
+            "run_id": run_id,
+            "task": contract.task.id,
+            "contract": contract_path,
+            "request": contract.task.request,
+            "delegated_by": user,
+            "repository": project.root,
+            "base_commit": base_commit,
+            "record": run_dir,
+            "sandbox_settings": sandbox_settings,
+            "blocked_values_fingerprinted": kept,
+        });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(settings) = &sandbox_settings {
         println!(
             "  sandbox:  {} now follows this contract",
             settings.display()
@@ -183,10 +225,19 @@ pub fn start(contract_path: &Path) -> Result<ExitCode> {
     );
     println!("  request:  {}", contract.task.request);
     println!("  record:   {}", run_dir.display());
+    if kept > 0 {
+        println!(
+            "  blocked data: {kept} distinctive values of blocked files fingerprinted; a \
+             call that carries one out is refused"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status() -> Result<ExitCode> {
+pub fn status(as_json: bool) -> Result<ExitCode> {
+    if as_json {
+        return status_json();
+    }
     let project = project_here()?;
     let active = ActiveRun::new(&project.workspace_dir());
     let Some(state) = active.load()? else {
@@ -277,6 +328,52 @@ pub fn status() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mandate status --json`: the same facts as the text, for scripts; exit 1 with no run.
+fn status_json() -> Result<ExitCode> {
+    let project = project_here()?;
+    let active = ActiveRun::new(&project.workspace_dir());
+    let mode = project
+        .engine(None)
+        .map(|e| e.mode().to_string())
+        .unwrap_or_else(|_| "?".to_string());
+    let Some(state) = active.load()? else {
+        let answer = json!({"run": null, "repository": project.root, "mode": mode,
+                            "unbound_records": unbound_runs(&project)});
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::from(1));
+    };
+    let gaps: Vec<String> =
+        match mandate_project::marks::Marks::new(&project.workspace_dir()).list() {
+            Ok(marks) => marks.iter().map(|m| m.describe()).collect(),
+            Err(error) => vec![format!("the failure marks cannot be read: {error}")],
+        };
+    let status = if state.finished {
+        "finished"
+    } else if state.stopped.is_some() {
+        "stopped"
+    } else {
+        "active"
+    };
+    let server = mandate_project::remote::server_url(&project)
+        .map(|url| json!({"url": url, "problem": mandate_project::remote::link_problem(&project)}));
+    let answer = json!({
+        "run": state.run_id,
+        "task": state.task_id,
+        "delegated_by": state.delegated_by,
+        "started": state.started_at,
+        "record": state.run_dir,
+        "repository": project.root,
+        "mode": mode,
+        "status": status,
+        "stop": state.stopped.as_ref().map(|s| json!({"rule": s.rule, "reason": s.reason})),
+        "record_gaps": gaps,
+        "evidence": state.evidence,
+        "server": server,
+    });
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The records of this workspace's sessions that ran with no run started (shadow and
 /// record modes).
 fn unbound_runs(project: &Project) -> Vec<String> {
@@ -293,7 +390,7 @@ fn unbound_runs(project: &Project) -> Vec<String> {
         .collect()
 }
 
-pub fn finish() -> Result<ExitCode> {
+pub fn finish(as_json: bool) -> Result<ExitCode> {
     let project = project_here()?;
     let active = ActiveRun::new(&project.workspace_dir());
     let Some(state) = active.load()?.filter(|s| !s.finished) else {
@@ -331,6 +428,18 @@ pub fn finish() -> Result<ExitCode> {
     )?;
     active.update(|s| s.finished = true)?;
     let sealed = mandate_project::recorder::checkpoint(&project.key_path(), &state.run_dir)?;
+    if as_json {
+        let answer = json!({
+            "run": state.run_id,
+            "complete": missing.is_empty(),
+            "missing_evidence": missing,
+            "stopped": state.stopped.is_some(),
+            "sealed_entries": sealed.size,
+            "record": state.run_dir,
+        });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("finished run {}", state.run_id);
     println!("  sealed: signed checkpoint over {} entries", sealed.size);
     if !missing.is_empty() {

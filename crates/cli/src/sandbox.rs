@@ -159,7 +159,7 @@ fn path_string(path: &Path) -> String {
 
 /// The absolute paths a mandate glob names: its literal leading folder when the rest is
 /// `**`, else every existing match (bounded), else the literal prefix.
-fn expand(project: &Project, glob: &str) -> Vec<String> {
+pub fn expand(project: &Project, glob: &str) -> Vec<String> {
     let (base, rest) = if let Some(rest) = glob.strip_prefix("~/") {
         (
             project.home.clone().unwrap_or_else(|| PathBuf::from("/")),
@@ -215,6 +215,72 @@ fn expand(project: &Project, glob: &str) -> Vec<String> {
     found.sort();
     found
 }
+
+/// The files under the read blocks of the policies and `contract` that exist now, with
+/// their distinctive values (`mandate_policy::carried::distinctive`): what `mandate start`
+/// fingerprints so that none of it leaves through a later call. Bounded: at most
+/// [`MAX_SENSITIVE_FILES`] files, the first [`MAX_SENSITIVE_BYTES`] of each; binary files
+/// are skipped.
+pub fn blocked_values(project: &Project, contract: &Contract) -> Vec<(String, String)> {
+    let mut globs: Vec<&String> = Vec::new();
+    if let Some((_, org)) = &project.org {
+        globs.extend(&org.block.read);
+    }
+    globs.extend(&project.policy.block.read);
+    globs.extend(&contract.block.read);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for glob in globs {
+        for found in expand(project, glob) {
+            let mut stack = vec![PathBuf::from(found)];
+            while let Some(path) = stack.pop() {
+                if files.len() >= MAX_SENSITIVE_FILES {
+                    break;
+                }
+                let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    if let Ok(entries) = std::fs::read_dir(&path) {
+                        stack.extend(entries.flatten().map(|e| e.path()));
+                    }
+                } else if meta.is_file() && !files.contains(&path) {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    let mut values = Vec::new();
+    for file in files {
+        let Ok(handle) = std::fs::File::open(&file) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        if std::io::Read::read_to_end(
+            &mut std::io::Read::take(handle, MAX_SENSITIVE_BYTES),
+            &mut bytes,
+        )
+        .is_err()
+            || bytes.iter().take(8192).any(|b| *b == 0)
+        {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let label = file
+            .strip_prefix(&project.root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for value in mandate_policy::carried::distinctive(&text, true) {
+            values.push((value.to_string(), label.clone()));
+        }
+    }
+    values
+}
+
+/// The most blocked files `mandate start` fingerprints.
+const MAX_SENSITIVE_FILES: usize = 500;
+/// How much of each it reads.
+const MAX_SENSITIVE_BYTES: u64 = 256 * 1024;
 
 /// Programs that load code from the folders they run in.
 const CODE_LOADERS: &[&str] = &[

@@ -32,7 +32,10 @@ pub enum TokenCommand {
     },
     /// Keep a token for this machine's hooks and pushes in `<records.dir>/server-token`
     /// (`$MANDATE_TOKEN` takes precedence).
-    Use { token: String },
+    Use {
+        /// The token, as `mandate token create` printed it.
+        token: String,
+    },
 }
 
 pub fn token(command: TokenCommand) -> Result<ExitCode> {

@@ -1326,3 +1326,70 @@ fn nested_agent_configuration_cannot_be_written() {
     );
     session.assert_no_secret_reached_the_model();
 }
+
+/// Issue 20, item 1: `mandate evidence` is the one verb the agent may run, and it runs
+/// outside the OS sandbox, so only the installed binary, alone and with nothing attached,
+/// counts as it. A script named `mandate` in the writable area (committed with its exec bit,
+/// as an agent would have left it), an environment prefix that points mandate at `.env` as
+/// its organisation policy, and `env`/`export` spellings are refused by the hook with the
+/// sandbox on: the look-alike never ran (its mark file is absent), no secret reached the
+/// model, and the real verb still records an assumption.
+#[test]
+fn prefixed_and_look_alike_evidence_verbs_are_refused() {
+    let Some(e2e) = E2e::new("prefixed_and_look_alike_evidence_verbs_are_refused") else {
+        return;
+    };
+    let billing = &e2e.billing;
+    billing.write(
+        "billing/export/mandate",
+        "#!/bin/sh\ncat \"$(git rev-parse --show-toplevel)/.env\"\necho ran > \"$(dirname \"$0\")/look-alike-ran.txt\"\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            billing.path("billing/export/mandate"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    billing.commit("a script named mandate in the package");
+    let session = e2e.session(Script {
+        main: vec![
+            Step::bash("MANDATE_ORG_POLICY=.env mandate evidence assumption 'EU rows are kept'"),
+            Step::bash("./billing/export/mandate evidence assumption 'EU rows are kept'"),
+            Step::bash("cd billing/export && ./mandate evidence risk 'none'"),
+            Step::bash("env MANDATE_ORG_POLICY=.env mandate evidence risk 'none'"),
+            Step::bash("export MANDATE_ORG_POLICY=.env; mandate evidence risk 'none'"),
+            Step::bash(&format!(
+                "MANDATE_SERVER=http://127.0.0.1:9 {} evidence risk 'none'",
+                mandate().display()
+            )),
+            // The verb itself, as the installed binary, alone on its line.
+            Step::bash("mandate evidence assumption 'EU rows are kept by the filter'"),
+        ],
+        subagent: vec![],
+    });
+    for (step, what) in [
+        (
+            0,
+            "an environment prefix naming .env as the organisation policy",
+        ),
+        (1, "a look-alike mandate run by path"),
+        (2, "a look-alike mandate from its own folder"),
+        (3, "env with a MANDATE_ variable"),
+        (4, "export of a MANDATE_ variable"),
+        (5, "the real binary with a server prefix"),
+    ] {
+        let told = session.assert_refused_by_hook(step, what);
+        assert!(!told.contains(SECRET), "{what}: {told}");
+    }
+    session.assert_ran(6, "mandate evidence assumption");
+    session.assert_no_secret_reached_the_model();
+    assert!(
+        !billing.path("billing/export/look-alike-ran.txt").exists(),
+        "the look-alike mandate ran"
+    );
+    assert_eq!(billing.changed_paths(), Vec::<String>::new());
+    let status = billing.mandate_ok(&mandate(), &["status"]);
+    assert!(status.contains("assumptions"), "{status}");
+}

@@ -45,6 +45,8 @@
 //! packet_has = ["text"]                 # optional: the review packet (`mandate record
 //! packet_lacks = ["text"]               # show --format md`) afterwards holds / lacks it
 //! evidence_lacks = ["tests"]            # optional: evidence kinds not on record afterwards
+//! sent_lacks = ["ACME-7731-ZX"]         # optional: no allowed step sent this text out
+//! home = "jira"                         #   (except to MCP server `home`, where it came from)
 //! ```
 //!
 //! Step fields: `tool`, `input`, optional `expect` (`allow` | `deny` | `ask`), optional
@@ -67,6 +69,7 @@
 //! `MULTISTEP_CASE=NAME` runs only the cases whose name contains NAME;
 //! `MULTISTEP_THREADS=N` sets how many cases run at once (default 3);
 //! `MULTISTEP_VERBOSE=1` lists every case's steps, not only the failures;
+//! `MULTISTEP_PACKET=1` prints the review packet when a packet check fails;
 //! `MULTISTEP_MANDATE=PATH` runs the corpus against another `mandate` binary.
 
 mod support;
@@ -111,6 +114,7 @@ class!(
     programs,
     env,
     benign_programs,
+    mcp_args,
 );
 
 /// The binary under test; `MULTISTEP_MANDATE` runs the corpus against another build (to
@@ -205,6 +209,11 @@ struct Case {
     /// Evidence kinds the run state must not hold afterwards (`tests`).
     #[serde(default)]
     evidence_lacks: Vec<String>,
+    /// Texts no allowed step may have sent out (in its input, any case), except a call to
+    /// the MCP server `home` the text came from.
+    #[serde(default)]
+    sent_lacks: Vec<String>,
+    home: Option<String>,
 }
 
 fn yes() -> bool {
@@ -672,12 +681,33 @@ fn run_case(case: &Case) -> CaseRun {
             let packet = String::from_utf8_lossy(&packet.stdout).into_owned();
             for text in &case.packet_has {
                 if !packet.contains(text.as_str()) {
+                    if std::env::var_os("MULTISTEP_PACKET").is_some() {
+                        eprintln!("{packet}");
+                    }
                     failures.push(format!("the packet does not say `{text}`"));
                 }
             }
             for text in &case.packet_lacks {
                 if packet.contains(text.as_str()) {
                     failures.push(format!("the packet says `{text}`"));
+                }
+            }
+        }
+        for text in &case.sent_lacks {
+            let home = case.home.as_ref().map(|h| format!("mcp__{h}__"));
+            for (n, step) in steps.iter().enumerate() {
+                let to_home = home
+                    .as_ref()
+                    .is_some_and(|h| step.tool.starts_with(h.as_str()));
+                if step.decision == "allow"
+                    && !to_home
+                    && step
+                        .input
+                        .to_string()
+                        .to_ascii_lowercase()
+                        .contains(&text.to_ascii_lowercase())
+                {
+                    failures.push(format!("step {} sent `{text}` out", n + 1));
                 }
             }
         }
@@ -699,7 +729,8 @@ fn run_case(case: &Case) -> CaseRun {
             || case.secret.is_some()
             || !case.packet_has.is_empty()
             || !case.packet_lacks.is_empty()
-            || !case.evidence_lacks.is_empty();
+            || !case.evidence_lacks.is_empty()
+            || !case.sent_lacks.is_empty();
         if !named_effect && steps.iter().all(|s| s.decision == "allow") {
             failures.push("no step was refused".into());
         }

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use crate::carried::{self, Carried};
 use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, ToolRun, Touch, Verdict};
 use crate::format::{Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass};
 use crate::glob::{CommandPattern, PathGlob};
@@ -137,6 +138,9 @@ pub struct Context<'a> {
     /// MCP tools whose definition drifted from their pin: `server/tool`, or `server`
     /// for all its tools. Denied until an owner pins again.
     pub drifted: &'a [String],
+    /// Values of sensitive data read earlier in the run, which may not leave
+    /// ([`crate::carried`]); `None` where no run is being tracked.
+    pub carried: Option<&'a Carried>,
 }
 
 /// How a Bash line runs the contract's test command ([`Engine::test_invocation`]).
@@ -154,6 +158,121 @@ pub const AUTHORITY_VERBS: &[&str] = &[
     "approve", "deny", "disable", "enable", "review", "start", "finish", "install", "amend",
     "init", "serve", "token", "mcp", "record",
 ];
+
+/// The rule of a call refused for carrying sensitive data out ([`crate::carried`]).
+pub const CARRIED_DATA_RULE: &str = "builtin.carried-data";
+
+/// The rule of an MCP call refused for carrying what redaction takes for a secret.
+pub const SECRET_ARGUMENT_RULE: &str = "builtin.secret-argument";
+
+/// How deep in an MCP call's arguments values are looked at; deeper is refused.
+const MAX_ARGUMENT_DEPTH: usize = 32;
+
+/// Every object key and scalar of an MCP call's arguments as text (numbers and booleans
+/// as JSON writes them); false when the value nests deeper than [`MAX_ARGUMENT_DEPTH`].
+fn argument_texts<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) -> bool {
+    if depth > MAX_ARGUMENT_DEPTH {
+        return false;
+    }
+    match value {
+        Value::String(s) => {
+            out.push(s);
+            true
+        }
+        Value::Array(items) => items.iter().all(|v| argument_texts(v, out, depth + 1)),
+        Value::Object(map) => map.iter().all(|(k, v)| {
+            out.push(k);
+            argument_texts(v, out, depth + 1)
+        }),
+        _ => true,
+    }
+}
+
+/// Does `value`, as a whole, match a registry argument pattern? `*` stands for a run
+/// (possibly empty) of ASCII letters, digits, `-`, `_` and `.`; `#` for a run of one or
+/// more ASCII digits; everything else stands for itself. Nothing is trimmed or folded:
+/// `BILL-*` admits `BILL-142`, never `BILL-142 tok_…` or `BILL-142\n`, and `BILL-#`
+/// admits `BILL-142`, never `BILL-142tok`.
+pub fn argument_value_matches(pattern: &str, value: &str) -> bool {
+    #[derive(PartialEq)]
+    enum Unit {
+        Lit(char),
+        /// Any run of word characters.
+        Word,
+        /// One digit.
+        Digit,
+        /// Any run of digits.
+        Digits,
+    }
+    let mut units = Vec::new();
+    for c in pattern.chars() {
+        match c {
+            '*' => units.push(Unit::Word),
+            '#' => {
+                units.push(Unit::Digit);
+                units.push(Unit::Digits);
+            }
+            c => units.push(Unit::Lit(c)),
+        }
+    }
+    let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    // `at[i]`: the pattern's first `i` units match what was read so far.
+    let close = |at: &mut Vec<bool>| {
+        // A run may be empty.
+        for i in 0..units.len() {
+            if at.get(i) == Some(&true)
+                && matches!(units.get(i), Some(Unit::Word | Unit::Digits))
+                && let Some(next) = at.get_mut(i + 1)
+            {
+                *next = true;
+            }
+        }
+    };
+    let mut at = vec![false; units.len() + 1];
+    if let Some(first) = at.first_mut() {
+        *first = true;
+    }
+    close(&mut at);
+    for c in value.chars() {
+        let mut next = vec![false; units.len() + 1];
+        for (i, unit) in units.iter().enumerate() {
+            if at.get(i) != Some(&true) {
+                continue;
+            }
+            let (fits, stay) = match unit {
+                Unit::Lit(l) => (*l == c, false),
+                Unit::Word => (word_char(c), true),
+                Unit::Digit => (c.is_ascii_digit(), false),
+                Unit::Digits => (c.is_ascii_digit(), true),
+            };
+            if !fits {
+                continue;
+            }
+            if let Some(slot) = next.get_mut(if stay { i } else { i + 1 }) {
+                *slot = true;
+            }
+        }
+        close(&mut next);
+        if !next.contains(&true) {
+            return false;
+        }
+        at = next;
+    }
+    at.last() == Some(&true)
+}
+
+/// Numbers carry data as well as strings do (a card number): their text, for the checks.
+fn number_texts(value: &Value, out: &mut Vec<String>, depth: usize) {
+    if depth > MAX_ARGUMENT_DEPTH {
+        return;
+    }
+    match value {
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| number_texts(v, out, depth + 1)),
+        Value::Object(map) => map.values().for_each(|v| number_texts(v, out, depth + 1)),
+        _ => {}
+    }
+}
 
 /// Tools that only manage the agent's own conversation: no touch outside it.
 const INTERNAL_TOOLS: &[&str] = &[
@@ -631,11 +750,82 @@ impl Engine {
     /// Judge one call.
     pub fn judge(&self, call: &Call<'_>, context: &Context<'_>, fs: &dyn Fs) -> Verdict {
         let touches = self.touches(call, fs);
-        let judged: Vec<JudgedTouch> = touches
+        let mut judged: Vec<JudgedTouch> = touches
             .iter()
             .map(|touch| self.judge_touch(touch, context, fs))
             .collect();
+        if let Some(carried) = context.carried
+            && let Some(touch) = self.carried_out(call, carried)
+        {
+            judged.push(touch);
+        }
         self.verdict(call, judged)
+    }
+
+    /// A call that would send out a value of sensitive data read earlier in the run:
+    /// through an MCP argument (except back to the server it came from), a URL, a web
+    /// search or a command line.
+    fn carried_out(&self, call: &Call<'_>, carried: &Carried) -> Option<JudgedTouch> {
+        if carried.is_empty() {
+            return None;
+        }
+        let field = |key: &str| call.input.get(key).and_then(Value::as_str);
+        let (texts, to_server, channel): (Vec<&str>, Option<&str>, &str) = match call.tool {
+            "Bash" => (
+                field("command").into_iter().collect(),
+                None,
+                "a command line",
+            ),
+            "WebFetch" => (field("url").into_iter().collect(), None, "a URL"),
+            "WebSearch" => (field("query").into_iter().collect(), None, "a web search"),
+            tool => {
+                let (server, _) = split_mcp_name(tool)?;
+                let mut texts = Vec::new();
+                if !argument_texts(call.input, &mut texts, 0) {
+                    return None; // too deep: refused by the registry check
+                }
+                (texts, Some(server), "an MCP argument")
+            }
+        };
+        let mut numbers = Vec::new();
+        if to_server.is_some() {
+            number_texts(call.input, &mut numbers, 0);
+        }
+        let hit = texts
+            .iter()
+            .copied()
+            .chain(numbers.iter().map(String::as_str))
+            .find_map(|text| carried.find(text, to_server))?;
+        let label = carried
+            .label(hit.label_hash())
+            .unwrap_or("an earlier result");
+        let origin = match hit.origin() {
+            carried::Origin::BlockedPath => {
+                format!("a value of `{label}`, a file a read block covers")
+            }
+            carried::Origin::McpServer => {
+                let data = self
+                    .registry
+                    .get(label)
+                    .and_then(|s| s.data.as_deref())
+                    .unwrap_or("sensitive data");
+                format!(
+                    "a value read in this run from the MCP server `{label}` (its registry \
+                     entry says it holds {data})"
+                )
+            }
+        };
+        Some(JudgedTouch {
+            kind: Kind::Expose,
+            target: format!("data from {label}"),
+            decision: Decision::Deny,
+            rules: vec![CARRIED_DATA_RULE.to_string()],
+            reason: format!(
+                "`{}` would send out, through {channel}, {origin}; data the contract marks sensitive may not leave through an MCP \
+                 argument, a URL or a command line",
+                call.tool
+            ),
+        })
     }
 
     fn verdict(&self, call: &Call<'_>, judged: Vec<JudgedTouch>) -> Verdict {
@@ -1097,6 +1287,55 @@ impl Engine {
         })
     }
 
+    /// An MCP call whose arguments carry what redaction takes for a secret is refused
+    /// (the secret is not repeated in the reason); so is one nested too deep to look at.
+    fn secret_arguments(
+        &self,
+        server_name: &str,
+        tool_name: &str,
+        input: &Value,
+        matched: &mut Vec<(Decision, String, String)>,
+    ) {
+        let mut texts = Vec::new();
+        if !argument_texts(input, &mut texts, 0) {
+            matched.push((
+                Decision::Deny,
+                SECRET_ARGUMENT_RULE.to_string(),
+                format!(
+                    "the arguments of `{server_name}/{tool_name}` nest deeper than \
+                     {MAX_ARGUMENT_DEPTH} levels, too deep to check what they carry"
+                ),
+            ));
+            return;
+        }
+        let mut kinds: Vec<&str> = Vec::new();
+        for text in texts {
+            let Some(redacted) = mandate_record::redact::redact_str(text) else {
+                continue;
+            };
+            for piece in redacted.split("[REDACTED:").skip(1) {
+                let kind = piece.split(']').next().unwrap_or("secret");
+                let id = mandate_record::redact::rule_ids()
+                    .find(|id| *id == kind)
+                    .unwrap_or("secret");
+                if !kinds.contains(&id) {
+                    kinds.push(id);
+                }
+            }
+        }
+        if !kinds.is_empty() {
+            matched.push((
+                Decision::Deny,
+                SECRET_ARGUMENT_RULE.to_string(),
+                format!(
+                    "an argument of `{server_name}/{tool_name}` carries what looks like a \
+                     secret ({}); secrets may not be sent to MCP tools",
+                    kinds.join(", ")
+                ),
+            ));
+        }
+    }
+
     fn registry_matches(
         &self,
         tool: &str,
@@ -1131,6 +1370,7 @@ impl Engine {
             ));
             return;
         }
+        self.secret_arguments(server_name, tool_name, input, matched);
         let drifted = context
             .drifted
             .iter()
@@ -1166,22 +1406,26 @@ impl Engine {
         }
         if let Some(constraints) = spec.args() {
             for (arg, allowed) in constraints {
-                let value = input.get(arg).map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                // The whole value, as sent: a string, or a number or boolean as JSON
+                // writes it; never a list or an object, never trimmed.
+                let value = input.get(arg).and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+                    _ => None,
                 });
                 let ok = value.as_deref().is_some_and(|value| {
                     allowed
                         .iter()
-                        .any(|pattern| CommandPattern::new(pattern).is_ok_and(|p| p.matches(value)))
+                        .any(|pattern| argument_value_matches(pattern, value))
                 });
                 if !ok {
                     matched.push((
                         Decision::Deny,
                         format!("registry.{server_name}.tools.{tool_name}.args.{arg}"),
                         format!(
-                            "argument `{arg}` of `{server_name}/{tool_name}` must match {} \
-                             (registry constraint)",
+                            "argument `{arg}` of `{server_name}/{tool_name}` must be, as a \
+                             whole, {} (registry constraint; `*` stands for letters, digits, \
+                             `-`, `_` and `.` only, `#` for digits)",
                             allowed
                                 .iter()
                                 .map(|a| format!("`{a}`"))

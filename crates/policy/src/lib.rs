@@ -10,6 +10,7 @@
 //! tool call ──tools──▶ touches ──engine──▶ judged touches ──▶ verdict (decision, rules, reason)
 //! ```
 
+pub mod carried;
 pub mod decision;
 pub mod engine;
 pub mod format;

@@ -1113,6 +1113,11 @@ fn call_summary(root: Option<&str>, tool: &str, input: Option<&Value>) -> String
     let Some(input) = input else {
         return String::new();
     };
+    if tool.starts_with("mcp__") {
+        // An MCP call's arguments are its shape: all of them, compact.
+        let text = input.to_string();
+        return format!("`{}`", bounded(&text, MAX_SUMMARY));
+    }
     let field = match tool {
         "Bash" => "command",
         "WebFetch" => "url",
@@ -1122,9 +1127,27 @@ fn call_summary(root: Option<&str>, tool: &str, input: Option<&Value>) -> String
     };
     match input.get(field).and_then(Value::as_str) {
         Some(x) if field == "file_path" => format!("`{}`", relative(root, first_line(x))),
-        Some(x) => format!("`{}`", first_line(x)),
+        Some(x) => format!("`{}`", every_line(x)),
         None => String::new(),
     }
+}
+
+/// How much of an MCP call's arguments a summary shows.
+const MAX_SUMMARY: usize = 2000;
+
+/// All lines of a command on one line, each kept whole: a command after a line break
+/// stays visible (`⏎` marks the break).
+fn every_line(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.join(" ⏎ ")
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{cut}… ({} characters in all)", s.chars().count())
 }
 
 fn first_line(s: &str) -> &str {

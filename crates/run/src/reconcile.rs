@@ -192,6 +192,7 @@ fn judged(scope: &Scope<'_>, tool: &str, input: &Value) -> (Value, Option<String
             rollback_note: false,
             disabled: &[],
             drifted: &[],
+            carried: None,
         },
         &fs,
     );

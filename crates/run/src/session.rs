@@ -576,10 +576,25 @@ impl Session<'_> {
             all.sort();
             mandate_project::sha256_hex(all.join("\n").as_bytes())
         };
+        // Values of sensitive data read earlier in the run, for the calls that send
+        // data out; unreadable means refused.
+        let sends_out =
+            matches!(tool.as_str(), "Bash" | "WebFetch" | "WebSearch") || tool.starts_with("mcp__");
+        let carried = match (&self.state, sends_out) {
+            (Some(_), true) => mandate_project::carried::load(&self.project.workspace_dir())
+                .map_err(|error| {
+                    Answer::Failure(format!(
+                        "mandate cannot read what this run keeps of sensitive data, so this \
+                         call is refused: {error}"
+                    ))
+                })?,
+            _ => None,
+        };
         let context = Context {
             rollback_note: evidence_rollback,
             disabled: &disabled,
             drifted: &drifted,
+            carried: carried.as_ref(),
         };
         let fs = RealFs::new(&self.project.root);
         let verdict = self.engine.judge(
@@ -983,10 +998,75 @@ impl Session<'_> {
         if tool == "Bash" {
             self.record_test_run();
         }
+        if !failed && tool.starts_with("mcp__") {
+            self.track_sensitive_result(tool);
+        }
         self.reconcile(&Reach::Gained {
             agent_id: self.event.agent_id.clone(),
         });
         Answer::Nothing
+    }
+
+    /// A result of an MCP server whose registry entry names the data it holds: its
+    /// distinctive values are remembered, so that later calls cannot carry them out
+    /// (`mandate_policy::carried`). Values the call itself sent, or that the contract
+    /// names, are not new and are left out. The record says how many, never which.
+    fn track_sensitive_result(&self, tool: &str) {
+        if self.state.is_none() {
+            return;
+        }
+        let Some((server, _)) = mandate_policy::split_mcp_name(tool) else {
+            return;
+        };
+        let sensitive = self
+            .engine
+            .registry()
+            .get(server)
+            .and_then(|s| s.data.as_deref())
+            .is_some_and(|data| !data.trim().is_empty());
+        if !sensitive {
+            return;
+        }
+        let Some(response) = &self.event.response else {
+            return;
+        };
+        let mut texts = Vec::new();
+        collect_texts(response, &mut texts, 0);
+        let input = self.tool_input();
+        let mut known = Vec::new();
+        collect_texts(&input, &mut known, 0);
+        if let Some(contract) = self.engine.contract() {
+            known.push(contract.task.id.as_str());
+            known.push(contract.task.request.as_str());
+        }
+        let mut values: Vec<&str> = Vec::new();
+        for text in texts {
+            for value in mandate_policy::carried::distinctive(text, false) {
+                let lower = value.to_ascii_lowercase();
+                let known_before = known
+                    .iter()
+                    .any(|k| k.to_ascii_lowercase().contains(&lower));
+                if !known_before && !values.contains(&value) {
+                    values.push(value);
+                }
+            }
+        }
+        if values.is_empty() {
+            return;
+        }
+        match mandate_project::carried::add(&self.project.workspace_dir(), server, &values) {
+            Ok(added) => {
+                let mut event = self.base_event("data.tracked");
+                event.insert("tool".into(), json!(tool));
+                event.insert("server".into(), json!(server));
+                event.insert("values".into(), json!(added.kept));
+                if added.dropped > 0 {
+                    event.insert("dropped".into(), json!(added.dropped));
+                }
+                self.keep(event);
+            }
+            Err(error) => self.lost("data.tracked", &error),
+        }
     }
 
     /// The digest of the file a file tool just changed, read back from disk: what the
@@ -1208,6 +1288,22 @@ impl Session<'_> {
 }
 
 /// What is missing before the agent may stop, and exactly how to record it.
+/// Every string and object key of `value` (bounded depth).
+fn collect_texts<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_texts(v, out, depth + 1)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| {
+            out.push(k);
+            collect_texts(v, out, depth + 1)
+        }),
+        _ => {}
+    }
+}
+
 pub fn missing_evidence_reason(missing: &[EvidenceKind], contract: Option<&Contract>) -> String {
     let mut lines = vec![
         "mandate: the contract requires evidence that is not on record yet. Record it, then \
