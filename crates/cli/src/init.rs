@@ -182,52 +182,43 @@ fn survey(root: &Path) -> Findings {
     findings
 }
 
+/// Folders whose name says they hold infrastructure or deployment: a write block.
+const INFRA_DIRS: &[&str] = &[
+    "terraform",
+    "infra",
+    "infrastructure",
+    "k8s",
+    "kubernetes",
+    "helm",
+    "deploy",
+    "deployment",
+    "ansible",
+    "charts",
+];
+/// Folders of database migrations: a stop.
+const SCHEMA_DIRS: &[&str] = &["migrations", "migrate", "alembic"];
+/// Top-level folders of data: a read block.
+const DATA_DIRS: &[&str] = &["data", "dumps", "backups", "customer_data", "exports"];
+/// Other top-level folders that are not the code the agent works on.
+const NOT_CODE_DIRS: &[&str] = &["config", "secrets", "fixtures"];
+
 fn sort_dir(findings: &mut Findings, rel: &str, name: &str, top: bool) {
     let lower = name.to_ascii_lowercase();
-    match lower.as_str() {
-        "terraform" | "infra" | "infrastructure" | "k8s" | "kubernetes" | "helm" | "deploy"
-        | "deployment" | "ansible" | "charts" => {
-            findings.infra.insert(format!("{rel}/**"));
-        }
-        "migrations" | "migrate" | "alembic" => {
-            findings.schema.insert(format!("{rel}/**"));
-        }
-        "data" | "dumps" | "backups" | "customer_data" | "exports" if top => {
-            findings.data.insert(format!("{rel}/**"));
-        }
-        ".circleci" | ".buildkite" => {
-            findings.ci.insert(format!("{rel}/**"));
-        }
-        "workflows" if rel == ".github/workflows" => {
-            findings.ci.insert(format!("{rel}/**"));
-        }
-        _ => {}
+    let is = |names: &[&str]| names.contains(&lower.as_str());
+    if is(INFRA_DIRS) {
+        findings.infra.insert(format!("{rel}/**"));
+    } else if is(SCHEMA_DIRS) {
+        findings.schema.insert(format!("{rel}/**"));
+    } else if top && is(DATA_DIRS) {
+        findings.data.insert(format!("{rel}/**"));
+    } else if matches!(lower.as_str(), ".circleci" | ".buildkite") || rel == ".github/workflows" {
+        findings.ci.insert(format!("{rel}/**"));
     }
-    if top
-        && !lower.starts_with('.')
-        && !matches!(
-            lower.as_str(),
-            "terraform"
-                | "infra"
-                | "infrastructure"
-                | "k8s"
-                | "kubernetes"
-                | "helm"
-                | "deploy"
-                | "deployment"
-                | "ansible"
-                | "charts"
-                | "migrations"
-                | "data"
-                | "dumps"
-                | "backups"
-                | "customer_data"
-                | "exports"
-                | "config"
-                | "secrets"
-                | "fixtures"
-        )
-    {
+    // Every folder sorted above, and the few others named here, is not the write scope.
+    let not_code = [INFRA_DIRS, SCHEMA_DIRS, DATA_DIRS, NOT_CODE_DIRS]
+        .iter()
+        .any(|names| is(names));
+    if top && !lower.starts_with('.') && !not_code {
         findings.code_dirs.insert(rel.to_string());
     }
 }

@@ -29,6 +29,7 @@ mod run;
 mod sandbox;
 mod serve;
 mod token;
+mod uninstall;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -120,6 +121,17 @@ enum Command {
         /// `all` for every one found on PATH.
         #[arg(long, default_value = "claude-code")]
         agent: String,
+    },
+    /// Take out what `mandate install` wrote for an agent: its hook entries, native deny
+    /// rules, sandbox settings, rules and policy files. Other settings stay.
+    Uninstall {
+        /// The agent: `claude-code` (default), `codex`, `gemini`, `copilot`, `cursor`, or
+        /// `all`.
+        #[arg(long, default_value = "claude-code")]
+        agent: String,
+        /// Take them out of the managed (system) settings that `install --managed` wrote.
+        #[arg(long)]
+        managed: bool,
     },
     /// Bind a contract to this workspace and open a run.
     Start {
@@ -512,6 +524,7 @@ fn command() -> ExitCode {
             allow_unsafe_binary,
             agent,
         } => install_agent(&agent, managed, binary, allow_unsafe_binary),
+        Command::Uninstall { agent, managed } => uninstall::uninstall(&agent, managed),
         Command::Start { contract, json } => run::start(&contract, json),
         Command::Status { json } => run::status(json),
         Command::Finish { json } => run::finish(json),

@@ -149,3 +149,57 @@ fn completions_and_man_pages_come_from_the_command_line_definition() {
         "{help}"
     );
 }
+
+#[test]
+fn uninstall_takes_out_what_install_wrote_and_nothing_else() {
+    let repo = Repo::new();
+    let settings_path = repo.root.join(".claude/settings.json");
+    std::fs::create_dir_all(settings_path.parent().unwrap()).unwrap();
+    let before = serde_json::json!({
+        "model": "opus",
+        "permissions": {"deny": ["Read(./private/**)"], "allow": ["Bash(make lint)"]},
+        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "my-linter"}]}]}
+    });
+    std::fs::write(&settings_path, before.to_string()).unwrap();
+    let cursor_path = repo.root.join(".cursor/hooks.json");
+    std::fs::create_dir_all(cursor_path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cursor_path,
+        r#"{"version": 1, "hooks": {"stop": [{"command": "notify-me"}]}}"#,
+    )
+    .unwrap();
+
+    repo.ok(&["install", "--allow-unsafe-binary"]);
+    repo.ok(&["install", "--agent", "cursor", "--allow-unsafe-binary"]);
+    let installed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings_path).unwrap()).unwrap();
+    assert!(installed["hooks"]["SessionStart"].is_array(), "{installed}");
+    assert!(installed["permissions"]["deny"].as_array().unwrap().len() > 1);
+
+    let out = repo.ok(&["uninstall", "--agent", "all"]);
+    assert!(out.contains("claude-code: uninstalled"), "{out}");
+    assert!(out.contains("cursor: uninstalled"), "{out}");
+    assert!(
+        out.contains("codex: nothing of mandate's was installed"),
+        "{out}"
+    );
+    let after: Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings_path).unwrap()).unwrap();
+    assert_eq!(
+        after, before,
+        "the user's own settings are all that is left"
+    );
+    let cursor: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cursor_path).unwrap()).unwrap();
+    assert_eq!(
+        cursor["hooks"],
+        serde_json::json!({"stop": [{"command": "notify-me"}]}),
+        "{cursor}"
+    );
+    // Nothing left to take out the second time.
+    let again = repo.ok(&["uninstall"]);
+    assert!(
+        again.contains("claude-code: nothing of mandate's was installed"),
+        "{again}"
+    );
+}
