@@ -14,7 +14,7 @@ use mandate_project::Project;
 use serde_json::Value;
 
 use crate::agent_hook::{AGENT_TIMEOUT_SECONDS, DEADLINE};
-use crate::install_agents::{CODEX_EVENTS, GEMINI_EVENTS, codex_trust_hash, is_ours, quote};
+use crate::install_agents::{CODEX_EVENTS, GEMINI_EVENTS, codex_trust_hash, is_ours};
 use crate::readiness::{Check, Status};
 
 /// One installed agent, as found on disk.
@@ -475,9 +475,14 @@ pub fn checks(agents: &Agents) -> Vec<Check> {
             )
         } else {
             format!(
-                "{}: {}. Fix: `mandate install --agent {name}` (after `mandate start`, so the backstops follow the contract). Left open by {} itself: {}",
+                "{}: {}. Fix: `mandate install --agent {name}`{}. Left open by {} itself: {}",
                 title(agent),
                 found.problems.join("; "),
+                if agent == Agent::Cursor {
+                    ""
+                } else {
+                    " (after `mandate start`, so the backstops follow the contract)"
+                },
                 title(agent),
                 left_open(agent)
             )
@@ -513,6 +518,7 @@ pub fn checks(agents: &Agents) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::install_agents::quote;
 
     #[test]
     fn the_program_of_a_quoted_command() {
