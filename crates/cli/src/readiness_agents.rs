@@ -206,8 +206,10 @@ fn codex_trust(config: &Path, hooks_path: &Path, root: &Path) -> Vec<String> {
     let file = read_json(hooks_path).unwrap_or_default();
     let mut untrusted = Vec::new();
     for (event, snake, _) in CODEX_EVENTS {
-        let groups = file["hooks"][*event]
-            .as_array()
+        let groups = file
+            .get("hooks")
+            .and_then(|h| h.get(*event))
+            .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         for (index, group) in groups.iter().enumerate() {
@@ -365,7 +367,9 @@ pub fn gather(project: &Project) -> Agents {
                             .map(|h| h.join(".gemini/trustedFolders.json"))
                             .unwrap_or_default();
                         let trusted = read_json(&file).is_some_and(|t| {
-                            t[root.to_string_lossy().as_ref()] == Value::from("TRUST_FOLDER")
+                            t.get(root.to_string_lossy().as_ref())
+                                .and_then(Value::as_str)
+                                == Some("TRUST_FOLDER")
                         });
                         if !trusted {
                             problems.push(format!(
