@@ -2,7 +2,9 @@
 # The team server's benchmarks (BENCHMARKS.md, "The team server"):
 #
 # 1. load: a release mandate-server on PostgreSQL, fed by crates/server/examples/load.rs:
-#    entries ingested per second, then p50/p99 API latency under mixed traffic;
+#    entries ingested per second, then p50/p99 API latency under mixed traffic; once over
+#    plain HTTP and once over HTTPS (a CA and certificate made here with openssl), each
+#    into a fresh database;
 # 2. hook: whole-process PreToolUse latency of `mandate hook claude-code` without a
 #    server, with a server (cached kill list, background pushes), asking the server on
 #    every call, and with the server down; bench/harness.rs measures it.
@@ -36,6 +38,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS ${db}_tls WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,6 +68,32 @@ if [ "$mode" = all ] || [ "$mode" = --load ]; then
     --runs "${LOAD_RUNS:-64}" --entries "${LOAD_ENTRIES:-2000}" --batch "${LOAD_BATCH:-500}" \
     --clients "${LOAD_CLIENTS:-8}" --seconds "${LOAD_SECONDS:-20}" | tee "$target/bench/server-load.txt"
   echo "database size: $(psql "$url" -Atc "SELECT pg_size_pretty(pg_database_size('$db'))")"
+
+  echo
+  echo "== load: the same over HTTPS (TLS 1.3, ECDSA P-256, a fresh database)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=bench CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$work/ext.cnf"
+  openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+    -CAcreateserial -days 2 -extfile "$work/ext.cnf" -out "$work/tls.pem" 2>/dev/null
+  psql "$pg/postgres" -qc "CREATE DATABASE ${db}_tls" >/dev/null
+  tls_url="$pg/${db}_tls"
+  tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$server" serve --listen "127.0.0.1:$tls_port" --database-url "$tls_url" --rate-limit 0 \
+    --tls-cert "$work/tls.pem" --tls-key "$work/tls.key" >"$work/server-tls.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do grep -q listening "$work/server-tls.log" && break; sleep 0.1; done
+  tls_token=$("$server" token create --user load@example.com --role admin --database-url "$tls_url")
+  curl -fsS --cacert "$work/ca.pem" -X POST -H "Authorization: Bearer $tls_token" \
+    -H 'Content-Type: application/json' \
+    -d '{"policy":{"projects":{"load":{"delegators":["load@example.com"]}}}}' \
+    "https://127.0.0.1:$tls_port/api/v1/policy" >/dev/null
+  "$target/release/examples/load" --url "https://127.0.0.1:$tls_port" --token "$tls_token" \
+    --ca "$work/ca.pem" \
+    --runs "${LOAD_RUNS:-64}" --entries "${LOAD_ENTRIES:-2000}" --batch "${LOAD_BATCH:-500}" \
+    --clients "${LOAD_CLIENTS:-8}" --seconds "${LOAD_SECONDS:-20}" | tee "$target/bench/server-load-tls.txt"
 fi
 
 if [ "$mode" = all ] || [ "$mode" = --hook ]; then

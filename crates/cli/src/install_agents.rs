@@ -25,7 +25,7 @@ use crate::agent_hook::AGENT_TIMEOUT_SECONDS;
 use crate::install::{Blocks, hard_blocks, replaceable};
 
 /// Codex's events and whether each is a tool event (those take a matcher).
-const CODEX_EVENTS: &[(&str, &str, bool)] = &[
+pub(crate) const CODEX_EVENTS: &[(&str, &str, bool)] = &[
     ("SessionStart", "session_start", false),
     ("UserPromptSubmit", "user_prompt_submit", false),
     ("PreToolUse", "pre_tool_use", true),
@@ -37,7 +37,7 @@ const CODEX_EVENTS: &[(&str, &str, bool)] = &[
     ("SessionEnd", "session_end", false),
 ];
 
-const GEMINI_EVENTS: &[&str] = &[
+pub(crate) const GEMINI_EVENTS: &[&str] = &[
     "SessionStart",
     "BeforeAgent",
     "BeforeTool",
@@ -103,7 +103,7 @@ pub fn install(
 }
 
 /// `'…'`-quoted for a POSIX shell (the agents run hook commands through one).
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
@@ -117,7 +117,7 @@ fn hook_command(target: &Target, agent: Agent, extra: &str) -> String {
 }
 
 /// Is this handler command one `install` wrote for `agent` and this repository?
-fn is_ours(command: &str, agent: Agent, root: &Path) -> bool {
+pub(crate) fn is_ours(command: &str, agent: Agent, root: &Path) -> bool {
     command.contains(&format!(" hook {} ", agent.name()))
         && command.contains(&quote(&root.to_string_lossy()))
 }

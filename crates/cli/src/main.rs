@@ -23,6 +23,7 @@ mod metrics;
 mod pipe;
 mod push;
 mod readiness;
+mod readiness_agents;
 mod record;
 mod report_html;
 mod run;

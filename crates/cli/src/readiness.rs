@@ -54,6 +54,8 @@ pub struct Inputs {
     pub unrecorded: Vec<String>,
     /// `records.server`, and what is wrong with the link to it (if anything).
     pub server_link: Option<(String, Option<String>)>,
+    /// The other agents `mandate install --agent` set up here, and those it did not.
+    pub agents: crate::readiness_agents::Agents,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -994,6 +996,7 @@ fn checks(inputs: &Inputs) -> Vec<Check> {
         source: "mandate.toml mode".to_string(),
     });
     out.push(guarded_check(inputs));
+    out.extend(crate::readiness_agents::checks(&inputs.agents));
     let broken = &inputs.contract_problems;
     out.push(Check {
         id: "contracts",
@@ -1206,6 +1209,7 @@ pub fn gather(project: &Project) -> Inputs {
             )],
         },
         runs,
+        agents: crate::readiness_agents::gather(project),
         server_link: mandate_project::remote::server_url(project).map(|url| {
             (
                 url.to_string(),

@@ -264,3 +264,91 @@ fn a_call_that_ran_unguarded_fails_readiness() {
         "{guarded:#}"
     );
 }
+
+/// `mandate install --agent codex` into the temporary HOME (and a `$CODEX_HOME` of its
+/// own), then readiness reports Codex: its hooks, their trust, its backstops and what
+/// Codex leaves open. The hook file removed, the check fails naming Codex and the fix.
+#[test]
+fn an_installed_codex_is_checked_and_a_removed_hook_file_fails() {
+    let repo = rolled_out();
+    let codex_home = repo.dir.path().join("codex-home");
+    let run = |args: &[&str]| {
+        repo.command("alice@example.com")
+            .env("CODEX_HOME", &codex_home)
+            .env(
+                "MANDATE_CODEX_SYSTEM_DIR",
+                repo.dir.path().join("etc-codex"),
+            )
+            .env("PATH", "/usr/bin:/bin")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["install", "--agent", "codex", "--allow-unsafe-binary"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        codex_home.join("config.toml").is_file(),
+        "trust in $CODEX_HOME"
+    );
+    let out = run(&["readiness", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codex = check(&report, "agent_codex");
+    assert_eq!(codex["status"], "pass", "{codex:#}");
+    let detail = codex["detail"].as_str().unwrap();
+    assert!(detail.contains("all 9 events"), "{detail}");
+    assert!(detail.contains(".codex/hooks.json"), "{detail}");
+    assert!(detail.contains("mandate.rules"), "{detail}");
+    assert!(
+        detail.contains("write_stdin"),
+        "what Codex leaves open: {detail}"
+    );
+    let absent = check(&report, "agents_not_installed");
+    assert_eq!(absent["status"], "not checked");
+    for agent in ["Gemini CLI", "Copilot CLI", "Cursor"] {
+        assert!(
+            absent["detail"].as_str().unwrap().contains(agent),
+            "{absent:#}"
+        );
+    }
+    assert!(!absent["detail"].as_str().unwrap().contains("Codex"));
+    assert_eq!(report["verdict"], "ready", "{report:#}");
+    assert_eq!(out.status.code(), Some(0));
+
+    // The hooks made to run some other program are not this mandate's.
+    let hooks = repo.root.join(".codex/hooks.json");
+    let text = std::fs::read_to_string(&hooks).unwrap();
+    std::fs::write(&hooks, text.replace(report::mandate_bin(), "/usr/bin/true")).unwrap();
+    let out = run(&["readiness", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codex = check(&report, "agent_codex");
+    assert_eq!(codex["status"], "fail", "{codex:#}");
+    assert!(
+        codex["detail"].as_str().unwrap().contains("/usr/bin/true"),
+        "{codex:#}"
+    );
+
+    std::fs::remove_file(&hooks).unwrap();
+    let out = run(&["readiness", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "experiment");
+    let codex = check(&report, "agent_codex");
+    assert_eq!(codex["status"], "fail", "{codex:#}");
+    let detail = codex["detail"].as_str().unwrap();
+    assert!(detail.starts_with("Codex CLI"), "{detail}");
+    assert!(detail.contains("mandate install --agent codex"), "{detail}");
+    let text = run(&["readiness"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("FAIL")
+            && text.contains("Codex CLI")
+            && text.contains("mandate install --agent codex"),
+        "{text}"
+    );
+    let html = run(&["readiness", "--format", "html"]);
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(
+        html.contains("Codex CLI") && html.contains("mandate install --agent codex"),
+        "{html}"
+    );
+}

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p mandate-server --example load -- \
 //!     --url http://127.0.0.1:8417 --token mdt_… [--runs 64 --entries 2000 --batch 500 \
-//!     --clients 8 --seconds 20]
+//!     --clients 8 --seconds 20 --ca ca.pem]
 //! ```
 //!
 //! Phase 1 (ingest): `--runs` synthetic runs of `--entries` entries each (real canonical
@@ -43,6 +43,8 @@ struct Args {
     batch: usize,
     clients: usize,
     seconds: u64,
+    /// The CA an `https://` server's certificate is checked against.
+    ca: Option<String>,
 }
 
 fn args() -> Args {
@@ -54,6 +56,7 @@ fn args() -> Args {
         batch: 500,
         clients: 8,
         seconds: 20,
+        ca: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -62,6 +65,7 @@ fn args() -> Args {
         match argv[i].as_str() {
             "--url" => a.url = v,
             "--token" => a.token = v,
+            "--ca" => a.ca = Some(v),
             "--runs" => a.runs = v.parse().unwrap(),
             "--entries" => a.entries = v.parse().unwrap(),
             "--batch" => a.batch = v.parse().unwrap(),
@@ -184,7 +188,9 @@ fn post(server: &Server, run: &str, body: &Value) -> f64 {
 
 fn main() {
     let a = args();
-    let server = Server::new(&a.url, Some(a.token.clone())).unwrap();
+    let server = Server::new(&a.url, Some(a.token.clone()))
+        .unwrap()
+        .with_ca(a.ca.clone().map(std::path::PathBuf::from));
     let signer = SigningKey::from_bytes(&[42; 32]);
     let tag = std::process::id();
 

@@ -15,7 +15,7 @@
 //! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
-//! | `GET /api/v1/metrics` | admin | counts per day, decisions, top denied rules |
+//! | `GET /api/v1/metrics` | admin | counts per day, decisions, top denied rules (computed at most every 30 s per process) |
 //! | `GET /api/v1/policy`, `POST …` | any / security, admin (every-project token) | the team policy ([`crate::team`]), `{policy, base}` |
 //! | `GET /api/v1/tokens`, `POST …` | own / admin | token listing (with last use) and creation |
 //! | `POST /api/v1/tokens/{id}/revoke`, `…/rotate` | the token's user, admin | revocation and rotation |
@@ -955,6 +955,24 @@ pub struct Metrics {
     pub delegators: Vec<(String, i64)>,
 }
 
+/// How long computed metrics are served before they are computed again.
+pub const METRICS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The metrics, at most [`METRICS_FRESH_FOR`] old. One request computes them at a time
+/// (the others wait for its answer), so however many readers there are, the scans of
+/// `entries` run at most once per that period per process.
+pub async fn cached_metrics(state: &AppState) -> Result<Metrics, ServerError> {
+    let mut cache = state.metrics.lock().await;
+    if let Some((at, metrics)) = cache.as_ref()
+        && at.elapsed() < METRICS_FRESH_FOR
+    {
+        return Ok(metrics.clone());
+    }
+    let fresh = metrics(&state.db).await?;
+    *cache = Some((std::time::Instant::now(), fresh.clone()));
+    Ok(fresh)
+}
+
 pub async fn metrics(db: &Db) -> Result<Metrics, ServerError> {
     let one = |sql: &'static str| async move {
         let row = sqlx::query(sql).fetch_one(&db.pool).await?;
@@ -1023,7 +1041,7 @@ pub async fn metrics(db: &Db) -> Result<Metrics, ServerError> {
 async fn api_metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Metrics> {
     let who = caller(&state.db, &headers).await?;
     who.require(who.role == Role::Admin, "read the organisation's metrics")?;
-    Ok(Json(metrics(&state.db).await?))
+    Ok(Json(cached_metrics(&state).await?))
 }
 
 // ---------------------------------------------------------------------------------

@@ -67,6 +67,10 @@ pub struct AppState {
     pub db: Db,
     pub tls: bool,
     pub limiter: std::sync::Arc<limits::RateLimiter>,
+    /// The organisation's counts, computed by one request at a time and kept for
+    /// [`api::METRICS_FRESH_FOR`], so readers of `/metrics` and `/readiness` cannot keep
+    /// the database busy.
+    pub metrics: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, api::Metrics)>>>,
 }
 
 /// Everything a request can fail with; each maps to one HTTP status.
@@ -169,6 +173,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         db,
         tls: tls.is_some(),
         limiter: std::sync::Arc::new(limits::RateLimiter::new(config.rate_limit)),
+        metrics: std::sync::Arc::new(tokio::sync::Mutex::new(None)),
     });
     listen::run(listener, app, tls, shutdown_signal()).await;
     Ok(())

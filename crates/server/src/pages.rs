@@ -877,7 +877,7 @@ async fn register(
 async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
     who.require(who.role == Role::Admin, "read the organisation's metrics")?;
-    let m = api::metrics(&state.db).await?;
+    let m = api::cached_metrics(&state).await?;
     let mut body = String::from(
         "<h1>Metrics</h1><p class=\"sub\">Counted from the stored records of every run.</p>\
          <div class=\"cards\">",
@@ -928,7 +928,7 @@ async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> Page
 async fn readiness_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
     who.require(who.role == Role::Admin, "read the organisation's readiness")?;
-    let m = api::metrics(&state.db).await?;
+    let m = api::cached_metrics(&state).await?;
     let killed = api::killed(&state.db).await?;
     let registry = api::registry(&state.db).await?;
     let agents: Vec<String> = {
