@@ -42,6 +42,9 @@
 //!                                       # but it does not fail the test
 //! policy_replace = [["from", "to"]]     # optional: text replaced in mandate.toml and
 //! contract_replace = [["from", "to"]]   # in BILL-142 before `mandate start`
+//! files = { "billing/export/a.tgz" = "hex:1f8b…" }  # optional: files committed to the
+//!                                       # repository before the run starts (`hex:` for
+//!                                       # bytes, else text): archives and patches
 //! packet_has = ["text"]                 # optional: the review packet (`mandate record
 //! packet_lacks = ["text"]               # show --format md`) afterwards holds / lacks it
 //! evidence_lacks = ["tests"]            # optional: evidence kinds not on record afterwards
@@ -201,6 +204,10 @@ struct Case {
     policy_replace: Vec<(String, String)>,
     #[serde(default)]
     contract_replace: Vec<(String, String)>,
+    /// Files added to the repository (and committed) before the run starts: path, then
+    /// text, or bytes as `hex:` digits.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
     /// Effect checks on what the record says: the review packet holds / lacks each text.
     #[serde(default)]
     packet_has: Vec<String>,
@@ -550,6 +557,21 @@ fn run_case(case: &Case) -> CaseRun {
         }
         billing.write(file, &text);
         billing.commit("case setup");
+    }
+    if !case.files.is_empty() {
+        for (file, content) in &case.files {
+            let bytes = match content.strip_prefix("hex:") {
+                Some(hex) => (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect(),
+                None => content.clone().into_bytes(),
+            };
+            let path = billing.path(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+        }
+        billing.commit("case files");
     }
     billing.mandate_ok(&mandate(), &["start", ".mandate/contracts/BILL-142.toml"]);
     if case.rollback_note {

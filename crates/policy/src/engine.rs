@@ -22,6 +22,29 @@ use crate::tools::touches_for_call;
 
 /// What the file system can tell the evaluator. The core stays pure; the caller passes
 /// the real file system, tests pass a fake one.
+/// One name an archive or patch writes when unpacked: see [`Fs::archive_entries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// As the archive holds it (`a/b.txt`, `../x`, `/etc/passwd`): before any component is
+    /// stripped.
+    pub name: String,
+    pub kind: EntryKind,
+}
+
+/// What an [`ArchiveEntry`] makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A file (or a device, a pipe): written. A patch's deleted or renamed-away file too.
+    File,
+    Dir,
+    /// A symbolic link holding this target.
+    Symlink(String),
+    /// A hard link to another member, named as the archive names it.
+    Hardlink(String),
+    /// Read, not written: the source of a patch's copy (`copy from`).
+    Source,
+}
+
 pub trait Fs {
     /// The target of the symbolic link at `path` as written in the link, or `None` when
     /// `path` is not a link (or does not exist). [`crate::path::resolve`] walks paths
@@ -37,6 +60,18 @@ pub trait Fs {
     /// lead to included: what a search of `dir` that follows links reads besides `dir`.
     /// `None` when the tree is too large to tell.
     fn links_under(&self, dir: &Path) -> Option<Vec<PathBuf>>;
+
+    /// What unpacking the archive or patch at `path` writes, each name as the file holds
+    /// it, in the file's order. `Err` says why that cannot be told (missing, unreadable,
+    /// too large, a form mandate does not read); the evaluator then refuses the command.
+    fn archive_entries(
+        &self,
+        path: &Path,
+        format: mandate_shell::ArchiveFormat,
+    ) -> Result<Vec<ArchiveEntry>, String> {
+        let _ = (path, format);
+        Err("the archive cannot be read here".to_string())
+    }
 
     /// The top folder of the git work tree holding `dir`, if any.
     fn git_top(&self, dir: &Path) -> Option<PathBuf> {

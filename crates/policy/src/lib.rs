@@ -22,10 +22,12 @@ pub mod url_target;
 
 pub use decision::{ApprovalNeed, Decision, JudgedTouch, Kind, Touch, Verdict};
 pub use engine::{
-    Call, CleanFs, Context, Engine, Fs, NoFs, PROTECTED_NAME_RULE, PROTECTED_NAMES, Sources,
-    TestInvocation, is_literal_pattern, protected_names_by_glob, split_mcp_name,
+    ArchiveEntry, Call, CleanFs, Context, Engine, EntryKind, Fs, NoFs, PROTECTED_NAME_RULE,
+    PROTECTED_NAMES, Sources, TestInvocation, is_literal_pattern, protected_names_by_glob,
+    split_mcp_name,
 };
 pub use format::{Contract, FormatError, Mode, Policy, parse_contract, parse_policy};
+pub use mandate_shell::ArchiveFormat;
 
 /// Changes whenever the source of the policy and contract formats changes (see
 /// `build.rs`): part of the key of every cached parse.

@@ -331,6 +331,10 @@ fn bash_touches(
                         path,
                         from_top,
                     } => git_touches(touches, *what, path, *from_top, dir, home, fs),
+                    mandate_shell::Effect::Unpack(unpack) => {
+                        let before = analysis.commands.get(..index).unwrap_or_default();
+                        unpack_touches(touches, unpack, before, dir, home, &views);
+                    }
                 }
             }
             for made in mandate_shell::links::links_made(&simple.program, &simple.args) {
@@ -363,6 +367,203 @@ fn bash_touches(
             run,
         });
     }
+}
+
+/// The most names one archive may hold for its unpacking to be judged name by name.
+const MAX_ARCHIVE_ENTRIES: usize = 5_000;
+
+/// What unpacking an archive or a patch writes (`tar -x`, `unzip`, `git apply`): each name
+/// it holds, read from the file now, judged as a write under the folder it is unpacked
+/// into and where the kernel takes it (links already there followed). A link the archive
+/// holds is judged as a link made there (`ln -s`), a hard link as a read of its source,
+/// and a name under a link the archive makes itself is refused, since it is written
+/// wherever that link leads. When the names cannot be read first — the archive comes from
+/// the standard input, an earlier command of the line may write it, it is missing,
+/// unreadable or too large — the command is refused.
+fn unpack_touches(
+    touches: &mut Vec<Touch>,
+    unpack: &mandate_shell::Unpack,
+    before: &[mandate_shell::SimpleCommand],
+    dir: &Path,
+    home: Option<&Path>,
+    views: &[&dyn Fs],
+) {
+    use mandate_shell::ArchiveFormat;
+    let fs = views.first().copied().unwrap_or(&crate::engine::NoFs);
+    let what = match unpack.format {
+        ArchiveFormat::Tar => "tar",
+        ArchiveFormat::Zip => "unzip",
+        ArchiveFormat::Patch => "git apply",
+    };
+    let Some(archive) = &unpack.archive else {
+        refuse(
+            touches,
+            what,
+            format!(
+                "`{what}` writes the names its input holds, and mandate cannot read them \
+                 before the command runs; save the archive or patch to a file and unpack it \
+                 from there, as a command of its own"
+            ),
+        );
+        return;
+    };
+    let path = match resolve(fs, dir, archive, home) {
+        Ok(path) => path,
+        Err(why) => return refuse(touches, archive, why.to_string()),
+    };
+    let written_before = before.iter().any(|command| {
+        !command.known
+            || command.effects.iter().any(|effect| match effect {
+                mandate_shell::Effect::Write(written) => {
+                    let base = command
+                        .cwd
+                        .as_deref()
+                        .map_or_else(|| dir.to_path_buf(), |cwd| absolutize(dir, cwd, home));
+                    resolve(fs, &base, written, home).is_ok_and(|w| w == path)
+                        || absolutize(&base, written, home) == path
+                }
+                mandate_shell::Effect::Unpack(_) => true,
+                _ => false,
+            })
+    });
+    if written_before {
+        return refuse(
+            touches,
+            archive,
+            format!(
+                "`{archive}` may be written by a command before `{what}` in the same line, so \
+                 what it holds now is not what will be unpacked; unpack it as a command of its \
+                 own"
+            ),
+        );
+    }
+    let entries = match fs.archive_entries(&path, unpack.format) {
+        Ok(entries) => entries,
+        Err(why) => {
+            return refuse(
+                touches,
+                archive,
+                format!(
+                    "`{what}` writes the names `{archive}` holds, and they cannot be read \
+                     first: {why}"
+                ),
+            );
+        }
+    };
+    if entries.len() > MAX_ARCHIVE_ENTRIES {
+        return refuse(
+            touches,
+            archive,
+            format!(
+                "`{archive}` holds {} names, more than the {MAX_ARCHIVE_ENTRIES} mandate \
+                 judges one by one",
+                entries.len()
+            ),
+        );
+    }
+    let into = |base: &Path| absolutize(base, &unpack.into, home);
+    let mut bases = vec![into(dir)];
+    if unpack.format == ArchiveFormat::Patch
+        && let Some(top) = fs.git_top(dir)
+        && top != dir
+    {
+        // git reads a git diff's names from the top of the work tree, a plain diff's from
+        // the working directory: both are judged.
+        bases.push(into(&top));
+    }
+    let mut links: Vec<String> = Vec::new();
+    for entry in &entries {
+        let Some(name) = member_name(&entry.name, unpack) else {
+            continue;
+        };
+        if let Some(link) = links
+            .iter()
+            .find(|link| name.starts_with(&format!("{link}/")))
+        {
+            refuse(
+                touches,
+                &entry.name,
+                format!(
+                    "`{archive}` writes `{name}` through `{link}`, a link it makes itself, so \
+                     it lands wherever that link leads"
+                ),
+            );
+            continue;
+        }
+        for base in &bases {
+            let at = base.join(&name);
+            let at_text = at.to_string_lossy();
+            match &entry.kind {
+                crate::engine::EntryKind::Source => {
+                    push_path(touches, PathTouch::Read, base, &name, home, views);
+                }
+                crate::engine::EntryKind::File | crate::engine::EntryKind::Dir => {
+                    push_path(touches, PathTouch::Write, base, &name, home, views);
+                }
+                crate::engine::EntryKind::Symlink(target) => {
+                    push_path(touches, PathTouch::Write, base, &name, home, views);
+                    let made = mandate_shell::links::LinkMade {
+                        target: target.clone(),
+                        destination: at_text.into_owned(),
+                        into_folder: false,
+                        symbolic: true,
+                        from_cwd: false,
+                    };
+                    judge_link(touches, &made, base, home, views);
+                }
+                crate::engine::EntryKind::Hardlink(source) => {
+                    push_path(touches, PathTouch::Write, base, &name, home, views);
+                    // tar names a hard link's source as a member, from the same folder.
+                    let source = member_name(source, unpack).unwrap_or_else(|| source.clone());
+                    push_path(touches, PathTouch::Read, base, &source, home, views);
+                }
+            }
+        }
+        if let crate::engine::EntryKind::Symlink(_) = entry.kind {
+            links.push(name);
+        }
+    }
+}
+
+fn refuse(touches: &mut Vec<Touch>, text: &str, why: String) {
+    touches.push(Touch::Opaque {
+        text: text.to_string(),
+        line: String::new(),
+        why,
+    });
+}
+
+/// The name a member is written under, relative to the folder unpacked into: leading `/`
+/// removed (as tar and unzip do), the first `strip` components dropped, flattened to its
+/// last component for `unzip -j`; `None` when the command leaves it out.
+fn member_name(name: &str, unpack: &mandate_shell::Unpack) -> Option<String> {
+    let parts: Vec<&str> = name
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    let limited = !unpack.members.is_empty()
+        && !unpack
+            .members
+            .iter()
+            .any(|m| m.contains(['*', '?', '[', '\\']));
+    if limited {
+        let joined = parts.join("/");
+        let wanted = unpack.members.iter().any(|member| {
+            let member = member.trim_start_matches("./").trim_end_matches('/');
+            joined == member || joined.starts_with(&format!("{member}/"))
+        });
+        if !wanted {
+            return None;
+        }
+    }
+    let kept = parts.get(unpack.strip..)?;
+    if kept.is_empty() {
+        return None;
+    }
+    if unpack.flatten {
+        return kept.last().map(|last| (*last).to_string());
+    }
+    Some(kept.join("/"))
 }
 
 /// Where a link made by a command in `dir` goes: the named folder plus the target's name
@@ -553,6 +754,13 @@ impl Fs for LinksMade<'_> {
     }
     fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
         self.fs.git_stashed(top, entry)
+    }
+    fn archive_entries(
+        &self,
+        path: &Path,
+        format: mandate_shell::ArchiveFormat,
+    ) -> Result<Vec<crate::engine::ArchiveEntry>, String> {
+        self.fs.archive_entries(path, format)
     }
 }
 

@@ -224,4 +224,12 @@ impl Fs for RealFs {
     fn git_stashed(&self, top: &Path, entry: &str) -> Option<Vec<PathBuf>> {
         crate::git::stashed(top, entry)
     }
+
+    fn archive_entries(
+        &self,
+        path: &Path,
+        format: mandate_policy::ArchiveFormat,
+    ) -> Result<Vec<mandate_policy::ArchiveEntry>, String> {
+        crate::archive::entries(path, format)
+    }
 }

@@ -28,6 +28,7 @@
 //! nothing until the delegating user starts again.
 
 pub mod approvals;
+mod archive;
 pub mod carried;
 mod fs;
 mod git;

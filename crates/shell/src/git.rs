@@ -1116,7 +1116,8 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
                     j.effects.push(Effect::Write(format!("{dir}/.git")));
                     j.effects.push(Effect::Write(format!("{dir}/.git/**")));
                 }
-                "apply" | "am" => {
+                "apply" => apply(j, args),
+                "am" => {
                     for patch in &named {
                         j.effects.push(Effect::Read(patch.text.clone()));
                     }
@@ -1163,6 +1164,114 @@ fn subcommand(j: &mut Judgement, sub: &str, args: &[Word]) {
             // Unknown subcommands and aliases: an execute rule decides.
             j.known = false;
         }
+    }
+}
+
+/// `git apply`: the files the patches name are written, read from each patch by the
+/// caller ([`crate::ArchiveFormat::Patch`]); a patch from the standard input cannot be read
+/// first, so that is opaque to the caller. Reports only (`--stat`, `--check`) write nothing.
+/// `--3way` may run a merge driver the configuration names, so an execute rule decides.
+fn apply(j: &mut Judgement, args: &[Word]) {
+    let mut strip = 1;
+    let mut into: Option<Word> = None;
+    let mut patches = Vec::new();
+    let mut report = false;
+    let mut applies = false;
+    let mut known = true;
+    let mut after_dashes = false;
+    for arg in args {
+        let t = arg.text.as_str();
+        if arg.unknown {
+            j.opaque.push((
+                Some(t.to_string()),
+                format!("the git argument `{t}` is only known when it runs"),
+            ));
+            return;
+        }
+        if after_dashes || !t.starts_with('-') || t == "-" {
+            patches.push(arg.clone());
+            continue;
+        }
+        match t {
+            "--" => after_dashes = true,
+            "--stat" | "--numstat" | "--summary" | "--check" => report = true,
+            "--apply" => applies = true,
+            "-R"
+            | "--reverse"
+            | "--index"
+            | "--cached"
+            | "--intent-to-add"
+            | "-N"
+            | "-v"
+            | "--verbose"
+            | "-q"
+            | "--quiet"
+            | "--recount"
+            | "--allow-empty"
+            | "--ignore-whitespace"
+            | "--ignore-space-change"
+            | "--no-add"
+            | "--unidiff-zero"
+            | "--inaccurate-eof"
+            | "-z"
+            | "--allow-overlap" => {}
+            "-3" | "--3way" => known = false,
+            "--reject" => {
+                j.opaque("`git apply --reject` writes `.rej` files beside the files it patches");
+                return;
+            }
+            "--unsafe-paths" => {
+                j.opaque("`git apply --unsafe-paths` writes outside the work tree");
+                return;
+            }
+            _ if t.starts_with("--whitespace=")
+                || t.starts_with("--include=")
+                || t.starts_with("--exclude=")
+                || t.starts_with("-C") => {}
+            _ if t.starts_with("-p") && t.len() > 2 => {
+                match t.strip_prefix("-p").and_then(|n| n.parse().ok()) {
+                    Some(n) => strip = n,
+                    None => {
+                        j.opaque(format!(
+                            "`git apply {t}`: the number of components is unclear"
+                        ));
+                        return;
+                    }
+                }
+            }
+            _ if t.starts_with("--directory=") => {
+                into = t.strip_prefix("--directory=").map(Word::literal);
+            }
+            _ => {
+                j.opaque(format!(
+                    "`git apply {t}` is an option the analyser does not know; write it as \
+                     `-pN` or `--directory=DIR` if that is what it is"
+                ));
+                return;
+            }
+        }
+    }
+    j.known = known;
+    for patch in &patches {
+        if patch.text != "-" {
+            j.read(patch);
+        }
+    }
+    if report && !applies {
+        return;
+    }
+    if patches.is_empty() {
+        patches.push(Word::literal("-"));
+    }
+    for patch in &patches {
+        j.unpack(
+            crate::ArchiveFormat::Patch,
+            Some(patch),
+            into.as_ref(),
+            strip,
+            &[],
+            false,
+        );
     }
 }
 

@@ -236,6 +236,37 @@ pub enum Effect {
         path: String,
         from_top: bool,
     },
+    /// Files an archive or a patch holds, written under a folder (`tar -x`, `unzip`,
+    /// `git apply`): their names are in the file, not in the line, so the caller reads it.
+    Unpack(Unpack),
+}
+
+/// An archive or patch unpacked by a command: see [`Effect::Unpack`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unpack {
+    pub format: ArchiveFormat,
+    /// The archive or patch as written; `None` when it comes from the standard input or
+    /// its name is only known when the line runs.
+    pub archive: Option<String>,
+    /// The folder the names are taken from, as written (`.` when none is named).
+    pub into: String,
+    /// Leading components removed from each name (`tar --strip-components`, `git apply -p`).
+    pub strip: usize,
+    /// Only these members, and what is under them, are written; every member when empty.
+    /// A member with wildcards limits nothing.
+    pub members: Vec<String>,
+    /// Each member is written under its last component alone (`unzip -j`).
+    pub flatten: bool,
+}
+
+/// What [`Unpack::archive`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// A tar archive, compressed or not (`tar -x` reads either).
+    Tar,
+    Zip,
+    /// A unified or git diff (`git apply`): names after `a/`/`b/`, renames, copies, links.
+    Patch,
 }
 
 /// The kinds of [`Effect::Git`].

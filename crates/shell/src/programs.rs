@@ -106,6 +106,47 @@ impl Judgement {
         self.write(&tree(word));
     }
 
+    /// An archive or patch unpacked into `into` (the working directory when `None`): the
+    /// names it writes are read from the archive by the caller. An archive or folder known
+    /// only when the command runs is opaque.
+    pub(crate) fn unpack(
+        &mut self,
+        format: crate::ArchiveFormat,
+        archive: Option<&Word>,
+        into: Option<&Word>,
+        strip: usize,
+        members: &[Word],
+        flatten: bool,
+    ) {
+        if let Some(into) = into
+            && into.unknown
+        {
+            self.opaque(format!(
+                "the folder `{}` is only known when the command runs",
+                into.text
+            ));
+            return;
+        }
+        if members.iter().any(|m| m.unknown) {
+            self.opaque("the members to unpack are only known when the command runs");
+            return;
+        }
+        let archive = archive
+            .filter(|a| !a.unknown && !a.pipe && a.text != "-")
+            .map(|a| a.text.clone());
+        let effect = Effect::Unpack(crate::Unpack {
+            format,
+            archive,
+            into: into.map_or_else(|| ".".to_string(), |w| w.text.clone()),
+            strip,
+            members: members.iter().map(|m| m.text.clone()).collect(),
+            flatten,
+        });
+        if !self.effects.contains(&effect) {
+            self.effects.push(effect);
+        }
+    }
+
     pub(crate) fn network(&mut self, target: &str) {
         let effect = Effect::Network(target.to_string());
         if !self.effects.contains(&effect) {
@@ -1917,16 +1958,35 @@ fn tar(args: &[Word]) -> Judgement {
             j.read(archive);
         }
         if !to_stdout {
-            let target = chdir.clone().unwrap_or_else(|| Word::literal("."));
-            if parsed.operands.is_empty() {
-                j.write_tree(&target);
-            } else {
-                for operand in &parsed.operands {
-                    let path = under(operand);
-                    j.write(&path);
-                    j.write_tree(&path);
-                }
+            if parsed.values(&["-C", "--directory"]).count() > 1 {
+                j.opaque(
+                    "`tar -C` is given more than once: where each member goes depends on the \
+                     order of the words",
+                );
             }
+            if parsed.has(&["--transform", "--xform"]) {
+                j.opaque(
+                    "`tar --transform` renames the members as it unpacks them, so the names \
+                     it writes are not the archive's",
+                );
+            }
+            let strip = match parsed.values(&["--strip-components"]).last() {
+                None => Some(0),
+                Some(value) if value.unknown => None,
+                Some(value) => value.text.parse().ok(),
+            };
+            let Some(strip) = strip else {
+                j.opaque("the number of `--strip-components` cannot be read");
+                return j;
+            };
+            j.unpack(
+                crate::ArchiveFormat::Tar,
+                archive.as_ref(),
+                chdir.as_ref(),
+                strip,
+                &parsed.operands,
+                false,
+            );
             if parsed.has(&["-P", "--absolute-names"]) {
                 j.write_tree(&Word::literal("/"));
             }
@@ -2011,15 +2071,19 @@ fn unzip(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
     let mut words = args.iter();
     let mut archive: Option<&Word> = None;
-    let mut target = Word::literal(".");
+    let mut target: Option<Word> = None;
     let mut listing = false;
+    let mut flatten = false;
     let mut members = Vec::new();
     while let Some(word) = words.next() {
         let t = if word.unknown { "" } else { word.text.as_str() };
         if t == "-d" {
-            if let Some(dir) = words.next() {
-                target = dir.clone();
-            }
+            target = words.next().cloned();
+            continue;
+        }
+        if t == "-P" {
+            // A password, not a member.
+            words.next();
             continue;
         }
         if t == "-x" {
@@ -2036,6 +2100,9 @@ fn unzip(args: &[Word]) -> Judgement {
             {
                 listing = true;
             }
+            if t.contains('j') {
+                flatten = true;
+            }
             continue;
         }
         match archive {
@@ -2048,13 +2115,14 @@ fn unzip(args: &[Word]) -> Judgement {
         None => j.known = false,
     }
     if !listing {
-        if members.is_empty() {
-            j.write_tree(&target);
-        } else {
-            for member in &members {
-                j.write(&join(&target, &member.text));
-            }
-        }
+        j.unpack(
+            crate::ArchiveFormat::Zip,
+            archive,
+            target.as_ref(),
+            0,
+            &members,
+            flatten,
+        );
     }
     j
 }

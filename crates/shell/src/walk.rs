@@ -1026,7 +1026,8 @@ impl Walker {
                         Effect::Read(p)
                         | Effect::Write(p)
                         | Effect::Network(p)
-                        | Effect::Git { path: p, .. } => p.clone(),
+                        | Effect::Git { path: p, .. }
+                        | Effect::Unpack(crate::Unpack { into: p, .. }) => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),
@@ -1410,7 +1411,8 @@ impl Walker {
                         Effect::Read(p)
                         | Effect::Write(p)
                         | Effect::Network(p)
-                        | Effect::Git { path: p, .. } => p.clone(),
+                        | Effect::Git { path: p, .. }
+                        | Effect::Unpack(crate::Unpack { into: p, .. }) => p.clone(),
                     })
                     .collect(),
                 cwd: cwd.as_deref().map(str::to_string),

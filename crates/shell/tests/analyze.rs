@@ -7,7 +7,7 @@
 //! What `analyze` reports, one behaviour per test: effects of the commands people run,
 //! composition, wrappers, and the parts that must stay opaque.
 
-use mandate_shell::{Analysis, Effect, GitTouch, analyze};
+use mandate_shell::{Analysis, ArchiveFormat, Effect, GitTouch, Unpack, analyze};
 
 fn read(p: &str) -> Effect {
     Effect::Read(p.to_string())
@@ -25,6 +25,22 @@ fn git(what: GitTouch, p: &str, from_top: bool) -> Effect {
         path: p.to_string(),
         from_top,
     }
+}
+fn unpack(
+    format: ArchiveFormat,
+    archive: Option<&str>,
+    into: &str,
+    strip: usize,
+    members: &[&str],
+) -> Effect {
+    Effect::Unpack(Unpack {
+        format,
+        archive: archive.map(str::to_string),
+        into: into.to_string(),
+        strip,
+        members: members.iter().map(|m| m.to_string()).collect(),
+        flatten: false,
+    })
 }
 fn history(p: &str) -> Effect {
     git(GitTouch::History, p, true)
@@ -176,15 +192,71 @@ fn archives() {
     );
     assert_eq!(
         effects("tar xzf a.tgz -C dest"),
-        [read("a.tgz"), write("dest/**")]
+        [
+            read("a.tgz"),
+            unpack(ArchiveFormat::Tar, Some("a.tgz"), "dest", 0, &[])
+        ]
     );
+    assert_eq!(
+        effects("tar -x --strip-components=2 -f a.tar sub"),
+        [
+            read("a.tar"),
+            unpack(ArchiveFormat::Tar, Some("a.tar"), ".", 2, &["sub"])
+        ]
+    );
+    // From the standard input: no archive to read first.
+    assert_eq!(
+        effects("curl -s https://example.com/a.tgz | tar xz"),
+        [
+            net("https://example.com/a.tgz"),
+            unpack(ArchiveFormat::Tar, None, ".", 0, &[])
+        ]
+    );
+    assert!(opaque("tar xf a.tar --transform 's,^,.claude/,'"));
+    assert!(opaque("tar xf a.tar -C a -C b"));
     assert_eq!(effects("tar tf a.tar"), [read("a.tar")]);
     assert!(opaque("tar xf a.tar --to-command=sh"));
     assert_eq!(
         effects("zip out.zip a b"),
         [write("out.zip"), read("out.zip"), read("a"), read("b")]
     );
-    assert_eq!(effects("unzip a.zip -d d"), [read("a.zip"), write("d/**")]);
+    assert_eq!(
+        effects("unzip a.zip -d d"),
+        [
+            read("a.zip"),
+            unpack(ArchiveFormat::Zip, Some("a.zip"), "d", 0, &[])
+        ]
+    );
+    assert_eq!(
+        effects("unzip -P secret -oj a.zip 'x/*'"),
+        [
+            read("a.zip"),
+            Effect::Unpack(Unpack {
+                format: ArchiveFormat::Zip,
+                archive: Some("a.zip".to_string()),
+                into: ".".to_string(),
+                strip: 0,
+                members: vec!["x/*".to_string()],
+                flatten: true,
+            })
+        ]
+    );
+    assert_eq!(
+        effects("git apply -p2 --directory=billing fix.diff"),
+        [
+            read("fix.diff"),
+            unpack(ArchiveFormat::Patch, Some("fix.diff"), "billing", 2, &[])
+        ]
+    );
+    assert_eq!(effects("git apply --stat fix.diff"), [read("fix.diff")]);
+    assert_eq!(
+        effects("git diff | git apply -R"),
+        [
+            git(GitTouch::Changed, ".", true),
+            unpack(ArchiveFormat::Patch, None, ".", 1, &[])
+        ]
+    );
+    assert!(opaque("git apply --reject fix.diff"));
     assert_eq!(effects("unzip -l a.zip"), [read("a.zip")]);
 }
 
