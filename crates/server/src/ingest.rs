@@ -553,6 +553,20 @@ fn key_blob(key: &str) -> &str {
     }
 }
 
+async fn enrolled_keys_of(
+    tx: &mut Transaction<'static, Any>,
+    email: &str,
+    project: &str,
+) -> Result<Vec<sqlx::any::AnyRow>, ServerError> {
+    Ok(
+        sqlx::query("SELECT key, revoked FROM signing_keys WHERE email = $1 AND project = $2")
+            .bind(email)
+            .bind(project)
+            .fetch_all(&mut **tx)
+            .await?,
+    )
+}
+
 /// The machine key must be enrolled for the user and project; the first push of a user
 /// in a project enrols the key it is signed with.
 async fn enrolled_or_first(
@@ -562,16 +576,17 @@ async fn enrolled_or_first(
     key: &str,
 ) -> Result<(), ServerError> {
     let blob = key_blob(key);
-    let rows =
-        sqlx::query("SELECT key, revoked FROM signing_keys WHERE email = $1 AND project = $2")
-            .bind(&caller.email)
-            .bind(project)
-            .fetch_all(&mut **tx)
-            .await?;
+    let mut rows = enrolled_keys_of(tx, &caller.email, project).await?;
+    if rows.is_empty() {
+        // Two first pushes at once (two runs of one user): the audit log's head lock
+        // orders them, and the second sees what the first enrolled.
+        audit::lock_head(tx).await?;
+        rows = enrolled_keys_of(tx, &caller.email, project).await?;
+    }
     if rows.is_empty() {
         sqlx::query(
             "INSERT INTO signing_keys (email, project, key, enrolled_at, enrolled_by) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email, project, key) DO NOTHING",
         )
         .bind(&caller.email)
         .bind(project)
