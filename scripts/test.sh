@@ -23,6 +23,17 @@ if ! command -v pytest >/dev/null 2>&1 || ! command -v ruff >/dev/null 2>&1; the
   python3 -m pip install --quiet --disable-pip-version-check pytest ruff
 fi
 
+# The team server's PostgreSQL-over-TLS test needs the machine's PostgreSQL to speak TLS with
+# a CA made here (scripts/postgres-tls.sh prints its path); without a PostgreSQL server the
+# tests say so and fail, since MANDATE_E2E_REQUIRED is set.
+if [ -z "${MANDATE_TEST_POSTGRES_CA:-}" ] && command -v psql >/dev/null && command -v openssl >/dev/null; then
+  pg="${MANDATE_TEST_POSTGRES:-postgres://$(whoami)@127.0.0.1:5432}"
+  if psql "$pg/postgres" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+    MANDATE_TEST_POSTGRES_CA="$(scripts/postgres-tls.sh "$pg")"
+    export MANDATE_TEST_POSTGRES_CA
+  fi
+fi
+
 # The CLI's tests run the sibling binaries too (mandate-server, mandate-mcp-list):
 # build every binary first, so they sit beside `mandate` in target/debug.
 cargo build --workspace --bins

@@ -127,10 +127,19 @@ impl ActiveRun {
         let Some(mut state) = self.load()? else {
             return Ok(None);
         };
+        let to_bytes = |state: &RunState| {
+            serde_json::to_vec_pretty(state)
+                .map_err(|error| ProjectError::Invalid(error.to_string()))
+        };
+        let before = to_bytes(&state)?;
         change(&mut state);
-        let bytes = serde_json::to_vec_pretty(&state)
-            .map_err(|error| ProjectError::Invalid(error.to_string()))?;
-        write_atomic(&self.state_path(), &bytes)?;
+        let bytes = to_bytes(&state)?;
+        // A change that changes nothing (a Stop of a run already marked incomplete, a
+        // counter already at zero) leaves the file as it is: it is already on disk,
+        // synced, and an fsync costs more than the rest of such a hook call.
+        if bytes != before {
+            write_atomic(&self.state_path(), &bytes)?;
+        }
         Ok(Some(state))
     }
 
@@ -177,4 +186,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProjectError> {
     file.sync_all().map_err(error)?;
     std::fs::rename(&tmp, path).map_err(error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn state() -> RunState {
+        RunState {
+            run_id: "R-1".into(),
+            task_id: "R".into(),
+            delegated_by: "alice@example.com".into(),
+            ..RunState::default()
+        }
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_leaves_the_file_alone() -> Result<(), ProjectError> {
+        let dir = tempfile::tempdir().map_err(|e| ProjectError::Invalid(e.to_string()))?;
+        let active = ActiveRun::new(dir.path());
+        active.begin(&state(), "version = 1\n")?;
+        let inode = || std::fs::metadata(active.state_path()).map(|m| m.ino()).ok();
+        let first = inode();
+
+        // Already zero: no rewrite (a rewrite renames a new file over the old one).
+        active.update(|s| s.stop_gate_blocks = 0)?;
+        assert_eq!(inode(), first);
+
+        // A real change is written, and read back.
+        active.update(|s| s.incomplete = true)?;
+        assert_ne!(inode(), first);
+        assert!(active.load()?.is_some_and(|s| s.incomplete));
+        Ok(())
+    }
 }
