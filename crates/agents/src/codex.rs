@@ -208,49 +208,19 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             | Answer::Deny(reason)
             | Answer::Failure(reason),
         ) => Outcome::json(json!({ "decision": "block", "reason": reason })),
-        (Kind::SessionStart, Answer::Context(text)) => Outcome::json(json!({
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
+        (Kind::SessionStart, Answer::Context(text)) => Outcome::session_context(text, None),
         // The warning is for the person: Codex shows `systemMessage` (the hook output
         // schemas in the 0.169.0 binary).
-        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => Outcome::json(json!({
-            "systemMessage": warning,
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
-        // Something the person and the model must know (an event that could not be
-        // recorded): `systemMessage` for the person; after a tool call the model gets it
-        // as context too. On stderr as well, for the log (SessionEnd's output is not read).
-        (Kind::PostToolUse | Kind::PostToolUseFailure, Answer::Notice(text)) => Outcome {
-            stderr: text.clone(),
-            ..Outcome::json(json!({
-                "systemMessage": text,
-                "hookSpecificOutput": {
-                    "hookEventName": "PostToolUse",
-                    "additionalContext": text,
-                }
-            }))
-        },
-        (_, Answer::Notice(text)) => Outcome {
-            stderr: text.clone(),
-            ..Outcome::json(json!({ "systemMessage": text }))
-        },
+        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => {
+            Outcome::session_context(text, Some(warning))
+        }
+        // SessionEnd's output is not read by Codex: there the notice reaches stderr only.
+        (Kind::PostToolUse | Kind::PostToolUseFailure, Answer::Notice(text)) => {
+            Outcome::notice(text, Some("PostToolUse"))
+        }
+        (_, Answer::Notice(text)) => Outcome::notice(text, None),
         // Elsewhere nothing can be refused; say why on stderr for the log.
-        (_, other) => Outcome {
-            stdout: "{}".to_string(),
-            stderr: match other {
-                Answer::Deny(r) | Answer::Halt(r) | Answer::Failure(r) | Answer::Ask(r) => {
-                    r.clone()
-                }
-                _ => String::new(),
-            },
-            exit_code: 0,
-        },
+        (_, other) => Outcome::undecided(other),
     }
 }
 

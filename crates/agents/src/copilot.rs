@@ -328,16 +328,7 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             stderr: text.clone(),
             ..Outcome::json(json!({ "additionalContext": text }))
         },
-        (_, other) => Outcome {
-            stdout: "{}".to_string(),
-            stderr: match other {
-                Answer::Deny(r) | Answer::Halt(r) | Answer::Failure(r) | Answer::Ask(r) => {
-                    r.clone()
-                }
-                _ => String::new(),
-            },
-            exit_code: 0,
-        },
+        (_, other) => Outcome::undecided(other),
     }
 }
 

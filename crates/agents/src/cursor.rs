@@ -239,15 +239,6 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
             stderr: text.clone(),
             ..Outcome::json(json!({ "user_message": text, "agent_message": text }))
         },
-        (_, other) => Outcome {
-            stdout: "{}".to_string(),
-            stderr: match other {
-                Answer::Deny(r) | Answer::Halt(r) | Answer::Failure(r) | Answer::Ask(r) => {
-                    r.clone()
-                }
-                _ => String::new(),
-            },
-            exit_code: 0,
-        },
+        (_, other) => Outcome::undecided(other),
     }
 }

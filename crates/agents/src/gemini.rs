@@ -250,46 +250,17 @@ pub fn answer(event: &Event, answer: &Answer) -> Outcome {
         (Kind::Stop, Answer::Halt(reason)) => {
             Outcome::json(json!({ "continue": false, "stopReason": reason }))
         }
-        (Kind::SessionStart, Answer::Context(text)) => Outcome::json(json!({
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
+        (Kind::SessionStart, Answer::Context(text)) => Outcome::session_context(text, None),
         // Gemini shows `systemMessage` to the person.
-        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => Outcome::json(json!({
-            "systemMessage": warning,
-            "hookSpecificOutput": {
-                "hookEventName": "SessionStart",
-                "additionalContext": text,
-            }
-        })),
-        // Something the person and the model must know: `systemMessage` for the person;
-        // after a tool call, AfterTool's `additionalContext` reaches the model with the
-        // tool's result. On stderr as well, for the log.
-        (Kind::PostToolUse | Kind::PostToolUseFailure, Answer::Notice(text)) => Outcome {
-            stderr: text.clone(),
-            ..Outcome::json(json!({
-                "systemMessage": text,
-                "hookSpecificOutput": {
-                    "hookEventName": event.native,
-                    "additionalContext": text,
-                }
-            }))
-        },
-        (_, Answer::Notice(text)) => Outcome {
-            stderr: text.clone(),
-            ..Outcome::json(json!({ "systemMessage": text }))
-        },
-        (_, other) => Outcome {
-            stdout: "{}".to_string(),
-            stderr: match other {
-                Answer::Deny(r) | Answer::Halt(r) | Answer::Failure(r) | Answer::Ask(r) => {
-                    r.clone()
-                }
-                _ => String::new(),
-            },
-            exit_code: 0,
-        },
+        (Kind::SessionStart, Answer::ContextAndWarning(text, warning)) => {
+            Outcome::session_context(text, Some(warning))
+        }
+        // After a tool call, AfterTool's `additionalContext` reaches the model with the
+        // tool's result.
+        (Kind::PostToolUse | Kind::PostToolUseFailure, Answer::Notice(text)) => {
+            Outcome::notice(text, Some(&event.native))
+        }
+        (_, Answer::Notice(text)) => Outcome::notice(text, None),
+        (_, other) => Outcome::undecided(other),
     }
 }

@@ -317,6 +317,56 @@ impl Outcome {
     pub fn nothing() -> Outcome {
         Outcome::json(json!({}))
     }
+
+    /// An answer the event cannot carry (nothing can be refused there): no decision, and
+    /// a reason, if the answer had one, on stderr for the log.
+    pub fn undecided(answer: &Answer) -> Outcome {
+        Outcome {
+            stderr: match answer {
+                Answer::Deny(r) | Answer::Halt(r) | Answer::Failure(r) | Answer::Ask(r) => {
+                    r.clone()
+                }
+                _ => String::new(),
+            },
+            ..Outcome::nothing()
+        }
+    }
+
+    /// SessionStart's context for the model and, if any, a warning for the person in
+    /// `systemMessage`: the spelling Codex and Gemini share.
+    pub(crate) fn session_context(text: &str, warning: Option<&str>) -> Outcome {
+        let mut value = json!({
+            "hookSpecificOutput": {
+                "hookEventName": "SessionStart",
+                "additionalContext": text,
+            }
+        });
+        if let (Some(warning), Some(object)) = (warning, value.as_object_mut()) {
+            object.insert("systemMessage".into(), json!(warning));
+        }
+        Outcome::json(value)
+    }
+
+    /// Something the person and the model must know (an event that could not be
+    /// recorded): `systemMessage` for the person; after a tool call (`after_tool` names
+    /// the event as the agent spells it) the model gets it as `additionalContext` too. On
+    /// stderr as well, for the log. The spelling Codex and Gemini share.
+    pub(crate) fn notice(text: &str, after_tool: Option<&str>) -> Outcome {
+        let value = match after_tool {
+            Some(event) => json!({
+                "systemMessage": text,
+                "hookSpecificOutput": {
+                    "hookEventName": event,
+                    "additionalContext": text,
+                }
+            }),
+            None => json!({ "systemMessage": text }),
+        };
+        Outcome {
+            stderr: text.to_string(),
+            ..Outcome::json(value)
+        }
+    }
 }
 
 /// Fields of a payload, read leniently: a missing or mistyped field is `None`.
