@@ -1,6 +1,7 @@
 //! `mandate record list|show|verify|export|prune` and `mandate review`: the run records
 //! and the reviewer's decision.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -39,13 +40,22 @@ pub enum RecordCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The run as a signed attestation.
+    /// The run as a signed attestation (in-toto), or every event as OCSF JSON lines or
+    /// OpenTelemetry logs (OTLP/JSON lines) for a SIEM or a log pipeline.
     Export {
-        /// The run (default: the workspace's most recent).
+        /// The run (default: the workspace's most recent for in-toto; every run under
+        /// records.dir for ocsf and otel).
+        #[arg(conflicts_with = "run_flag")]
         run: Option<String>,
-        /// The attestation format.
+        /// The run, as `--run RUN` (the same as the positional RUN).
+        #[arg(long = "run", value_name = "RUN")]
+        run_flag: Option<String>,
+        /// The format.
         #[arg(long, value_enum, default_value = "in-toto")]
         format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
     /// Remove whole runs older than records.retention_days.
     Prune,
@@ -61,10 +71,16 @@ pub enum PacketFormat {
     Html,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// A DSSE envelope holding an in-toto Statement v1.
     InToto,
+    /// One OCSF 1.7.0 event per line (API Activity, User Access Management, Entity
+    /// Management; mandate_record::ocsf documents the mapping).
+    Ocsf,
+    /// OpenTelemetry logs as OTLP/JSON, one ExportLogsServiceRequest per line (what the
+    /// collector's otlpjsonfile receiver reads).
+    Otel,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,7 +121,20 @@ pub fn record(command: RecordCommand) -> Result<ExitCode> {
         RecordCommand::List { json } => list(&project, json),
         RecordCommand::Show { run, format } => show(&project, run.as_deref(), format),
         RecordCommand::Verify { run, json } => verify_run(&project, run.as_deref(), json),
-        RecordCommand::Export { run, format } => export(&project, run.as_deref(), format),
+        RecordCommand::Export {
+            run,
+            run_flag,
+            format,
+            out,
+        } => {
+            let run = run.or(run_flag);
+            match format {
+                ExportFormat::InToto => export(&project, run.as_deref(), out.as_deref()),
+                ExportFormat::Ocsf | ExportFormat::Otel => {
+                    export_events(&project, run.as_deref(), format, out.as_deref())
+                }
+            }
+        }
         RecordCommand::Prune => prune(&project),
     }
 }
@@ -236,7 +265,76 @@ fn verify_run(project: &Project, run: Option<&str>, as_json: bool) -> Result<Exi
     })
 }
 
-fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result<ExitCode> {
+/// Where an export goes: the file named, or standard output.
+fn output(out: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write>> {
+    Ok(match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the export to `{}`", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// Entries per OTLP/JSON line: one request the size a collector takes by default.
+const OTLP_BATCH: usize = 1000;
+
+/// `mandate record export --format ocsf|otel`: every entry of one run, or of every run,
+/// in the order each run recorded them. The records are computed by `mandate_record`'s
+/// `ocsf` and `otel` modules, the same code the team server's continuous export uses.
+fn export_events(
+    project: &Project,
+    run: Option<&str>,
+    format: ExportFormat,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let dirs = match run {
+        Some(_) => vec![run_dir(project, run)?],
+        None => list_runs(&project.records_dir()),
+    };
+    let mut writer = output(out)?;
+    let (mut runs, mut events) = (0usize, 0usize);
+    for dir in &dirs {
+        let entries = read_entries(dir)
+            .with_context(|| format!("cannot read the record `{}`", dir.display()))?;
+        let run_id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let mut ctx = mandate_record::export::RunContext::new(&run_id);
+        let mut lines = Vec::new();
+        match format {
+            ExportFormat::Ocsf => {
+                for event in mandate_record::ocsf::run_events(&mut ctx, &entries) {
+                    lines.push(serde_json::to_string(&event)?);
+                }
+            }
+            _ => {
+                let records = mandate_record::otel::run_records(&mut ctx, &entries);
+                for batch in records.chunks(OTLP_BATCH) {
+                    lines.push(serde_json::to_string(&mandate_record::otel::otlp_json(
+                        batch,
+                    ))?);
+                }
+            }
+        }
+        for line in lines {
+            writeln!(writer, "{line}").context("cannot write the export")?;
+        }
+        runs += 1;
+        events += entries.len();
+    }
+    writer.flush().context("cannot write the export")?;
+    if let Some(path) = out {
+        eprintln!(
+            "exported {events} event(s) of {runs} run(s) to {}",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(project: &Project, run: Option<&str>, out: Option<&std::path::Path>) -> Result<ExitCode> {
     let dir = run_dir(project, run)?;
     let key = mandate_record::keys::load_or_create(&project.key_path())?;
     let report = verify(&dir, &key.verifying_key());
@@ -248,7 +346,10 @@ fn export(project: &Project, run: Option<&str>, _format: ExportFormat) -> Result
     let entries = RunLog::open(&dir)?.entries()?;
     let report = verify(&dir, &key.verifying_key());
     let envelope = mandate_record::intoto::export_in_toto(&entries, &cp, &key, Some(&report))?;
-    println!("{}", serde_json::to_string_pretty(&envelope)?);
+    let mut writer = output(out)?;
+    writeln!(writer, "{}", serde_json::to_string_pretty(&envelope)?)
+        .and_then(|()| writer.flush())
+        .context("cannot write the export")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -385,3 +385,119 @@ fn changed_files_are_recorded_by_digest_after_the_call() {
         "{post}"
     );
 }
+
+#[path = "../../record/tests/support/ocsf_schema.rs"]
+mod ocsf_schema;
+
+/// Issue 19: every event of a run leaves as OCSF JSON lines that have their classes'
+/// required fields, and as OTLP/JSON that the OpenTelemetry types read back, one log
+/// record per event.
+#[test]
+fn export_writes_every_event_as_ocsf_lines_and_otlp_json() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+
+    let repo = Repo::new();
+    repo.hook(repo.event("SessionStart", json!({"source": "startup"})));
+    repo.hook(repo.event(
+        "PreToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "r1",
+               "tool_input": {"file_path": repo.root.join(".env")}}),
+    ));
+    repo.hook(repo.event(
+        "PreToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "r2",
+               "tool_input": {"file_path": repo.root.join("billing/export/filter.py")}}),
+    ));
+    repo.hook(repo.event(
+        "PostToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "r2",
+               "tool_input": {"file_path": repo.root.join("billing/export/filter.py")},
+               "tool_response": {}}),
+    ));
+    repo.hook(repo.event("SessionEnd", json!({"reason": "other"})));
+    let recorded = repo.events();
+    let run_id = repo
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+
+    let out = repo.dir.path().join("events.ocsf.jsonl");
+    let export = repo.run(
+        &[
+            "record",
+            "export",
+            "--format",
+            "ocsf",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "alice@example.com",
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    assert!(text(&export).contains(&format!("exported {} event(s) of 1 run(s)", recorded.len())));
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), recorded.len());
+    for (line, event) in lines.iter().zip(&recorded) {
+        assert_eq!(
+            ocsf_schema::problems(line),
+            Vec::<String>::new(),
+            "{line:#}"
+        );
+        assert_eq!(line["metadata"]["event_code"], event["type"]);
+        assert_eq!(
+            line["metadata"]["uid"],
+            json!(format!("{run_id}/{}", event["i"]))
+        );
+    }
+    let denied = lines
+        .iter()
+        .find(|l| l["api"]["request"]["uid"] == "r1" && l["metadata"]["event_code"] == "tool.pre")
+        .unwrap();
+    assert_eq!(denied["class_uid"], 6003);
+    assert_eq!(denied["action_id"], 2, "{denied:#}");
+    assert_eq!(denied["actor"]["user"]["name"], "alice@example.com");
+
+    // The same events as OTLP/JSON on standard output, for one run named with --run.
+    let otel = repo.run(
+        &["record", "export", "--format", "otel", "--run", &run_id],
+        "alice@example.com",
+    );
+    assert!(otel.status.success(), "{}", text(&otel));
+    let mut records = Vec::new();
+    for line in String::from_utf8(otel.stdout).unwrap().lines() {
+        let request: ExportLogsServiceRequest =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not OTLP/JSON ({e}): {line}"));
+        for resource in request.resource_logs {
+            let service = resource.resource.unwrap().attributes;
+            assert!(service.iter().any(|kv| kv.key == "service.name"));
+            for scope in resource.scope_logs {
+                records.extend(scope.log_records);
+            }
+        }
+    }
+    assert_eq!(records.len(), recorded.len());
+    for (record, event) in records.iter().zip(&recorded) {
+        let entry = record
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "mandate.entry")
+            .and_then(|kv| kv.value.clone())
+            .and_then(|v| v.value);
+        let Some(Any::StringValue(line)) = entry else {
+            panic!("no stored line on {record:?}")
+        };
+        assert_eq!(&serde_json::from_str::<Value>(&line).unwrap(), event);
+        assert!(record.time_unix_nano > 0);
+        assert_eq!(
+            record.event_name,
+            format!("mandate.{}", event["type"].as_str().unwrap())
+        );
+    }
+}

@@ -31,6 +31,8 @@
 //! - [`redact`], [`digest`]: what happens to an event before it is hashed.
 //! - [`merkle`]: RFC 6962 hashing and proofs; [`canonical`]: RFC 8785.
 //! - [`packet`]: the review packet (Markdown, JSON, HTML); [`intoto`]: the DSSE export.
+//! - [`ocsf`], [`otel`]: every entry as an OCSF event or an OpenTelemetry log record, for
+//!   the tools a security team already runs ([`export`]: what both say of an entry).
 //! - [`tests_summary::parse_test_summary`]: test-runner output → counts.
 //! - [`retention::prune`]: remove whole runs past retention.
 //!
@@ -61,11 +63,14 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
+pub mod export;
 pub mod intoto;
 pub mod judged;
 pub mod keys;
 pub(crate) mod log;
 pub mod merkle;
+pub mod ocsf;
+pub mod otel;
 pub mod packet;
 pub mod redact;
 pub mod retention;
