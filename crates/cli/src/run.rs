@@ -150,6 +150,11 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
             "contract_digest": contract_digest,
             "policy_digest": project.policy_digest,
             "org_policy_digest": project.org_policy_digest(),
+            // The policies and the MCP servers configured, as the run started under them:
+            // what the team server answers the readiness questions from.
+            "policy_text": mandate_project::read(&project.policy_path).ok(),
+            "org_policy_text": project.org.as_ref().and_then(|(path, _)| mandate_project::read(path).ok()),
+            "mcp_configured": mcp_configured(&project.root),
             "user": user,
             "project": project.policy.records.project,
             "os_user": os_user(),
@@ -560,4 +565,17 @@ pub fn touch_map(
         crate::metrics::render_touch_map(&map, Some(&root), observed, format)?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The servers `.mcp.json` configures, by name (none when it is absent or not JSON).
+pub fn mcp_configured(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join(".mcp.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| {
+            v.get("mcpServers")
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+        })
+        .unwrap_or_default()
 }

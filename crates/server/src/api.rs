@@ -15,7 +15,8 @@
 //! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
-//! | `GET /api/v1/metrics` | admin | counts per day, decisions, top denied rules (computed at most every 30 s per process) |
+//! | `GET /api/v1/metrics?project=&since=` | admin | the figures of `mandate metrics` over every machine's runs ([`crate::report`]; the organisation's at most every 30 s per process) |
+//! | `GET /api/v1/readiness?project=` | admin | the rollout questions and checks of `mandate readiness` over the project's pushed runs |
 //! | `GET /api/v1/policy`, `POST …` | any / security, admin (every-project token) | the team policy ([`crate::team`]), `{policy, base}` |
 //! | `GET /api/v1/tokens`, `POST …` | own / admin | token listing (with last use) and creation |
 //! | `POST /api/v1/tokens/{id}/revoke`, `…/rotate` | the token's user, admin | revocation and rotation |
@@ -59,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/registry", get(api_registry).post(api_register))
         .route("/api/v1/sync", get(api_sync))
         .route("/api/v1/metrics", get(api_metrics))
+        .route("/api/v1/readiness", get(api_readiness))
         .route("/api/v1/policy", get(api_policy).post(api_push_policy))
         .route("/api/v1/tokens", get(api_tokens).post(api_create_token))
         .route("/api/v1/tokens/{id}/revoke", post(api_revoke_token))
@@ -936,112 +938,101 @@ async fn api_sync(
     }))
 }
 
-/// Counts for the metrics page.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Metrics {
-    pub runs: i64,
-    pub entries: i64,
-    pub calls: i64,
-    pub denials: i64,
-    pub verified_runs: i64,
-    pub reviewed_runs: i64,
-    pub pending_approvals: i64,
-    /// (day, runs started, tool calls, denials), oldest first.
-    pub per_day: Vec<(String, i64, i64, i64)>,
-    /// (decision, count) over every `tool.pre`.
-    pub decisions: Vec<(String, i64)>,
-    /// (tool, calls, denials), most used first.
-    pub tools: Vec<(String, i64, i64)>,
-    pub delegators: Vec<(String, i64)>,
-}
-
 /// How long computed metrics are served before they are computed again.
 pub const METRICS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The metrics, at most [`METRICS_FRESH_FOR`] old. One request computes them at a time
-/// (the others wait for its answer), so however many readers there are, the scans of
-/// `entries` run at most once per that period per process.
-pub async fn cached_metrics(state: &AppState) -> Result<Metrics, ServerError> {
+/// What `/api/v1/metrics` and the metrics page are asked for.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MetricsQuery {
+    /// One project's runs (default: every project's).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Events at or after this day (`YYYY-MM-DD`) or RFC 3339 time.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+impl MetricsQuery {
+    fn project(&self) -> Option<&str> {
+        self.project
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// `since`, checked as the CLI checks `--since`.
+    pub fn since(&self) -> Result<Option<&str>, ServerError> {
+        let Some(since) = self
+            .since
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(None);
+        };
+        let day = since.get(..10).unwrap_or("");
+        if mandate_report::metrics::parse_time_ms(&format!("{day}T00:00:00Z")).is_none() {
+            return Err(ServerError::BadRequest(format!(
+                "`since={since}` is not a date: write it as YYYY-MM-DD (UTC), e.g. 2026-01-31"
+            )));
+        }
+        Ok(Some(since))
+    }
+}
+
+/// The organisation's metrics (every project, all time), at most [`METRICS_FRESH_FOR`]
+/// old: one request computes them at a time (the others wait for its answer). Asked for
+/// one project or a `since`, they are computed for the request, from each run's kept
+/// share ([`crate::report`]).
+pub async fn cached_metrics(
+    state: &AppState,
+    query: &MetricsQuery,
+) -> Result<mandate_report::metrics::Metrics, ServerError> {
+    let since = query.since()?;
+    if query.project().is_some() || since.is_some() {
+        return crate::report::metrics(&state.db, query.project(), since).await;
+    }
     let mut cache = state.metrics.lock().await;
     if let Some((at, metrics)) = cache.as_ref()
         && at.elapsed() < METRICS_FRESH_FOR
     {
         return Ok(metrics.clone());
     }
-    let fresh = metrics(&state.db).await?;
+    let fresh = crate::report::metrics(&state.db, None, None).await?;
     *cache = Some((std::time::Instant::now(), fresh.clone()));
     Ok(fresh)
 }
 
-pub async fn metrics(db: &Db) -> Result<Metrics, ServerError> {
-    let one = |sql: &'static str| async move {
-        let row = sqlx::query(sql).fetch_one(&db.pool).await?;
-        Ok::<i64, ServerError>(row.try_get::<i64, _>(0)?)
-    };
-    let mut m = Metrics {
-        runs: one("SELECT COUNT(*) FROM runs").await?,
-        entries: one("SELECT COALESCE(CAST(SUM(entries) AS BIGINT), 0) FROM runs").await?,
-        calls: one("SELECT COALESCE(CAST(SUM(calls) AS BIGINT), 0) FROM runs").await?,
-        denials: one("SELECT COALESCE(CAST(SUM(denials) AS BIGINT), 0) FROM runs").await?,
-        verified_runs: one("SELECT COUNT(*) FROM runs WHERE sealed > 0").await?,
-        reviewed_runs: one("SELECT COUNT(DISTINCT run_id) FROM reviews").await?,
-        pending_approvals: one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'").await?,
-        ..Metrics::default()
-    };
-    let rows = sqlx::query(
-        "SELECT SUBSTR(time, 1, 10) AS day, \
-         CAST(SUM(CASE WHEN kind = 'record.create' THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(SUM(CASE WHEN kind = 'tool.pre' THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(SUM(CASE WHEN kind = 'tool.pre' AND decision IN ('deny', 'stop') THEN 1 ELSE 0 END) AS BIGINT) \
-         FROM entries WHERE time IS NOT NULL GROUP BY SUBSTR(time, 1, 10) ORDER BY day DESC LIMIT 30",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows.iter().rev() {
-        m.per_day.push((
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-        ));
-    }
-    let rows = sqlx::query(
-        "SELECT decision, COUNT(*) FROM entries WHERE kind = 'tool.pre' AND decision IS NOT NULL \
-         GROUP BY decision ORDER BY decision",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
-        m.decisions.push((row.try_get(0)?, row.try_get(1)?));
-    }
-    let rows = sqlx::query(
-        "SELECT tool, COUNT(*), \
-         CAST(SUM(CASE WHEN decision IN ('deny', 'stop') THEN 1 ELSE 0 END) AS BIGINT) \
-         FROM entries WHERE kind = 'tool.pre' AND tool IS NOT NULL \
-         GROUP BY tool ORDER BY COUNT(*) DESC LIMIT 15",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
-        m.tools
-            .push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-    }
-    let rows = sqlx::query(
-        "SELECT delegated_by, COUNT(*) FROM runs WHERE delegated_by IS NOT NULL \
-         GROUP BY delegated_by ORDER BY COUNT(*) DESC LIMIT 20",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
-        m.delegators.push((row.try_get(0)?, row.try_get(1)?));
-    }
-    Ok(m)
-}
-
-async fn api_metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Metrics> {
+async fn api_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MetricsQuery>,
+) -> ApiResult<mandate_report::metrics::Metrics> {
     let who = caller(&state.db, &headers).await?;
     who.require(who.role == Role::Admin, "read the organisation's metrics")?;
-    Ok(Json(cached_metrics(&state).await?))
+    Ok(Json(cached_metrics(&state, &query).await?))
+}
+
+#[derive(Deserialize)]
+struct ReadinessQuery {
+    project: String,
+}
+
+/// Readiness of one project over every machine's pushed records.
+async fn api_readiness(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ReadinessQuery>,
+) -> ApiResult<mandate_report::readiness::Readiness> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(who.role == Role::Admin, "read the organisation's readiness")?;
+    match crate::report::readiness(&state.db, &query.project).await? {
+        Ok(readiness) => Ok(Json(readiness)),
+        Err(why) => Err(ServerError::NotFound(format!(
+            "readiness of project `{}` cannot be answered here: {why}",
+            query.project
+        ))),
+    }
 }
 
 // ---------------------------------------------------------------------------------

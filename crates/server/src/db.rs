@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity and teams",
         include_str!("../migrations/0003_identity.sql"),
     ),
+    (
+        4,
+        "run figures",
+        include_str!("../migrations/0004_run_figures.sql"),
+    ),
 ];
 
 /// An open database.

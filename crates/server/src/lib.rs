@@ -15,6 +15,8 @@
 //!   (index, chain, RFC 6962 leaf hash) and checkpoint by checkpoint (Ed25519 signature
 //!   by the key pinned at the first push, Merkle root); forks are refused.
 //! - [`api`]: the JSON API; [`pages`]: the server-rendered pages.
+//! - [`report`]: metrics and readiness over every machine's records, computed by
+//!   `mandate_report` as the CLI computes them.
 //! - [`retention`]: the job that removes runs older than `records.retention_days`.
 //!
 //! No state lives in the process: every request reads the database, so several
@@ -29,6 +31,7 @@ pub mod ingest;
 pub mod limits;
 pub mod listen;
 pub mod pages;
+pub mod report;
 pub mod retention;
 pub mod team;
 
@@ -70,7 +73,9 @@ pub struct AppState {
     /// The organisation's counts, computed by one request at a time and kept for
     /// [`api::METRICS_FRESH_FOR`], so readers of `/metrics` and `/readiness` cannot keep
     /// the database busy.
-    pub metrics: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, api::Metrics)>>>,
+    pub metrics: std::sync::Arc<
+        tokio::sync::Mutex<Option<(std::time::Instant, mandate_report::metrics::Metrics)>>,
+    >,
 }
 
 /// Everything a request can fail with; each maps to one HTTP status.

@@ -13,9 +13,11 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
+mod report;
+
 use crate::api::{self, DecideForm, KillForm, Registered, ReviewForm, RunFilter};
 use crate::auth::{self, COOKIE_NAME};
-use crate::html::{badge, bar_chart, card, esc, hbar_chart, page, status_badge, url};
+use crate::html::{badge, card, esc, page, status_badge, url};
 use crate::{AppState, Caller, Role, ServerError, audit, team};
 
 pub fn routes() -> Router<AppState> {
@@ -30,8 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals/{id}", post(decide))
         .route("/registry", get(registry_page).post(register))
         .route("/killswitch", post(kill))
-        .route("/readiness", get(readiness_page))
-        .route("/metrics", get(metrics_page))
+        .route("/readiness", get(report::readiness_page))
+        .route("/metrics", get(report::metrics_page))
         .route("/policy", get(policy_page))
         .route("/audit", get(audit_page))
 }
@@ -872,167 +874,6 @@ async fn register(
     let who = signed_in(&state, &headers).await?;
     api::register(&state.db, &who, &entry).await?;
     see_other("/registry")
-}
-
-async fn metrics_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let who = signed_in(&state, &headers).await?;
-    who.require(who.role == Role::Admin, "read the organisation's metrics")?;
-    let m = api::cached_metrics(&state).await?;
-    let mut body = String::from(
-        "<h1>Metrics</h1><p class=\"sub\">Counted from the stored records of every run.</p>\
-         <div class=\"cards\">",
-    );
-    for (value, label) in [
-        (m.runs, "runs"),
-        (m.calls, "tool calls judged"),
-        (m.denials, "denied"),
-        (m.entries, "entries stored"),
-        (m.verified_runs, "runs with a checkpoint"),
-        (m.reviewed_runs, "runs reviewed"),
-        (m.pending_approvals, "approvals pending"),
-    ] {
-        body.push_str(&card(&value.to_string(), label));
-    }
-    body.push_str("</div>");
-    let labels: Vec<String> = m
-        .per_day
-        .iter()
-        .map(|d| d.0.get(5..).unwrap_or(&d.0).to_string())
-        .collect();
-    body.push_str("<div class=\"grid2\" style=\"margin-top:14px\">");
-    body.push_str(&bar_chart(
-        "Tool calls per day",
-        &labels,
-        &[
-            ("calls", "#8fa9dc", m.per_day.iter().map(|d| d.2).collect()),
-            ("denied", "#d0574b", m.per_day.iter().map(|d| d.3).collect()),
-        ],
-    ));
-    body.push_str(&bar_chart(
-        "Runs started per day",
-        &labels,
-        &[("runs", "#5b8c6a", m.per_day.iter().map(|d| d.1).collect())],
-    ));
-    let tools: Vec<(String, i64, i64)> = m.tools.clone();
-    body.push_str(&hbar_chart("Tools", &tools, "calls", "denied"));
-    let decisions: Vec<(String, i64, i64)> = m
-        .decisions
-        .iter()
-        .map(|(d, n)| (d.clone(), *n, 0))
-        .collect();
-    body.push_str(&hbar_chart("Decisions", &decisions, "calls", ""));
-    body.push_str("</div>");
-    html(page("Metrics", "/metrics", Some(&who), &body))
-}
-
-async fn readiness_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let who = signed_in(&state, &headers).await?;
-    who.require(who.role == Role::Admin, "read the organisation's readiness")?;
-    let m = api::cached_metrics(&state).await?;
-    let killed = api::killed(&state.db).await?;
-    let registry = api::registry(&state.db).await?;
-    let agents: Vec<String> = {
-        use sqlx::Row as _;
-        sqlx::query("SELECT DISTINCT agent FROM runs WHERE agent IS NOT NULL ORDER BY agent")
-            .fetch_all(&state.db.pool)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?
-    };
-    let unsealed: i64 = {
-        use sqlx::Row as _;
-        sqlx::query("SELECT COUNT(*) FROM runs WHERE sealed < entries AND status <> 'open'")
-            .fetch_one(&state.db.pool)
-            .await?
-            .try_get(0)?
-    };
-    let answer = |ok: bool, yes: String, no: &str| -> String {
-        if ok {
-            format!("{} {}", badge("ok", "answered"), esc(&yes))
-        } else {
-            format!("{} {}", badge("warn", "open"), esc(no))
-        }
-    };
-    let rows = [
-        (
-            "Who delegates work to agents?",
-            answer(
-                !m.delegators.is_empty(),
-                m.delegators
-                    .iter()
-                    .map(|(d, n)| format!("{d} ({n} runs)"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "no run names a delegating user yet",
-            ),
-        ),
-        (
-            "Which identity does the agent act as?",
-            answer(
-                !agents.is_empty(),
-                agents.join(", "),
-                "no run names its agent identity",
-            ),
-        ),
-        (
-            "Is the boundary enforced?",
-            answer(
-                m.calls > 0,
-                format!("{} calls judged, {} refused", m.calls, m.denials),
-                "no judged tool call is on record",
-            ),
-        ),
-        (
-            "Are records tamper-evident?",
-            answer(
-                m.verified_runs > 0 && unsealed == 0,
-                format!("{} runs sealed by a signed checkpoint", m.verified_runs),
-                "some closed runs have entries no checkpoint covers",
-            ),
-        ),
-        (
-            "Are results reviewed?",
-            answer(
-                m.reviewed_runs > 0,
-                format!("{} of {} runs reviewed", m.reviewed_runs, m.runs),
-                "no run has a reviewer decision",
-            ),
-        ),
-        (
-            "Which MCP servers are vetted?",
-            answer(
-                !registry.is_empty(),
-                registry
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "the registry is empty",
-            ),
-        ),
-        (
-            "Can security stop a tool quickly?",
-            answer(
-                true,
-                format!(
-                    "the kill switch is live; {} target(s) off now",
-                    killed.len()
-                ),
-                "",
-            ),
-        ),
-    ];
-    let mut body = String::from(
-        "<h1>Readiness</h1><p class=\"sub\">The rollout questions, answered from the records on \
-         this server. An open question means the rollout is still an experiment.</p>\
-         <table><tr><th>Question</th><th>Answer</th></tr>",
-    );
-    for (question, answer) in rows {
-        let _ = write!(body, "<tr><td>{}</td><td>{answer}</td></tr>", esc(question));
-    }
-    body.push_str("</table>");
-    html(page("Readiness", "/readiness", Some(&who), &body))
 }
 
 async fn policy_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {

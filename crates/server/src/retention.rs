@@ -75,7 +75,14 @@ pub async fn apply(db: &Db, cutoff: &str) -> Result<Vec<String>, ServerError> {
     for row in rows {
         let run_id: String = row.try_get(0)?;
         let mut tx = db.pool.begin().await?;
-        for table in ["entries", "checkpoints", "reviews", "approvals", "runs"] {
+        for table in [
+            "entries",
+            "checkpoints",
+            "reviews",
+            "approvals",
+            "run_figures",
+            "runs",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
                 .bind(&run_id)
                 .execute(&mut *tx)

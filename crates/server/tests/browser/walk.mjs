@@ -160,7 +160,7 @@ try {
   assert.ok((await page.locator("svg").count()) >= 2);
   await shot("metrics");
   await page.goto(`${base}/readiness`);
-  assert.match(await page.textContent("main"), /Who delegates work to agents\?/);
+  assert.match(await page.textContent("main"), /Who can delegate work to the agent\?/);
   await shot("readiness");
   console.log("browser walk: ok");
 } catch (error) {

@@ -1,0 +1,461 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Issue 19: readiness and metrics on the team server are the CLI's questions and figures,
+//! over every machine's runs. Two machines (two record stores, two tokens) record runs
+//! through the real hook and push them to one `mandate-server` on PostgreSQL; the CLI
+//! then answers over the union of both machines' records, and the server over what
+//! they pushed, and the answers must be the same, word for word and figure for figure.
+//!
+//! The PostgreSQL database is made with `psql` on `$MANDATE_TEST_POSTGRES` (default
+//! `postgres://root@127.0.0.1:5432`) and dropped afterwards; without a reachable server
+//! the test says SKIPPED, unless `MANDATE_E2E_REQUIRED` is set.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use mandate_project::remote::Server as Client;
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
+const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
+
+fn mandate_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
+}
+
+fn server_bin() -> PathBuf {
+    let path = mandate_bin().with_file_name("mandate-server");
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "mandate-server"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p mandate-server");
+    }
+    path
+}
+
+fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .arg(format!("{base}/{db}"))
+        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// A database of its own on the PostgreSQL server, dropped with it.
+struct Postgres {
+    base: String,
+    name: String,
+}
+
+impl Postgres {
+    fn new(test: &str) -> Option<Postgres> {
+        let base = std::env::var("MANDATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
+        if psql(&base, "postgres", "SELECT 1").is_err() {
+            assert!(
+                std::env::var_os("MANDATE_E2E_REQUIRED").is_none_or(|v| v.is_empty()),
+                "{test}: no PostgreSQL server at {base}, and MANDATE_E2E_REQUIRED is set"
+            );
+            eprintln!("SKIPPED {test}: no PostgreSQL server reachable at {base}");
+            return None;
+        }
+        let name = format!("mandate_parity_{}", std::process::id());
+        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
+        Some(Postgres { base, name })
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.base, self.name)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.base,
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    database: String,
+}
+
+impl Server {
+    fn start(database: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", database])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening on"), "server said {line:?}");
+        Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            database: database.to_string(),
+        }
+    }
+
+    fn token(&self, user: &str, role: &str, extra: &[&str]) -> String {
+        let out = Command::new(server_bin())
+            .args(["token", "create", "--user", user, "--role", role])
+            .args(extra)
+            .args(["--database-url", &self.database])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn request(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let client = Client::new(&self.url, Some(token.to_string())).unwrap();
+        let r = client
+            .request(method, path, body, Duration::from_secs(60))
+            .unwrap();
+        (r.status, r.json())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One developer's machine: a checkout of the billing example whose policy names the
+/// server, and a record store of its own.
+struct Machine {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    records: PathBuf,
+    user: String,
+    token: String,
+}
+
+impl Machine {
+    fn new(server: &str, user: &str, token: &str, records: Option<&Path>) -> Machine {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join(".mandate/contracts")).unwrap();
+        std::fs::create_dir_all(root.join("billing/export/tests")).unwrap();
+        std::fs::write(root.join("billing/export/filter.py"), "x = 1\n").unwrap();
+        std::fs::write(root.join(".mcp.json"), r#"{"mcpServers": {"jira": {}}}"#).unwrap();
+        let records = records
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("records"));
+        std::fs::write(
+            root.join("mandate.toml"),
+            POLICY.replace(
+                "dir = \"~/.local/share/mandate\"",
+                &format!("dir = \"{}\"\nserver = \"{server}\"", records.display()),
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(".mandate/contracts/BILL-142.toml"),
+            CONTRACT.replace(
+                "delegated_by = \"alice@example.com\"",
+                &format!("delegated_by = \"{user}\""),
+            ),
+        )
+        .unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        Machine {
+            _dir: dir,
+            root,
+            records,
+            user: user.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    fn mandate(&self, args: &[&str]) -> Output {
+        Command::new(mandate_bin())
+            .args(args)
+            .current_dir(&self.root)
+            .env("MANDATE_USER", &self.user)
+            .env("MANDATE_ORG_POLICY", self.root.join("no-org.toml"))
+            .env("MANDATE_TOKEN", &self.token)
+            .env(
+                "MANDATE_MANAGED_SETTINGS",
+                self.root.join("no-managed.json"),
+            )
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.mandate(args);
+        assert!(
+            out.status.success(),
+            "mandate {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn hook(&self, name: &str, fields: Value) {
+        let mut event = json!({"session_id": "s1", "transcript_path": "/dev/null",
+                               "cwd": self.root, "hook_event_name": name});
+        for (k, v) in fields.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        let mut child = Command::new(mandate_bin())
+            .args(["hook", "claude-code", "--root"])
+            .arg(&self.root)
+            .current_dir(&self.root)
+            .env("MANDATE_USER", &self.user)
+            .env("MANDATE_ORG_POLICY", self.root.join("no-org.toml"))
+            .env("MANDATE_TOKEN", &self.token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap();
+    }
+
+    fn pre(&self, id: &str, tool: &str, input: Value) {
+        self.hook(
+            "PreToolUse",
+            json!({"tool_name": tool, "tool_use_id": id, "tool_input": input}),
+        );
+    }
+
+    fn post(&self, id: &str, tool: &str, input: Value) {
+        self.hook(
+            "PostToolUse",
+            json!({"tool_name": tool, "tool_use_id": id, "tool_input": input,
+                   "tool_response": {}}),
+        );
+    }
+
+    /// A run with allowed, refused and unguarded calls, a call of an MCP tool, and evidence.
+    fn a_run(&self, tag: &str) {
+        self.ok(&["start", ".mandate/contracts/BILL-142.toml"]);
+        let read = json!({"file_path": "billing/export/filter.py"});
+        self.pre(&format!("{tag}-1"), "Read", read.clone());
+        self.post(&format!("{tag}-1"), "Read", read);
+        self.pre(&format!("{tag}-2"), "Read", json!({"file_path": ".env"}));
+        self.pre(
+            &format!("{tag}-3"),
+            "Bash",
+            json!({"command": "kubectl get pods"}),
+        );
+        self.pre(
+            &format!("{tag}-4"),
+            "mcp__jira__get_issue",
+            json!({"issue": "BILL-142"}),
+        );
+        // A result with no decision before it: an unguarded call.
+        self.post(
+            &format!("{tag}-9"),
+            "Bash",
+            json!({"command": "pytest billing/export/tests"}),
+        );
+    }
+
+    fn runs(&self) -> Vec<PathBuf> {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.records.join("runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        runs.sort();
+        runs
+    }
+}
+
+fn entries(run: &Path) -> u64 {
+    std::fs::read_to_string(run.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
+    let Some(postgres) = Postgres::new("readiness_and_metrics_on_the_server_are_the_clis") else {
+        return;
+    };
+    let server = Server::start(&postgres.url());
+    let admin = server.token("root@example.com", "admin", &[]);
+    let (status, body) = server.request(
+        &admin,
+        "POST",
+        "/api/v1/policy",
+        Some(&json!({"policy": {
+            "kill_switch": ["sec@example.com"],
+            "projects": {"billing": {
+                "delegators": ["alice@example.com", "bob@example.com"],
+                "reviewers": {"billing": ["bob@example.com"], "security": ["sec@example.com"]},
+                "security": ["sec@example.com"]
+            }}
+        }})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let alice = server.token("alice@example.com", "developer", &["--project", "billing"]);
+    let bob = server.token("bob@example.com", "developer", &["--project", "billing"]);
+
+    // Two machines, each with runs of its own, pushed.
+    let first = Machine::new(&server.url, "alice@example.com", &alice, None);
+    first.a_run("a1");
+    first.ok(&["finish"]);
+    first.a_run("a2");
+    let second = Machine::new(&server.url, "bob@example.com", &bob, None);
+    second.a_run("c1");
+    second.ok(&["finish"]);
+    for machine in [&first, &second] {
+        machine.ok(&["push"]);
+    }
+    let (_, runs) = server.request(&admin, "GET", "/api/v1/runs", None);
+    let pushed: u64 = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["entries"].as_u64().unwrap())
+        .sum();
+    let local: u64 = first
+        .runs()
+        .iter()
+        .chain(&second.runs())
+        .map(|r| entries(r))
+        .sum();
+    assert_eq!(
+        pushed, local,
+        "every entry of both machines reached the server"
+    );
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+
+    // The incident lead's view of both machines: the first machine's runs copied into
+    // the second's record store, the CLI run there.
+    for run in first.runs() {
+        let to = second.records.join("runs").join(run.file_name().unwrap());
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&run)
+            .arg(&to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let local_readiness = {
+        let out = second.mandate(&["readiness", "--format", "json"]);
+        json_of(&String::from_utf8_lossy(&out.stdout))
+    };
+    let local_metrics = json_of(&second.ok(&["metrics", "--all-repos", "--format", "json"]));
+    // And again, from the cache of each run's figures.
+    assert_eq!(
+        json_of(&second.ok(&["metrics", "--all-repos", "--format", "json"])),
+        local_metrics
+    );
+
+    let (status, server_readiness) =
+        server.request(&admin, "GET", "/api/v1/readiness?project=billing", None);
+    assert_eq!(status, 200, "{server_readiness}");
+    let (status, server_metrics) =
+        server.request(&admin, "GET", "/api/v1/metrics?project=billing", None);
+    assert_eq!(status, 200, "{server_metrics}");
+
+    // The same fifteen questions, answered the same way from the same sources.
+    let questions = local_readiness["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 15);
+    let answered = questions.iter().filter(|q| q["answered"] == true).count();
+    assert!(answered >= 13, "{local_readiness:#}");
+    assert_eq!(
+        server_readiness["questions"], local_readiness["questions"],
+        "server:\n{:#}\nCLI:\n{:#}",
+        server_readiness["questions"], local_readiness["questions"]
+    );
+    // The figures over all three runs of both machines.
+    assert_eq!(local_metrics["runs"], 3);
+    assert_eq!(local_metrics["runs_finished"], 2);
+    assert_eq!(local_metrics["unguarded_calls"], 3);
+    assert_eq!(
+        local_metrics["mcp_tools"]["mcp__jira__get_issue"]["calls"],
+        3
+    );
+    assert_eq!(local_metrics["repositories"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        server_metrics, local_metrics,
+        "server:\n{server_metrics:#}\nCLI:\n{local_metrics:#}"
+    );
+    // Question 14 quotes those figures.
+    let q14 = questions.iter().find(|q| q["id"] == 14).unwrap();
+    assert!(
+        q14["answer"].as_str().unwrap().contains("over 3 runs"),
+        "{q14}"
+    );
+    // The checks the records answer agree too; a machine's own set-up is left to it.
+    let check = |report: &Value, id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for id in ["mode", "guarded", "mcp_registered"] {
+        assert_eq!(
+            check(&server_readiness, id),
+            check(&local_readiness, id),
+            "{id}"
+        );
+    }
+    assert_eq!(check(&server_readiness, "hooks")["status"], "not checked");
+    // Since a day: the same on both sides too.
+    let day = &local_metrics["days"][0]["day"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let local_since =
+        json_of(&second.ok(&["metrics", "--all-repos", "--since", day, "--format", "json"]));
+    let (_, server_since) = server.request(
+        &admin,
+        "GET",
+        &format!("/api/v1/metrics?project=billing&since={day}"),
+        None,
+    );
+    assert_eq!(server_since, local_since);
+}
