@@ -74,7 +74,12 @@ impl Postgres {
             eprintln!("SKIPPED {test}: no PostgreSQL server reachable at {base}");
             return None;
         }
-        let name = format!("mandate_parity_{}", std::process::id());
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "mandate_parity_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
         Some(Postgres { base, name })
     }
@@ -458,4 +463,114 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
         None,
     );
     assert_eq!(server_since, local_since);
+}
+
+/// Issue 19, "pages a security team uses every day": the runs of two machines, one in
+/// shadow mode, one run of 1,500 entries, read in Chromium (`runs.mjs`): filters, sorting,
+/// paging of the list and of the long run's timeline, readable times, and every metric's
+/// link to the runs or events behind it.
+#[test]
+fn runs_pages_filter_sort_page_and_drill_down_in_a_browser() {
+    let chromium = Path::new("/usr/bin/chromium");
+    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/browser");
+    let installer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser-tests.sh");
+    let required = std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty());
+    if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
+        assert!(
+            !required,
+            "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
+        );
+        eprintln!("SKIPPED browser test: /usr/bin/chromium or node is missing");
+        return;
+    }
+    let install = Command::new("bash").arg(&installer).output().unwrap();
+    assert!(
+        install.status.success() || !required,
+        "installing playwright-core failed"
+    );
+    if !install.status.success() {
+        eprintln!("SKIPPED browser test: cannot install playwright-core");
+        return;
+    }
+    let Some(postgres) = Postgres::new("runs_pages_filter_sort_page_and_drill_down") else {
+        return;
+    };
+    let server = Server::start(&postgres.url());
+    let admin = server.token("root@example.com", "admin", &[]);
+    let (status, body) = server.request(
+        &admin,
+        "POST",
+        "/api/v1/policy",
+        Some(&json!({"policy": {
+            "kill_switch": ["sec@example.com"],
+            "projects": {"billing": {
+                "delegators": ["alice@example.com", "bob@example.com"],
+                "reviewers": {"billing": ["sec@example.com"]},
+                "security": ["sec@example.com"]
+            }}
+        }})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let alice = server.token("alice@example.com", "developer", &["--project", "billing"]);
+    let bob = server.token("bob@example.com", "developer", &["--project", "billing"]);
+    let first = Machine::new(&server.url, "alice@example.com", &alice, None);
+    first.a_run("a1");
+    first.ok(&["finish"]);
+    first.a_run("a2");
+    // A long run: 1,500 more entries.
+    let long = first
+        .runs()
+        .into_iter()
+        .find(|r| {
+            std::fs::read_to_string(r.join("log.jsonl"))
+                .unwrap()
+                .contains("a2-1")
+        })
+        .unwrap();
+    let log = mandate_record::RunLog::open(&long).unwrap();
+    for n in 0..1500 {
+        log.append(
+            json!({"type": "prompt", "time": mandate_record::now_rfc3339(),
+                          "prompt": format!("step {n}")}),
+        )
+        .unwrap();
+    }
+    first.ok(&["finish"]);
+    let second = Machine::new(&server.url, "bob@example.com", &bob, None);
+    let policy = std::fs::read_to_string(second.root.join("mandate.toml")).unwrap();
+    std::fs::write(
+        second.root.join("mandate.toml"),
+        policy.replace("mode = \"enforce\"", "mode = \"shadow\""),
+    )
+    .unwrap();
+    second.a_run("b1");
+    for machine in [&first, &second] {
+        machine.ok(&["push"]);
+    }
+    let (_, runs) = server.request(&admin, "GET", "/api/v1/runs", None);
+    assert_eq!(runs.as_array().unwrap().len(), 3, "{runs:#}");
+    let dir = tempfile::tempdir().unwrap();
+    let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("shots"));
+    let out = Command::new("node")
+        .arg(script_dir.join("runs.mjs"))
+        .env("BASE_URL", &server.url)
+        .env("ADMIN_TOKEN", &admin)
+        .env("LONG_RUN", long.file_name().unwrap())
+        .env("RUNS", "3")
+        .env("TODAY", &mandate_record::now_rfc3339()[..10])
+        .env("SHOTS", &shots)
+        .env("CHROMIUM", chromium)
+        .env("USER_DATA_DIR", dir.path().join("chromium-profile"))
+        .current_dir(&script_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser walk failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

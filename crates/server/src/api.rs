@@ -5,7 +5,7 @@
 //! | `GET /healthz` | anyone | `ok` when the database answers |
 //! | `GET /api/v1/whoami` | any token | the caller's e-mail, role and projects |
 //! | `POST /api/v1/runs/{run}/entries` | a delegator of the run's project (own runs only) | push entries and checkpoints ([`crate::ingest`]) |
-//! | `GET /api/v1/runs?user=&status=&task=` | any token | summaries of the runs the caller reads ([`crate::team::Visibility`]) |
+//! | `GET /api/v1/runs?user=&status=&task=&project=&agent=&mode=&decision=&review=&since=&until=&sort=&dir=&page=&per_page=` | any token | summaries of the runs the caller reads ([`crate::team::Visibility`]), one page ([`crate::runs`]) |
 //! | `GET /api/v1/runs/{run}` | who reads the run | a run: summary, checkpoints, reviews |
 //! | `GET /api/v1/runs/{run}/entries?from=&limit=` | who reads the run | stored lines, in order |
 //! | `GET /api/v1/runs/{run}/verify` | who reads the run | the record crate's verifier over the stored copy |
@@ -117,6 +117,37 @@ pub struct RunFilter {
     pub task: Option<String>,
     #[serde(default)]
     pub denied: Option<String>,
+    /// The project (the repository's `records.project`).
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// enforce | shadow | record
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Runs with at least one call so decided: allow | deny | ask | stop | would_deny.
+    #[serde(default)]
+    pub decision: Option<String>,
+    /// `none`: finished runs nobody reviewed yet; or a review decision.
+    #[serde(default)]
+    pub review: Option<String>,
+    /// Runs active on or after / on or before this day or RFC 3339 time.
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    /// last (default) | started | task | user | status | calls | denials | entries
+    #[serde(default)]
+    pub sort: Option<String>,
+    /// asc | desc (default desc)
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// 1-based.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// Runs per page (at most 500).
+    #[serde(default)]
+    pub per_page: Option<String>,
 }
 
 /// One row of the runs list.
@@ -141,12 +172,12 @@ pub struct RunSummary {
     pub review: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "run_id, owner, task_id, request, delegated_by, agent, mode, status, \
+pub(crate) const RUN_COLUMNS: &str = "run_id, owner, task_id, request, delegated_by, agent, mode, status, \
     entries, sealed, calls, denials, started_at, last_at, signer, \
     (SELECT decision FROM reviews r WHERE r.run_id = runs.run_id ORDER BY created_at DESC LIMIT 1), \
     project";
 
-fn run_summary(row: &AnyRow) -> Result<RunSummary, sqlx::Error> {
+pub(crate) fn run_summary(row: &AnyRow) -> Result<RunSummary, sqlx::Error> {
     Ok(RunSummary {
         run_id: row.try_get(0)?,
         owner: row.try_get(1)?,
@@ -168,39 +199,13 @@ fn run_summary(row: &AnyRow) -> Result<RunSummary, sqlx::Error> {
     })
 }
 
-/// Runs the caller reads, newest first, filtered.
+/// Runs the caller reads, filtered, sorted and one page of them ([`crate::runs`]).
 pub async fn list_runs(
     db: &Db,
     who: &Caller,
     filter: &RunFilter,
 ) -> Result<Vec<RunSummary>, ServerError> {
-    let policy = team::current(db).await?.policy;
-    let (visible, binds) = Visibility::of(who, &policy).sql(5);
-    fn nonempty(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
-    let user = nonempty(&filter.user).map(str::to_string);
-    let status = nonempty(&filter.status).map(str::to_string);
-    let task = nonempty(&filter.task).map(|t| format!("%{t}%"));
-    let denied = nonempty(&filter.denied).is_some();
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs \
-         WHERE ($1 = '' OR owner = $1 OR delegated_by = $1) \
-         AND ($2 = '' OR status = $2) \
-         AND ($3 = '' OR task_id LIKE $3 OR run_id LIKE $3) \
-         AND ($4 = 0 OR denials > 0) AND {visible} \
-         ORDER BY COALESCE(last_received_at, received_at) DESC LIMIT 500"
-    );
-    let mut query = sqlx::query(&sql)
-        .bind(user.unwrap_or_default())
-        .bind(status.unwrap_or_default())
-        .bind(task.unwrap_or_default())
-        .bind(i64::from(denied));
-    for bind in binds {
-        query = query.bind(bind);
-    }
-    let rows = query.fetch_all(&db.pool).await?;
-    Ok(rows.iter().map(run_summary).collect::<Result<_, _>>()?)
+    Ok(crate::runs::list(db, who, filter).await?.runs)
 }
 
 /// A run the caller reads; one they may not read is "not found", as one that is not here.

@@ -33,6 +33,7 @@ pub mod listen;
 pub mod pages;
 pub mod report;
 pub mod retention;
+pub mod runs;
 pub mod team;
 
 use std::net::SocketAddr;

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod report;
+mod runs;
 
-use crate::api::{self, DecideForm, KillForm, Registered, ReviewForm, RunFilter};
+use crate::api::{self, DecideForm, KillForm, Registered, ReviewForm};
 use crate::auth::{self, COOKIE_NAME};
 use crate::html::{badge, card, esc, page, status_badge, url};
 use crate::{AppState, Caller, Role, ServerError, audit, team};
@@ -25,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/runs") }))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route("/runs", get(runs_page))
+        .route("/runs", get(runs::runs_page))
         .route("/runs/{run}", get(run_page))
         .route("/runs/{run}/review", post(review))
         .route("/approvals", get(approvals_page))
@@ -170,90 +171,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     response
 }
 
-async fn runs_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(filter): Query<RunFilter>,
-) -> PageResult {
-    let who = signed_in(&state, &headers).await?;
-    let runs = api::list_runs(&state.db, &who, &filter).await?;
-    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
-    let mut body = String::from(
-        "<h1>Runs</h1><p class=\"sub\">The runs you may read (your own, and those of the \
-         projects you review), newest first. A run is verified when a checkpoint signed by \
-         its delegator's enrolled machine key covers it.</p>",
-    );
-    let statuses = ["", "open", "finished", "incomplete", "stopped"];
-    let options: String = statuses
-        .iter()
-        .map(|s| {
-            let selected = if filter.status.as_deref().unwrap_or("") == *s {
-                " selected"
-            } else {
-                ""
-            };
-            format!(
-                "<option value=\"{s}\"{selected}>{}</option>",
-                if s.is_empty() { "any" } else { s }
-            )
-        })
-        .collect();
-    let _ = write!(
-        body,
-        "<form class=\"filters\" method=\"get\" action=\"/runs\">\
-         <label>User <input type=\"text\" name=\"user\" value=\"{}\" placeholder=\"alice@example.com\"></label>\
-         <label>Task or run <input type=\"text\" name=\"task\" value=\"{}\" placeholder=\"BILL-142\"></label>\
-         <label>Status <select name=\"status\">{options}</select></label>\
-         <label class=\"check\"><input type=\"checkbox\" name=\"denied\" value=\"1\"{}> with denials</label>\
-         <button type=\"submit\">Filter</button> <a href=\"/runs\">clear</a></form>",
-        value(&filter.user),
-        value(&filter.task),
-        if filter.denied.is_some() {
-            " checked"
-        } else {
-            ""
-        },
-    );
-    if runs.is_empty() {
-        body.push_str("<p class=\"notice\">No runs match.</p>");
-    } else {
-        body.push_str(
-            "<table><tr><th>Run</th><th>Task</th><th>Delegated by</th><th>Status</th>\
-             <th>Review</th><th class=\"num\">Calls</th><th class=\"num\">Denied</th>\
-             <th>Record</th><th>Last event</th></tr>",
-        );
-        for run in &runs {
-            let sealed = if run.sealed > 0 && run.sealed == run.entries {
-                badge("ok", "sealed")
-            } else if run.sealed > 0 {
-                badge("warn", &format!("{}/{} sealed", run.sealed, run.entries))
-            } else {
-                badge("muted", "no checkpoint yet")
-            };
-            let _ = write!(
-                body,
-                "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-                url(&run.run_id),
-                esc(&run.run_id),
-                esc(run.task_id.as_deref().unwrap_or("")),
-                esc(run.delegated_by.as_deref().unwrap_or(&run.owner)),
-                status_badge(&run.status),
-                run.review
-                    .as_deref()
-                    .map(status_badge)
-                    .unwrap_or_else(|| badge("muted", "not reviewed")),
-                run.calls,
-                run.denials,
-                sealed,
-                esc(run.last_at.as_deref().unwrap_or("")),
-            );
-        }
-        body.push_str("</table>");
-    }
-    html(page("Runs", "/runs", Some(&who), &body))
-}
-
 /// What a `tool.pre` entry shows in the timeline.
 fn summarise(event: &Value) -> String {
     let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
@@ -303,18 +220,75 @@ fn summarise(event: &Value) -> String {
     }
 }
 
+/// Timeline entries per page of a run: a run of any length is served in pages of this
+/// many, never as one page of every entry.
+const TIMELINE_PAGE: u64 = 500;
+
+/// Denials listed on a run's page; the rest are one link away in the event log.
+const DENIALS_SHOWN: usize = 200;
+
+#[derive(Deserialize)]
+struct RunPageQuery {
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+/// The stored entries of a run whose kind `condition` selects (an SQL condition on
+/// `kind`, fixed text), in order, parsed.
+async fn entries_of(
+    db: &crate::Db,
+    run_id: &str,
+    condition: &str,
+) -> Result<Vec<Value>, ServerError> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(&format!(
+        "SELECT body FROM entries WHERE run_id = $1 AND ({condition}) ORDER BY idx"
+    ))
+    .bind(run_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            row.try_get::<String, _>(0)
+                .ok()
+                .and_then(|line| serde_json::from_str(&line).ok())
+                .unwrap_or(Value::Null)
+        })
+        .collect())
+}
+
 async fn run_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(run_id): Path<String>,
+    Query(asked): Query<RunPageQuery>,
 ) -> PageResult {
     let who = signed_in(&state, &headers).await?;
     let run = api::readable_run(&state.db, &who, &run_id).await?;
-    let lines = api::entries(&state.db, &run_id, 0, 20_000).await?;
-    let events: Vec<Value> = lines
-        .iter()
-        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
-        .collect();
+    // What the summaries need (the start, the judged calls, the evidence), and one page
+    // of the timeline.
+    let events: Vec<Value> = entries_of(
+        &state.db,
+        &run_id,
+        "kind IN ('run.start', 'tool.pre', 'test.run') OR kind LIKE 'evidence.%'",
+    )
+    .await?;
+    let pages = u64::try_from(run.entries)
+        .unwrap_or(0)
+        .div_ceil(TIMELINE_PAGE)
+        .max(1);
+    let timeline_page = asked.page.unwrap_or(1).clamp(1, pages);
+    let timeline: Vec<Value> = api::entries(
+        &state.db,
+        &run_id,
+        (timeline_page - 1) * TIMELINE_PAGE,
+        TIMELINE_PAGE,
+    )
+    .await?
+    .iter()
+    .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+    .collect();
     let report = crate::ingest::verify_stored(&state.db, &run_id).await?;
     let reviews = api::reviews(&state.db, &run_id).await?;
     let approvals = api::list_approvals(&state.db, &who, None, Some(&run_id)).await?;
@@ -468,8 +442,15 @@ async fn run_page(
     if denials.is_empty() {
         body.push_str("<p class=\"sub\">None.</p>");
     } else {
+        if denials.len() > DENIALS_SHOWN {
+            let _ = write!(
+                body,
+                "<p class=\"sub\">The first {DENIALS_SHOWN}; <a href=\"/events?run={}&amp;decision=deny\">all of them in the event log</a>.</p>",
+                url(&run.run_id)
+            );
+        }
         body.push_str("<table><tr><th class=\"num\">#</th><th>Call</th><th>Rules</th></tr>");
-        for event in denials {
+        for event in denials.into_iter().take(DENIALS_SHOWN) {
             let _ = write!(
                 body,
                 "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
@@ -571,22 +552,56 @@ async fn run_page(
         );
     }
 
-    // Timeline.
-    let _ = write!(body, "<h2>Timeline ({} entries)</h2>", events.len());
-    body.push_str(
-        "<table><tr><th class=\"num\">#</th><th>Time</th><th>Event</th><th>Detail</th></tr>",
+    // Timeline, one page at a time.
+    let _ = write!(
+        body,
+        "<h2 id=\"timeline\">Timeline ({} entries{})</h2>",
+        run.entries,
+        if pages > 1 {
+            format!(", page {timeline_page} of {pages}")
+        } else {
+            String::new()
+        }
     );
-    for event in &events {
+    let pager = |body: &mut String| {
+        if pages < 2 {
+            return;
+        }
+        body.push_str("<p class=\"pager\">");
+        if timeline_page > 1 {
+            let _ = write!(
+                body,
+                "<a href=\"/runs/{}?page={}#timeline\" rel=\"prev\">← earlier entries</a> ",
+                url(&run.run_id),
+                timeline_page - 1
+            );
+        }
+        if timeline_page < pages {
+            let _ = write!(
+                body,
+                "<a href=\"/runs/{}?page={}#timeline\" rel=\"next\">later entries →</a>",
+                url(&run.run_id),
+                timeline_page + 1
+            );
+        }
+        body.push_str("</p>");
+    };
+    pager(&mut body);
+    body.push_str(
+        "<table><tr><th class=\"num\">#</th><th>Time (UTC)</th><th>Event</th><th>Detail</th></tr>",
+    );
+    for event in &timeline {
         let _ = write!(
             body,
             "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             event.get("i").and_then(Value::as_u64).unwrap_or(0),
-            esc(event.get("time").and_then(Value::as_str).unwrap_or("")),
+            runs::readable_time(event.get("time").and_then(Value::as_str).unwrap_or("")),
             esc(event.get("type").and_then(Value::as_str).unwrap_or("")),
             summarise(event),
         );
     }
     body.push_str("</table>");
+    pager(&mut body);
     html(page(
         &format!("Run {}", run.run_id),
         "/runs",
