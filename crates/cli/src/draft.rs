@@ -353,16 +353,22 @@ fn observed_touches(project: &Project, events: &[Value]) -> Observed {
 }
 
 /// The folder rule for a touched path, relative to the repository: `dir/**` for a file in
-/// `dir`, the file itself at the root, the tree as it is for a folder search. Paths
-/// outside the repository are left out: a draft does not reach outside it.
+/// `dir`, the file itself at the root, `.` for a listing of the root, the tree or the
+/// pattern as it is for a folder search (`**`, `**/*.go`). Paths outside the repository
+/// are left out: a draft does not reach outside it.
 fn folder_of(project: &Project, target: &str) -> Option<String> {
     let path = Path::new(target);
     let relative = path.strip_prefix(&project.root).ok()?;
     let relative = relative.to_string_lossy().replace('\\', "/");
-    if relative.is_empty() || relative == "**" {
-        return None;
+    if relative.is_empty() {
+        return Some(".".to_string());
     }
-    if relative.ends_with("/**") {
+    if relative == "**" || relative.ends_with("/**") {
+        return Some(relative);
+    }
+    // The files a search matched by pattern (a Glob, a Grep `glob`, a Go package): the
+    // pattern is what the run needed, and what the blocks still judge file by file.
+    if relative.starts_with("**/") || relative.contains("/**/") {
         return Some(relative);
     }
     if project.root.join(&relative).is_dir() {
@@ -376,6 +382,10 @@ fn folder_of(project: &Project, target: &str) -> Option<String> {
 
 /// Drop the rules another rule's folder already covers.
 fn minimal(rules: BTreeSet<String>) -> Vec<String> {
+    if rules.contains("**") {
+        // The run searched the whole repository and nothing blocked it.
+        return vec!["**".to_string()];
+    }
     rules
         .iter()
         .filter(|rule| {

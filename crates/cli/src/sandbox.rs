@@ -289,35 +289,41 @@ const CODE_LOADERS: &[&str] = &[
     "php", "perl",
 ];
 
-/// Warnings for contracts that let the agent write code and run a program that loads it.
+/// The warning for a contract that lets the agent write code and run programs that load
+/// it: one warning naming every such execute rule.
 pub fn write_then_execute(contract: &Contract) -> Vec<String> {
-    let mut warnings = Vec::new();
     if contract.allow.write.is_empty() {
-        return warnings;
+        return Vec::new();
     }
-    for pattern in &contract.allow.execute {
-        let program = pattern.split_whitespace().next().unwrap_or("");
-        let base = program.rsplit('/').next().unwrap_or(program);
-        if CODE_LOADERS.contains(&base) {
-            warnings.push(format!(
-                "the contract lets the agent write {} and run `{pattern}`, which can load code \
-                 from what it wrote (a conftest.py, a Makefile, a package script). The hook \
-                 cannot see inside that program. The OS sandbox mandate writes ({}) still keeps \
-                 it from reading blocked paths, writing blocked or protected paths and reaching \
-                 hosts outside the expose scope; it does not keep it from writing other files \
-                 of the working directory.",
-                contract
-                    .allow
-                    .write
-                    .iter()
-                    .map(|w| format!("`{w}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "`mandate install`",
-            ));
-        }
+    let loaders: Vec<String> = contract
+        .allow
+        .execute
+        .iter()
+        .filter(|pattern| {
+            let program = pattern.split_whitespace().next().unwrap_or("");
+            CODE_LOADERS.contains(&program.rsplit('/').next().unwrap_or(program))
+        })
+        .map(|pattern| format!("`{pattern}`"))
+        .collect();
+    if loaders.is_empty() {
+        return Vec::new();
     }
-    warnings
+    let writes: Vec<String> = contract
+        .allow
+        .write
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect();
+    vec![format!(
+        "the contract lets the agent write {} and run {}, which can load code from what it \
+         wrote (a conftest.py, a Makefile, a package script, a Go test). The hook cannot see \
+         inside those programs. The OS sandbox mandate writes (`mandate install`) still keeps \
+         them from reading blocked paths, writing blocked or protected paths and reaching \
+         hosts outside the expose scope; it does not keep them from writing other files of \
+         the working directory.",
+        writes.join(", "),
+        loaders.join(", ")
+    )]
 }
 
 /// Files that change what a program does, by program: the file name and what the program

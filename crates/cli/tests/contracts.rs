@@ -49,10 +49,6 @@ struct Repo {
 
 impl Repo {
     fn payments() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("payments");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
         let files: &[(&str, &str)] = &[
             ("src/payments/__init__.py", ""),
             (
@@ -84,7 +80,16 @@ impl Repo {
             ("Dockerfile", "FROM python:3.12\n"),
             ("README.md", "# payments\n"),
         ];
-        for (path, text) in files.iter().chain(SECRETS) {
+        Repo::committed("payments", files, SECRETS)
+    }
+
+    /// A repository holding `files` and `secrets`, committed.
+    fn committed(name: &str, files: &[(&str, &str)], secrets: &[(&str, &str)]) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(name);
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        for (path, text) in files.iter().chain(secrets) {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
@@ -142,6 +147,15 @@ impl Repo {
 
     /// A PreToolUse through the real hook; the decision the hook answered.
     fn pre_tool_use(&self, tool: &str, input: Value, n: usize) -> String {
+        self.pre_tool_use_answer(tool, input, n)
+            .pointer("/hookSpecificOutput/permissionDecision")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+            .to_string()
+    }
+
+    /// A PreToolUse through the real hook; the hook's whole answer.
+    fn pre_tool_use_answer(&self, tool: &str, input: Value, n: usize) -> Value {
         let payload = json!({
             "hook_event_name": "PreToolUse",
             "session_id": "new-user-session",
@@ -168,12 +182,7 @@ impl Repo {
             .write_all(payload.to_string().as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-        answer
-            .pointer("/hookSpecificOutput/permissionDecision")
-            .and_then(Value::as_str)
-            .unwrap_or("none")
-            .to_string()
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     fn path(&self, relative: &str) -> String {
@@ -226,8 +235,12 @@ fn in_scope(repo: &Repo) -> Vec<(&'static str, Value)> {
 
 /// Reads of every secret, by each tool an agent would use.
 fn secret_reads(repo: &Repo) -> Vec<(&'static str, Value)> {
+    secret_reads_of(repo, SECRETS)
+}
+
+fn secret_reads_of(repo: &Repo, secrets: &[(&str, &str)]) -> Vec<(&'static str, Value)> {
     let mut calls = Vec::new();
-    for (path, _) in SECRETS {
+    for (path, _) in secrets {
         calls.push(("Read", json!({"file_path": repo.path(path)})));
         calls.push(("Bash", json!({"command": format!("cat {path}")})));
     }
@@ -398,4 +411,208 @@ fn replay_exits_1_when_a_call_the_run_made_would_be_refused() {
         text.contains("charge.py") && text.contains("allow") && text.contains("deny"),
         "{text}"
     );
+}
+
+/// A Go service's secrets: beside `go.mod`, in Terraform variables, in Helm values, in a
+/// config file under the code folder, a deploy key in `scripts/`.
+const GO_SECRETS: &[(&str, &str)] = &[
+    (
+        ".env",
+        "DATABASE_URL=postgres://ledger:pw-golang-fake@db/ledger\n",
+    ),
+    (
+        "infra/terraform/terraform.tfvars",
+        "aws_secret_access_key = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYGOLANGKEY\"\n",
+    ),
+    (
+        "deploy/helm/values-prod.yaml",
+        "api:\n  token: ghp_GOLANGfake0123456789abcdefghijklmnopq\n",
+    ),
+    (
+        "internal/config/prod.yaml",
+        "stripe_key: sk_live_51HxGOLANGFAKE000000000000abc\n",
+    ),
+    (
+        "config/credentials.json",
+        "{\"signing_key\": \"golang-fake\"}\n",
+    ),
+    (
+        "scripts/id_ed25519",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n",
+    ),
+];
+
+impl Repo {
+    fn ledger() -> Repo {
+        let files: &[(&str, &str)] = &[
+            ("go.mod", "module example.com/ledger\n\ngo 1.22\n"),
+            (
+                "cmd/api/main.go",
+                "package main\n\nimport \"example.com/ledger/internal/ledger\"\n\nfunc main() { _ = ledger.Balance(nil) }\n",
+            ),
+            (
+                "internal/ledger/ledger.go",
+                "package ledger\n\nfunc Balance(xs []int) int {\n\tt := 0\n\tfor _, x := range xs {\n\t\tt += x\n\t}\n\treturn t\n}\n",
+            ),
+            (
+                "internal/ledger/ledger_test.go",
+                "package ledger\n\nimport \"testing\"\n\nfunc TestBalance(t *testing.T) {\n\tif Balance([]int{1, 2}) != 3 {\n\t\tt.Fatal(\"bad\")\n\t}\n}\n",
+            ),
+            ("internal/ledger/testdata/case.json", "{\"in\": [1, 2]}\n"),
+            (
+                "infra/terraform/main.tf",
+                "resource \"aws_db_instance\" \"x\" {}\n",
+            ),
+            ("deploy/helm/templates/deploy.yaml", "kind: Deployment\n"),
+            (".github/workflows/ci.yml", "on: push\n"),
+            ("Dockerfile", "FROM golang:1.22\n"),
+            ("README.md", "# ledger\n"),
+        ];
+        Repo::committed("ledger", files, GO_SECRETS)
+    }
+}
+
+/// A Go session fixing a balance bug: searching by pattern, listing, testing, vetting,
+/// reading and editing Go files.
+fn go_session(repo: &Repo) -> Vec<(&'static str, Value)> {
+    vec![
+        ("Glob", json!({"pattern": "**/*.go"})),
+        ("Grep", json!({"pattern": "func Balance", "glob": "*.go"})),
+        ("Bash", json!({"command": "ls"})),
+        ("Bash", json!({"command": "git status"})),
+        (
+            "Read",
+            json!({"file_path": repo.path("internal/ledger/ledger.go")}),
+        ),
+        ("Read", json!({"file_path": repo.path("cmd/api/main.go")})),
+        ("Bash", json!({"command": "go test ./..."})),
+        (
+            "Edit",
+            json!({"file_path": repo.path("internal/ledger/ledger.go"), "old_string": "t := 0", "new_string": "var t int"}),
+        ),
+        ("Bash", json!({"command": "go vet ./..."})),
+        (
+            "Bash",
+            json!({"command": "go test ./internal/... -run TestBalance"}),
+        ),
+        ("Bash", json!({"command": "git diff"})),
+    ]
+}
+
+#[test]
+fn issue_18_a_go_repository_goes_from_init_to_enforce_without_refusals_nobody_meant() {
+    let repo = Repo::ledger();
+
+    let init = repo.ok(&["init"]);
+    for (path, _) in GO_SECRETS {
+        let explained = repo.ok(&[
+            "explain",
+            "--json",
+            "Read",
+            &json!({"file_path": path}).to_string(),
+        ]);
+        let verdict: Value = serde_json::from_str(&explained).unwrap();
+        assert_eq!(
+            verdict["decision"], "deny",
+            "{path} is readable after init: {explained}"
+        );
+    }
+    assert!(
+        init.contains("go test *"),
+        "init found no test command:\n{init}"
+    );
+    assert!(!init.contains("BILL-142"), "{init}");
+    let check = repo.ok(&["check"]);
+    assert_eq!(
+        check.matches("can load code from what it wrote").count(),
+        1,
+        "one warning names every execute rule:\n{check}"
+    );
+
+    // Shadow: the session as the agent ran it, and a search of the whole repository.
+    repo.ok(&["start", ".mandate/contracts/TASK-1.toml"]);
+    let whole_search = ("Grep", json!({"pattern": "Balance"}));
+    let mut n = 0;
+    let calls = go_session(&repo)
+        .into_iter()
+        .chain([whole_search.clone()])
+        .chain(secret_reads_of(&repo, GO_SECRETS));
+    for (tool, input) in calls {
+        n += 1;
+        assert_eq!(
+            repo.pre_tool_use(tool, input.clone(), n),
+            "none",
+            "{tool} {input}"
+        );
+    }
+    let run = repo.run_id();
+    repo.ok(&["finish"]);
+
+    let drafted = repo.ok(&["contract", "draft", "--from-run", &run, "--id", "LEDGER-3"]);
+    let draft =
+        std::fs::read_to_string(repo.root.join(".mandate/contracts/LEDGER-3.toml")).unwrap();
+    assert!(
+        draft.contains("go test *") && draft.contains("go vet *"),
+        "{draft}"
+    );
+    assert!(!draft.contains("read = [\"**\"]"), "{draft}");
+    assert!(
+        drafted.contains("Grep `Balance`"),
+        "the draft does not say it still refuses the whole search:\n{drafted}"
+    );
+
+    // Replay under the draft: no call the run was allowed is refused, no secret allowed.
+    let replay = repo.mandate(&[
+        "replay",
+        &run,
+        "--contract",
+        ".mandate/contracts/LEDGER-3.toml",
+        "--json",
+    ]);
+    let report: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{report:#}\n{draft}");
+    for change in report["changed"].as_array().unwrap() {
+        assert_ne!(
+            change["now"], "allow",
+            "a refused call became allowed: {change}"
+        );
+    }
+
+    // Enforce with the draft.
+    set_mode(&repo.root, "enforce");
+    repo.ok(&["start", ".mandate/contracts/LEDGER-3.toml"]);
+    for (tool, input) in go_session(&repo) {
+        n += 1;
+        let answer = repo.pre_tool_use_answer(tool, input.clone(), n);
+        assert_eq!(
+            answer.pointer("/hookSpecificOutput/permissionDecision"),
+            Some(&json!("allow")),
+            "{tool} {input}: {answer}"
+        );
+    }
+    for (tool, input) in secret_reads_of(&repo, GO_SECRETS) {
+        n += 1;
+        assert_eq!(
+            repo.pre_tool_use(tool, input.clone(), n),
+            "deny",
+            "{tool} {input}"
+        );
+    }
+    // The whole search is refused, with how to narrow it.
+    n += 1;
+    let answer = repo.pre_tool_use_answer(whole_search.0, whole_search.1, n);
+    let reason = answer
+        .pointer("/hookSpecificOutput/permissionDecisionReason")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(reason.contains("`glob`"), "{answer}");
+    // A pattern that can reach a secret is refused even though it is a listing.
+    for pattern in ["**/*.tfvars", "**/.env*", "internal/**/*.yaml"] {
+        n += 1;
+        assert_eq!(
+            repo.pre_tool_use("Glob", json!({"pattern": pattern}), n),
+            "deny",
+            "Glob {pattern}"
+        );
+    }
 }

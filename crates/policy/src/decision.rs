@@ -80,6 +80,15 @@ pub enum Touch {
     Read(PathBuf),
     /// Read a whole folder: a search or listing rooted there.
     ReadTree(PathBuf),
+    /// Read the files under `dir` whose path below it matches `pattern` (a glob such as
+    /// `**/*.go`): a `Glob` listing, a `Grep` narrowed by its `glob`, the Go files of a
+    /// package pattern (`./...`). Judged by the files the folder holds now: a block
+    /// refuses it when a file it covers matches the pattern, and the allow rules must
+    /// cover every file that does.
+    ReadMatching {
+        dir: PathBuf,
+        pattern: String,
+    },
     /// Read what git holds at or under `path` (a file or a folder): the working copy, the
     /// index and every commit, so files deleted from the tree long ago as well (`git show
     /// REV:path`, `git log -p -- path`). `top` is the top of the work tree.
@@ -144,7 +153,10 @@ pub struct ToolRun {
 impl Touch {
     pub fn kind(&self) -> Kind {
         match self {
-            Touch::Read(_) | Touch::ReadTree(_) | Touch::ReadHistory { .. } => Kind::Read,
+            Touch::Read(_)
+            | Touch::ReadTree(_)
+            | Touch::ReadMatching { .. }
+            | Touch::ReadHistory { .. } => Kind::Read,
             Touch::Write(_) | Touch::WriteTree(_) | Touch::Link { .. } => Kind::Write,
             Touch::Execute { .. } | Touch::Opaque { .. } => Kind::Execute,
             Touch::Call { .. } => Kind::Call,
@@ -157,6 +169,7 @@ impl Touch {
         match self {
             Touch::Read(path) | Touch::Write(path) => path.display().to_string(),
             Touch::ReadTree(path) | Touch::WriteTree(path) => format!("{}/**", path.display()),
+            Touch::ReadMatching { dir, pattern } => format!("{}/{pattern}", dir.display()),
             Touch::ReadHistory { path, .. } => format!("git:{}/**", path.display()),
             Touch::Execute { line, .. } => line.clone(),
             Touch::Opaque { text, .. } => text.clone(),

@@ -983,6 +983,18 @@ impl Engine {
         let blocked = deciding
             .iter()
             .all(|t| t.rules.iter().all(|r| r != "policy.default"));
+        // A search of a folder that holds a blocked file: the search itself is fine once it
+        // leaves those files out.
+        let searches = deciding.iter().all(|t| {
+            t.kind == Kind::Read && t.target.ends_with("/**") && !t.target.starts_with("git:")
+        });
+        if blocked && searches {
+            return format!(
+                "The folder holds files the policy blocks: search only the files you need, \
+                 with a Grep `glob` (`*.go`), a Glob pattern (`**/*.go`) or a folder that \
+                 holds no blocked file. Do not try to read the blocked files another way; {ask}."
+            );
+        }
         if blocked {
             return format!("Do not try to reach it another way; {ask}.");
         }
@@ -1187,6 +1199,24 @@ impl Engine {
                             ),
                         ));
                 }
+            }
+        }
+
+        if let Touch::ReadMatching { dir, pattern } = touch
+            && !matched.iter().any(|(d, _, _)| *d == Decision::Allow)
+            && let Some(rules) = self.matching_allowed(dir, pattern, fs)
+        {
+            let rules = if rules.is_empty() {
+                vec!["builtin.nothing-matches".to_string()]
+            } else {
+                rules
+            };
+            let reason = format!(
+                "every file {} is allowed by the contract",
+                self.describe(touch)
+            );
+            for id in rules {
+                matched.push((Decision::Allow, id, reason.clone()));
             }
         }
 
@@ -1544,6 +1574,16 @@ impl Engine {
                     glob.may_match_under(segs) && self.tree_may_hold(rule, dir, fs)
                 }
             }
+            (Matcher::Path { glob, anchor }, Touch::ReadMatching { dir, pattern }) => {
+                let segs = split.get(anchor);
+                if rule.effect == Decision::Allow {
+                    // One rule covering the whole folder; otherwise the rules together
+                    // are asked file by file after the loop (`matching_allowed`).
+                    return segs.is_some_and(|segs| glob.covers_tree(segs));
+                }
+                segs.is_none_or(|segs| glob.may_match_under(segs))
+                    && self.matching_may_hold(rule, dir, pattern, fs)
+            }
             (Matcher::Text(_), Touch::Execute { run: Some(_), .. })
                 if rule.effect == Decision::Allow =>
             {
@@ -1604,6 +1644,60 @@ impl Engine {
         }
     }
 
+    /// Could the files under `dir` matching `pattern` include a path this rule matches?
+    /// Asks the file system; a path the walk reaches outside `dir` (through a link) counts
+    /// as matching the pattern.
+    fn matching_may_hold(&self, rule: &Rule, dir: &Path, pattern: &str, fs: &dyn Fs) -> bool {
+        let (Ok(Matcher::Path { glob, anchor }), Ok(filter)) =
+            (rule.matcher(), PathGlob::new(pattern))
+        else {
+            return true;
+        };
+        let test = |path: &Path| {
+            matches_below(&filter, dir, path)
+                && self
+                    .anchored(anchor, path)
+                    .is_some_and(|segs| glob.matches(&segs))
+        };
+        fs.tree_has(dir, &test).unwrap_or(true)
+    }
+
+    /// Do the read allow rules together cover every file under `dir` that matches
+    /// `pattern`? The ids of the rules that cover some of them, or `None` when one is
+    /// left uncovered or the folder is too large to walk. A folder inside the repository
+    /// with no such file is covered: listing nothing reveals nothing.
+    fn matching_allowed(&self, dir: &Path, pattern: &str, fs: &dyn Fs) -> Option<Vec<String>> {
+        let filter = PathGlob::new(pattern).ok()?;
+        let used = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let uncovered = |path: &Path| {
+            if !matches_below(&filter, dir, path) {
+                return false;
+            }
+            let touch = Touch::Read(path.to_path_buf());
+            let split = SplitPath::new(self, &touch);
+            for rule in &self.rules {
+                if rule.kind != Kind::Read || rule.effect != Decision::Allow {
+                    continue;
+                }
+                if let Ok(matcher) = rule.matcher()
+                    && self.rule_matches(rule, matcher, &touch, &split, fs)
+                {
+                    used.borrow_mut().insert(rule.id.to_string());
+                    return false;
+                }
+            }
+            true
+        };
+        if fs.tree_has(dir, &uncovered)? {
+            return None;
+        }
+        let used: Vec<String> = used.into_inner().into_iter().collect();
+        if used.is_empty() && relative_segments(dir, &self.root).is_none() {
+            return None;
+        }
+        Some(used)
+    }
+
     /// Could the tree at `dir` hold a path this rule matches? Asks the file system.
     fn tree_may_hold(&self, rule: &Rule, dir: &Path, fs: &dyn Fs) -> bool {
         let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
@@ -1662,6 +1756,10 @@ impl Engine {
         match touch {
             Touch::Read(path) => format!("reading `{}`", self.display(path)),
             Touch::ReadTree(path) => format!("searching `{}`", self.display(path)),
+            Touch::ReadMatching { dir, pattern } => format!(
+                "reading the files matching `{pattern}` under `{}`",
+                self.display(dir)
+            ),
             Touch::ReadHistory { path, .. } => format!(
                 "showing what git holds under `{}` (its history: every commit, the index and \
                  stashes, including files deleted since)",
@@ -1793,6 +1891,7 @@ impl<'p> SplitPath<'p> {
             Touch::Read(path)
             | Touch::Write(path)
             | Touch::ReadTree(path)
+            | Touch::ReadMatching { dir: path, .. }
             | Touch::ReadHistory { path, .. }
             | Touch::WriteTree(path) => Some(path),
             _ => None,
@@ -2140,4 +2239,13 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         group: None,
     });
     Ok(())
+}
+
+/// Does `path`, below `dir`, match `filter`? A path outside `dir` (where a link in it
+/// leads) is taken to match: what it is called there says nothing.
+fn matches_below(filter: &PathGlob, dir: &Path, path: &Path) -> bool {
+    match relative_segments(path, dir) {
+        Some(segs) => filter.matches(&segs),
+        None => true,
+    }
 }

@@ -48,20 +48,32 @@ pub fn touches_for_call(
         "Glob" => {
             let base = string("path").unwrap_or(".");
             let pattern = string("pattern").unwrap_or("**");
-            // The search is rooted at the literal folders that lead the pattern.
+            // The search is rooted at the literal folders that lead the pattern, and lists
+            // the names the rest of the pattern matches there.
             let root = if Path::new(pattern).is_absolute() {
                 literal_prefix(pattern)
             } else {
                 join_literal(base, pattern)
             };
-            push_path(&mut touches, PathTouch::Tree, cwd, &root, home, &[fs]);
+            let kind = match pattern_below(pattern) {
+                // Without a `/` the pattern may match at any depth (ripgrep's `--glob`).
+                Some(rest) if !rest.contains('/') => PathTouch::Matching(format!("**/{rest}")),
+                Some(rest) => PathTouch::Matching(rest),
+                None => PathTouch::Tree,
+            };
+            push_path(&mut touches, kind, cwd, &root, home, &[fs]);
         }
         "Grep" => {
             let base = string("path").unwrap_or(".");
             let absolute =
                 resolve(fs, cwd, base, home).unwrap_or_else(|_| absolutize(cwd, base, home));
             let kind = if fs.is_dir(&absolute) || base == "." {
-                PathTouch::Tree
+                // `glob` narrows the search to the files it matches (ripgrep's `--glob`:
+                // a pattern without `/` matches a name at any depth).
+                match string("glob").and_then(grep_filter) {
+                    Some(filter) => PathTouch::Matching(filter),
+                    None => PathTouch::Tree,
+                }
             } else {
                 PathTouch::Read
             };
@@ -100,10 +112,12 @@ pub fn touches_for_call(
     touches
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum PathTouch {
     Read,
     Tree,
+    /// The files under the folder whose path below it matches the pattern.
+    Matching(String),
     Write,
     WriteTree,
 }
@@ -127,16 +141,20 @@ fn push_path(
         return;
     }
     let lexical = absolutize(cwd, raw, home);
-    let make = |path: PathBuf| match kind {
+    let make = |path: PathBuf| match &kind {
         PathTouch::Read => Touch::Read(path),
         PathTouch::Tree => Touch::ReadTree(path),
+        PathTouch::Matching(pattern) => Touch::ReadMatching {
+            dir: path,
+            pattern: pattern.clone(),
+        },
         PathTouch::Write => Touch::Write(path),
         PathTouch::WriteTree => Touch::WriteTree(path),
     };
     for fs in views {
         match resolve(*fs, cwd, raw, home) {
             Ok(real) => {
-                if let PathTouch::Tree = kind {
+                if let PathTouch::Tree | PathTouch::Matching(_) = kind {
                     push_linked(touches, *fs, &real, raw);
                 }
                 let touch = make(real);
@@ -211,6 +229,49 @@ fn join_literal(base: &str, pattern: &str) -> String {
     } else {
         format!("{}/{}", base.trim_end_matches('/'), prefix)
     }
+}
+
+/// The part of a `Glob` pattern after its literal folders, when it is one `PathGlob` can
+/// judge file by file (no `..`, no absolute part): `**/*.go` of `internal/**/*.go`.
+fn pattern_below(pattern: &str) -> Option<String> {
+    let segments: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    let first_wild = segments
+        .iter()
+        .position(|s| s.contains(['*', '?', '[', '{']))?;
+    let rest = segments.get(first_wild..)?;
+    if rest.iter().any(|s| *s == ".." || *s == ".") {
+        return None;
+    }
+    Some(rest.join("/"))
+}
+
+/// A `Grep` `glob` as a pattern below the searched folder. A pattern without `/` matches
+/// a name at any depth, as ripgrep's `--glob` does; a negated or climbing one is not
+/// judged file by file (the search is then judged as a search of the whole folder).
+fn grep_filter(glob: &str) -> Option<String> {
+    let glob = glob.trim();
+    if glob.is_empty() || glob.starts_with('!') || glob.split('/').any(|s| s == "..") {
+        return None;
+    }
+    let glob = glob.trim_start_matches("./").trim_start_matches('/');
+    Some(if glob.contains('/') {
+        glob.to_string()
+    } else {
+        format!("**/{glob}")
+    })
+}
+
+/// The folder and pattern of a `dir/**/rest` effect (the Go files of a package pattern:
+/// `internal/**/*.go`), when the folder names no pattern and the rest is judged file by
+/// file.
+fn matching_root(path: &str) -> Option<(&str, String)> {
+    let (root, rest) = path.split_once("/**/")?;
+    if root.contains(['*', '?', '[']) || rest.is_empty() {
+        return None;
+    }
+    let rest = format!("**/{rest}");
+    pattern_below(&rest)?;
+    Some((if root.is_empty() { "/" } else { root }, rest))
 }
 
 /// The folder of a `dir/**` effect, when the folder itself names no pattern.
@@ -315,10 +376,24 @@ fn bash_touches(
                 match effect {
                     // `dir/**` is the analyser's "everything under dir" (`grep -r`, `rm -r`):
                     // judged as a folder, like a search, not as a glob.
-                    mandate_shell::Effect::Read(path) => match tree_root(path) {
-                        Some(root) => push_path(touches, PathTouch::Tree, dir, root, home, &views),
-                        None => push_path(touches, PathTouch::Read, dir, path, home, &views),
-                    },
+                    mandate_shell::Effect::Read(path) => {
+                        match (tree_root(path), matching_root(path)) {
+                            (Some(root), _) => {
+                                push_path(touches, PathTouch::Tree, dir, root, home, &views)
+                            }
+                            (None, Some((root, rest))) => push_path(
+                                touches,
+                                PathTouch::Matching(rest),
+                                dir,
+                                root,
+                                home,
+                                &views,
+                            ),
+                            (None, None) => {
+                                push_path(touches, PathTouch::Read, dir, path, home, &views)
+                            }
+                        }
+                    }
                     mandate_shell::Effect::Write(path) => match tree_root(path) {
                         Some(root) => {
                             push_path(touches, PathTouch::WriteTree, dir, root, home, &views)

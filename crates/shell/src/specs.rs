@@ -519,6 +519,9 @@ static GO_BUILD_FLAGS: &[(&str, Arg)] = &[
     ("-exec -toolexec -ldflags -gccgoflags -vettool -c", Code),
 ];
 
+/// What a Go package pattern (`./...`, `./internal/...`, `.`) reads below its folder.
+const GO_PACKAGE_FILES: &[&str] = &["**/*.go", "**/go.{mod,sum}", "**/testdata/**"];
+
 static GO_TEST: ToolSpec = whole(spec("go test", GO_BUILD_FLAGS, Operands::Packages));
 static GO_VET: ToolSpec = whole(spec("go vet", GO_BUILD_FLAGS, Operands::Packages));
 static GO_BUILD: ToolSpec = whole(spec("go build", GO_BUILD_FLAGS, Operands::Packages));
@@ -992,6 +995,8 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
         if path.glob {
             // A pattern stands for the paths it names; the read covers them all.
             j.read(path);
+        } else if spec.operands == Operands::Packages {
+            go_package_reads(j, path);
         } else {
             j.read(&crate::programs::tree(path));
         }
@@ -1004,13 +1009,29 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
         && let Some(default) = spec.default
     {
         let here = Word::literal(default);
-        j.read(&crate::programs::tree(&here));
+        if spec.operands == Operands::Packages {
+            go_package_reads(j, &here);
+        } else {
+            j.read(&crate::programs::tree(&here));
+        }
         if writes {
             rewrite(j, spec, &here);
         }
         inv.default_path = Some(default.to_string());
     }
     out
+}
+
+/// A Go package pattern (`./...`, `./internal/...`, `.`) reads the Go files of the
+/// packages under its folder and their test data, not every file there (`.env` beside
+/// `go.mod`).
+fn go_package_reads(j: &mut Judgement, folder: &Word) {
+    for files in GO_PACKAGE_FILES {
+        j.read(&Word {
+            text: format!("{}/{files}", folder.text.trim_end_matches('/')),
+            ..folder.clone()
+        });
+    }
 }
 
 /// The write of a tool that rewrites the files at or under `path` (`--fix`, a formatter):
