@@ -13,6 +13,8 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
+use mandate_record::packet::inline_markdown_html;
+
 mod report;
 mod runs;
 
@@ -190,7 +192,7 @@ fn summarise(event: &Value) -> String {
                 esc(text("tool")),
                 esc(&detail.chars().take(200).collect::<String>()),
                 status_badge(text("decision")),
-                esc(text("reason"))
+                inline_markdown_html(text("reason"))
             )
         }
         "tool.post" | "tool.failure" => esc(text("tool")),
@@ -213,7 +215,11 @@ fn summarise(event: &Value) -> String {
                 esc(text("status"))
             )
         }
-        "run.stopped" => format!("{}: {}", esc(text("rule")), esc(text("reason"))),
+        "run.stopped" => format!(
+            "{}: {}",
+            esc(text("rule")),
+            inline_markdown_html(text("reason"))
+        ),
         kind if kind.starts_with("evidence.") => esc(text("text")),
         "test.run" => esc(text("command")),
         _ => String::new(),
@@ -662,7 +668,7 @@ fn approvals_table(approvals: &[api::Approval], who: &Caller, with_run: bool) ->
             esc(&a.requested_at),
             esc(&a.tool),
             shown,
-            esc(a.reason.as_deref().unwrap_or("")),
+            inline_markdown_html(a.reason.as_deref().unwrap_or("")),
             esc(&a.group),
             esc(&a.reviewers.join(", ")),
             status_badge(&a.status),
@@ -997,4 +1003,36 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> PageRe
     }
     body.push_str("</table>");
     html(page("Audit log", "/audit", Some(&who), &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_renders_its_markdown_as_the_packet_does() {
+        let event = serde_json::json!({
+            "type": "tool.pre",
+            "tool": "Read",
+            "input": {"file_path": ".env"},
+            "decision": "deny",
+            "reason": "reading `.env` is blocked by policy (`**/.env*`) <script>",
+        });
+        let shown = summarise(&event);
+        assert!(
+            shown
+                .contains("reading <code>.env</code> is blocked by policy (<code>**/.env*</code>)"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains('`') && !shown.contains("<script>"),
+            "{shown}"
+        );
+        let stopped = serde_json::json!({
+            "type": "run.stopped",
+            "rule": "contract.stop[0]",
+            "reason": "writing `prod.tf` meets a stop condition",
+        });
+        assert!(summarise(&stopped).contains("<code>prod.tf</code>"));
+    }
 }
