@@ -179,6 +179,8 @@ enum Command {
         /// Text, JSON, or one self-contained HTML page.
         #[arg(long, value_enum, default_value = "text")]
         format: report_html::ReportFormat,
+        #[command(flatten)]
+        scope: metrics::RepoScope,
     },
     /// Which recorded tool calls changed this file, under which contract, and what the
     /// agent had read or fetched just before.
@@ -543,7 +545,7 @@ fn command() -> ExitCode {
             };
             run::touch_map(run.as_deref(), observed, format)
         }
-        Command::Readiness { format } => readiness::readiness(format),
+        Command::Readiness { format, scope } => readiness::readiness(format, &scope),
         Command::Why { path, json, scope } => incident::why_command(&path, json, &scope),
         Command::Touched {
             glob,

@@ -122,6 +122,17 @@ pub fn load_scoped_runs(
     }))
 }
 
+/// The figures of the runs `scope` asks about, and the repositories they belong to.
+pub fn load_scoped_figures(
+    project: &Project,
+    scope: &RepoScope,
+) -> Result<(Vec<RunFigures>, Vec<String>)> {
+    let root = scope_root(project, scope)?;
+    Ok(scoped(load_figures(project), root, |run| {
+        run.workspace.clone()
+    }))
+}
+
 /// What `<records.dir>/cache/figures/RUN.json` holds.
 #[derive(Serialize, Deserialize)]
 struct CachedFigures {

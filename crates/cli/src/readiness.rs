@@ -207,8 +207,10 @@ fn read_json(path: &Path) -> Option<Value> {
         .and_then(|t| serde_json::from_str(&t).ok())
 }
 
-/// Read everything readiness looks at.
-pub fn gather(project: &Project) -> Inputs {
+/// Read everything readiness looks at, with the runs of the repositories `scope` names
+/// (the one you are in by default: the record store is shared by every repository on the
+/// machine), and those repositories.
+pub fn gather(project: &Project, scope: &metrics::RepoScope) -> Result<(Inputs, Vec<String>)> {
     let mut contracts = Vec::new();
     let mut contract_problems = Vec::new();
     let dir = project.root.join(".mandate/contracts");
@@ -239,13 +241,18 @@ pub fn gather(project: &Project) -> Inputs {
         }
         contracts.push((name, parsed));
     }
-    let runs = metrics::load_figures(project);
+    let (runs, repositories) = metrics::load_scoped_figures(project, scope)?;
+    let in_scope: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.run.as_str()).collect();
     let verified = mandate_record::keys::load(&project.key_path())
         .ok()
         .map(|key| {
             let key = key.verifying_key();
             mandate_project::records::list_runs(&project.records_dir())
                 .iter()
+                .filter(|dir| {
+                    dir.file_name()
+                        .is_some_and(|n| in_scope.contains(n.to_string_lossy().as_ref()))
+                })
                 .map(|dir| {
                     let report = mandate_record::verify(dir, &key);
                     let run = dir
@@ -290,7 +297,7 @@ pub fn gather(project: &Project) -> Inputs {
             )
         }),
     };
-    Inputs {
+    let inputs = Inputs {
         policy: project.policy.clone(),
         org: project.org.as_ref().map(|(_, o)| o.clone()),
         contracts,
@@ -306,10 +313,11 @@ pub fn gather(project: &Project) -> Inputs {
         },
         runs,
         machine_checks: machine_checks(&machine),
-    }
+    };
+    Ok((inputs, repositories))
 }
 
-pub fn render_text(r: &Readiness) -> String {
+pub fn render_text(r: &Readiness, repositories: &[String]) -> String {
     let answered = r.questions.iter().filter(|q| q.answered).count();
     let failed = r.checks.iter().filter(|c| c.status == Status::Fail).count();
     let mut out = format!(
@@ -322,6 +330,7 @@ pub fn render_text(r: &Readiness) -> String {
         r.questions.len(),
         r.checks.len()
     );
+    let _ = writeln!(out, "runs of: {}", repositories.join(", "));
     for q in &r.questions {
         let _ = writeln!(
             out,
@@ -353,7 +362,7 @@ fn rich(text: &str) -> String {
     out
 }
 
-pub fn render_html(r: &Readiness) -> String {
+pub fn render_html(r: &Readiness, repositories: &[String]) -> String {
     let answered = r.questions.iter().filter(|q| q.answered).count();
     let failed = r.checks.iter().filter(|c| c.status == Status::Fail).count();
     let mut body = format!(
@@ -365,6 +374,11 @@ pub fn render_html(r: &Readiness) -> String {
         },
         r.questions.len(),
         r.checks.len()
+    );
+    let _ = write!(
+        body,
+        "<p>Runs of {}</p>",
+        report_html::escape(&repositories.join(", "))
     );
     body.push_str("<h2>Rollout questions</h2>");
     let rows: Vec<Vec<String>> = r
@@ -420,14 +434,23 @@ pub fn render_html(r: &Readiness) -> String {
     )
 }
 
-/// `mandate readiness [--format …]`: exit 1 when the rollout is still an experiment.
-pub fn readiness(format: ReportFormat) -> Result<ExitCode> {
+/// `mandate readiness [--format …] [--repo PATH | --all-repos]`: exit 1 when the rollout
+/// is still an experiment.
+pub fn readiness(format: ReportFormat, scope: &metrics::RepoScope) -> Result<ExitCode> {
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let r = assess(&gather(&project));
+    let (inputs, repositories) = gather(&project, scope)?;
+    let r = assess(&inputs);
     let out = match format {
-        ReportFormat::Text => render_text(&r),
-        ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
-        ReportFormat::Html => render_html(&r),
+        ReportFormat::Text => render_text(&r, &repositories),
+        ReportFormat::Json => {
+            // The report as the server gives it, and whose runs it answers from.
+            let mut json = serde_json::to_value(&r)?;
+            if let Some(object) = json.as_object_mut() {
+                object.insert("repositories".to_string(), repositories.into());
+            }
+            serde_json::to_string_pretty(&json)? + "\n"
+        }
+        ReportFormat::Html => render_html(&r, &repositories),
     };
     print!("{out}");
     Ok(if r.verdict == "ready" {

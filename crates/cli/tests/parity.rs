@@ -385,7 +385,7 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
         assert!(status.success());
     }
     let local_readiness = {
-        let out = second.mandate(&["readiness", "--format", "json"]);
+        let out = second.mandate(&["readiness", "--all-repos", "--format", "json"]);
         json_of(&String::from_utf8_lossy(&out.stdout))
     };
     let local_metrics = json_of(&second.ok(&["metrics", "--all-repos", "--format", "json"]));

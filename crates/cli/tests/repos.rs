@@ -153,3 +153,47 @@ fn a_shadow_read_in_one_repository_is_not_in_another_repositorys_answer() {
     let packet = b.json(&["record", "show", "--format", "json"]);
     assert_eq!(packet["repository"], b.root.display().to_string());
 }
+
+/// `mandate readiness` answers from the runs of the repository it is asked in, and names it.
+#[test]
+fn issue_18_readiness_answers_for_the_repository_it_is_asked_in() {
+    let (a, b) = two_repositories();
+    shadow_read_in(&a);
+    let readiness = |repo: &Repo, extra: &[&str]| -> Value {
+        let mut args = vec!["readiness", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = repo.run(&args);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let records_of = |report: &Value| -> String {
+        report["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["source"].as_str().unwrap_or("").to_string())
+            .find(|s| s.starts_with("records: "))
+            .unwrap()
+    };
+    let in_b = readiness(&b, &[]);
+    assert_eq!(in_b["repositories"], json!([b.root.display().to_string()]));
+    assert!(
+        records_of(&in_b).starts_with("records: 0 runs"),
+        "A's run counted in B: {in_b}"
+    );
+    let in_a = readiness(&a, &[]);
+    assert!(records_of(&in_a).starts_with("records: 1 runs"), "{in_a}");
+    let a_from_b = readiness(&b, &["--repo", a.root.to_str().unwrap()]);
+    assert!(
+        records_of(&a_from_b).starts_with("records: 1 runs"),
+        "{a_from_b}"
+    );
+    assert_eq!(
+        a_from_b["repositories"],
+        json!([a.root.display().to_string()])
+    );
+    let text = String::from_utf8_lossy(&b.run(&["readiness"]).stdout).to_string();
+    assert!(
+        text.contains(&format!("runs of: {}", b.root.display())),
+        "{text}"
+    );
+}
