@@ -313,6 +313,14 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, requires = "tls_cert", value_name = "PEM")]
         tls_key: Option<String>,
+        /// Send every event on as it arrives (repeatable): `otlp=URL` (OpenTelemetry logs,
+        /// OTLP/HTTP protobuf), `ocsf=FILE` or `ocsf=URL` (OCSF JSON lines). A destination
+        /// that is down is retried; nothing is lost or sent twice.
+        #[arg(long = "export", value_name = "KIND=DEST")]
+        exports: Vec<String>,
+        /// Post approvals that wait and kill-switch changes to this chat webhook URL.
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// API tokens for the team server.
     Token {
@@ -578,10 +586,14 @@ fn command() -> ExitCode {
             database_url,
             tls_cert,
             tls_key,
+            exports,
+            webhook,
         } => serve::serve(
             listen.as_deref(),
             database_url.as_deref(),
             tls_cert.as_deref().zip(tls_key.as_deref()),
+            &exports,
+            webhook.as_deref(),
         ),
         Command::Token { command } => token::token(command),
         Command::Push {

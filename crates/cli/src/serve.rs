@@ -53,6 +53,8 @@ pub fn serve(
     listen: Option<&str>,
     database_url: Option<&str>,
     tls: Option<(&str, &str)>,
+    exports: &[String],
+    webhook: Option<&str>,
 ) -> Result<ExitCode> {
     let binary = server_binary()?;
     let database_url = match database_url {
@@ -70,6 +72,13 @@ pub fn serve(
             "--tls-key".into(),
             key.to_string(),
         ]);
+    }
+    // Checked by the server, which sends them (the hook binary links no exporter).
+    for export in exports {
+        args.extend(["--export".into(), export.clone()]);
+    }
+    if let Some(url) = webhook {
+        args.extend(["--webhook".into(), url.to_string()]);
     }
     if let Some(days) = project_here().and_then(|p| {
         p.org

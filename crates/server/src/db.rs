@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run figures",
         include_str!("../migrations/0004_run_figures.sql"),
     ),
+    (5, "export", include_str!("../migrations/0005_export.sql")),
 ];
 
 /// An open database.

@@ -18,6 +18,8 @@
 //! - [`report`]: metrics and readiness over every machine's records, computed by
 //!   `mandate_report` as the CLI computes them.
 //! - [`retention`]: the job that removes runs older than `records.retention_days`.
+//! - [`export`]: every entry sent on as OCSF or OpenTelemetry logs (`--export`);
+//!   [`webhook`]: approvals requested and kill-switch changes posted to a chat (`--webhook`).
 //!
 //! No state lives in the process: every request reads the database, so several
 //! processes can serve one PostgreSQL database behind a load balancer.
@@ -26,6 +28,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod db;
+pub mod export;
 mod html;
 pub mod ingest;
 pub mod limits;
@@ -35,6 +38,7 @@ pub mod report;
 pub mod retention;
 pub mod runs;
 pub mod team;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +66,10 @@ pub struct Config {
     /// Requests per second one token may send, sustained (bursts of
     /// [`limits::RATE_BURST_SECONDS`] times as many); 0 turns the limit off.
     pub rate_limit: u32,
+    /// Where every entry is sent as it arrives (`--export`).
+    pub exports: Vec<export::Sink>,
+    /// Where approvals requested and kill-switch changes are posted (`--webhook`).
+    pub webhook: Option<String>,
 }
 
 /// Shared by every request: the pool, whether the server speaks TLS, and the per-token
@@ -174,6 +182,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     );
     if let Some(days) = config.retention_days {
         tokio::spawn(retention::job(db.clone(), days, config.retention_every));
+    }
+    export::start(&db, &config.exports)?;
+    if let Some(url) = &config.webhook {
+        webhook::start(&db, url)?;
     }
     let app = router(AppState {
         db,

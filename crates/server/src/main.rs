@@ -42,6 +42,16 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, requires = "tls_cert", value_name = "PEM")]
         tls_key: Option<std::path::PathBuf>,
+        /// Send every entry on as it arrives (repeatable): `otlp=URL` (OpenTelemetry logs
+        /// over OTLP/HTTP, protobuf; `/v1/logs` is added to a URL without a path),
+        /// `ocsf=FILE` (OCSF JSON lines appended) or `ocsf=URL` (OCSF JSON lines POSTed).
+        /// A destination that is down is retried; nothing is lost or sent twice.
+        #[arg(long = "export", value_name = "KIND=DEST")]
+        exports: Vec<mandate_server::export::Sink>,
+        /// Post approvals requested and kill-switch changes to this URL as JSON a chat
+        /// tool accepts (Slack-compatible `text`, plus the structured fields).
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// Manage API tokens.
     Token {
@@ -158,6 +168,8 @@ fn main() -> ExitCode {
                 rate_limit,
                 tls_cert,
                 tls_key,
+                exports,
+                webhook,
             } => {
                 mandate_server::serve(Config {
                     listen,
@@ -166,6 +178,8 @@ fn main() -> ExitCode {
                     retention_every: Duration::from_secs(retention_every.max(1)),
                     tls: tls_cert.zip(tls_key),
                     rate_limit,
+                    exports,
+                    webhook,
                 })
                 .await
             }
