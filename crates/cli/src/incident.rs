@@ -11,22 +11,22 @@
 //!
 //! Both are pure functions over [`RunRecord`]s; the commands only load and print.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use mandate_policy::glob::{PathGlob, wildcard_match};
-use mandate_policy::path::{absolutize, relative_segments, segments};
+use mandate_policy::path::absolutize;
 use mandate_project::Project;
 use mandate_project::records::event_type;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::metrics::{
-    Outcome, RepoScope, RunRecord, display_target, load_scoped_runs, parse_since, str_of,
-};
+use mandate_search::{EventQuery, EventRow};
+
+use crate::event_index::LocalIndex;
+use crate::metrics::{Outcome, RepoScope, RunRecord, display_target, parse_since, str_of};
 
 /// How many earlier context items (reads, fetches, calls) `why` shows per change.
 const CONTEXT_ITEMS: usize = 8;
@@ -317,136 +317,29 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
     report
 }
 
-/// One touch in the area.
-#[derive(Clone, Debug, Serialize)]
-pub struct Hit {
-    pub run: String,
-    /// The repository the run worked in.
-    pub repository: Option<String>,
-    pub task: String,
-    pub time: String,
-    pub session_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub agent_type: Option<String>,
-    pub tool: String,
-    pub kind: String,
-    pub target: String,
-    pub decision: String,
-    pub outcome: Outcome,
-    pub rules: Vec<String>,
-}
-
+/// Every touch in an area across runs: the rows of the local index (or the server's)
+/// that [`mandate_search::EventQuery::path`] matches, oldest first.
 #[derive(Clone, Debug, Serialize)]
 pub struct TouchedReport {
     pub glob: String,
     pub since: Option<String>,
     pub runs_searched: usize,
-    pub touches: Vec<Hit>,
+    /// Each row as [`touch_json`] shows it.
+    pub touches: Vec<Value>,
+    /// More touches matched than one answer carries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
-/// The area an incident lead asks about: a path glob (relative to each run's repository,
-/// or absolute), which also matches tool names and hosts (`mcp__jira__*`, `*.example.com`).
-pub struct Area {
-    source: String,
-    glob: Option<PathGlob>,
-    absolute: bool,
-}
-
-impl Area {
-    pub fn new(source: &str) -> Result<Area> {
-        if source.trim().is_empty() {
-            bail!("an empty glob names nothing: give a path or glob, e.g. `customer_data/**`");
-        }
-        let glob = PathGlob::new(source).ok();
-        Ok(Area {
-            source: source.to_string(),
-            glob,
-            absolute: source.starts_with('/'),
-        })
+/// A row as `touched` and `events` print it: `target` as the incident lead reads it
+/// (relative to the repository inside it), `recorded_target` as the record holds it.
+pub fn touch_json(row: &EventRow) -> Value {
+    let mut value = serde_json::to_value(row).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("target".into(), json!(row.shown_target()));
+        object.insert("recorded_target".into(), json!(row.target));
     }
-
-    fn matches_path(&self, path: &Path, root: Option<&Path>) -> bool {
-        let Some(glob) = &self.glob else {
-            return false;
-        };
-        if self.absolute {
-            return glob.matches(&segments(path));
-        }
-        root.and_then(|root| relative_segments(path, root))
-            .is_some_and(|rel| !rel.is_empty() && glob.matches(&rel))
-    }
-
-    /// Does this touch fall in the area?
-    fn matches(&self, kind: &str, target: &str, root: Option<&Path>) -> bool {
-        match kind {
-            "read" | "write" => self.matches_path(Path::new(target), root),
-            "execute" => {
-                // A command is in the area when one of its words names a path in it.
-                wildcard_match(&self.source, target)
-                    || target.split_whitespace().any(|word| {
-                        let word = word.trim_matches(|c| c == '\'' || c == '"');
-                        let base = root.unwrap_or(Path::new("/"));
-                        (word.contains('/') || root.is_some_and(|r| r.join(word).exists()))
-                            && self.matches_path(&absolutize(base, word, None), root)
-                    })
-            }
-            _ => wildcard_match(&self.source, target),
-        }
-    }
-}
-
-/// Every touch in `area` across `runs`, at or after `since`.
-pub fn touched(runs: &[RunRecord], area: &Area, since: Option<&str>) -> TouchedReport {
-    let mut report = TouchedReport {
-        glob: area.source.clone(),
-        since: since.map(str::to_string),
-        runs_searched: runs.len(),
-        touches: Vec::new(),
-    };
-    for run in runs {
-        let root = run.workspace();
-        let outcomes = run.outcomes();
-        for event in run.events.iter().filter(|e| is_call(event_type(e))) {
-            let time = str_of(event, "time").unwrap_or("");
-            if since.is_some_and(|s| time < s) {
-                continue;
-            }
-            let judged_by_hook = event_type(event) == "tool.pre";
-            let (outcome, call_decision) = call_outcome(event, &outcomes);
-            for touch in call_touches(event) {
-                let kind = str_of(&touch, "kind").unwrap_or("");
-                let target = str_of(&touch, "target").unwrap_or("");
-                if !area.matches(kind, target, root.as_deref()) {
-                    continue;
-                }
-                let decision = if judged_by_hook {
-                    str_of(&touch, "decision").unwrap_or("").to_string()
-                } else {
-                    call_decision.clone()
-                };
-                report.touches.push(Hit {
-                    run: run.id.clone(),
-                    repository: root.as_ref().map(|r| r.display().to_string()),
-                    task: run.task().to_string(),
-                    time: time.to_string(),
-                    session_id: opt(event, "session_id"),
-                    agent_id: opt(event, "agent_id"),
-                    agent_type: opt(event, "agent_type"),
-                    tool: str_of(event, "tool").unwrap_or("?").to_string(),
-                    kind: kind.to_string(),
-                    target: display_target(target, root.as_deref()),
-                    outcome: if !judged_by_hook || decision == "allow" || outcome.ran() {
-                        outcome
-                    } else {
-                        Outcome::Refused
-                    },
-                    decision,
-                    rules: strings(touch.get("rules")),
-                });
-            }
-        }
-    }
-    report
+    value
 }
 
 fn who(agent_id: Option<&String>, agent_type: Option<&String>) -> String {
@@ -584,43 +477,49 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+fn outcome_text(outcome: &str) -> &str {
+    match outcome {
+        "failed" => "ran, failed",
+        "no_result" => "no result",
+        other => other,
+    }
+}
+
 pub fn render_touched_text(report: &TouchedReport) -> String {
     let mut out = String::new();
+    let field = |hit: &Value, key: &str| hit.get(key).and_then(Value::as_str).map(str::to_string);
     let refused = report
         .touches
         .iter()
-        .filter(|h| h.outcome == Outcome::Refused)
+        .filter(|h| field(h, "outcome").as_deref() == Some("refused"))
         .count();
-    let runs: std::collections::BTreeSet<&str> =
-        report.touches.iter().map(|h| h.run.as_str()).collect();
+    let runs: std::collections::BTreeSet<String> = report
+        .touches
+        .iter()
+        .filter_map(|h| field(h, "run"))
+        .collect();
     let subagent = report
         .touches
         .iter()
-        .filter(|h| h.agent_id.is_some())
+        .filter(|h| field(h, "agent_id").is_some())
         .count();
+    let since = report
+        .since
+        .as_ref()
+        .map(|s| format!(" since {s}"))
+        .unwrap_or_default();
     if report.touches.is_empty() {
         let _ = writeln!(
             out,
-            "no agent touched `{}`{} ({} runs searched): nothing read, written, run, called or sent there",
-            report.glob,
-            report
-                .since
-                .as_ref()
-                .map(|s| format!(" since {s}"))
-                .unwrap_or_default(),
-            report.runs_searched
+            "no agent touched `{}`{since} ({} runs searched): nothing read, written, run, called or sent there",
+            report.glob, report.runs_searched
         );
         return out;
     }
     let _ = writeln!(
         out,
-        "`{}`{}: {} touches in {} of {} runs: {} went ahead, {} refused; {} by subagents",
+        "`{}`{since}: {} touches in {} of {} runs: {} went ahead, {} refused; {} by subagents",
         report.glob,
-        report
-            .since
-            .as_ref()
-            .map(|s| format!(" since {s}"))
-            .unwrap_or_default(),
         report.touches.len(),
         runs.len(),
         report.runs_searched,
@@ -628,39 +527,47 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
         refused,
         subagent
     );
-    let mut current = "";
+    let mut current = String::new();
     for hit in &report.touches {
-        if hit.run != current {
-            current = &hit.run;
+        let run = field(hit, "run").unwrap_or_default();
+        if run != current {
             let _ = writeln!(
                 out,
-                "\nrun {} ({}) in {}",
-                hit.run,
-                hit.task,
-                hit.repository
-                    .as_deref()
-                    .unwrap_or("a repository the record does not name")
+                "\nrun {run} ({}) in {}",
+                field(hit, "task").unwrap_or_else(|| "?".into()),
+                field(hit, "repository")
+                    .unwrap_or_else(|| "a repository the record does not name".into())
             );
+            current = run;
         }
-        let by = if hit.decision.starts_with("refused by") || hit.decision.starts_with("UNGUARDED")
-        {
-            format!(" [{}]", hit.decision)
-        } else {
-            String::new()
+        let decision = field(hit, "decision").unwrap_or_default();
+        let by = match decision.as_str() {
+            "refused_by_agent" => " [refused by the agent itself]".to_string(),
+            "unguarded" => " [UNGUARDED (no decision of mandate)]".to_string(),
+            "would_deny" | "would_ask" => format!(" [shadow: {}]", decision.replace('_', " ")),
+            _ => String::new(),
         };
         let _ = writeln!(
             out,
             "  {}  {:<11} {:<7} {}{by}  ({}, {}{})",
-            hit.time,
-            hit.outcome.as_str(),
-            hit.kind,
-            hit.target,
-            hit.tool,
-            who(hit.agent_id.as_ref(), hit.agent_type.as_ref()),
-            hit.session_id
-                .as_ref()
+            field(hit, "time").unwrap_or_default(),
+            outcome_text(&field(hit, "outcome").unwrap_or_default()),
+            field(hit, "kind").unwrap_or_default(),
+            field(hit, "target").unwrap_or_default(),
+            field(hit, "tool").unwrap_or_default(),
+            who(
+                field(hit, "agent_id").as_ref(),
+                field(hit, "agent_type").as_ref()
+            ),
+            field(hit, "session_id")
                 .map(|s| format!(", session {s}"))
                 .unwrap_or_default()
+        );
+    }
+    if report.truncated {
+        let _ = writeln!(
+            out,
+            "\n(more touches matched than one answer carries: narrow the glob or add --since)"
         );
     }
     out
@@ -686,11 +593,135 @@ fn resolve(path: &str) -> Result<PathBuf> {
     Ok(absolute)
 }
 
-/// `mandate why PATH [--json]`.
-pub fn why_command(path: &str, as_json: bool, scope: &RepoScope) -> Result<ExitCode> {
+/// The repository a scoped question covers in the local index: `None` for every
+/// repository sharing the record store.
+fn scope_repository(project: &Project, scope: &RepoScope) -> Result<Option<String>> {
+    if scope.all_repos {
+        return Ok(None);
+    }
+    let wanted = match &scope.repo {
+        Some(path) => {
+            let path = std::path::absolute(path)?;
+            if !path.is_dir() {
+                bail!(
+                    "`--repo {}`: no such folder; give the root of a repository whose runs are in {}",
+                    path.display(),
+                    project.records_dir().display()
+                );
+            }
+            path
+        }
+        None => project.root.clone(),
+    };
+    let wanted = std::fs::canonicalize(&wanted).unwrap_or(wanted);
+    Ok(Some(wanted.display().to_string()))
+}
+
+/// The local index of this project's record store, caught up with every log.
+fn local_index(project: &Project) -> Result<LocalIndex> {
+    let records = project.records_dir();
+    let mut index = LocalIndex::open(&records)?;
+    index.catch_up(&records)?;
+    Ok(index)
+}
+
+/// The runs the index names, loaded whole (the few a `why` answer is about).
+fn load_named_runs(project: &Project, ids: &BTreeSet<String>) -> Vec<RunRecord> {
+    let mut runs = Vec::new();
+    for id in ids {
+        let dir = project.runs_dir().join(id);
+        match mandate_project::records::read_events(&dir) {
+            Ok(events) => runs.push(RunRecord {
+                id: id.clone(),
+                events,
+            }),
+            Err(error) => eprintln!("mandate: skipping run `{id}`: {error}"),
+        }
+    }
+    runs.sort_by(|a, b| {
+        let started = |r: &RunRecord| {
+            r.start()
+                .and_then(|s| str_of(s, "time"))
+                .unwrap_or("")
+                .to_string()
+        };
+        started(a).cmp(&started(b)).then_with(|| a.id.cmp(&b.id))
+    });
+    runs
+}
+
+/// The team server of this repository's policy, to ask instead of the local records.
+fn team_server(project: &Project) -> Result<mandate_project::remote::Server> {
+    match mandate_project::remote::configured(project) {
+        None => bail!(
+            "no team server to ask: set `server = \"https://…\"` under [records] in \
+             mandate.toml (or drop --server to answer from this machine's records)"
+        ),
+        Some(Err(error)) => bail!("the team server link is off: {error}"),
+        Some(Ok(server)) if !server.has_token() => bail!(
+            "no token for {}: set MANDATE_TOKEN or save one with `mandate token save` \
+             (ask security or an admin for one)",
+            server.url
+        ),
+        Some(Ok(server)) => Ok(server),
+    }
+}
+
+/// GET `path` from the team server: the body, or what went wrong and what to do.
+fn ask_server(server: &mandate_project::remote::Server, path: &str) -> Result<Vec<u8>> {
+    let response = server
+        .request("GET", path, None, std::time::Duration::from_secs(60))
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot reach the team server: {error}; check records.server and the \
+                 network, or drop --server to answer from this machine's records"
+            )
+        })?;
+    match response.status {
+        200 => Ok(response.body),
+        401 => bail!(
+            "the team server does not know this token ({}): get a new one with \
+             `mandate token save`",
+            response.error()
+        ),
+        403 => bail!("the team server refused: {}", response.error()),
+        status => bail!("the team server answered {status}: {}", response.error()),
+    }
+}
+
+/// The project the server files this repository's runs under, unless every repository
+/// is asked about.
+fn server_repo(project: &Project, scope: &RepoScope) -> Result<Option<String>> {
+    if scope.all_repos {
+        return Ok(None);
+    }
+    if scope.repo.is_some() {
+        bail!(
+            "`--repo` names a folder on this machine, which the team server does not know: \
+             ask from inside that repository, or use --all-repos"
+        );
+    }
+    Ok(project.policy.records.project.clone())
+}
+
+/// `mandate why PATH [--json] [--server]`.
+pub fn why_command(path: &str, as_json: bool, scope: &RepoScope, server: bool) -> Result<ExitCode> {
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let (runs, _) = load_scoped_runs(&project, scope)?;
-    let report = why(&runs, &resolve(path)?);
+    let target = resolve(path)?;
+    if server {
+        return why_on_server(&project, &target, as_json, scope);
+    }
+    let repository = scope_repository(&project, scope)?;
+    let index = local_index(&project)?;
+    let query = EventQuery {
+        file: Some(target.display().to_string()),
+        kind: Some("write".to_string()),
+        ..EventQuery::default()
+    };
+    let (rows, _) = index.find(&query, repository.as_deref(), 0, usize::MAX)?;
+    let ids: BTreeSet<String> = rows.into_iter().map(|row| row.run).collect();
+    let mut report = why(&load_named_runs(&project, &ids), &target);
+    report.runs_searched = index.runs(repository.as_deref())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -699,21 +730,262 @@ pub fn why_command(path: &str, as_json: bool, scope: &RepoScope) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mandate touched GLOB [--since DATE] [--json]`.
+fn why_on_server(
+    project: &Project,
+    target: &Path,
+    as_json: bool,
+    scope: &RepoScope,
+) -> Result<ExitCode> {
+    let Ok(relative) = target.strip_prefix(&project.root) else {
+        bail!(
+            "{} is outside this repository ({}): the team server knows files by their path \
+             in the repository",
+            target.display(),
+            project.root.display()
+        );
+    };
+    let relative = relative.display().to_string();
+    let server = team_server(project)?;
+    let mut path = format!(
+        "/api/v1/why?path={}",
+        mandate_search::percent_encode(&relative)
+    );
+    if let Some(repo) = server_repo(project, scope)? {
+        path.push_str(&format!("&repo={}", mandate_search::percent_encode(&repo)));
+    }
+    let body = ask_server(&server, &path)?;
+    let answer: Value = serde_json::from_slice(&body)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = |key: &str| -> Vec<EventRow> {
+        answer
+            .get(key)
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    };
+    let (changes, attempts) = (rows("changes"), rows("attempts"));
+    let searched = answer
+        .get("runs_searched")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if changes.is_empty() && attempts.is_empty() {
+        println!(
+            "no recorded tool call on {} changed or tried to change {relative} ({searched} runs \
+             searched).\nChanges made outside mandate's runs (by people, CI, or an agent without \
+             the hooks) are not in these records: check `git log -- {relative}`.",
+            server.url
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{relative} on {}: changed by {} recorded tool calls, {} more attempts did not run \
+         ({searched} runs searched)",
+        server.url,
+        changes.len(),
+        attempts.len()
+    );
+    for (title, list) in [("CHANGED", &changes), ("ATTEMPTED, DID NOT RUN", &attempts)] {
+        for row in list {
+            println!(
+                "\n{title}  {}  {} {}",
+                row.time,
+                row.tool,
+                row.command.as_deref().unwrap_or(row.shown_target())
+            );
+            println!(
+                "  run       {} (contract {}, delegated by {}) in {}",
+                row.run,
+                row.task.as_deref().unwrap_or("?"),
+                row.user.as_deref().unwrap_or("?"),
+                row.project
+                    .as_deref()
+                    .or(row.repository.as_deref())
+                    .unwrap_or("a repository the record does not name")
+            );
+            println!(
+                "  by        {} in session {}",
+                who(row.agent_id.as_ref(), row.agent_type.as_ref()),
+                row.session_id.as_deref().unwrap_or("?")
+            );
+            println!(
+                "  decision  {} → {} [{}]",
+                row.decision,
+                outcome_text(&row.outcome),
+                row.rules.join(", ")
+            );
+        }
+    }
+    println!(
+        "\n(the prompt and what the session read before each change: `mandate record show RUN` \
+         on the machine that recorded it, or the run's page on {})",
+        server.url
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mandate touched GLOB [--since DATE] [--json] [--server]`.
 pub fn touched_command(
     glob: &str,
     since: Option<&str>,
     as_json: bool,
     scope: &RepoScope,
+    server: bool,
 ) -> Result<ExitCode> {
+    if glob.trim().is_empty() {
+        bail!("an empty glob names nothing: give a path or glob, e.g. `customer_data/**`");
+    }
     let since = since.map(parse_since).transpose()?;
     let project = Project::discover(&std::env::current_dir()?, None)?;
-    let (runs, _) = load_scoped_runs(&project, scope)?;
-    let report = touched(&runs, &Area::new(glob)?, since.as_deref());
+    let report = if server {
+        let server = team_server(&project)?;
+        let mut path = format!(
+            "/api/v1/touched?glob={}",
+            mandate_search::percent_encode(glob)
+        );
+        if let Some(since) = &since {
+            path.push_str(&format!("&since={}", mandate_search::percent_encode(since)));
+        }
+        if let Some(repo) = server_repo(&project, scope)? {
+            path.push_str(&format!("&repo={}", mandate_search::percent_encode(&repo)));
+        }
+        let answer: Value = serde_json::from_slice(&ask_server(&server, &path)?)?;
+        let rows: Vec<EventRow> = answer
+            .get("touches")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        TouchedReport {
+            glob: glob.to_string(),
+            since,
+            runs_searched: answer
+                .get("runs_searched")
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+            touches: rows.iter().map(touch_json).collect(),
+            truncated: answer.get("truncated").and_then(Value::as_bool) == Some(true),
+        }
+    } else {
+        let repository = scope_repository(&project, scope)?;
+        let index = local_index(&project)?;
+        let query = EventQuery {
+            path: Some(glob.to_string()),
+            since: since.clone(),
+            ..EventQuery::default()
+        };
+        let (mut rows, truncated) = index.find(&query, repository.as_deref(), 0, TOUCHED_LIMIT)?;
+        rows.reverse();
+        TouchedReport {
+            glob: glob.to_string(),
+            since,
+            runs_searched: index.runs(repository.as_deref())?,
+            touches: rows.iter().map(touch_json).collect(),
+            truncated,
+        }
+    };
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render_touched_text(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most touches one `touched` answer lists (the server's export limit).
+const TOUCHED_LIMIT: usize = 100_000;
+
+/// How `mandate events` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventsFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+/// `mandate events [filters] [--page N] [--format …] [--server]`: the event search.
+pub fn events_command(
+    query: EventQuery,
+    page: usize,
+    format: EventsFormat,
+    scope: &RepoScope,
+    server: bool,
+) -> Result<ExitCode> {
+    let query = query.tidy();
+    query
+        .compile()
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    if page == 0 {
+        bail!("`--page 0`: pages count from 1");
+    }
+    let project = Project::discover(&std::env::current_dir()?, None)?;
+    // A page of text, or every match (up to the export limit) as JSON or CSV.
+    let (skip, take) = match format {
+        EventsFormat::Text => (
+            (page - 1) * mandate_search::PAGE_SIZE,
+            mandate_search::PAGE_SIZE,
+        ),
+        _ => (0, TOUCHED_LIMIT),
+    };
+    let (rows, more) = if server {
+        let server = team_server(&project)?;
+        let mut scoped = query.clone();
+        if scoped.repo.is_none() {
+            scoped.repo = server_repo(&project, scope)?;
+        }
+        let mut path = format!("/api/v1/events?{}", scoped.to_query_string());
+        match format {
+            EventsFormat::Text => path.push_str(&format!("&page={page}")),
+            EventsFormat::Json => path.push_str("&format=json"),
+            EventsFormat::Csv => {
+                path.push_str("&format=csv");
+                let body = ask_server(&server, &path)?;
+                print!("{}", String::from_utf8_lossy(&body));
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        let answer: Value = serde_json::from_slice(&ask_server(&server, &path)?)?;
+        let list = if format == EventsFormat::Json {
+            answer.clone()
+        } else {
+            answer.get("events").cloned().unwrap_or(Value::Null)
+        };
+        let rows: Vec<EventRow> = serde_json::from_value(list).unwrap_or_default();
+        (
+            rows,
+            answer.get("more").and_then(Value::as_bool) == Some(true),
+        )
+    } else {
+        let repository = scope_repository(&project, scope)?;
+        let index = local_index(&project)?;
+        index.find(&query, repository.as_deref(), skip, take)?
+    };
+    match format {
+        EventsFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        EventsFormat::Csv => print!("{}", mandate_search::to_csv(&rows)),
+        EventsFormat::Text => {
+            if rows.is_empty() {
+                println!("no recorded tool call matches (page {page})");
+            }
+            for row in &rows {
+                println!(
+                    "{}  {:<10} {:<12} {:<7} {}  {} ({}, run {})",
+                    row.time,
+                    row.decision,
+                    outcome_text(&row.outcome),
+                    row.kind,
+                    row.shown_target(),
+                    row.tool,
+                    row.user.as_deref().unwrap_or("?"),
+                    row.run
+                );
+            }
+            if more {
+                println!("… more on page {}: --page {}", page + 1, page + 1);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -758,17 +1030,25 @@ mod tests {
 
     #[test]
     fn touched_finds_refused_subagent_reads_and_tools() {
-        let report = touched(&[record()], &Area::new("customer_data/**").unwrap(), None);
-        assert_eq!(report.touches.len(), 1);
-        assert_eq!(report.touches[0].outcome, Outcome::Refused);
-        assert_eq!(report.touches[0].agent_id.as_deref(), Some("a1"));
-        let tools = touched(&[record()], &Area::new("mcp__jira__*").unwrap(), None);
-        assert_eq!(tools.touches.len(), 1);
-        let later = touched(
-            &[record()],
-            &Area::new("customer_data/**").unwrap(),
-            Some("2026-01-02"),
-        );
-        assert!(later.touches.is_empty());
+        let rows = mandate_search::rows_of_run("R1", &record().events);
+        let area = |glob: &str, since: Option<&str>| -> Vec<EventRow> {
+            let query = EventQuery {
+                path: Some(glob.into()),
+                since: since.map(str::to_string),
+                ..EventQuery::default()
+            };
+            let compiled = query.compile().unwrap();
+            rows.iter()
+                .filter(|r| compiled.matches(r))
+                .cloned()
+                .collect()
+        };
+        let hits = area("customer_data/**", None);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].outcome, "refused");
+        assert_eq!(hits[0].agent_id.as_deref(), Some("a1"));
+        assert_eq!(touch_json(&hits[0])["target"], "customer_data/eu.csv");
+        assert_eq!(area("mcp__jira__*", None).len(), 1);
+        assert!(area("customer_data/**", Some("2026-01-02")).is_empty());
     }
 }

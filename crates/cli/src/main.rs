@@ -13,6 +13,7 @@ mod changes;
 mod check;
 mod demo;
 mod draft;
+mod event_index;
 mod incident;
 mod init;
 mod install;
@@ -190,6 +191,10 @@ enum Command {
         /// Print JSON: every change and attempt, with its run, repository and context.
         #[arg(long)]
         json: bool,
+        /// Ask the team server (records.server) instead: every machine's pushed records,
+        /// for this path in the repository.
+        #[arg(long)]
+        server: bool,
         #[command(flatten)]
         scope: metrics::RepoScope,
     },
@@ -204,6 +209,26 @@ enum Command {
         /// Print JSON: every touch with its run, repository, decision and outcome.
         #[arg(long)]
         json: bool,
+        /// Ask the team server (records.server) instead: every machine's pushed records.
+        #[arg(long)]
+        server: bool,
+        #[command(flatten)]
+        scope: metrics::RepoScope,
+    },
+    /// Search the recorded tool calls: by path glob, command, tool, MCP server, user,
+    /// agent, decision (shadow-mode `would_deny` apart) and time, a page at a time.
+    Events {
+        #[command(flatten)]
+        filter: EventFilter,
+        /// The page (50 events each, newest first); JSON and CSV carry every match.
+        #[arg(long, default_value_t = 1)]
+        page: usize,
+        /// Text (one page), JSON or CSV (every match).
+        #[arg(long, value_enum, default_value = "text")]
+        format: incident::EventsFormat,
+        /// Ask the team server (records.server) instead: every machine's pushed records.
+        #[arg(long)]
+        server: bool,
         #[command(flatten)]
         scope: metrics::RepoScope,
     },
@@ -554,13 +579,26 @@ fn command() -> ExitCode {
             run::touch_map(run.as_deref(), observed, format)
         }
         Command::Readiness { format, scope } => readiness::readiness(format, &scope),
-        Command::Why { path, json, scope } => incident::why_command(&path, json, &scope),
+        Command::Why {
+            path,
+            json,
+            server,
+            scope,
+        } => incident::why_command(&path, json, &scope, server),
         Command::Touched {
             glob,
             since,
             json,
+            server,
             scope,
-        } => incident::touched_command(&glob, since.as_deref(), json, &scope),
+        } => incident::touched_command(&glob, since.as_deref(), json, &scope, server),
+        Command::Events {
+            filter,
+            page,
+            format,
+            server,
+            scope,
+        } => incident::events_command(filter.into_query(), page, format, &scope, server),
         Command::Metrics {
             since,
             format,
@@ -759,5 +797,64 @@ mod tests {
         }
         assert_eq!(status(ExitCode::SUCCESS), 0);
         assert_eq!(status(ExitCode::FAILURE), 1);
+    }
+}
+
+/// The filters of `mandate events` (the team server's `/events` page takes the same).
+#[derive(clap::Args, Clone, Debug, Default)]
+struct EventFilter {
+    /// A path glob (relative to the repository, or absolute); also matches tool names,
+    /// hosts and the files a command names.
+    #[arg(long)]
+    path: Option<String>,
+    /// Text the shell command contains.
+    #[arg(long)]
+    command: Option<String>,
+    /// A tool name (`*` matches any run of characters).
+    #[arg(long)]
+    tool: Option<String>,
+    /// An MCP server of the registry.
+    #[arg(long)]
+    mcp: Option<String>,
+    /// The delegating user.
+    #[arg(long)]
+    user: Option<String>,
+    /// The contract's agent, or a subagent's type or id.
+    #[arg(long)]
+    agent: Option<String>,
+    /// allow, ask, deny (with stop), stop, would_deny, would_ask (shadow mode),
+    /// refused_by_agent, unguarded.
+    #[arg(long)]
+    decision: Option<String>,
+    /// read, write, execute, call or expose.
+    #[arg(long)]
+    kind: Option<String>,
+    /// One run.
+    #[arg(long)]
+    run: Option<String>,
+    /// On or after (YYYY-MM-DD or RFC 3339, UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Before an RFC 3339 time, or up to the end of a YYYY-MM-DD day (UTC).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl EventFilter {
+    fn into_query(self) -> mandate_search::EventQuery {
+        mandate_search::EventQuery {
+            path: self.path,
+            command: self.command,
+            tool: self.tool,
+            mcp: self.mcp,
+            user: self.user,
+            agent: self.agent,
+            decision: self.decision,
+            kind: self.kind,
+            run: self.run,
+            since: self.since,
+            until: self.until,
+            ..mandate_search::EventQuery::default()
+        }
     }
 }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_run_figures.sql"),
     ),
     (5, "export", include_str!("../migrations/0005_export.sql")),
+    (6, "events", include_str!("../migrations/0006_events.sql")),
 ];
 
 /// An open database.
@@ -94,6 +95,7 @@ impl Db {
             .map_err(|error| ServerError::Config(format!("cannot open the database: {error}")))?;
         let db = Db { pool, backend };
         db.migrate().await?;
+        crate::events::prepare(&db).await?;
         Ok(db)
     }
 

@@ -100,6 +100,7 @@ ul.plain { margin: 4px 0; padding-left: 18px; }
 /// The navigation entries: (path, label).
 const NAV: &[(&str, &str)] = &[
     ("/runs", "Runs"),
+    ("/events", "Events"),
     ("/approvals", "Approvals"),
     ("/registry", "Registry & kill switch"),
     ("/policy", "Team policy"),

@@ -389,6 +389,8 @@ pub async fn ingest(
     .bind(last)
     .execute(&mut *tx)
     .await?;
+    // The incident questions' rows, in the same transaction: what is stored is searchable.
+    crate::events::catch_up(&mut tx, run_id).await?;
     let sizes = sqlx::query("SELECT size FROM checkpoints WHERE run_id = $1 ORDER BY size")
         .bind(run_id)
         .fetch_all(&mut *tx)

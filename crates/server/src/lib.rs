@@ -17,6 +17,8 @@
 //! - [`api`]: the JSON API; [`pages`]: the server-rendered pages.
 //! - [`report`]: metrics and readiness over every machine's records, computed by
 //!   `mandate_report` as the CLI computes them.
+//! - [`events`]: `why`, `touched` and the event search over every pushed record (API and
+//!   the `/events` page), from an events table filled at ingest.
 //! - [`retention`]: the job that removes runs older than `records.retention_days`.
 //! - [`export`]: every entry sent on as OCSF or OpenTelemetry logs (`--export`);
 //!   [`webhook`]: approvals requested and kill-switch changes posted to a chat (`--webhook`).
@@ -29,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod export;
+pub mod events;
 mod html;
 pub mod ingest;
 pub mod limits;
@@ -142,6 +145,7 @@ pub fn router(state: AppState) -> Router {
     api::routes()
         .layer(DefaultBodyLimit::max(limits::API_BODY_LIMIT))
         .merge(pages::routes().layer(DefaultBodyLimit::max(limits::PAGE_BODY_LIMIT)))
+        .merge(events::routes().layer(DefaultBodyLimit::max(limits::PAGE_BODY_LIMIT)))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::sign_in_first,
@@ -180,6 +184,8 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         "mandate-server listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
     );
+    // Records stored before the events table existed are indexed in the background.
+    tokio::spawn(events::backfill(db.clone()));
     if let Some(days) = config.retention_days {
         tokio::spawn(retention::job(db.clone(), days, config.retention_every));
     }

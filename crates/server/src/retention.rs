@@ -77,6 +77,7 @@ pub async fn apply(db: &Db, cutoff: &str) -> Result<Vec<String>, ServerError> {
         let mut tx = db.pool.begin().await?;
         for table in [
             "entries",
+            "events",
             "checkpoints",
             "reviews",
             "approvals",

@@ -1,0 +1,759 @@
+//! The incident questions over every pushed record: `why`, `touched` and the event
+//! search, in the API and on the `/events` page.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /api/v1/events?path=&command=&tool=&mcp=&user=&agent=&repo=&decision=&kind=&run=&since=&until=&page=&format=json\|csv` | any token | one page of matching events, newest first; with `format`, every match (up to [`EXPORT_LIMIT`]) as a JSON array or CSV |
+//! | `GET /api/v1/why?path=REL&repo=R` | any token | the calls that changed a repository-relative path (`changes`), and those that tried and did not run (`attempts`) |
+//! | `GET /api/v1/touched?glob=G&since=&repo=R` | any token | every touch in an area, allowed or refused |
+//! | `GET /events?…` | signed in | the searchable event log, same parameters, with CSV and JSON export links |
+//!
+//! The rows are [`mandate_search::EventRow`]s, made at ingest ([`catch_up`], called in
+//! the push's transaction) and for records stored before the table existed by
+//! [`backfill`]. A caller sees the events of the runs they may read
+//! ([`crate::team::Visibility`]). Each query's SQL narrows with indexes; every row is
+//! then decided by [`mandate_search::Compiled::matches`], the predicate the CLI's local
+//! index uses too, so the server and the machines give the same answers.
+
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use mandate_search::{
+    Cell, Compiled, EventQuery, EventRow, ORDER_BY, PAGE_SIZE, RunContext, row_from_values,
+    row_values,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row as _, Transaction};
+
+use crate::html::{badge, esc, page, url};
+use crate::team::{self, Visibility};
+use crate::{AppState, Caller, Db, ServerError, auth};
+
+/// The most rows one export or one `why`/`touched` answer carries.
+pub const EXPORT_LIMIT: usize = 100_000;
+
+/// The most candidate rows one answer reads before it stops and asks for a narrower
+/// search (the SQL lets through few rows the exact match then drops, so this is only
+/// reached by globs the indexes cannot narrow).
+const SCAN_LIMIT: usize = 2_000_000;
+
+/// Rows per INSERT: 24 parameters each, under both databases' limits.
+const ROWS_PER_INSERT: usize = 200;
+
+/// Entries read per step of a catch-up.
+const ENTRIES_PER_STEP: i64 = 5000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", get(api_events))
+        .route("/api/v1/why", get(api_why))
+        .route("/api/v1/touched", get(api_touched))
+        .route("/events", get(events_page))
+}
+
+/// The indexes only PostgreSQL has: a prefix index on repository-relative paths (`LIKE
+/// 'customer_data/%'`, `why`) and trigram indexes for globs without a fixed prefix and
+/// command text. Without the `pg_trgm` extension the server still answers, by scanning.
+pub async fn prepare(db: &Db) -> Result<(), ServerError> {
+    match db.backend {
+        crate::Backend::Sqlite => {
+            sqlx::query("CREATE INDEX IF NOT EXISTS events_path ON events (path)")
+                .execute(&db.pool)
+                .await?;
+        }
+        crate::Backend::Postgres => {
+            // Servers that start together take turns.
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(8417019)")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("CREATE INDEX IF NOT EXISTS events_path ON events (path text_pattern_ops)")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(8417019)")
+                .execute(&mut *tx)
+                .await?;
+            let trigram = async {
+                sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                    .execute(&mut *tx)
+                    .await?;
+                for (name, column) in [
+                    ("events_target_trgm", "target"),
+                    ("events_command_trgm", "command"),
+                ] {
+                    sqlx::query(&format!(
+                        "CREATE INDEX IF NOT EXISTS {name} ON events USING gin ({column} gin_trgm_ops)"
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            match trigram {
+                Ok(()) => tx.commit().await?,
+                Err(error) => {
+                    let _ = tx.rollback().await;
+                    eprintln!(
+                        "mandate-server: no trigram indexes ({error}); event searches by glob \
+                         or command text will scan. A database superuser can run \
+                         `CREATE EXTENSION pg_trgm` in this database, then restart the server."
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bind_cells<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    cells: Vec<Cell>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for cell in cells {
+        query = match cell {
+            Cell::Text(text) => query.bind(text),
+            Cell::Int(int) => query.bind(int),
+            Cell::Null => query.bind(None::<String>),
+        };
+    }
+    query
+}
+
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[EventRow],
+) -> Result<(), ServerError> {
+    let columns = mandate_search::COLUMNS;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = format!("INSERT INTO events ({}) VALUES ", columns.join(", "));
+        for n in 0..chunk.len() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..columns.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "${}", n * columns.len() + c + 1);
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (run_id, idx, n) DO NOTHING");
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind_cells(query, row_values(row));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Turn the entries of `run_id` not yet indexed into rows. Runs inside the push's
+/// transaction, after its entries are stored and the run's row is locked, so pushes and
+/// the backfill of one run never index the same entry twice.
+pub async fn catch_up(tx: &mut Transaction<'static, Any>, run_id: &str) -> Result<(), ServerError> {
+    let row = sqlx::query("SELECT indexed, entries, owner, project FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let (mut indexed, entries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if indexed >= entries {
+        return Ok(());
+    }
+    let mut context = RunContext::new(run_id);
+    // Who the run belongs to is who pushed it, whatever its entries say.
+    context.user = Some(row.try_get::<String, _>(2)?);
+    context.project = row.try_get(3)?;
+    if indexed > 0 {
+        let start = sqlx::query(
+            "SELECT body FROM entries WHERE run_id = $1 AND kind = 'run.start' ORDER BY idx LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(start) = start
+            && let Ok(value) = serde_json::from_str::<Value>(&start.try_get::<String, _>(0)?)
+        {
+            context.learn(&value);
+        }
+    }
+    while indexed < entries {
+        let bodies = sqlx::query(
+            "SELECT idx, body FROM entries WHERE run_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(indexed)
+        .bind(ENTRIES_PER_STEP)
+        .fetch_all(&mut **tx)
+        .await?;
+        if bodies.is_empty() {
+            break;
+        }
+        let mut rows: Vec<EventRow> = Vec::new();
+        let mut updates: Vec<(String, &'static str)> = Vec::new();
+        for body in &bodies {
+            let idx: i64 = body.try_get(0)?;
+            indexed = idx + 1;
+            let Ok(value) = serde_json::from_str::<Value>(&body.try_get::<String, _>(1)?) else {
+                continue;
+            };
+            if context.learn(&value) {
+                continue;
+            }
+            if let Some((id, outcome)) = mandate_search::outcome_of(&value) {
+                let mut pending = false;
+                for row in rows
+                    .iter_mut()
+                    .filter(|r| r.tool_use_id.as_deref() == Some(id.as_str()))
+                {
+                    mandate_search::apply_outcome(row, outcome);
+                    pending = true;
+                }
+                if !pending {
+                    updates.push((id, outcome));
+                }
+                continue;
+            }
+            rows.extend(mandate_search::rows_of(
+                &context,
+                u64::try_from(idx).unwrap_or(0),
+                &value,
+            ));
+        }
+        insert_rows(tx, &rows).await?;
+        for (id, outcome) in updates {
+            sqlx::query(
+                "UPDATE events SET outcome = $3 WHERE run_id = $1 AND tool_use_id = $2 \
+                 AND event = 'tool.pre'",
+            )
+            .bind(run_id)
+            .bind(id)
+            .bind(outcome)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    sqlx::query("UPDATE runs SET indexed = $2 WHERE run_id = $1")
+        .bind(run_id)
+        .bind(indexed.max(entries))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Index the runs stored before the events table, or left behind; run once at start.
+pub async fn backfill(db: Db) {
+    let runs = sqlx::query("SELECT run_id FROM runs WHERE indexed < entries ORDER BY run_id")
+        .fetch_all(&db.pool)
+        .await;
+    let runs: Vec<String> = match runs {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|row| row.try_get::<String, _>(0).ok())
+            .collect(),
+        Err(error) => {
+            eprintln!("mandate-server: cannot list the runs to index: {error}");
+            return;
+        }
+    };
+    for run_id in runs {
+        let result = async {
+            let mut tx = db.pool.begin().await?;
+            // The row lock a push takes: the push and this never index at once.
+            sqlx::query("UPDATE runs SET indexed = indexed WHERE run_id = $1")
+                .bind(&run_id)
+                .execute(&mut *tx)
+                .await?;
+            catch_up(&mut tx, &run_id).await?;
+            tx.commit().await?;
+            Ok::<_, ServerError>(())
+        }
+        .await;
+        if let Err(error) = result {
+            eprintln!(
+                "mandate-server: cannot index the events of run `{run_id}`: {error}; the next \
+                 push of the run, or a restart, tries again"
+            );
+        }
+    }
+}
+
+fn row_of(row: &AnyRow) -> Result<Option<EventRow>, sqlx::Error> {
+    let mut cells = Vec::with_capacity(mandate_search::COLUMNS.len());
+    for (i, name) in mandate_search::COLUMNS.iter().enumerate() {
+        cells.push(if matches!(*name, "idx" | "n") {
+            Cell::Int(row.try_get::<i64, _>(i)?)
+        } else {
+            match row.try_get::<Option<String>, _>(i)? {
+                Some(text) => Cell::Text(text),
+                None => Cell::Null,
+            }
+        });
+    }
+    Ok(row_from_values(cells))
+}
+
+/// One answer: the rows, whether more match, and a note when the search stopped early.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Found {
+    pub rows: Vec<EventRow>,
+    pub more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The rows the caller may read that answer `query`, newest first: `take` of them after
+/// skipping `skip`.
+pub async fn find(
+    db: &Db,
+    who: &Caller,
+    query: &EventQuery,
+    skip: usize,
+    take: usize,
+) -> Result<Found, ServerError> {
+    let compiled: Compiled<'_> = query
+        .compile()
+        .map_err(|error| ServerError::BadRequest(error.to_string()))?;
+    let (condition, mut binds) = compiled.sql(1);
+    let policy = team::current(db).await?.policy;
+    let visibility = Visibility::of(who, &policy);
+    let visible = if matches!(visibility, Visibility::All) {
+        String::new()
+    } else {
+        let (sql, more) = visibility.sql(binds.len() + 1);
+        binds.extend(more);
+        format!(" AND run_id IN (SELECT run_id FROM runs WHERE {sql})")
+    };
+    let batch = (skip + take + 1).clamp(200, 5000);
+    let sql = format!(
+        "SELECT {} FROM events WHERE {condition}{visible} ORDER BY {ORDER_BY} LIMIT {batch} OFFSET $OFFSET",
+        mandate_search::COLUMNS.join(", ")
+    );
+    let sql = sql.replace("$OFFSET", &format!("${}", binds.len() + 1));
+    let mut found = Found::default();
+    let mut matched = 0usize;
+    let mut offset = 0usize;
+    loop {
+        let mut statement = sqlx::query(&sql);
+        for bind in &binds {
+            statement = statement.bind(bind.as_str());
+        }
+        let rows = statement
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&db.pool)
+            .await?;
+        let fetched = rows.len();
+        for row in &rows {
+            let Some(row) = row_of(row)? else { continue };
+            if !compiled.matches(&row) {
+                continue;
+            }
+            matched += 1;
+            if matched <= skip {
+                continue;
+            }
+            if found.rows.len() == take {
+                found.more = true;
+                return Ok(found);
+            }
+            found.rows.push(row);
+        }
+        if fetched < batch {
+            return Ok(found);
+        }
+        offset += fetched;
+        if offset >= SCAN_LIMIT {
+            found.more = true;
+            found.note = Some(format!(
+                "the search stopped after {SCAN_LIMIT} candidate events: narrow it (a path \
+                 with a fixed folder, a tool, a user, a repository or a time range)"
+            ));
+            return Ok(found);
+        }
+    }
+}
+
+/// The query string of a search, as the page and the API take it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SearchParams {
+    #[serde(flatten)]
+    pub query: EventQuery,
+    #[serde(default)]
+    pub page: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+fn page_number(page: Option<&str>) -> Result<usize, ServerError> {
+    match page.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(1),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1 && *n <= 100_000)
+            .ok_or_else(|| {
+                ServerError::BadRequest(format!("`page={text}` is not a page number (1, 2, …)"))
+            }),
+    }
+}
+
+fn export(rows: &[EventRow], format: &str) -> Result<Response, ServerError> {
+    let (body, kind, name) = match format {
+        "csv" => (
+            mandate_search::to_csv(rows),
+            "text/csv; charset=utf-8",
+            "events.csv",
+        ),
+        "json" => (
+            serde_json::to_string(rows).map_err(|e| ServerError::Internal(e.to_string()))?,
+            "application/json",
+            "events.json",
+        ),
+        other => {
+            return Err(ServerError::BadRequest(format!(
+                "`format={other}` is not an export format: use csv or json"
+            )));
+        }
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+async fn api_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<SearchParams>,
+) -> Result<Response, ServerError> {
+    let who = auth::caller(&state.db, &headers).await?;
+    let query = params.query.tidy();
+    if let Some(format) = params.format.as_deref().filter(|f| !f.is_empty()) {
+        let found = find(&state.db, &who, &query, 0, EXPORT_LIMIT).await?;
+        let mut response = export(&found.rows, format)?;
+        if found.more {
+            response.headers_mut().insert(
+                "x-mandate-truncated",
+                HeaderValue::from_static(
+                    "more events match than one export carries; narrow the search",
+                ),
+            );
+        }
+        return Ok(response);
+    }
+    let page = page_number(params.page.as_deref())?;
+    let found = find(&state.db, &who, &query, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    Ok(axum::Json(json!({
+        "query": query,
+        "page": page,
+        "per_page": PAGE_SIZE,
+        "more": found.more,
+        "note": found.note,
+        "events": found.rows,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct WhyParams {
+    path: String,
+    #[serde(default)]
+    repo: Option<String>,
+}
+
+async fn api_why(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<WhyParams>,
+) -> Result<axum::Json<Value>, ServerError> {
+    let who = auth::caller(&state.db, &headers).await?;
+    let path = params.path.trim();
+    if path.is_empty() {
+        return Err(ServerError::BadRequest(
+            "name the file: `path=billing/export/filter.py` (relative to the repository)"
+                .to_string(),
+        ));
+    }
+    let query = EventQuery {
+        file: Some(path.to_string()),
+        kind: Some("write".to_string()),
+        repo: params.repo,
+        ..EventQuery::default()
+    }
+    .tidy();
+    let found = find(&state.db, &who, &query, 0, EXPORT_LIMIT).await?;
+    let (mut changes, mut attempts): (Vec<EventRow>, Vec<EventRow>) = found
+        .rows
+        .into_iter()
+        .partition(|row| matches!(row.outcome.as_str(), "ran" | "failed"));
+    // Oldest first, as a story is told.
+    changes.reverse();
+    attempts.reverse();
+    Ok(axum::Json(json!({
+        "path": path,
+        "repo": query.repo,
+        "runs_searched": runs_visible(&state.db, &who).await?,
+        "changes": changes,
+        "attempts": attempts,
+        "truncated": found.more,
+    })))
+}
+
+#[derive(Deserialize)]
+struct TouchedParams {
+    glob: String,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    repo: Option<String>,
+}
+
+async fn api_touched(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<TouchedParams>,
+) -> Result<axum::Json<Value>, ServerError> {
+    let who = auth::caller(&state.db, &headers).await?;
+    if params.glob.trim().is_empty() {
+        return Err(ServerError::BadRequest(
+            "an empty glob names nothing: give a path or glob, e.g. `customer_data/**`".to_string(),
+        ));
+    }
+    let query = EventQuery {
+        path: Some(params.glob.clone()),
+        since: params.since,
+        repo: params.repo,
+        ..EventQuery::default()
+    }
+    .tidy();
+    let found = find(&state.db, &who, &query, 0, EXPORT_LIMIT).await?;
+    let mut touches = found.rows;
+    touches.reverse();
+    Ok(axum::Json(json!({
+        "glob": params.glob,
+        "since": query.since,
+        "repo": query.repo,
+        "runs_searched": runs_visible(&state.db, &who).await?,
+        "touches": touches,
+        "truncated": found.more,
+        "note": found.note,
+    })))
+}
+
+async fn runs_visible(db: &Db, who: &Caller) -> Result<i64, ServerError> {
+    let policy = team::current(db).await?.policy;
+    let (visible, binds) = Visibility::of(who, &policy).sql(1);
+    let sql = format!("SELECT COUNT(*) FROM runs WHERE {visible}");
+    let mut query = sqlx::query(&sql);
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    Ok(query.fetch_one(&db.pool).await?.try_get::<i64, _>(0)?)
+}
+
+fn decision_badge(decision: &str) -> String {
+    let class = match decision {
+        "allow" => "ok",
+        "deny" | "stop" | "unguarded" => "bad",
+        "ask" | "would_deny" | "would_ask" => "warn",
+        _ => "muted",
+    };
+    badge(class, &decision.replace('_', " "))
+}
+
+const DECISION_CHOICES: &[&str] = &[
+    "",
+    "allow",
+    "ask",
+    "deny",
+    "stop",
+    "would_deny",
+    "would_ask",
+    "refused_by_agent",
+    "unguarded",
+];
+
+async fn events_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<SearchParams>,
+) -> Response {
+    let who = match auth::page_caller(&state.db, &headers).await {
+        Ok(who) => who,
+        Err(ServerError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(error) => return page_error(&error, None),
+    };
+    let query = params.query.clone().tidy();
+    let page_no = match page_number(params.page.as_deref()) {
+        Ok(n) => n,
+        Err(error) => return page_error(&error, Some(&who)),
+    };
+    let found = find(
+        &state.db,
+        &who,
+        &query,
+        (page_no - 1) * PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => return page_error(&error, Some(&who)),
+    };
+    Html(page(
+        "Events",
+        "/events",
+        Some(&who),
+        &events_body(&query, page_no, &found),
+    ))
+    .into_response()
+}
+
+fn page_error(error: &ServerError, who: Option<&Caller>) -> Response {
+    let body = format!(
+        "<h1>Events</h1><p class=\"error\">{}</p><p><a href=\"/events\">Start a new search</a></p>",
+        esc(&error.to_string())
+    );
+    (error.status(), Html(page("Events", "/events", who, &body))).into_response()
+}
+
+fn events_body(query: &EventQuery, page_no: usize, found: &Found) -> String {
+    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+    let mut body = String::from(
+        "<h1>Events</h1><p class=\"sub\">Every tool call of the runs you may read, one line \
+         per touch, newest first. A path glob also matches tool names, hosts and the files a \
+         command names. Shadow-mode verdicts show as <em>would deny</em>, apart from real \
+         denials.</p>",
+    );
+    let options: String = DECISION_CHOICES
+        .iter()
+        .map(|d| {
+            let selected = if query.decision.as_deref().unwrap_or("") == *d {
+                " selected"
+            } else {
+                ""
+            };
+            format!(
+                "<option value=\"{d}\"{selected}>{}</option>",
+                if d.is_empty() {
+                    "any".to_string()
+                } else {
+                    d.replace('_', " ")
+                }
+            )
+        })
+        .collect();
+    let field = |name: &str, label: &str, v: &Option<String>, hint: &str| {
+        format!(
+            "<label>{label} <input type=\"text\" name=\"{name}\" value=\"{}\" placeholder=\"{hint}\"></label>",
+            value(v)
+        )
+    };
+    let _ = write!(
+        body,
+        "<form class=\"filters\" method=\"get\" action=\"/events\">{}{}{}{}{}{}{}{}{}{}\
+         <label>Decision <select name=\"decision\">{options}</select></label>\
+         <button type=\"submit\">Search</button> <a href=\"/events\">clear</a></form>",
+        field("path", "Path glob", &query.path, "customer_data/**"),
+        field("command", "Command", &query.command, "git push"),
+        field("tool", "Tool", &query.tool, "Bash"),
+        field("mcp", "MCP server", &query.mcp, "jira"),
+        field("user", "User", &query.user, "alice@example.com"),
+        field("agent", "Agent", &query.agent, "claude-code"),
+        field("repo", "Repository", &query.repo, "billing"),
+        field("run", "Run", &query.run, ""),
+        field("since", "Since", &query.since, "2026-01-31"),
+        field("until", "Until", &query.until, "2026-02-28T12:00:00Z"),
+    );
+    let base = query.to_query_string();
+    let link = |extra: &str| {
+        if base.is_empty() {
+            format!("?{extra}")
+        } else {
+            format!("?{base}&{extra}")
+        }
+    };
+    let _ = write!(
+        body,
+        "<p class=\"sub\">Export what matches: <a href=\"/api/v1/events{}\">CSV</a> · \
+         <a href=\"/api/v1/events{}\">JSON</a> (up to {EXPORT_LIMIT} events)</p>",
+        esc(&link("format=csv")),
+        esc(&link("format=json")),
+    );
+    if let Some(note) = &found.note {
+        let _ = write!(body, "<p class=\"notice\">{}</p>", esc(note));
+    }
+    if found.rows.is_empty() {
+        body.push_str("<p class=\"notice\">No events match.</p>");
+    } else {
+        body.push_str(
+            "<table><tr><th>Time (UTC)</th><th>Run</th><th>User</th><th>Agent</th><th>Tool</th>\
+             <th>Touch</th><th>Target</th><th>Decision</th><th>Outcome</th><th>Rules</th></tr>",
+        );
+        for row in &found.rows {
+            let agent = match (&row.agent_type, &row.agent_id) {
+                (Some(kind), _) => format!("{} › {kind}", row.agent.as_deref().unwrap_or("")),
+                (None, Some(id)) => format!("{} › {id}", row.agent.as_deref().unwrap_or("")),
+                _ => row.agent.clone().unwrap_or_default(),
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&readable_time(&row.time)),
+                url(&row.run),
+                esc(&row.run),
+                esc(row.user.as_deref().unwrap_or("")),
+                esc(&agent),
+                esc(&row.tool),
+                esc(&row.kind),
+                esc(row.shown_target()),
+                decision_badge(&row.decision),
+                esc(&row.outcome.replace('_', " ")),
+                esc(&row.rules.join(", ")),
+            );
+        }
+        body.push_str("</table>");
+    }
+    body.push_str("<p class=\"pager\">");
+    if page_no > 1 {
+        let _ = write!(
+            body,
+            "<a href=\"/events{}\">← newer</a> ",
+            esc(&link(&format!("page={}", page_no - 1)))
+        );
+    }
+    let _ = write!(body, "page {page_no}");
+    if found.more {
+        let _ = write!(
+            body,
+            " <a href=\"/events{}\">older →</a>",
+            esc(&link(&format!("page={}", page_no + 1)))
+        );
+    }
+    body.push_str("</p>");
+    body
+}
+
+/// `2026-01-31T12:00:00.123Z` as `2026-01-31 12:00:00`.
+fn readable_time(time: &str) -> String {
+    match (time.get(..10), time.get(11..19)) {
+        (Some(day), Some(clock)) => format!("{day} {clock}"),
+        _ => time.to_string(),
+    }
+}
