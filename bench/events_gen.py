@@ -162,9 +162,9 @@ def server_rows(total, seed, out):
     return written, run_meta
 
 
-def psql(db, sql, stdin=None):
-    return subprocess.run(["psql", f"{PG}/{db}", "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          check=True, capture_output=True, text=True, input=stdin).stdout
+def psql(db, sql):
+    return subprocess.run(["psql", f"{PG}/{db}", "-Atq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                          check=True, capture_output=True, text=True, input=sql).stdout
 
 
 def start_server(db, port):
@@ -177,30 +177,39 @@ def start_server(db, port):
 
 def cmd_server(args):
     db = args.db
-    subprocess.run(["psql", f"{PG}/postgres", "-Atq", "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"], check=True)
-    subprocess.run(["psql", f"{PG}/postgres", "-Atq", "-c", f"CREATE DATABASE {db}"], check=True)
-    proc = start_server(db, 18471)
-    proc.kill()
-    proc.wait()
-    defs = psql(db, "SELECT indexname || '|' || indexdef FROM pg_indexes WHERE tablename = 'events' AND indexname <> 'events_pkey'").splitlines()
-    for d in defs:
-        psql(db, f"DROP INDEX {d.split('|')[0]}")
-    t = time.time()
-    load = subprocess.Popen(["psql", f"{PG}/{db}", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                             f"COPY events ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"],
-                            stdin=subprocess.PIPE, text=True)
-    written, runs = server_rows(args.rows, args.seed, load.stdin)
-    load.stdin.close()
-    assert load.wait() == 0
-    print(f"COPY {written} rows: {time.time() - t:.0f} s", flush=True)
-    values = ",".join(
-        f"('{run_id}', '{user}', 'bench', 0, 0, 'TASK', 'open', '{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start))}', '2026-12-01T00:00:00Z', '{project}', 0)"
-        for run_id, user, project, start in runs)
-    psql(db, "INSERT INTO runs (run_id, owner, signer, entries, indexed, task_id, status, started_at, received_at, project, calls) VALUES " + values)
+    saved = os.path.join(args.work, f"{db}.indexes")
+    if not args.resume:
+        subprocess.run(["psql", f"{PG}/postgres", "-Atq", "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"], check=True)
+        subprocess.run(["psql", f"{PG}/postgres", "-Atq", "-c", f"CREATE DATABASE {db}"], check=True)
+        # The real server makes the schema (migrations and its PostgreSQL indexes).
+        proc = start_server(db, 18471)
+        proc.kill()
+        proc.wait()
+        defs = psql(db, "SELECT indexname || '|' || indexdef FROM pg_indexes WHERE tablename = 'events' AND indexname <> 'events_pkey'").splitlines()
+        os.makedirs(args.work, exist_ok=True)
+        with open(saved, "w") as f:
+            f.write("\n".join(defs))
+        for d in defs:
+            psql(db, f"DROP INDEX {d.split('|')[0]}")
+        t = time.time()
+        load = subprocess.Popen(["psql", f"{PG}/{db}", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                                 f"COPY events ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"],
+                                stdin=subprocess.PIPE, text=True)
+        written, _ = server_rows(args.rows, args.seed, load.stdin)
+        load.stdin.close()
+        assert load.wait() == 0
+        print(f"COPY {written} rows: {time.time() - t:.0f} s", flush=True)
+    with open(saved) as f:
+        defs = [line for line in f.read().splitlines() if line]
+    # The runs the rows belong to, so that visibility and `runs_searched` have them.
+    psql(db, "DELETE FROM runs; INSERT INTO runs (run_id, owner, signer, entries, indexed, "
+             "task_id, status, started_at, received_at, project, calls) "
+             "SELECT run_id, MIN(run_user), 'bench', 0, 0, MIN(task), 'open', MIN(time), "
+             "'2026-12-01T00:00:00Z', MIN(project), COUNT(*) FROM events GROUP BY run_id")
     for d in defs:
         name, definition = d.split("|", 1)
         t = time.time()
-        psql(db, f"SET maintenance_work_mem = '1GB'; {definition}")
+        psql(db, f"SET maintenance_work_mem = '1GB'; {definition.replace('CREATE INDEX', 'CREATE INDEX IF NOT EXISTS', 1)}")
         print(f"{name}: {time.time() - t:.0f} s", flush=True)
     psql(db, "ANALYZE")
     print(psql(db, "SELECT pg_size_pretty(pg_total_relation_size('events')), COUNT(*) FROM events"))
@@ -377,6 +386,9 @@ def main():
     s.add_argument("--rows", type=int, default=10_000_000)
     s.add_argument("--db", default="mandate_bench_events")
     s.add_argument("--seed", type=int, default=19)
+    s.add_argument("--work", default="/tmp/mandate-bench-events")
+    s.add_argument("--resume", action="store_true",
+                   help="the rows are loaded: only add the runs, the indexes and ANALYZE")
     q = sub.add_parser("server-query")
     q.add_argument("--db", default="mandate_bench_events")
     q.add_argument("--repeat", type=int, default=5)
