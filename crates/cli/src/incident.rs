@@ -596,25 +596,7 @@ fn resolve(path: &str) -> Result<PathBuf> {
 /// The repository a scoped question covers in the local index: `None` for every
 /// repository sharing the record store.
 fn scope_repository(project: &Project, scope: &RepoScope) -> Result<Option<String>> {
-    if scope.all_repos {
-        return Ok(None);
-    }
-    let wanted = match &scope.repo {
-        Some(path) => {
-            let path = std::path::absolute(path)?;
-            if !path.is_dir() {
-                bail!(
-                    "`--repo {}`: no such folder; give the root of a repository whose runs are in {}",
-                    path.display(),
-                    project.records_dir().display()
-                );
-            }
-            path
-        }
-        None => project.root.clone(),
-    };
-    let wanted = std::fs::canonicalize(&wanted).unwrap_or(wanted);
-    Ok(Some(wanted.display().to_string()))
+    Ok(crate::metrics::scope_root(project, scope)?.map(|root| root.display().to_string()))
 }
 
 /// The local index of this project's record store, caught up with every log.

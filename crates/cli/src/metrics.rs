@@ -22,29 +22,6 @@ use serde_json::{Value, json};
 
 use crate::report_html::{self, ReportFormat, escape};
 
-/// Every run under the project's records dir, oldest first, read through the one reader. A run that
-/// cannot be read is reported on stderr and skipped, so one damaged run does not hide
-/// the others.
-pub fn load_runs(project: &Project) -> Vec<RunRecord> {
-    let mut runs = Vec::new();
-    for dir in list_runs(&project.records_dir()) {
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        match read_events(&dir) {
-            Ok(events) => runs.push(RunRecord { id, events }),
-            Err(error) => eprintln!("mandate: skipping run `{id}`: {error}"),
-        }
-    }
-    // Oldest first by when they started: run ids of the same second sort by their nonce.
-    runs.sort_by(|a, b| {
-        let started = |r: &RunRecord| r.start().map(time_of).unwrap_or("").to_string();
-        started(a).cmp(&started(b)).then_with(|| a.id.cmp(&b.id))
-    });
-    runs
-}
-
 /// Which repositories' runs a report covers. The record store is shared by every
 /// repository whose policy names it, so an answer given in one repository covers only its
 /// runs unless asked otherwise.
@@ -63,7 +40,7 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// The repository folder `scope` asks about; `None` for `--all-repos`.
-fn scope_root(project: &Project, scope: &RepoScope) -> Result<Option<PathBuf>> {
+pub fn scope_root(project: &Project, scope: &RepoScope) -> Result<Option<PathBuf>> {
     if scope.all_repos {
         return Ok(None);
     }
@@ -109,17 +86,6 @@ fn scoped<T>(
         })
         .collect();
     (runs, vec![wanted.display().to_string()])
-}
-
-/// The runs `scope` asks about, and the repositories they belong to.
-pub fn load_scoped_runs(
-    project: &Project,
-    scope: &RepoScope,
-) -> Result<(Vec<RunRecord>, Vec<String>)> {
-    let root = scope_root(project, scope)?;
-    Ok(scoped(load_runs(project), root, |run| {
-        run.workspace().map(|w| w.display().to_string())
-    }))
 }
 
 /// The figures of the runs `scope` asks about, and the repositories they belong to.
@@ -202,7 +168,7 @@ fn run_figures(cache: &Path, run_dir: &Path, id: &str) -> Result<RunFigures> {
 }
 
 /// Every run's share of the metrics over all its events, oldest first (as
-/// [`load_runs`]). A run that cannot be read is reported on stderr and skipped.
+/// `mandate why`). A run that cannot be read is reported on stderr and skipped.
 pub fn load_figures(project: &Project) -> Vec<RunFigures> {
     let records = project.records_dir();
     let cache = records.join("cache").join("figures");
