@@ -3,8 +3,8 @@
 //! of `mandate_report::metrics`, and rendering them as text, JSON or HTML.
 //!
 //! Each run's share of the metrics is kept in `<records.dir>/cache/figures/RUN.json`,
-//! keyed by the length and modification time of the run's log: the log only grows, so a
-//! run that has not changed since is not read again. The cache is a convenience, not
+//! keyed by the length, modification and change times of the run's log: the log only
+//! grows, so a run that has not changed since is not read again. The cache is a convenience, not
 //! evidence (`mandate record verify` checks the records themselves); a cache file that
 //! cannot be read or written is ignored and the run read in full.
 
@@ -104,16 +104,20 @@ pub fn load_scoped_figures(
 struct CachedFigures {
     /// [`FIGURES_VERSION`] when written: a cache of another version is read again.
     version: u32,
-    /// The log's length in bytes and modification time (ns since 1970) it was computed at.
+    /// The log's length in bytes, modification time (ns since 1970) and change time (s,
+    /// ns; which the owner cannot set back) it was computed at.
     log_len: u64,
     log_modified: u128,
+    log_changed: (i64, i64),
     figures: RunFigures,
 }
 
 /// Changes whenever what [`RunFigures`] holds changes.
 const FIGURES_VERSION: u32 = 1;
 
-fn log_stamp(run_dir: &Path) -> Option<(u64, u128)> {
+type LogStamp = (u64, u128, (i64, i64));
+
+fn log_stamp(run_dir: &Path) -> Option<LogStamp> {
     let meta = std::fs::metadata(run_dir.join(mandate_record::LOG_FILE)).ok()?;
     let modified = meta
         .modified()
@@ -121,7 +125,14 @@ fn log_stamp(run_dir: &Path) -> Option<(u64, u128)> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_nanos();
-    Some((meta.len(), modified))
+    #[cfg(unix)]
+    let changed = {
+        use std::os::unix::fs::MetadataExt as _;
+        (meta.ctime(), meta.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let changed = (0, 0);
+    Some((meta.len(), modified, changed))
 }
 
 /// One run's share of the metrics over all its events: from the cache when the log has
@@ -129,12 +140,13 @@ fn log_stamp(run_dir: &Path) -> Option<(u64, u128)> {
 fn run_figures(cache: &Path, run_dir: &Path, id: &str) -> Result<RunFigures> {
     let stamp = log_stamp(run_dir);
     let file = cache.join(format!("{id}.json"));
-    if let Some((len, modified)) = stamp
+    if let Some((len, modified, changed)) = stamp
         && let Ok(bytes) = std::fs::read(&file)
         && let Ok(cached) = serde_json::from_slice::<CachedFigures>(&bytes)
         && cached.version == FIGURES_VERSION
         && cached.log_len == len
         && cached.log_modified == modified
+        && cached.log_changed == changed
         && cached.figures.run == id
     {
         return Ok(cached.figures);
@@ -148,11 +160,14 @@ fn run_figures(cache: &Path, run_dir: &Path, id: &str) -> Result<RunFigures> {
         None,
     );
     // Kept only if the log did not change while it was read.
-    if let Some((log_len, log_modified)) = stamp.filter(|s| log_stamp(run_dir) == Some(*s)) {
+    if let Some((log_len, log_modified, log_changed)) =
+        stamp.filter(|s| log_stamp(run_dir) == Some(*s))
+    {
         let cached = CachedFigures {
             version: FIGURES_VERSION,
             log_len,
             log_modified,
+            log_changed,
             figures: figures.clone(),
         };
         if let Ok(text) = serde_json::to_vec(&cached)

@@ -201,6 +201,113 @@ fn machine_checks(inputs: &Machine) -> Vec<Check> {
     out
 }
 
+/// A file of a run as the kernel keeps it: name, length, modification time (s, ns),
+/// change time (s, ns), inode.
+type FileState = (String, u64, i64, i64, i64, i64, u64);
+
+/// What `<records.dir>/cache/verified/RUN.json` holds: a run's verification, and the
+/// state of its files and the key it was verified in.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct KeptVerification {
+    key: String,
+    files: Vec<FileState>,
+    ok: bool,
+    detail: String,
+}
+
+/// The state of a run's files as the kernel keeps it: for each file (the log, each
+/// checkpoint) its length, modification and change times and inode. A change time cannot
+/// be set back by the files' owner, so a record edited since (even to the same length,
+/// with its modification time restored) no longer matches. Whoever could also rewrite the
+/// kept verification could as well re-sign the run with the key beside it.
+#[cfg(unix)]
+fn file_states(run_dir: &Path) -> Option<Vec<FileState>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let state = |name: String, path: &Path| -> Option<FileState> {
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some((
+            name,
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.ino(),
+        ))
+    };
+    let mut files = vec![state(".".into(), run_dir)?];
+    let mut names: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let checkpoints = run_dir.join(mandate_record::CHECKPOINT_DIR);
+    names.extend(
+        std::fs::read_dir(&checkpoints)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    names.sort();
+    for path in names {
+        let name = path
+            .strip_prefix(run_dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        files.push(state(name, &path)?);
+    }
+    Some(files)
+}
+
+#[cfg(not(unix))]
+fn file_states(_run_dir: &Path) -> Option<Vec<FileState>> {
+    None
+}
+
+/// A run's verification: as kept when none of its files changed since and the key is the
+/// same, else verified now (and kept).
+fn verified_run(
+    records: &Path,
+    run_dir: &Path,
+    run: &str,
+    key: &mandate_record::VerifyingKey,
+) -> (bool, String) {
+    let key_hex = mandate_record::digest::hex(key.as_bytes());
+    let file = records
+        .join("cache")
+        .join("verified")
+        .join(format!("{run}.json"));
+    let before = file_states(run_dir);
+    if let Some(files) = &before
+        && let Ok(bytes) = std::fs::read(&file)
+        && let Ok(kept) = serde_json::from_slice::<KeptVerification>(&bytes)
+        && kept.key == key_hex
+        && &kept.files == files
+    {
+        return (kept.ok, kept.detail);
+    }
+    let report = mandate_record::verify(run_dir, key);
+    let (ok, detail) = (report.ok, report.to_string());
+    if let Some(files) = before.filter(|b| file_states(run_dir).as_ref() == Some(b)) {
+        let kept = KeptVerification {
+            key: key_hex,
+            files,
+            ok,
+            detail: detail.clone(),
+        };
+        if let (Some(dir), Ok(text)) = (file.parent(), serde_json::to_vec(&kept))
+            && mandate_project::create_private_dir(dir).is_ok()
+        {
+            let temporary = dir.join(format!(".{run}.{}.tmp", std::process::id()));
+            if std::fs::write(&temporary, text).is_ok() {
+                let _ = std::fs::rename(&temporary, &file);
+            }
+        }
+    }
+    (ok, detail)
+}
+
 fn read_json(path: &Path) -> Option<Value> {
     std::fs::read_to_string(path)
         .ok()
@@ -254,12 +361,12 @@ pub fn gather(project: &Project, scope: &metrics::RepoScope) -> Result<(Inputs, 
                         .is_some_and(|n| in_scope.contains(n.to_string_lossy().as_ref()))
                 })
                 .map(|dir| {
-                    let report = mandate_record::verify(dir, &key);
                     let run = dir
                         .file_name()
                         .map(|n| n.to_string_lossy().to_string())
                         .unwrap_or_default();
-                    (run, report.ok, report.to_string())
+                    let (ok, detail) = verified_run(&project.records_dir(), dir, &run, &key);
+                    (run, ok, detail)
                 })
                 .collect()
         });

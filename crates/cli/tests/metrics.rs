@@ -41,6 +41,23 @@ fn metrics_count_what_the_records_show() {
     assert_eq!(none["runs"], 0);
     let text = repo.ok(&["metrics"]);
     assert!(text.contains("unguarded calls 1"), "{text}");
+
+    // Each run's figures are kept between reports; a run that grows is read again.
+    repo.ok(&["start", ".mandate/contracts/BILL-142.toml"]);
+    let read = serde_json::json!({"file_path": "billing/export/filter.py"});
+    repo.call("s9", None, "k1", "Read", read.clone());
+    let m = repo.json(&["metrics", "--format", "json"]);
+    assert_eq!(
+        (m["runs"].as_u64(), m["tool_calls"].as_u64()),
+        (Some(3), Some(10))
+    );
+    repo.call("s9", None, "k2", "Read", read);
+    let m = repo.json(&["metrics", "--format", "json"]);
+    assert_eq!(
+        (m["runs"].as_u64(), m["tool_calls"].as_u64()),
+        (Some(3), Some(11))
+    );
+    assert!(repo.records.join("cache/figures").is_dir());
 }
 
 #[test]

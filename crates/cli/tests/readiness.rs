@@ -233,8 +233,21 @@ fn a_tampered_record_fails_verification() {
         .flatten()
         .collect();
     let log = runs[0].path().join("log.jsonl");
+    // Verified once and kept; then edited to the same length with its modification time
+    // put back: the kept verification must not stand for the edited record.
+    let (_, before) = readiness(&repo);
+    assert_eq!(check(&before, "records_verify")["status"], "pass");
+    let modified = std::fs::metadata(&log).unwrap().modified().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::write(&log, text.replacen("\"deny\"", "\"allow\"", 1)).unwrap();
+    let edited = text.replacen("\"deny\"", "\"alow\"", 1);
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&log, edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     let (_, report) = readiness(&repo);
     assert_eq!(
         check(&report, "records_verify")["status"],
