@@ -433,12 +433,16 @@ fn export_survives_a_collector_down_and_a_restart(database: &str) {
     let collector_port = free_port(); // nothing listens there yet: the collector is down
     let chat_port = free_port();
     let chat = receiver(chat_port);
+    let siem_port = free_port();
+    let siem = receiver(siem_port);
     let port = free_port();
     let args = vec![
         "--export".to_string(),
         format!("otlp=http://127.0.0.1:{collector_port}"),
         "--export".to_string(),
         format!("ocsf={}", ocsf_file.display()),
+        "--export".to_string(),
+        format!("ocsf=http://127.0.0.1:{siem_port}/ocsf"),
         "--webhook".to_string(),
         format!("http://127.0.0.1:{chat_port}/hook"),
     ];
@@ -573,6 +577,14 @@ fn export_survives_a_collector_down_and_a_restart(database: &str) {
         Duration::from_secs(30),
         || ocsf_lines(&ocsf_file).len() >= entries.len(),
     );
+    wait_until("the SIEM to get the rest", Duration::from_secs(30), || {
+        siem.lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.body.iter().filter(|b| **b == b'\n').count())
+            .sum::<usize>()
+            >= entries.len()
+    });
     // Let a repeat, if there were one, arrive before counting.
     std::thread::sleep(Duration::from_secs(3));
 
@@ -596,6 +608,22 @@ fn export_survives_a_collector_down_and_a_restart(database: &str) {
         assert_eq!(line["metadata"]["event_code"], entry["type"]);
         assert_eq!(line["metadata"]["tenant_uid"], "billing");
     }
+    // The same lines POSTed to a SIEM's HTTP input, each once.
+    let posted: Vec<Value> = siem
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            assert_eq!(r.path, "/ocsf");
+            assert_eq!(r.content_type, "application/x-ndjson");
+            String::from_utf8(r.body.clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(posted, lines);
     // The webhook said nothing twice.
     assert_eq!(chat.lock().unwrap().len(), 2);
 }

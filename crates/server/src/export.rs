@@ -52,6 +52,8 @@ pub const POLL: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a destination's lease lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
+/// How often the cursors of runs that are gone are removed.
+const TIDY_EVERY: Duration = Duration::from_secs(3600);
 /// How long one HTTP request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -294,7 +296,19 @@ async fn run(db: Db, sink: Sink, client: reqwest::Client, holder: String) {
     let what = format!("export to {key}");
     let mut backoff = Backoff::default();
     let mut held = false;
+    let mut tidied = std::time::Instant::now();
     loop {
+        if tidied.elapsed() > TIDY_EVERY {
+            // Runs removed by retention leave their cursors behind.
+            let _ = sqlx::query(
+                "DELETE FROM export_cursor WHERE sink = $1 \
+                 AND run_id NOT IN (SELECT run_id FROM runs)",
+            )
+            .bind(&key)
+            .execute(&db.pool)
+            .await;
+            tidied = std::time::Instant::now();
+        }
         let round = async {
             if !lease(&db, &key, &holder).await? {
                 held = false;
