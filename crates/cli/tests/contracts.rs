@@ -496,6 +496,11 @@ fn go_session(repo: &Repo) -> Vec<(&'static str, Value)> {
             json!({"command": "go test ./internal/... -run TestBalance"}),
         ),
         ("Bash", json!({"command": "git diff"})),
+        (
+            "Bash",
+            json!({"command": "grep -rn Balance --include='*.go' ."}),
+        ),
+        ("Bash", json!({"command": "find . -name '*.go'"})),
     ]
 }
 
@@ -607,6 +612,17 @@ fn issue_18_a_go_repository_goes_from_init_to_enforce_without_refusals_nobody_me
         .unwrap_or_default();
     assert!(reason.contains("`glob`"), "{answer}");
     // A pattern that can reach a secret is refused even though it is a listing.
+    for command in [
+        "find . -name '*.yaml'",
+        "grep -r token --include='*.yaml' deploy",
+    ] {
+        n += 1;
+        assert_eq!(
+            repo.pre_tool_use("Bash", json!({"command": command}), n),
+            "deny",
+            "{command}"
+        );
+    }
     for pattern in ["**/*.tfvars", "**/.env*", "internal/**/*.yaml"] {
         n += 1;
         assert_eq!(
@@ -615,4 +631,40 @@ fn issue_18_a_go_repository_goes_from_init_to_enforce_without_refusals_nobody_me
             "Glob {pattern}"
         );
     }
+}
+
+/// With no MANDATE_USER and no git user.email, init names the OS account and says how
+/// `start` will know it is you; following that, `start` works.
+#[test]
+fn issue_18_init_without_an_identity_says_how_start_will_know_you() {
+    let repo = Repo::ledger();
+    let bare = |args: &[&str], user: Option<&str>| {
+        let mut command = Command::new(MANDATE);
+        command
+            .args(args)
+            .current_dir(&repo.root)
+            .env("HOME", &repo.home)
+            .env("USER", "ledger-dev")
+            .env_remove("MANDATE_USER")
+            .env_remove("MANDATE_ORG_POLICY")
+            .env_remove("CLAUDE_PROJECT_DIR")
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        if let Some(user) = user {
+            command.env("MANDATE_USER", user);
+        }
+        command.output().unwrap()
+    };
+    let init = bare(&["init"], None);
+    let text = String::from_utf8_lossy(&init.stdout);
+    assert!(init.status.success(), "{text}");
+    assert!(text.contains("MANDATE_USER=ledger-dev"), "{text}");
+    let start = bare(
+        &["start", ".mandate/contracts/TASK-1.toml"],
+        Some("ledger-dev"),
+    );
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
 }

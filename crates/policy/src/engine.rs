@@ -1212,7 +1212,7 @@ impl Engine {
                 rules
             };
             let reason = format!(
-                "every file {} is allowed by the contract",
+                "{} is allowed: the contract allows each of them",
                 self.describe(touch)
             );
             for id in rules {

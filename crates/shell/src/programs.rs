@@ -1006,9 +1006,33 @@ fn search(name: &str, args: &[Word]) -> Judgement {
         || parsed
             .values(&["-d", "--directories"])
             .any(|v| v.text == "recurse");
+    // GNU grep's `--include=GLOB`: a recursive search reads only the files whose name
+    // matches one of them. Judged only when every value is a plain name pattern (`*.go`);
+    // otherwise the search reads the whole folder.
+    let includes: Vec<&Word> = if matches!(name, "grep" | "egrep" | "fgrep") {
+        parsed.values(&["--include"]).collect()
+    } else {
+        Vec::new()
+    };
+    let narrowed = !includes.is_empty()
+        && includes.iter().all(|w| {
+            !w.unknown && !w.text.is_empty() && !w.text.contains(['/', '{', '}', '[', ']', '\\'])
+        });
+    let read_folder = |j: &mut Judgement, folder: &Word| {
+        if narrowed {
+            for include in &includes {
+                j.read(&Word {
+                    text: format!("{}/**/{}", folder.text.trim_end_matches('/'), include.text),
+                    ..folder.clone()
+                });
+            }
+        } else {
+            j.read_tree(folder);
+        }
+    };
     if operands.is_empty() {
         if recursive {
-            j.read_tree(&Word::literal("."));
+            read_folder(&mut j, &Word::literal("."));
         }
         return j;
     }
@@ -1016,7 +1040,11 @@ fn search(name: &str, args: &[Word]) -> Judgement {
         if recursive {
             // A file operand is read as itself; a folder as everything under it.
             j.read(operand);
-            j.read_tree(operand);
+            if operand.unknown || operand.glob {
+                j.read_tree(operand);
+            } else {
+                read_folder(&mut j, operand);
+            }
         } else {
             j.read(operand);
         }
@@ -1098,6 +1126,45 @@ fn diff(args: &[Word]) -> Judgement {
         }
     }
     j
+}
+
+/// The one `-name` pattern of a find expression that does nothing but list the names it
+/// matches (`-name '*.go' -type f`, with `-maxdepth`, `-mindepth`, `-print`); `None` for
+/// anything else (`-o`, `!`, `-path`, actions, a pattern `PathGlob` would read otherwise).
+fn find_name_only(expression: &[Word]) -> Option<String> {
+    let mut name = None;
+    let mut index = 0;
+    while let Some(word) = expression.get(index) {
+        index += 1;
+        if word.unknown {
+            return None;
+        }
+        match word.text.as_str() {
+            "-print" | "-a" | "-and" => {}
+            "-type" | "-maxdepth" | "-mindepth" => {
+                let value = expression.get(index)?;
+                if value.unknown {
+                    return None;
+                }
+                index += 1;
+            }
+            "-name" => {
+                let value = expression.get(index)?;
+                index += 1;
+                let text = value.text.as_str();
+                if name.is_some()
+                    || value.unknown
+                    || text.is_empty()
+                    || text.contains(['/', '{', '}', '[', ']', '\\'])
+                {
+                    return None;
+                }
+                name = Some(text.to_string());
+            }
+            _ => return None,
+        }
+    }
+    name
 }
 
 /// find and fd: start points are read as trees; actions run commands or delete.
@@ -1188,8 +1255,25 @@ fn find(name: &str, args: &[Word]) -> Judgement {
     if roots.is_empty() {
         roots.push(Word::literal("."));
     }
-    for root in &roots {
-        j.read_tree(root);
+    match find_name_only(args.get(index..).unwrap_or_default()) {
+        // `find . -name '*.go'`: the names that match, not everything under `.`.
+        Some(pattern) => {
+            for root in &roots {
+                if root.unknown || root.glob {
+                    j.read_tree(root);
+                } else {
+                    j.read(&Word {
+                        text: format!("{}/**/{pattern}", root.text.trim_end_matches('/')),
+                        ..root.clone()
+                    });
+                }
+            }
+        }
+        None => {
+            for root in &roots {
+                j.read_tree(root);
+            }
+        }
     }
     while let Some(arg) = args.get(index) {
         index += 1;

@@ -92,7 +92,34 @@ fn readers_read_their_operands_and_are_known() {
 fn recursive_reads_cover_the_tree() {
     assert_eq!(effects("grep -r x src"), [read("src"), read("src/**")]);
     assert_eq!(effects("rg x"), [read("./**")]);
-    assert_eq!(effects("find src -name '*.py'"), [read("src/**")]);
+    // A listing by one name pattern reads the names that match (#18).
+    assert_eq!(effects("find src -name '*.py'"), [read("src/**/*.py")]);
+    assert_eq!(
+        effects("find . -type f -name '*.go' -maxdepth 3"),
+        [read("./**/*.go")]
+    );
+    for wide in [
+        "find . -name '*.go' -o -name .env",
+        "find . ! -name '*.go'",
+        "find . -path './a/*.go'",
+        "find . -name '*.{go,env}'",
+        "find . -iname '*.go'",
+    ] {
+        assert_eq!(effects(wide).first(), Some(&read("./**")), "{wide}");
+    }
+    assert_eq!(
+        effects("grep -rn x --include='*.go' ."),
+        [read("."), read("./**/*.go")]
+    );
+    assert_eq!(
+        effects("grep -r x --include=*.go --include=go.mod"),
+        [read("./**/*.go"), read("./**/go.mod")]
+    );
+    assert_eq!(
+        effects("grep -r x --include='a/*.go' src"),
+        [read("src"), read("src/**")]
+    );
+    assert_eq!(effects("rg -g '*.go' x"), [read("./**")]);
     assert_eq!(effects("ls -R d"), [read("d/**")]);
 }
 
