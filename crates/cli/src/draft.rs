@@ -231,13 +231,22 @@ pub fn draft(run: &str, id: Option<&str>, request: Option<&str>) -> Result<ExitC
     let mut refused: Vec<String> = Vec::new();
     for (call, verdict) in calls.iter().zip(verdicts(&project, &engine, &calls)) {
         if verdict.decision != Decision::Allow {
-            let line = format!(
-                "{} {}: {} ({})",
-                verdict.decision.as_str(),
-                describe(&call.tool, &call.input),
-                first_sentence(&verdict.reason),
-                verdict.rules.join(", ")
-            );
+            let first = first_sentence(&verdict.reason);
+            // The reason names the rules already when a block decided.
+            let line = if first.contains("(rule ") {
+                format!(
+                    "{} {}: {first}",
+                    verdict.decision.as_str(),
+                    describe(&call.tool, &call.input)
+                )
+            } else {
+                format!(
+                    "{} {}: {first} ({})",
+                    verdict.decision.as_str(),
+                    describe(&call.tool, &call.input),
+                    verdict.rules.join(", ")
+                )
+            };
             if !refused.contains(&line) {
                 refused.push(line);
             }
@@ -345,7 +354,7 @@ fn observed_touches(project: &Project, events: &[Value]) -> Observed {
         allow: TouchLists {
             read: minimal(read),
             write: minimal(write),
-            execute: execute.into_iter().collect(),
+            execute: minimal_commands(execute),
             call: call.into_iter().collect(),
             expose: expose.into_iter().collect(),
         },
@@ -386,16 +395,43 @@ fn minimal(rules: BTreeSet<String>) -> Vec<String> {
         // The run searched the whole repository and nothing blocked it.
         return vec!["**".to_string()];
     }
+    let globs: Vec<(&String, mandate_policy::glob::PathGlob)> = rules
+        .iter()
+        .filter_map(|rule| Some((rule, mandate_policy::glob::PathGlob::new(rule).ok()?)))
+        .collect();
     rules
         .iter()
         .filter(|rule| {
             let path = rule.strip_suffix("/**").unwrap_or(rule);
-            !rules.iter().any(|other| {
+            let in_folder = rules.iter().any(|other| {
                 other != *rule
                     && other
                         .strip_suffix("/**")
                         .is_some_and(|dir| path.starts_with(&format!("{dir}/")))
-            })
+            });
+            // `internal/**/*.go` under `**/*.go`; `go.mod` under `**/go.{mod,sum}`.
+            let segments: Vec<&str> = path.split('/').collect();
+            let literal = !rule.ends_with("/**") && !path.contains(['*', '?', '[', '{']);
+            let under_pattern = globs.iter().any(|(other, glob)| {
+                other != rule
+                    && ((literal && glob.matches(&segments))
+                        || other.strip_prefix("**/").is_some_and(|tail| {
+                            rule.ends_with(&format!("/**/{tail}")) || rule.as_str() == tail
+                        }))
+            });
+            !in_folder && !under_pattern
+        })
+        .cloned()
+        .collect()
+}
+
+/// Drop `X *` where `X*` (observed bare, so it admits any arguments too) is there.
+fn minimal_commands(rules: BTreeSet<String>) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|rule| {
+            rule.strip_suffix(" *")
+                .is_none_or(|head| !rules.contains(&format!("{head}*")))
         })
         .cloned()
         .collect()
@@ -455,6 +491,7 @@ fn describe(tool: &str, input: &Value) -> String {
 }
 
 fn first_sentence(reason: &str) -> String {
+    let reason = reason.lines().next().unwrap_or(reason);
     reason
         .split(". ")
         .next()
@@ -484,5 +521,29 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(minimal(rules), vec!["README.md", "src/**", "srcx/**"]);
+        let rules: BTreeSet<String> = [
+            "**/*.go",
+            "internal/**/*.go",
+            "**/go.{mod,sum}",
+            "go.mod",
+            "internal/ledger/**",
+            ".",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            minimal(rules),
+            vec!["**/*.go", "**/go.{mod,sum}", ".", "internal/ledger/**"]
+        );
+    }
+
+    #[test]
+    fn a_bare_command_rule_covers_its_spelling_with_arguments() {
+        let rules: BTreeSet<String> = ["go test *", "go test*", "go vet *"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(minimal_commands(rules), vec!["go test*", "go vet *"]);
     }
 }
