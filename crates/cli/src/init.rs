@@ -107,7 +107,8 @@ pub fn init() -> Result<ExitCode> {
         );
     }
     let findings = survey(&root);
-    let user = mandate_project::current_user(&root).unwrap_or_else(mandate_project::os_user);
+    let known = mandate_project::current_user(&root);
+    let user = known.clone().unwrap_or_else(mandate_project::os_user);
     let policy_text = policy_toml(&findings, &user);
     let contract_text = contract_toml(&findings, &user);
     mandate_policy::parse_policy(&policy, &policy_text)
@@ -138,6 +139,14 @@ pub fn init() -> Result<ExitCode> {
     print!("{}", report(&findings));
     println!("wrote {}", policy.display());
     println!("wrote {}", contract.display());
+    if known.is_none() {
+        // `mandate start` asks who you are the same way and finds no one.
+        println!(
+            "identity: neither MANDATE_USER nor git's user.email is set, so the policy names \
+             the OS account `{user}` as the one who may start runs; set `MANDATE_USER={user}` \
+             (or git's user.email, then edit `delegators` in mandate.toml) before `mandate start`"
+        );
+    }
     println!(
         "next: `mandate check`, `mandate install`, `mandate start {}`, work a session in \
          shadow mode, then `mandate contract draft --from-run RUN` and `mandate replay RUN \
