@@ -478,6 +478,7 @@ fn go_session(repo: &Repo) -> Vec<(&'static str, Value)> {
     vec![
         ("Glob", json!({"pattern": "**/*.go"})),
         ("Grep", json!({"pattern": "func Balance", "glob": "*.go"})),
+        ("Grep", json!({"pattern": "Balance", "type": "go"})),
         ("Bash", json!({"command": "ls"})),
         ("Bash", json!({"command": "git status"})),
         (

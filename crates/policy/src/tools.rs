@@ -70,7 +70,10 @@ pub fn touches_for_call(
             let kind = if fs.is_dir(&absolute) || base == "." {
                 // `glob` narrows the search to the files it matches (ripgrep's `--glob`:
                 // a pattern without `/` matches a name at any depth).
-                match string("glob").and_then(grep_filter) {
+                match string("glob")
+                    .and_then(grep_filter)
+                    .or_else(|| string("type").and_then(grep_type))
+                {
                     Some(filter) => PathTouch::Matching(filter),
                     None => PathTouch::Tree,
                 }
@@ -259,6 +262,18 @@ fn grep_filter(glob: &str) -> Option<String> {
     } else {
         format!("**/{glob}")
     })
+}
+
+/// A `Grep` `type` (ripgrep's `--type`) as a pattern below the searched folder, for the
+/// types whose file set is one extension; any other type is judged as a search of the
+/// whole folder.
+fn grep_type(kind: &str) -> Option<String> {
+    let extension = match kind {
+        "go" => "go",
+        "rust" => "rs",
+        _ => return None,
+    };
+    Some(format!("**/*.{extension}"))
 }
 
 /// The folder and pattern of a `dir/**/rest` effect (the Go files of a package pattern:
