@@ -151,7 +151,19 @@ pub fn normalize(path: &Path) -> PathBuf {
 }
 
 /// The segments of `path` below `base`, or `None` when it is not under `base`.
+///
+/// The engine asks this for every rule and every path a search meets, so the usual case
+/// is read from the bytes: `path` spelled as `base` and then a `/` (or nothing) is under
+/// it, with the rest cut at the slashes as [`Path::components`] would cut it. Anything
+/// else takes [`Path::strip_prefix`].
 pub fn relative_segments<'a>(path: &'a Path, base: &Path) -> Option<Vec<&'a str>> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let prefix = base.as_os_str().as_encoded_bytes();
+    if let Some(rest) = bytes.strip_prefix(prefix)
+        && (rest.is_empty() || rest.first() == Some(&b'/') || prefix.last() == Some(&b'/'))
+    {
+        return Some(byte_segments(rest));
+    }
     let rest = path.strip_prefix(base).ok()?;
     Some(segments(rest))
 }
@@ -159,11 +171,17 @@ pub fn relative_segments<'a>(path: &'a Path, base: &Path) -> Option<Vec<&'a str>
 /// The normal components of a path as strings (non-UTF-8 parts become `\u{FFFD}`-free
 /// lossy text is not possible without allocation, so such components never match a glob).
 pub fn segments(path: &Path) -> Vec<&str> {
-    path.components()
-        .filter_map(|component| match component {
-            Component::Normal(part) => Some(part.to_str().unwrap_or("\u{0}")),
-            _ => None,
-        })
+    byte_segments(path.as_os_str().as_encoded_bytes())
+}
+
+/// What [`Path::components`] calls normal, on Unix: the parts between slashes that are
+/// not empty, `.` or `..`. The bytes cut are a path's, at ASCII `/`, so each part is the
+/// text of one component (or not UTF-8, then `\u{0}`, which no glob matches).
+fn byte_segments(bytes: &[u8]) -> Vec<&str> {
+    bytes
+        .split(|b| *b == b'/')
+        .filter(|part| !matches!(*part, b"" | b"." | b".."))
+        .map(|part| std::str::from_utf8(part).unwrap_or("\u{0}"))
         .collect()
 }
 
@@ -171,6 +189,57 @@ pub fn segments(path: &Path) -> Vec<&str> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The byte reading gives what `Path::components` gives, over paths spelled every way
+    /// a path can be (doubled, trailing and `.` slashes, `..`, non-UTF-8 names).
+    #[test]
+    fn segments_from_bytes_agree_with_components() {
+        use std::os::unix::ffi::OsStrExt;
+        fn reference<'a>(path: &'a Path, base: &Path) -> Option<Vec<&'a str>> {
+            let rest = path.strip_prefix(base).ok()?;
+            Some(
+                rest.components()
+                    .filter_map(|component| match component {
+                        Component::Normal(part) => Some(part.to_str().unwrap_or("\u{0}")),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        }
+        let parts = [
+            "", "/", "//", "a", "b", ".", "..", "ab", ".a", "a.", "\u{e9}",
+        ];
+        let mut paths: Vec<Vec<u8>> = vec![b"/r/\xff/x".to_vec(), b"\xfe".to_vec()];
+        for one in parts {
+            for two in parts {
+                for three in parts {
+                    paths.push(format!("{one}/{two}{three}").into_bytes());
+                    paths.push(format!("{one}{two}/{three}").into_bytes());
+                    paths.push(format!("/{one}/{two}/{three}").into_bytes());
+                }
+            }
+        }
+        let bases: Vec<&[u8]> = vec![
+            b"", b"/", b"/a", b"/a/", b"/a/.", b"/a/..", b"a", b"a/b", b"/a//b", b"//a", b".",
+            b"/\xff",
+        ];
+        for path in &paths {
+            let path = Path::new(std::ffi::OsStr::from_bytes(path));
+            assert_eq!(
+                segments(path),
+                reference(path, Path::new("")).unwrap(),
+                "{path:?}"
+            );
+            for base in &bases {
+                let base = Path::new(std::ffi::OsStr::from_bytes(base));
+                assert_eq!(
+                    relative_segments(path, base),
+                    reference(path, base),
+                    "{path:?} under {base:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn dot_dot_and_home() {
