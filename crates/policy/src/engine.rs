@@ -490,6 +490,11 @@ struct Rule {
     why: Option<Arc<str>>,
     /// Set on approval rules: the reviewer group.
     group: Option<Arc<str>>,
+    /// For a path rule written from the repository root that surely compiles: the length
+    /// of its plain first segment (`billing` of `billing/export/**`), 0 otherwise. A
+    /// touch under another first folder cannot match it, so the rule is skipped without
+    /// being compiled ([`Rule::cannot_match`]).
+    head: u16,
 }
 
 /// A rule's name in verdicts and reasons (`contract.allow.read[2]`). Written out only for
@@ -519,6 +524,39 @@ impl Rule {
     fn compiled(matcher: Matcher) -> OnceLock<Result<Box<Matcher>, String>> {
         OnceLock::from(Ok(Box::new(matcher)))
     }
+
+    /// Is it certain, without compiling the rule, that it matches no touch of this path?
+    /// Only when the rule has a plain head and the path's first segment below the
+    /// repository root is other plain text: every alternative of the glob then starts
+    /// with a segment the path does not have, so it matches neither the path, nor a
+    /// path under it, nor a shell pattern spelled there (each branch of
+    /// [`Engine::rule_matches`] for a root-anchored glob needs that first segment).
+    fn cannot_match(&self, split: &SplitPath<'_>) -> bool {
+        let Some(first) = split.plain_first() else {
+            return false;
+        };
+        self.head > 0
+            && self
+                .item
+                .get(..usize::from(self.head))
+                .is_some_and(|head| head != first)
+    }
+}
+
+/// See [`Rule::head`].
+fn plain_head_len(kind: Kind, item: &str) -> u16 {
+    // Anchored as `compile_matcher` anchors it: `/` and `~/` rules are not root-relative.
+    let root_relative = !item.starts_with('/') && !item.starts_with("~/");
+    if !matches!(kind, Kind::Read | Kind::Write)
+        || !root_relative
+        || item.split('/').any(|s| s == "..")
+        || !PathGlob::surely_compiles(item)
+    {
+        return 0;
+    }
+    PathGlob::plain_head(item)
+        .and_then(|head| u16::try_from(head.len()).ok())
+        .unwrap_or(0)
 }
 
 impl RuleId {
@@ -1126,7 +1164,7 @@ impl Engine {
         // lifts it, whatever order the rules come in.
         let mut protected: Option<&Rule> = None;
         for rule in &self.rules {
-            if rule.kind != touch.kind() {
+            if rule.kind != touch.kind() || rule.cannot_match(&split) {
                 continue;
             }
             let matcher = match rule.matcher() {
@@ -1309,7 +1347,7 @@ impl Engine {
     ) {
         let as_read = Touch::Read(path.to_path_buf());
         for rule in &self.rules {
-            if rule.kind != Kind::Read || rule.effect < Decision::Deny {
+            if rule.kind != Kind::Read || rule.effect < Decision::Deny || rule.cannot_match(split) {
                 continue;
             }
             let Ok(matcher) = rule.matcher() else {
@@ -1903,6 +1941,13 @@ impl<'p> SplitPath<'p> {
         }
     }
 
+    /// The first segment below the repository root, when it is plain text (no shell
+    /// wildcard): what [`Rule::cannot_match`] compares a rule's plain head with.
+    fn plain_first(&self) -> Option<&'p str> {
+        let first = *self.root.as_ref()?.first()?;
+        (!has_glob_chars(first)).then_some(first)
+    }
+
     fn get(&self, anchor: &Anchor) -> Option<&[&'p str]> {
         match anchor {
             Anchor::Root => self.root.as_deref(),
@@ -2032,6 +2077,7 @@ fn add_lists(
                 source,
                 why: why.clone(),
                 group: group.clone(),
+                head: plain_head_len(kind, item),
             });
         }
     }
@@ -2176,6 +2222,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
                      Claude Code settings or records",
             why: None,
             group: None,
+            head: 0,
         });
     }
     for name in PROTECTED_NAMES {
@@ -2200,6 +2247,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
                      loader); writing one needs an allow rule that names this exact path",
             why: None,
             group: None,
+            head: 0,
         });
     }
     // Claude Code's settings files by pattern too (settings.*.json variants).
@@ -2216,6 +2264,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             source: "protected: the agent may not change Claude Code's settings",
             why: None,
             group: None,
+            head: 0,
         });
     }
     rules.push(Rule {
@@ -2227,6 +2276,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         source: "one of mandate's authority verbs, which only people may run",
         why: None,
         group: None,
+        head: 0,
     });
     rules.push(Rule {
         id: RuleId::Fixed("builtin.evidence"),
@@ -2237,6 +2287,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         source: "how the agent records its evidence",
         why: None,
         group: None,
+        head: 0,
     });
     Ok(())
 }
@@ -2247,5 +2298,219 @@ fn matches_below(filter: &PathGlob, dir: &Path, path: &Path) -> bool {
     match relative_segments(path, dir) {
         Some(segs) => filter.matches(&segs),
         None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use serde_json::json;
+
+    /// A file system in which every folder holds every name and every pattern names a
+    /// file: the tree and history checks of block rules all run to the glob.
+    struct FullFs;
+
+    impl Fs for FullFs {
+        fn read_link(&self, _path: &Path) -> Option<PathBuf> {
+            None
+        }
+        fn is_dir(&self, _path: &Path) -> bool {
+            true
+        }
+        fn expand(&self, pattern: &Path) -> Option<Vec<PathBuf>> {
+            Some(vec![pattern.to_path_buf()])
+        }
+        fn tree_has(&self, dir: &Path, test: &dyn Fn(&Path) -> bool) -> Option<bool> {
+            // The folder itself and a few names under it that block rules are made of.
+            let names = [
+                ".env",
+                "secrets/x",
+                "id_rsa.pem",
+                "prod-1/a",
+                "credentials.json",
+            ];
+            Some(test(dir) || names.iter().any(|name| test(&dir.join(name))))
+        }
+        fn links_under(&self, _dir: &Path) -> Option<Vec<PathBuf>> {
+            Some(Vec::new())
+        }
+    }
+
+    fn engines(policy: &str, contract: Option<&str>) -> (Engine, Engine) {
+        let root = Path::new("/repo");
+        let policy_path = root.join("mandate.toml");
+        let contract_path = root.join(".mandate/contracts/c.toml");
+        let policy = crate::parse_policy(&policy_path, policy).unwrap();
+        let contract = contract.map(|text| crate::parse_contract(&contract_path, text).unwrap());
+        let build = || {
+            Engine::new_lazy(&Sources {
+                org: None,
+                repo: (&policy_path, &policy),
+                contract: contract.as_ref().map(|c| (contract_path.as_path(), c)),
+                root,
+                home: Some(Path::new("/home/dev")),
+                protected: &[],
+            })
+            .unwrap()
+        };
+        let mut reference = build();
+        for rule in &mut reference.rules {
+            rule.head = 0;
+        }
+        (build(), reference)
+    }
+
+    /// Calls over many first folders, spelled every way a tool spells them; the corpus
+    /// commands (`Bash` from `billing/export`) are marked `true`.
+    fn calls() -> Vec<(&'static str, serde_json::Value, &'static str, bool)> {
+        let tree = include_str!("../tests/corpus/tree.txt");
+        let mut paths: Vec<String> = tree
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        for extra in [
+            ".",
+            "billing",
+            "billing/export/filter.py",
+            "services/svc003/src/a.py",
+            "services/svc003/fixtures/prod-1/x.json",
+            "vault/svc001/key",
+            "infra/svc002/main.tf",
+            "customer_data/eu.csv",
+            "libs/lib38/x/y.py",
+            "bil*/export/x.py",
+            "*/x",
+            "docs/billing/readme.md",
+            "/etc/passwd",
+            "/repo/../etc/hosts",
+            "~/.ssh/id_rsa",
+            ".github/workflows/ci.yml",
+            "billing/.env",
+        ] {
+            paths.push(extra.to_string());
+        }
+        let mut calls = Vec::new();
+        for path in &paths {
+            calls.push(("Read", json!({ "file_path": path }), "/repo", false));
+            let write = json!({ "file_path": path, "content": "x" });
+            calls.push(("Write", write, "/repo", false));
+            calls.push((
+                "Grep",
+                json!({ "pattern": "x", "path": path }),
+                "/repo",
+                false,
+            ));
+            let remove = json!({ "command": format!("rm -r {path}") });
+            calls.push(("Bash", remove, "/repo", false));
+            let show = json!({ "command": format!("git show HEAD:{path}") });
+            calls.push(("Bash", show, "/repo/billing", false));
+            let search = json!({ "command": format!("grep -r x {path} > out.txt") });
+            calls.push(("Bash", search, "/repo/billing/export", false));
+        }
+        for file in [
+            "billing",
+            "billing-git",
+            "billing-programs",
+            "billing-protected",
+            "webapp",
+        ] {
+            let text = std::fs::read_to_string(format!(
+                "{}/tests/corpus/{file}.toml",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let value: toml::Value = toml::from_str(&text).unwrap();
+            for case in value["case"].as_array().unwrap() {
+                let command = case["command"].as_str().unwrap();
+                let input = json!({ "command": command });
+                calls.push(("Bash", input, "/repo/billing/export", true));
+            }
+        }
+        calls
+    }
+
+    /// Skipping rules by their plain first segment changes no verdict: the hook's engine
+    /// judges every call as one that tries every rule, on the billing, corpus and
+    /// 536-rule policies, whatever the file system holds.
+    #[test]
+    fn rules_skipped_by_their_first_segment_change_no_verdict() {
+        let sets = [
+            (
+                include_str!("../../../examples/billing/mandate.toml"),
+                Some(include_str!(
+                    "../../../examples/billing/.mandate/contracts/BILL-142.toml"
+                )),
+            ),
+            (
+                include_str!("../../../bench/fixtures/rules-500/mandate.toml"),
+                Some(include_str!(
+                    "../../../bench/fixtures/rules-500/BILL-500.toml"
+                )),
+            ),
+            (
+                include_str!("../tests/corpus/contracts/policy.toml"),
+                Some(include_str!("../tests/corpus/contracts/webapp.toml")),
+            ),
+            (include_str!("../tests/corpus/contracts/policy.toml"), None),
+        ];
+        let calls = calls();
+        let mut skipped_some = false;
+        for (policy, contract) in sets {
+            let (engine, reference) = engines(policy, contract);
+            skipped_some |= engine.rules.iter().any(|r| r.head > 0);
+            for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
+                .into_iter()
+                .enumerate()
+            {
+                // The corpus commands once, where trees hold everything; the file calls
+                // under each file system.
+                for (tool, input, cwd, _) in calls.iter().filter(|c| index == 0 || !c.3) {
+                    let call = Call {
+                        tool,
+                        input,
+                        cwd: Path::new(cwd),
+                    };
+                    let got = engine.judge(&call, &Context::default(), fs);
+                    let want = reference.judge(&call, &Context::default(), fs);
+                    assert_eq!(
+                        serde_json::to_value(&got).unwrap(),
+                        serde_json::to_value(&want).unwrap(),
+                        "{tool} {input}"
+                    );
+                }
+            }
+        }
+        assert!(skipped_some);
+    }
+
+    /// A rule that does not compile is never skipped: it refuses every call of its kind,
+    /// under any first folder, as it did when every rule was compiled.
+    #[test]
+    fn a_rule_that_does_not_compile_still_refuses_everything_of_its_kind() {
+        let too_wide = format!("deploy/{}", "{a,b}".repeat(7));
+        for broken in ["deploy/../x", too_wide.as_str()] {
+            let policy = format!("version = 1\n[block]\nread = [\"{broken}\"]\n");
+            let (engine, _) = engines(&policy, None);
+            assert!(engine.rules.iter().all(|r| r.head == 0));
+            let input = json!({ "file_path": "billing/export/filter.py" });
+            let verdict = engine.judge(
+                &Call {
+                    tool: "Read",
+                    input: &input,
+                    cwd: Path::new("/repo"),
+                },
+                &Context::default(),
+                &NoFs,
+            );
+            assert_eq!(verdict.decision, Decision::Deny, "{broken}");
+            assert!(
+                verdict.reason.contains("cannot be used"),
+                "{}",
+                verdict.reason
+            );
+        }
     }
 }

@@ -78,6 +78,34 @@ impl PathGlob {
         Ok(glob)
     }
 
+    /// True when [`PathGlob::new`] cannot fail on `source`, told from its text without
+    /// compiling it: not blank, at most 62 slashes (no alternative can then have more
+    /// than [`MAX_SEGMENTS`] segments, since each is cut from the source's own text), at
+    /// most 6 commas (braces then expand to at most 2⁶ = [`MAX_ALTERNATIVES`]
+    /// alternatives: each comma at most doubles them), and short enough for the `u32`
+    /// offsets. The engine leaves such a rule uncompiled when a call cannot match it;
+    /// a rule that might not compile is always compiled, so its error still refuses.
+    pub fn surely_compiles(source: &str) -> bool {
+        let count = |byte: u8| source.bytes().filter(|b| *b == byte).count();
+        !source.trim().is_empty()
+            && source.len() <= 1 << 16
+            && count(b'/') < MAX_SEGMENTS
+            && 1usize << count(b',').min(usize::BITS as usize - 1) <= MAX_ALTERNATIVES
+    }
+
+    /// The first segment every path this glob matches starts with, when the source
+    /// spells it as plain text (`billing` of `billing/{a,b}/**`); `None` when it starts
+    /// with a wildcard, `**`, a brace, `.`, or a slash. A path whose first segment is
+    /// other plain text is matched by no alternative, and no path under such a folder
+    /// is either.
+    pub fn plain_head(source: &str) -> Option<&str> {
+        let head = source.split('/').next()?;
+        let plain = !head.is_empty()
+            && !head.starts_with('.')
+            && !head.contains(['*', '?', '[', ']', '{', '}', ',', '\\']);
+        plain.then_some(head)
+    }
+
     /// Split one alternative (found at `offset` of the text) into segments.
     fn push_alternative(&mut self, alternative: &str, offset: usize) -> Result<(), String> {
         let too_long = || format!("`{}` has more than {MAX_SEGMENTS} segments", self.source);
@@ -532,6 +560,59 @@ mod tests {
 
     fn glob(source: &str) -> PathGlob {
         PathGlob::new(source).unwrap()
+    }
+
+    /// `surely_compiles` never vouches for a glob that does not compile, and a plain
+    /// head is the first segment of every alternative: checked over generated sources
+    /// made of the characters that matter (slashes, braces, commas, wildcards, dots).
+    #[test]
+    fn what_is_told_from_the_text_holds_for_the_compiled_glob() {
+        let alphabet = [
+            'a', 'b', '/', '/', '{', '}', ',', ',', '*', '?', '.', ' ', '[',
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut vouched = 0;
+        for round in 0..60_000 {
+            let len = (next() % 72) as usize;
+            let mut source: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                source.insert_str(0, "ab/");
+            }
+            let compiled = PathGlob::new(&source);
+            if PathGlob::surely_compiles(&source) {
+                vouched += 1;
+                assert!(compiled.is_ok(), "{source:?}: {compiled:?}");
+            }
+            if let (Some(head), Ok(glob)) = (PathGlob::plain_head(&source), &compiled) {
+                for segments in glob.each() {
+                    let first = segments.first();
+                    assert!(
+                        matches!(first, Some(Segment::Pattern(start, end))
+                            if glob.text().get(*start as usize..*end as usize) == Some(head)),
+                        "{source:?}: {head:?}"
+                    );
+                }
+            }
+        }
+        assert!(vouched > 10_000, "{vouched}");
+        // At the limits.
+        let deep = vec!["d"; 63].join("/");
+        assert!(PathGlob::surely_compiles(&deep));
+        assert!(!PathGlob::surely_compiles(&format!("{deep}/e")));
+        assert!(PathGlob::new(&format!("{deep}/e")).is_err());
+        let wide = "{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}";
+        assert!(PathGlob::surely_compiles(wide) && PathGlob::new(wide).is_ok());
+        let wider = format!("{wide}{{a,b}}");
+        assert!(!PathGlob::surely_compiles(&wider) && PathGlob::new(&wider).is_err());
+        assert!(!PathGlob::surely_compiles("  "));
     }
 
     #[test]
