@@ -12,6 +12,8 @@
 #
 # BENCH_RUNS and BENCH_WARMUP override the number of timed and warm-up runs per variant;
 # BENCH_PYTHON=0 leaves the Python hook out (the others then never follow its exit).
+# BENCH_MANDATE=PATH runs that mandate binary instead of building one: to measure a
+# binary kept from before a change against the one after it, on the same inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -33,8 +35,13 @@ if [ "$mode" = quick ]; then
 fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
-echo "== build (release profile, as scripts/install.sh installs it)"
-mandate="$("$root/scripts/build-release.sh" --hook)/mandate"
+if [ -n "${BENCH_MANDATE:-}" ]; then
+  mandate=$(cd "$(dirname "$BENCH_MANDATE")" && pwd)/$(basename "$BENCH_MANDATE")
+  echo "== using $mandate (BENCH_MANDATE)"
+else
+  echo "== build (release profile, as scripts/install.sh installs it)"
+  mandate="$("$root/scripts/build-release.sh" --hook)/mandate"
+fi
 mkdir -p "$target/bench"
 rustc -O --edition 2021 -o "$target/bench/harness" bench/harness.rs
 
@@ -141,6 +148,8 @@ if [ "$mode" = callgrind ]; then
     done
     valgrind --tool=callgrind --callgrind-out-file="$out" "$@" <"$input" >/dev/null 2>"$out.log" || true
     callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$out.txt" 2>/dev/null
+    # Kept (by function, inclusive) for a closer look: target/bench/callgrind.LABEL.txt.
+    cp "$out.txt" "$target/bench/callgrind.${label// /.}.txt"
     total=$(grep -m1 'PROGRAM TOTALS' "$out.txt" | awk '{gsub(",", "", $1); print $1}')
     echo "== callgrind: $label"
     for part in "${parts[@]}"; do
