@@ -493,8 +493,9 @@ struct Rule {
     /// For a path rule written from the repository root that surely compiles: the length
     /// of its plain first segment (`billing` of `billing/export/**`), 0 otherwise. A
     /// touch under another first folder cannot match it, so the rule is skipped without
-    /// being compiled ([`Rule::cannot_match`]).
-    head: u16,
+    /// being compiled ([`Rule::cannot_match`]). Told from the text the first time a
+    /// touch of the rule's kind asks, like the matcher.
+    head: OnceLock<u16>,
 }
 
 /// A rule's name in verdicts and reasons (`contract.allow.read[2]`). Written out only for
@@ -535,10 +536,13 @@ impl Rule {
         let Some(first) = split.plain_first() else {
             return false;
         };
-        self.head > 0
+        let head = *self
+            .head
+            .get_or_init(|| plain_head_len(self.kind, &self.item));
+        head > 0
             && self
                 .item
-                .get(..usize::from(self.head))
+                .get(..usize::from(head))
                 .is_some_and(|head| head != first)
     }
 }
@@ -2077,7 +2081,7 @@ fn add_lists(
                 source,
                 why: why.clone(),
                 group: group.clone(),
-                head: plain_head_len(kind, item),
+                head: OnceLock::new(),
             });
         }
     }
@@ -2222,7 +2226,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
                      Claude Code settings or records",
             why: None,
             group: None,
-            head: 0,
+            head: OnceLock::from(0),
         });
     }
     for name in PROTECTED_NAMES {
@@ -2247,7 +2251,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
                      loader); writing one needs an allow rule that names this exact path",
             why: None,
             group: None,
-            head: 0,
+            head: OnceLock::from(0),
         });
     }
     // Claude Code's settings files by pattern too (settings.*.json variants).
@@ -2264,7 +2268,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
             source: "protected: the agent may not change Claude Code's settings",
             why: None,
             group: None,
-            head: 0,
+            head: OnceLock::from(0),
         });
     }
     rules.push(Rule {
@@ -2276,7 +2280,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         source: "one of mandate's authority verbs, which only people may run",
         why: None,
         group: None,
-        head: 0,
+        head: OnceLock::from(0),
     });
     rules.push(Rule {
         id: RuleId::Fixed("builtin.evidence"),
@@ -2287,7 +2291,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         source: "how the agent records its evidence",
         why: None,
         group: None,
-        head: 0,
+        head: OnceLock::from(0),
     });
     Ok(())
 }
@@ -2357,7 +2361,7 @@ mod tests {
         };
         let mut reference = build();
         for rule in &mut reference.rules {
-            rule.head = 0;
+            rule.head = OnceLock::from(0);
         }
         (build(), reference)
     }
@@ -2460,7 +2464,10 @@ mod tests {
         let mut skipped_some = false;
         for (policy, contract) in sets {
             let (engine, reference) = engines(policy, contract);
-            skipped_some |= engine.rules.iter().any(|r| r.head > 0);
+            skipped_some |= engine
+                .rules
+                .iter()
+                .any(|r| plain_head_len(r.kind, &r.item) > 0);
             for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
                 .into_iter()
                 .enumerate()
@@ -2494,7 +2501,12 @@ mod tests {
         for broken in ["deploy/../x", too_wide.as_str()] {
             let policy = format!("version = 1\n[block]\nread = [\"{broken}\"]\n");
             let (engine, _) = engines(&policy, None);
-            assert!(engine.rules.iter().all(|r| r.head == 0));
+            assert!(
+                engine
+                    .rules
+                    .iter()
+                    .all(|r| plain_head_len(r.kind, &r.item) == 0)
+            );
             let input = json!({ "file_path": "billing/export/filter.py" });
             let verdict = engine.judge(
                 &Call {

@@ -86,11 +86,18 @@ impl PathGlob {
     /// offsets. The engine leaves such a rule uncompiled when a call cannot match it;
     /// a rule that might not compile is always compiled, so its error still refuses.
     pub fn surely_compiles(source: &str) -> bool {
-        let count = |byte: u8| source.bytes().filter(|b| *b == byte).count();
+        let (mut slashes, mut commas) = (0usize, 0u32);
+        for byte in source.bytes() {
+            match byte {
+                b'/' => slashes += 1,
+                b',' => commas += 1,
+                _ => {}
+            }
+        }
         !source.trim().is_empty()
             && source.len() <= 1 << 16
-            && count(b'/') < MAX_SEGMENTS
-            && 1usize << count(b',').min(usize::BITS as usize - 1) <= MAX_ALTERNATIVES
+            && slashes < MAX_SEGMENTS
+            && 1usize << commas.min(usize::BITS - 1) <= MAX_ALTERNATIVES
     }
 
     /// The first segment every path this glob matches starts with, when the source
@@ -102,7 +109,9 @@ impl PathGlob {
         let head = source.split('/').next()?;
         let plain = !head.is_empty()
             && !head.starts_with('.')
-            && !head.contains(['*', '?', '[', ']', '{', '}', ',', '\\']);
+            && !head
+                .bytes()
+                .any(|b| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' | b'\\'));
         plain.then_some(head)
     }
 
@@ -518,16 +527,43 @@ impl CommandPattern {
     }
 
     pub fn matches(&self, command: &str) -> bool {
-        let command = normalize_command(command);
+        // Each rule of the kind is tried on each command: a command already in the
+        // normal form (the analyser's lines are) is matched as it is, not copied.
+        let normalized;
+        let command = if is_normalized(command) {
+            command
+        } else {
+            normalized = normalize_command(command);
+            normalized.as_str()
+        };
         if self.is_exact() {
             return self.normalized == command;
         }
         // `*` spans spaces here, unlike in path segments.
-        wildcard_match_no_question(&self.normalized, &command)
+        wildcard_match_no_question(&self.normalized, command)
     }
 }
 
 /// Collapse runs of white space to one space and trim.
+/// Is `command` what [`normalize_command`] makes of it: words joined by single spaces,
+/// with no other whitespace?
+fn is_normalized(command: &str) -> bool {
+    let mut after_space = true;
+    for c in command.chars() {
+        if c == ' ' {
+            if after_space {
+                return false;
+            }
+            after_space = true;
+        } else if c.is_whitespace() {
+            return false;
+        } else {
+            after_space = false;
+        }
+    }
+    !after_space || command.is_empty()
+}
+
 pub fn normalize_command(command: &str) -> String {
     let mut out = String::with_capacity(command.len());
     for word in command.split_whitespace() {
@@ -550,7 +586,7 @@ fn wildcard_match_no_question(pattern: &str, text: &str) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -613,6 +649,28 @@ mod tests {
         let wider = format!("{wide}{{a,b}}");
         assert!(!PathGlob::surely_compiles(&wider) && PathGlob::new(&wider).is_err());
         assert!(!PathGlob::surely_compiles("  "));
+    }
+
+    /// A command is taken as it is exactly when normalising it would change nothing.
+    #[test]
+    fn a_command_is_normalized_exactly_when_normalising_changes_nothing() {
+        let parts = [
+            "", " ", "  ", "a", "bc", "\t", "\n", "\u{a0}", "\u{3000}", "*", "é",
+        ];
+        for one in parts {
+            for two in parts {
+                for three in parts {
+                    for four in parts {
+                        let command = format!("{one}{two}{three}{four}");
+                        assert_eq!(
+                            is_normalized(&command),
+                            normalize_command(&command) == command,
+                            "{command:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

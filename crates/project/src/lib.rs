@@ -110,18 +110,16 @@ impl Project {
             other => other,
         })?;
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let policy = parsed::policy(home.as_deref(), &policy_path, &text)?;
+        let (policy, policy_digest) = parsed::policy(home.as_deref(), &policy_path, &text)?;
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
         let mut org_digest = None;
         let org = match std::fs::read_to_string(&org_path) {
             Ok(text) => {
-                org_digest = Some(sha256_hex(text.as_bytes()));
-                Some((
-                    org_path.clone(),
-                    parsed::policy(home.as_deref(), &org_path, &text)?,
-                ))
+                let (org, digest) = parsed::policy(home.as_deref(), &org_path, &text)?;
+                org_digest = Some(digest);
+                Some((org_path.clone(), org))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
@@ -132,7 +130,7 @@ impl Project {
             }
         };
         Ok(Project {
-            policy_digest: sha256_hex(text.as_bytes()),
+            policy_digest,
             root,
             policy_path,
             policy,

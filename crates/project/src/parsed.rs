@@ -5,7 +5,8 @@
 //! (`scripts/bench.sh --callgrind`); the same structures read back from JSON cost a tenth
 //! of that. So a successful parse is kept in `~/.cache/mandate/parsed/<kind>-<digest>.json`,
 //! where the digest covers this mandate's version, a fingerprint of the format types'
-//! source ([`mandate_policy::FORMAT_FINGERPRINT`]), the kind and the exact text: a changed
+//! source ([`mandate_policy::FORMAT_FINGERPRINT`]), the kind and the exact text (by its
+//! SHA-256, which the caller gets back as the file's digest): a changed
 //! file, or a mandate whose formats differ, simply misses and parses again. Errors are never cached, so
 //! a broken file is reported with its line every time.
 //!
@@ -30,45 +31,61 @@ pub fn cache_dir(home: &Path) -> PathBuf {
     home.join(".cache").join("mandate").join("parsed")
 }
 
-/// `parse_policy`, through the cache of `home` (none: parse).
-pub fn policy(home: Option<&Path>, path: &Path, text: &str) -> Result<Policy, FormatError> {
+/// `parse_policy`, through the cache of `home` (none: parse); with the SHA-256 of `text`
+/// (hex), which callers record as the policy's digest.
+pub fn policy(
+    home: Option<&Path>,
+    path: &Path,
+    text: &str,
+) -> Result<(Policy, String), FormatError> {
     cached(home, "policy", path, text, parse_policy)
 }
 
-/// `parse_contract`, through the cache of `home` (none: parse).
-pub fn contract(home: Option<&Path>, path: &Path, text: &str) -> Result<Contract, FormatError> {
+/// `parse_contract`, through the cache of `home` (none: parse); with the SHA-256 of `text`
+/// (hex).
+pub fn contract(
+    home: Option<&Path>,
+    path: &Path,
+    text: &str,
+) -> Result<(Contract, String), FormatError> {
     cached(home, "contract", path, text, parse_contract)
 }
 
+/// The text is hashed once, here: its digest is both what callers record and what the
+/// entry's key is made from (hashing a 536-rule contract's text twice was a sixth of a
+/// hook call's instructions under callgrind, whose SHA-256 is the software one).
 fn cached<T: Serialize + DeserializeOwned>(
     home: Option<&Path>,
     kind: &str,
     path: &Path,
     text: &str,
     parse: fn(&Path, &str) -> Result<T, FormatError>,
-) -> Result<T, FormatError> {
+) -> Result<(T, String), FormatError> {
+    let digest = mandate_record::digest::sha256_hex(text.as_bytes());
     let Some(home) = home.filter(|h| h.is_absolute()) else {
-        return parse(path, text);
+        return Ok((parse(path, text)?, digest));
     };
     let dir = cache_dir(home);
-    let file = dir.join(format!("{kind}-{}.json", key(kind, text)));
+    let file = dir.join(format!("{kind}-{}.json", key(kind, &digest)));
     if let Ok(bytes) = std::fs::read(&file)
         && let Ok(value) = serde_json::from_slice(&bytes)
     {
-        return Ok(value);
+        return Ok((value, digest));
     }
     let value = parse(path, text)?;
     store(&dir, &file, &value);
-    Ok(value)
+    Ok((value, digest))
 }
 
-fn key(kind: &str, text: &str) -> String {
+/// The entry's name: this mandate's version and formats, the kind, and the SHA-256 of the
+/// exact text (`digest`, hex).
+fn key(kind: &str, digest: &str) -> String {
     let mut hasher = Sha256::new();
     for part in [
         env!("CARGO_PKG_VERSION"),
         mandate_policy::FORMAT_FINGERPRINT,
         kind,
-        text,
+        digest,
     ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
@@ -129,16 +146,16 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap();
             let root = tempfile::tempdir().unwrap();
             if let Ok(parsed) = parse_policy(&file, &text) {
-                let first = policy(Some(root.path()), &file, &text).unwrap();
-                let second = policy(Some(root.path()), &file, &text).unwrap();
+                let first = policy(Some(root.path()), &file, &text).unwrap().0;
+                let second = policy(Some(root.path()), &file, &text).unwrap().0;
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
                 policies += 1;
             }
             if let Ok(parsed) = parse_contract(&file, &text) {
-                let first = contract(Some(root.path()), &file, &text).unwrap();
-                let second = contract(Some(root.path()), &file, &text).unwrap();
+                let first = contract(Some(root.path()), &file, &text).unwrap().0;
+                let second = contract(Some(root.path()), &file, &text).unwrap().0;
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
@@ -161,15 +178,15 @@ mod tests {
         let one = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         let two = "version = 1\n[block]\nread = [\"keys/**\"]\n";
         assert_eq!(
-            policy(Some(root.path()), &path, one).unwrap().block.read,
+            policy(Some(root.path()), &path, one).unwrap().0.block.read,
             ["secrets/**"]
         );
         assert_eq!(
-            policy(Some(root.path()), &path, two).unwrap().block.read,
+            policy(Some(root.path()), &path, two).unwrap().0.block.read,
             ["keys/**"]
         );
         assert_eq!(
-            policy(Some(root.path()), &path, one).unwrap().block.read,
+            policy(Some(root.path()), &path, one).unwrap().0.block.read,
             ["secrets/**"]
         );
         let broken = "version = 1\n[block]\nreed = [\"x\"]\n";
@@ -187,6 +204,19 @@ mod tests {
         assert_eq!(entries.len(), 2, "{entries:?}");
     }
 
+    /// The digest callers record is the text's SHA-256 whether the parsed form was read
+    /// from the cache, parsed and stored, or parsed without a cache.
+    #[test]
+    fn the_digest_is_the_texts_whether_or_not_the_entry_was_there() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("mandate.toml");
+        let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
+        let want = mandate_record::digest::sha256_hex(text.as_bytes());
+        for home in [Some(root.path()), Some(root.path()), None] {
+            assert_eq!(policy(home, &path, text).unwrap().1, want);
+        }
+    }
+
     #[test]
     fn without_a_home_nothing_is_cached() {
         let root = tempfile::tempdir().unwrap();
@@ -194,7 +224,7 @@ mod tests {
         let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         for home in [None, Some(Path::new("relative/home"))] {
             assert_eq!(
-                policy(home, &path, text).unwrap().block.read,
+                policy(home, &path, text).unwrap().0.block.read,
                 ["secrets/**"]
             );
         }
@@ -207,10 +237,11 @@ mod tests {
         let path = root.path().join("mandate.toml");
         let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         policy(Some(root.path()), &path, text).unwrap();
-        let entry = cache_dir(root.path()).join(format!("policy-{}.json", key("policy", text)));
+        let digest = mandate_record::digest::sha256_hex(text.as_bytes());
+        let entry = cache_dir(root.path()).join(format!("policy-{}.json", key("policy", &digest)));
         std::fs::write(&entry, b"{\"version\":").unwrap();
         assert_eq!(
-            policy(Some(root.path()), &path, text).unwrap().block.read,
+            policy(Some(root.path()), &path, text).unwrap().0.block.read,
             ["secrets/**"]
         );
         let repaired: Policy = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();

@@ -218,12 +218,9 @@ fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<(Contract, S
             path.display()
         )
     })?;
-    let digest = mandate_project::sha256_hex(text.as_bytes());
-    mandate_project::parsed::contract(home, &path, &text)
-        .map(|contract| (contract, digest))
-        .map_err(|error| {
-            format!("mandate cannot read the active contract, so this call is refused: {error}")
-        })
+    mandate_project::parsed::contract(home, &path, &text).map_err(|error| {
+        format!("mandate cannot read the active contract, so this call is refused: {error}")
+    })
 }
 
 impl Session<'_> {
