@@ -168,6 +168,99 @@ pub fn deny(id: &str, reason: &str) -> Result<ExitCode> {
     decide(id, Decision::Deny { reason })
 }
 
+/// A request held on another machine: decided on the team server, as the token's user
+/// (the server checks they are in the request's reviewer group and did not delegate the
+/// run); the machine that holds the call learns of it at its next sync.
+fn decide_on_server(
+    project: &Project,
+    server: &mandate_project::remote::Server,
+    id: &str,
+    decision: &Decision<'_>,
+) -> Result<ExitCode> {
+    let response = server
+        .request(
+            "GET",
+            "/api/v1/approvals?status=pending",
+            None,
+            std::time::Duration::from_secs(10),
+        )
+        .map_err(anyhow::Error::msg)?;
+    if response.status != 200 {
+        bail!(
+            "{}",
+            mandate_project::outbox::refusal(
+                server,
+                "the list of pending approval requests",
+                response.status,
+                &response
+            )
+        );
+    }
+    let listed = response.json();
+    let Some(request) = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("id").and_then(serde_json::Value::as_str) == Some(id))
+    else {
+        bail!(
+            "there is no approval request `{id}` here, and none pending on the team server {} \
+             that this token may read; `mandate approvals` lists the pending ones",
+            server.url
+        );
+    };
+    let field = |key: &str| {
+        request
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (approve, for_run, note) = match decision {
+        Decision::Approve { for_run } => (true, *for_run, ""),
+        Decision::Deny { reason } => (false, false, *reason),
+    };
+    let (run_id, digest) = (field("run_id"), field("digest"));
+    let delivery = mandate_project::remote::decide(
+        server,
+        &project.records_dir(),
+        &mandate_project::remote::Decision {
+            id,
+            run_id: &run_id,
+            digest: &digest,
+            approve,
+            for_run,
+            note,
+        },
+    );
+    use mandate_project::outbox::Delivery;
+    match delivery {
+        Delivery::Sent(response) if response.status == 200 => {
+            println!(
+                "{} {id} on the team server {} ({} in run {run_id}): the machine that holds \
+                 the call learns of it at its next sync",
+                if approve { "approved" } else { "refused" },
+                server.url,
+                field("tool"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Delivery::Sent(response) => bail!(
+            "the team server {} did not take the decision: {}",
+            server.url,
+            response.error()
+        ),
+        Delivery::Queued(reason) => {
+            println!(
+                "the team server cannot take the decision on {id} yet ({reason}); it is kept \
+                 and sent by the next push"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Delivery::Refused(reason) => bail!("{reason}"),
+    }
+}
+
 /// What a reviewer decides about a held call.
 enum Decision<'a> {
     Approve { for_run: bool },
@@ -180,6 +273,11 @@ enum Decision<'a> {
 fn decide(id: &str, decision: Decision<'_>) -> Result<ExitCode> {
     let project = project_here()?;
     let store = Approvals::new(&project.records_dir());
+    if store.get(id)?.is_none()
+        && let Some(Ok(server)) = mandate_project::remote::configured(&project)
+    {
+        return decide_on_server(&project, &server, id, &decision);
+    }
     let request = load(&store, id)?;
     must_be_pending(&request).map_err(anyhow::Error::msg)?;
     let user = reviewer_for(&request)?;
@@ -242,7 +340,45 @@ fn decide(id: &str, decision: Decision<'_>) -> Result<ExitCode> {
             request.id, request.run_id
         );
     }
-    Ok(crate::killswitch::tell_server(&project, |server| {
-        mandate_project::remote::decide(server, &request, approved, for_run, reason)
-    }))
+    // The record entry reaches the server with the next push, as the record's word; the
+    // API call makes it the signed-in reviewer's decision. A token that may not decide
+    // (the delegator's own, on their machine) is refused there: the entry still goes.
+    let records = project.records_dir();
+    match mandate_project::remote::configured(&project) {
+        None => {}
+        Some(Err(error)) => eprintln!(
+            "warning: records.server is not usable ({error}); the decision holds here, and \
+             reaches the server with the run's record once it is fixed"
+        ),
+        Some(Ok(server)) => {
+            use mandate_project::outbox::Delivery;
+            let delivery = mandate_project::remote::decide(
+                &server,
+                &records,
+                &mandate_project::remote::Decision {
+                    id: &request.id,
+                    run_id: &request.run_id,
+                    digest: &request.digest,
+                    approve: approved,
+                    for_run,
+                    note: reason,
+                },
+            );
+            match delivery {
+                Delivery::Sent(_) => println!(
+                    "the team server {} has the decision, as this token's user",
+                    server.url
+                ),
+                Delivery::Queued(why) => println!(
+                    "the team server cannot take the decision yet ({why}); it is kept and sent \
+                     by the next push, and the record entry goes with the run"
+                ),
+                Delivery::Refused(why) => println!(
+                    "note: {why}. The decision is in the run's record and reaches the server \
+                     with the next push, shown there as the record's word"
+                ),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

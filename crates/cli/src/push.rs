@@ -3,11 +3,13 @@
 //! The hook starts `mandate push --background` itself (see `mandate_project::remote`);
 //! by hand, `mandate push` pushes once and says what happened.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use mandate_project::Project;
+use mandate_project::outbox;
 use mandate_project::remote::{self, Server};
 
 pub fn push(
@@ -67,14 +69,81 @@ pub fn push(
         "pushed {} entries and {} checkpoints of {} run(s) to {}",
         report.entries, report.checkpoints, report.runs, server.url
     );
+    if report.changes_sent > 0 {
+        println!(
+            "sent {} change(s) made on this machine (reviews, approval decisions, kill switch)",
+            report.changes_sent
+        );
+    }
+    // And what the server changed meanwhile: its kill list, decisions, reviews.
+    let cache = remote::read_sync_cache(&records).unwrap_or_default();
+    let cache = remote::sync(&server, &records, cache, Duration::from_secs(5));
+    if let Some(error) = &cache.error {
+        eprintln!("mandate push: the team server's kill list and decisions: {error}");
+    }
     for error in &report.errors {
         eprintln!("mandate push: {error}");
+    }
+    for line in waiting_lines(&records) {
+        println!("{line}");
     }
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What still waits for the team server, and what it refused, one line each (nothing when
+/// the outbox is empty). For `mandate push` and `mandate status`.
+pub fn waiting_lines(records: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let waiting = outbox::waiting(records);
+    if !waiting.is_empty() {
+        lines.push(format!(
+            "waiting for the team server: {} change(s) made on this machine",
+            waiting.len()
+        ));
+        for change in &waiting {
+            lines.push(format!(
+                "  {} (made {}, {} attempt(s); last: {})",
+                change.what,
+                change.made_at,
+                change.attempts,
+                change.last_error.as_deref().unwrap_or("not tried yet")
+            ));
+        }
+    }
+    let refused = outbox::refused(records);
+    if !refused.is_empty() {
+        lines.push(format!(
+            "refused by the team server ({} change(s); they hold on this machine only, and \
+             are in {}):",
+            refused.len(),
+            outbox::outbox_dir(records).join("refused").display()
+        ));
+        for change in &refused {
+            lines.push(format!(
+                "  {}: {}",
+                change.what,
+                change.last_error.as_deref().unwrap_or("refused")
+            ));
+        }
+    }
+    lines
+}
+
+/// Ask the team server now (kill list, decisions, reviews), with a short deadline; the
+/// server's URL and the cache afterwards. `None` without a usable `records.server`.
+pub fn sync_now(project: &Project) -> Option<(String, remote::SyncCache)> {
+    let server = remote::configured(project)?.ok()?;
+    let records = project.records_dir();
+    let cache = remote::read_sync_cache(&records).ok()?;
+    if !server.has_token() {
+        return Some((server.url.clone(), cache));
+    }
+    let cache = remote::sync(&server, &records, cache, Duration::from_secs(3));
+    Some((server.url.clone(), cache))
 }
 
 /// After a CLI command that may have recorded something: start a background push, as

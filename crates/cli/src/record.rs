@@ -144,8 +144,9 @@ fn list(project: &Project, as_json: bool) -> Result<ExitCode> {
     for dir in list_runs(&project.records_dir()) {
         let events = mandate_project::records::read_events(&dir).unwrap_or_default();
         let start = events.iter().find(|e| event_type(e) == "run.start");
-        let finished = events.iter().any(|e| event_type(e) == "run.finish");
-        let stopped = events.iter().any(|e| event_type(e) == "run.stopped");
+        let status = events.iter().fold("open", |status, event| {
+            mandate_record::packet::status_after(status, event)
+        });
         let calls = events
             .iter()
             .filter(|e| event_type(e) == "tool.pre")
@@ -160,7 +161,7 @@ fn list(project: &Project, as_json: bool) -> Result<ExitCode> {
             "repository": start.and_then(|e| e.get("workspace")).cloned(),
             "delegated_by": start.and_then(|e| e.get("user")).cloned(),
             "started": start.and_then(|e| e.get("time")).cloned(),
-            "status": if stopped { "stopped" } else if finished { "finished" } else { "open" },
+            "status": status,
             "tool_calls": calls,
             "denied": denied,
             "events": events.len(),
@@ -372,6 +373,33 @@ fn prune(project: &Project) -> Result<ExitCode> {
 /// delegating user.
 pub fn review(run: Option<&str>, decision: ReviewDecision, note: &str) -> Result<ExitCode> {
     let project = project_here()?;
+    // A run recorded on another machine: reviewed on the team server, as the token's
+    // user; the machine that holds the run writes it into its record at its next sync.
+    if let Some(run_id) = run
+        && !project.runs_dir().join(run_id).is_dir()
+        && let Some(Ok(server)) = mandate_project::remote::configured(&project)
+    {
+        let review_id = mandate_project::remote::new_review_id();
+        let code = crate::killswitch::tell_server(&project, |server| {
+            mandate_project::remote::review(
+                server,
+                &project.records_dir(),
+                run_id,
+                &review_id,
+                decision.as_str(),
+                note,
+            )
+        });
+        if code == ExitCode::SUCCESS {
+            println!(
+                "recorded review `{}` of run {run_id} on the team server {} (the run is not on \
+                 this machine; the machine that holds it writes the review into its record)",
+                decision.as_str(),
+                server.url
+            );
+        }
+        return Ok(code);
+    }
     let dir = run_dir(&project, run)?;
     let Some(user) = current_user(&project.root) else {
         bail!("cannot tell who you are: set MANDATE_USER or git's user.email");
@@ -403,11 +431,14 @@ pub fn review(run: Option<&str>, decision: ReviewDecision, note: &str) -> Result
     if delegated_by == user {
         bail!("`{user}` delegated this run and cannot review it: another reviewer must decide");
     }
+    // One id in the record and in the API call, so the server holds one review.
+    let review_id = mandate_project::remote::new_review_id();
     append_event(
         &dir,
         json!({
             "type": "review",
             "time": now_rfc3339(),
+            "review_id": review_id,
             "reviewer": user,
             "os_user": os_user(),
             "groups": groups,
@@ -421,5 +452,36 @@ pub fn review(run: Option<&str>, decision: ReviewDecision, note: &str) -> Result
         decision.as_str(),
         dir.display()
     );
+    // The record entry reaches the server with the next push, as the record's word; the
+    // API call makes it the signed-in reviewer's. A token that may not review this run
+    // (the delegator's own, on their machine) is refused there: the entry still goes.
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if let Some(Ok(server)) = mandate_project::remote::configured(&project) {
+        use mandate_project::outbox::Delivery;
+        match mandate_project::remote::review(
+            &server,
+            &project.records_dir(),
+            &run_id,
+            &review_id,
+            decision.as_str(),
+            note,
+        ) {
+            Delivery::Sent(_) => println!(
+                "the team server {} has the review, as this token's user",
+                server.url
+            ),
+            Delivery::Queued(reason) => println!(
+                "the team server cannot take the review yet ({reason}); it is kept and sent by \
+                 the next push, and the record entry goes with the run"
+            ),
+            Delivery::Refused(reason) => println!(
+                "note: {reason}. The review is in the run's record and reaches the server with \
+                 the next push, shown there as the record's word"
+            ),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -159,6 +159,9 @@ pub fn start(contract_path: &Path, as_json: bool) -> Result<ExitCode> {
             "project": project.policy.records.project,
             "os_user": os_user(),
             "mode": project.engine(None)?.mode().to_string(),
+            // The registry this run is judged under (`[mcp.servers]` of the policy and
+            // the organisation's): the team server shows what the repositories register.
+            "mcp_servers": serde_json::to_value(project.engine(None)?.registry())?,
         }),
     )?;
     let state = RunState {
@@ -329,6 +332,14 @@ pub fn status(as_json: bool) -> Result<ExitCode> {
             Some(problem) => println!("server:   {url}: PROBLEM: {problem}"),
             None => println!("server:   {url}"),
         }
+        let waiting = crate::push::waiting_lines(&project.records_dir());
+        for line in &waiting {
+            println!("          {line}");
+        }
+        if !mandate_project::outbox::waiting(&project.records_dir()).is_empty() {
+            // Retried in the background, as the hook does after it records.
+            mandate_project::remote::recorded(&project);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -359,8 +370,20 @@ fn status_json() -> Result<ExitCode> {
     } else {
         "active"
     };
-    let server = mandate_project::remote::server_url(&project)
-        .map(|url| json!({"url": url, "problem": mandate_project::remote::link_problem(&project)}));
+    let server = mandate_project::remote::server_url(&project).map(|url| {
+        let records = project.records_dir();
+        let changes = |list: Vec<mandate_project::outbox::Change>| -> Vec<Value> {
+            list.into_iter()
+                .map(|c| {
+                    json!({"what": c.what, "made_at": c.made_at, "attempts": c.attempts,
+                                "last_error": c.last_error})
+                })
+                .collect()
+        };
+        json!({"url": url, "problem": mandate_project::remote::link_problem(&project),
+               "waiting": changes(mandate_project::outbox::waiting(&records)),
+               "refused": changes(mandate_project::outbox::refused(&records))})
+    });
     let answer = json!({
         "run": state.run_id,
         "task": state.task_id,

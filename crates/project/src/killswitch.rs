@@ -296,6 +296,37 @@ pub fn parse_target(raw: &str, servers: &BTreeMap<String, Vec<String>>) -> Resul
     }
 }
 
+/// Append a `killswitch` event to the record of every active run of this record store,
+/// so a reviewer of any of them sees when the box changed under it. Returns the runs
+/// written and the failures.
+pub fn record_in_active_runs(
+    records_dir: &Path,
+    event: &serde_json::Value,
+) -> (Vec<String>, Vec<String>) {
+    let mut written = Vec::new();
+    let mut failed = Vec::new();
+    let Ok(workspaces) = std::fs::read_dir(records_dir.join("workspaces")) else {
+        return (written, failed);
+    };
+    for workspace in workspaces.flatten() {
+        let active = crate::ActiveRun::new(&workspace.path());
+        let Ok(Some(state)) = active.load() else {
+            continue;
+        };
+        if state.finished {
+            continue;
+        }
+        match crate::recorder::append_event(&state.run_dir, event.clone()) {
+            Ok(_) => written.push(state.run_id.clone()),
+            Err(error) => failed.push(format!(
+                "could not write the kill-switch change into run {}: {error}",
+                state.run_id
+            )),
+        }
+    }
+    (written, failed)
+}
+
 pub(crate) fn lock(path: &Path) -> Result<File, ProjectError> {
     let file = OpenOptions::new()
         .create(true)

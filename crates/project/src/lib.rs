@@ -36,6 +36,7 @@ pub mod killswitch;
 pub mod marks;
 pub mod mcp_config;
 pub mod mcp_pins;
+pub mod outbox;
 pub mod parsed;
 pub mod recorder;
 pub mod records;

@@ -199,11 +199,22 @@ impl Server {
         };
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()
-            .map_err(|error| format!("cannot resolve {}: {error}", self.host))?
+            .map_err(|error| {
+                format!(
+                    "{} is unreachable: its host name `{}` does not resolve ({error}); check \
+                     `records.server` and this machine's DNS",
+                    self.url, self.host
+                )
+            })?
             .next()
-            .ok_or_else(|| format!("cannot resolve {}", self.host))?;
+            .ok_or_else(|| {
+                format!(
+                    "{} is unreachable: its host name `{}` resolves to no address",
+                    self.url, self.host
+                )
+            })?;
         let tcp = TcpStream::connect_timeout(&addr, left()?)
-            .map_err(|error| format!("cannot reach {}: {error}", self.url))?;
+            .map_err(|error| self.connect_error(&error, timeout))?;
         tcp.set_nodelay(true).map_err(|error| error.to_string())?;
         // The socket's timeouts are moved to what is left before every read and write,
         // so a server that trickles cannot stretch the exchange past `timeout`.
@@ -282,6 +293,25 @@ impl Server {
             }
         }
         parse_response(&raw).ok_or_else(|| format!("{} sent a malformed response", self.url))
+    }
+
+    /// Why a connection could not be made, in words that say what to do.
+    fn connect_error(&self, error: &std::io::Error, timeout: Duration) -> String {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::ConnectionRefused => format!(
+                "connection refused by {}: nothing is listening there (the team server is not \
+                 running, or `records.server` names the wrong port)",
+                self.url
+            ),
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => format!(
+                "{} is unreachable: no answer to the connection within {} ms (the machine is \
+                 down, or a network or firewall between here and there drops the traffic)",
+                self.url,
+                timeout.as_millis()
+            ),
+            _ => format!("{} is unreachable: {error}", self.url),
+        }
     }
 
     /// The TLS session over `tcp`: the server's certificate must chain to the
@@ -611,11 +641,21 @@ pub struct PushReport {
     pub entries: u64,
     pub checkpoints: u64,
     pub errors: Vec<String>,
+    /// Changes from the outbox the server took in this round.
+    #[serde(default)]
+    pub changes_sent: usize,
+    /// Changes still waiting in the outbox.
+    #[serde(default)]
+    pub changes_waiting: usize,
 }
 
 impl PushReport {
     pub fn nothing_new(&self) -> bool {
-        self.entries == 0 && self.checkpoints == 0 && self.errors.is_empty()
+        self.entries == 0
+            && self.checkpoints == 0
+            && self.changes_sent == 0
+            && self.changes_waiting == 0
+            && self.errors.is_empty()
     }
 }
 
@@ -653,6 +693,7 @@ pub fn push_all_checked(server: &Server, records_dir: &Path, reconcile_now: bool
     }
     let runs = crate::records::list_runs(records_dir);
     if runs.is_empty() {
+        drain_outbox(server, records_dir, &mut report);
         return report;
     }
     // The recorder's key signs the checkpoints; it is created at the first checkpoint,
@@ -662,6 +703,7 @@ pub fn push_all_checked(server: &Server, records_dir: &Path, reconcile_now: bool
         Ok(key) => key,
         Err(error) => {
             report.errors.push(format!("the signing key: {error}"));
+            drain_outbox(server, records_dir, &mut report);
             return report;
         }
     };
@@ -700,7 +742,23 @@ pub fn push_all_checked(server: &Server, records_dir: &Path, reconcile_now: bool
     {
         report.errors.push(error.to_string());
     }
+    drain_outbox(server, records_dir, &mut report);
     report
+}
+
+/// After the records (a review or a decision is about a run the server must hold), the
+/// changes waiting in the outbox.
+fn drain_outbox(server: &Server, records_dir: &Path, report: &mut PushReport) {
+    let drained = crate::outbox::drain(server, records_dir);
+    report.changes_sent = drained.sent;
+    report.changes_waiting = drained.waiting;
+    report.errors.extend(drained.refused);
+    if let Some(reason) = drained.blocked_by {
+        report.errors.push(format!(
+            "{} change(s) made on this machine wait for the team server: {reason}",
+            drained.waiting
+        ));
+    }
 }
 
 fn checkpoint_sizes(run_dir: &Path) -> Vec<u64> {
@@ -977,6 +1035,25 @@ pub struct SyncCache {
     /// The last failure, if the last ask failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The kill list as of `answered_at`, with who switched each target off, when and
+    /// why (what `mandate disabled` shows).
+    #[serde(default)]
+    pub killed_by: Vec<ServerKill>,
+    /// The server's clock at its last answer: the next ask wants reviews made since.
+    #[serde(default)]
+    pub server_time: Option<String>,
+}
+
+/// A target on the team server's kill list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerKill {
+    pub target: String,
+    #[serde(default)]
+    pub by: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub since: String,
 }
 
 pub fn sync_cache_path(records_dir: &Path) -> PathBuf {
@@ -1066,7 +1143,11 @@ pub fn sync(
                 .collect()
         })
         .unwrap_or_default();
-    let path = format!("/api/v1/sync?approvals={}", pending.join(","));
+    let path = format!(
+        "/api/v1/sync?approvals={}&reviews_since={}",
+        pending.join(","),
+        cache.server_time.as_deref().unwrap_or("")
+    );
     let answer = server.exchange("GET", &path, None, timeout, MAX_SYNC_BYTES);
     // The next ask waits a full period after this one ended, however long it took:
     // a slow server costs at most one deadline per period.
@@ -1074,18 +1155,34 @@ pub fn sync(
     match answer {
         Ok(response) if response.status == 200 => {
             let reply = response.json();
+            let had_answer = cache.answered_at != 0;
             cache.answered_at = now;
             cache.error = None;
-            cache.killed = reply
+            let killed_by: Vec<ServerKill> = reply
                 .get("killed")
                 .and_then(Value::as_array)
                 .map(|list| {
                     list.iter()
-                        .filter_map(|k| k.get("target").and_then(Value::as_str))
-                        .map(str::to_string)
+                        .filter_map(|k| serde_json::from_value(k.clone()).ok())
                         .collect()
                 })
                 .unwrap_or_default();
+            if had_answer {
+                record_kill_changes(records_dir, &cache.killed_by, &killed_by);
+            }
+            cache.killed = killed_by.iter().map(|k| k.target.clone()).collect();
+            cache.killed_by = killed_by;
+            if let Some(time) = reply.get("time").and_then(Value::as_str) {
+                cache.server_time = Some(time.to_string());
+            }
+            for review in reply
+                .get("reviews")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                apply_review(records_dir, review);
+            }
             for decision in reply
                 .get("approvals")
                 .and_then(Value::as_array)
@@ -1102,6 +1199,106 @@ pub fn sync(
     }
     write_sync_cache(records_dir, &cache);
     cache
+}
+
+/// Kill-switch changes made on the server, written into the record of every active run
+/// here, as a change made on this machine is: the record shows when the box moved.
+fn record_kill_changes(records_dir: &Path, before: &[ServerKill], after: &[ServerKill]) {
+    let mut changes = Vec::new();
+    for kill in after {
+        if !before.iter().any(|k| k.target == kill.target) {
+            changes.push(("disable", kill.clone()));
+        }
+    }
+    for kill in before {
+        if !after.iter().any(|k| k.target == kill.target) {
+            changes.push(("enable", kill.clone()));
+        }
+    }
+    for (action, kill) in changes {
+        let event = json!({
+            "type": "killswitch",
+            "action": action,
+            "target": kill.target,
+            "by": if action == "disable" { kill.by.as_str() } else { "" },
+            "reason": if action == "disable" { kill.reason.as_str() } else { "" },
+            "since": kill.since,
+            "source": "team server",
+        });
+        let _ = crate::killswitch::record_in_active_runs(records_dir, &event);
+    }
+}
+
+/// A review a reviewer made on the server, of a run of this machine: written into the
+/// run's record here (once: its id is looked for first), so `mandate record show` says
+/// what the server's pages say. The server knows it was the signed-in reviewer.
+fn apply_review(records_dir: &Path, review: &Value) {
+    let text = |key: &str| review.get(key).and_then(Value::as_str).unwrap_or("");
+    let (id, run_id) = (text("id"), text("run_id"));
+    let valid_run = !run_id.is_empty()
+        && !run_id.starts_with('.')
+        && run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if id.is_empty() || !valid_run {
+        return;
+    }
+    let run_dir = records_dir.join("runs").join(run_id);
+    if !run_dir.join(mandate_record::LOG_FILE).is_file() {
+        return;
+    }
+    let known = crate::records::read_events(&run_dir)
+        .map(|events| {
+            events.iter().any(|e| {
+                e.get("type").and_then(Value::as_str) == Some("review")
+                    && e.get("review_id").and_then(Value::as_str) == Some(id)
+            })
+        })
+        .unwrap_or(true);
+    if known {
+        return;
+    }
+    let _ = crate::recorder::append_event(
+        &run_dir,
+        json!({
+            "type": "review",
+            "review_id": id,
+            "reviewer": text("reviewer"),
+            "decision": text("decision"),
+            "note": text("note"),
+            "reviewed_at": text("created_at"),
+            "source": "team server",
+        }),
+    );
+}
+
+/// A fresh review id (`r-` and 32 hex digits): the record entry and the API call carry
+/// the same one, so the server holds one review.
+pub fn new_review_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness: time and process make it unique enough for a label.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        return format!("r-{nanos:x}-{:x}", std::process::id());
+    }
+    format!(
+        "r-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// This machine and record store, as the team server lists them (`host:records dir`).
+pub fn machine_name(records_dir: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this machine".to_string());
+    format!("{host}:{}", records_dir.display())
 }
 
 /// Write one server decision into the local store, if the request is still pending
@@ -1148,71 +1345,129 @@ fn apply_decision(approvals: &Approvals, decision: &Value) {
     });
 }
 
-/// `mandate disable` / `enable` with `records.server`: the server's kill list is the one
-/// every hook follows, so the switch is pulled there (as the token's user, whose role the
-/// server checks). Returns the targets off afterwards.
+/// `mandate disable` / `enable` with `records.server`, for the organisation's kill list
+/// (every machine's hooks follow it): pulled as the token's user, whose role and place
+/// in the team policy's `kill_switch` the server checks. Kept in the outbox while the
+/// server cannot be reached.
 pub fn switch(
     server: &Server,
+    records_dir: &Path,
     action: &str,
     target: &str,
     reason: &str,
-) -> Result<Vec<String>, String> {
+) -> crate::outbox::Delivery {
     let body = json!({"action": action, "target": target, "reason": reason});
-    let response = server.request(
-        "POST",
-        "/api/v1/killswitch",
-        Some(&body),
-        Duration::from_secs(10),
-    )?;
-    if response.status != 200 {
-        return Err(format!(
-            "the team server refused ({}): {}",
-            response.status,
-            response.error()
-        ));
-    }
-    Ok(response
-        .json()
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.get("target").and_then(Value::as_str).map(str::to_string))
-        .collect())
+    crate::outbox::deliver(
+        server,
+        records_dir,
+        crate::outbox::Change::new(
+            &format!("the organisation-wide {action} of `{target}`"),
+            "POST",
+            "/api/v1/killswitch",
+            body,
+        ),
+    )
+}
+
+/// A kill-switch change made on this machine, reported to the server (any token may
+/// report its own machine's changes; they are listed apart from the organisation's
+/// list). Kept in the outbox while the server cannot be reached.
+pub fn report_machine_kill(
+    server: &Server,
+    records_dir: &Path,
+    entry: &crate::killswitch::Entry,
+) -> crate::outbox::Delivery {
+    let body = json!({
+        "machine": machine_name(records_dir),
+        "action": entry.action.as_str(),
+        "target": entry.target,
+        "by": entry.by,
+        "reason": entry.reason,
+        "time": entry.time,
+    });
+    crate::outbox::deliver(
+        server,
+        records_dir,
+        crate::outbox::Change::new(
+            &format!(
+                "this machine's {} of `{}`",
+                entry.action.as_str(),
+                entry.target
+            ),
+            "POST",
+            "/api/v1/killswitch/machine",
+            body,
+        ),
+    )
+}
+
+/// A reviewer's decision on one held call: the request, and the run and call it covers.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'a> {
+    pub id: &'a str,
+    pub run_id: &'a str,
+    pub digest: &'a str,
+    pub approve: bool,
+    pub for_run: bool,
+    pub note: &'a str,
 }
 
 /// `mandate approve` / `deny` with `records.server`: decide on the server, which checks
-/// that the token's user is a named reviewer; hooks learn of it on their next ask.
-pub fn decide(
-    server: &Server,
-    request: &crate::approvals::Request,
-    approve: bool,
-    for_run: bool,
-    note: &str,
-) -> Result<(), String> {
-    let id = &request.id;
+/// that the token's user is a named reviewer; hooks learn of it on their next ask. Kept
+/// in the outbox while the server cannot be reached.
+pub fn decide(server: &Server, records_dir: &Path, d: &Decision<'_>) -> crate::outbox::Delivery {
+    let Decision {
+        id,
+        run_id,
+        digest,
+        approve,
+        for_run,
+        note,
+    } = *d;
     // The decision names the run and the call it covers; the server checks both.
     let body = json!({
-        "run_id": request.run_id,
-        "digest": request.digest,
+        "run_id": run_id,
+        "digest": digest,
         "decision": if approve { "approve" } else { "deny" },
         "for_run": if for_run { "true" } else { "false" },
         "note": note,
     });
-    let response = server.request(
-        "POST",
-        &format!("/api/v1/approvals/{id}"),
-        Some(&body),
-        Duration::from_secs(10),
-    )?;
-    if response.status == 200 {
-        Ok(())
-    } else {
-        Err(format!(
-            "the team server refused ({}): {}",
-            response.status,
-            response.error()
-        ))
-    }
+    crate::outbox::deliver(
+        server,
+        records_dir,
+        crate::outbox::Change::new(
+            &format!(
+                "the decision `{}` on approval request {id}",
+                if approve { "approve" } else { "deny" }
+            ),
+            "POST",
+            &format!("/api/v1/approvals/{id}"),
+            body,
+        ),
+    )
+}
+
+/// `mandate review` with `records.server`: the review, under the id the record carries,
+/// as the token's user (the server checks they review the run's project and did not
+/// delegate it). Kept in the outbox while the server cannot be reached.
+pub fn review(
+    server: &Server,
+    records_dir: &Path,
+    run_id: &str,
+    review_id: &str,
+    decision: &str,
+    note: &str,
+) -> crate::outbox::Delivery {
+    crate::outbox::deliver(
+        server,
+        records_dir,
+        crate::outbox::Change::new(
+            &format!("the review `{decision}` of run {run_id}"),
+            "POST",
+            &format!("/api/v1/runs/{run_id}/reviews"),
+            json!({"id": review_id, "decision": decision, "note": note}),
+        ),
+    )
 }
 
 /// The records directory a path names, `~` expanded (for `mandate push --records-dir`).

@@ -672,15 +672,11 @@ pub fn build(entries: &[Entry], verification: Option<&VerifyReport>) -> ReviewPa
             }
             "run.stopped" => {
                 p.summary.stop = Some(format!("{}: {}", s(v, "rule"), s(v, "reason")));
-                p.status.state = "stopped".into();
+                p.status.state = status_after(&p.status.state, v).into();
                 p.status.notes.push(witnessed(i, format!("run stopped by rule {}: {}", s(v, "rule"), s(v, "reason")), v.clone()));
             }
             "run.finish" => {
-                let complete = v.get("complete").and_then(Value::as_bool).unwrap_or(false);
-                // A stopped run stays "stopped": that is what the reviewer must see first.
-                if p.status.state != "stopped" {
-                    p.status.state = if complete { "finished" } else { "incomplete" }.into();
-                }
+                p.status.state = status_after(&p.status.state, v).into();
                 p.status.missing_evidence = strings(v.get("missing"));
                 evidence_decided = true;
             }
@@ -1171,4 +1167,29 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// The packet as pretty JSON.
 pub fn render_json(p: &ReviewPacket) -> String {
     serde_json::to_string_pretty(p).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// A run's status after one more of its events: `open` until it is stopped or finished;
+/// `run.stopped` makes it "stopped", and a stopped run stays "stopped" when it is later
+/// finished (that is what a reviewer must see first); `run.finish` makes an open run
+/// "finished", or "incomplete" when evidence was missing. The packet, `mandate record
+/// list` and the team server all fold a run's events through this one function, so
+/// they never show a run differently.
+pub fn status_after<'a>(current: &'a str, event: &Value) -> &'a str {
+    let current = if current.is_empty() { "open" } else { current };
+    match event.get("type").and_then(Value::as_str) {
+        Some("run.stopped") => "stopped",
+        Some("run.finish") if current != "stopped" => {
+            if event
+                .get("complete")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                "finished"
+            } else {
+                "incomplete"
+            }
+        }
+        _ => current,
+    }
 }

@@ -13,6 +13,7 @@
 //! | `GET /api/v1/approvals?status=` | any token | approval requests of runs the caller reads |
 //! | `POST /api/v1/approvals/{id}` | a member of the request's reviewer group in the team policy | `{run_id, digest, decision: approve\|deny, for_run, note}`: the run and the digest of the call must be the request's |
 //! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
+//! | `POST /api/v1/killswitch/machine`, `GET …/machines` | any token / any | a change `mandate disable`/`enable` made on the caller's machine, `{machine, action, target, by, reason, time}`: in force there, not on the organisation's list |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
 //! | `GET /api/v1/metrics?project=&since=` | admin | the figures of `mandate metrics` over every machine's runs ([`crate::report`]; the organisation's at most every 30 s per process) |
@@ -57,6 +58,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/approvals", get(api_approvals))
         .route("/api/v1/approvals/{id}", post(api_decide))
         .route("/api/v1/killswitch", get(api_killed).post(api_kill))
+        .route("/api/v1/killswitch/machine", post(api_machine_kill))
+        .route("/api/v1/killswitch/machines", get(api_machine_kills))
         .route("/api/v1/registry", get(api_registry).post(api_register))
         .route("/api/v1/sync", get(api_sync))
         .route("/api/v1/metrics", get(api_metrics))
@@ -253,32 +256,55 @@ pub async fn entries(
         .collect::<Result<_, _>>()?)
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Review {
+    /// The review's id: the server's, or the one `mandate review` wrote into the record.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub run_id: String,
     pub reviewer: String,
     pub decision: String,
     pub note: String,
     pub created_at: String,
+    /// `server`: made here by the signed-in reviewer; `record`: written into the run's
+    /// record on a machine, whose word the reviewer's name is.
+    #[serde(default)]
+    pub via: String,
+}
+
+const REVIEW_COLUMNS: &str = "id, run_id, reviewer, decision, note, created_at, via";
+
+fn review_row(row: &AnyRow) -> Result<Review, sqlx::Error> {
+    Ok(Review {
+        id: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        reviewer: row.try_get(2)?,
+        decision: row.try_get(3)?,
+        note: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        via: row.try_get(6)?,
+    })
 }
 
 pub async fn reviews(db: &Db, run_id: &str) -> Result<Vec<Review>, ServerError> {
-    let rows = sqlx::query(
-        "SELECT reviewer, decision, note, created_at FROM reviews WHERE run_id = $1 \
-         ORDER BY created_at",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews WHERE run_id = $1 ORDER BY created_at, id"
+    ))
     .bind(run_id)
     .fetch_all(&db.pool)
     .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(Review {
-            reviewer: row.try_get(0)?,
-            decision: row.try_get(1)?,
-            note: row.try_get(2)?,
-            created_at: row.try_get(3)?,
-        });
-    }
-    Ok(out)
+    Ok(rows.iter().map(review_row).collect::<Result<_, _>>()?)
+}
+
+/// A review id a machine chose (`mandate review` writes it into the record and sends it
+/// here, so both name one review): `r-` and up to 64 letters, digits or `-`.
+pub fn valid_review_id(id: &str) -> bool {
+    id.strip_prefix("r-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 64
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
 }
 
 async fn api_runs(
@@ -352,6 +378,9 @@ pub struct ReviewForm {
     pub decision: String,
     #[serde(default)]
     pub note: String,
+    /// The id the machine wrote into the record with the same review, if any.
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 pub async fn record_review(
@@ -360,7 +389,10 @@ pub async fn record_review(
     run_id: &str,
     form: &ReviewForm,
 ) -> Result<Review, ServerError> {
-    who.require(who.may_review(), "review runs")?;
+    who.require(
+        who.may_review(),
+        "review runs (a reviewer's or an admin's token)",
+    )?;
     let run = readable_run(db, who, run_id).await?;
     let policy = team::current(db).await?.policy;
     let reviews_project = run.project.as_deref().is_some_and(|p| {
@@ -396,24 +428,81 @@ pub async fn record_review(
             who.email
         )));
     }
+    let id = match form
+        .id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    {
+        Some(id) if valid_review_id(id) => id.to_string(),
+        Some(id) => {
+            return Err(ServerError::BadRequest(format!(
+                "`{id}` is not a review id (`r-` and up to 64 letters, digits or `-`)"
+            )));
+        }
+        None => random_id("r-")?,
+    };
     let review = Review {
+        id: id.clone(),
+        run_id: run_id.to_string(),
         reviewer: who.email.clone(),
         decision: form.decision.clone(),
         note: form.note.trim().to_string(),
         created_at: now(),
+        via: "server".to_string(),
     };
-    sqlx::query(
-        "INSERT INTO reviews (id, run_id, reviewer, decision, note, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(random_id("r-")?)
-    .bind(run_id)
-    .bind(&review.reviewer)
-    .bind(&review.decision)
-    .bind(&review.note)
-    .bind(&review.created_at)
-    .execute(&db.pool)
-    .await?;
+    // The same review may have come first as a record entry (pushed before the machine
+    // could reach the API): the signed-in reviewer confirms it, and their name is the one
+    // kept. An id held by another run's review is refused.
+    let held = sqlx::query("SELECT run_id, via FROM reviews WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match held {
+        Some(row) => {
+            let (held_run, via): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if held_run != run_id {
+                return Err(ServerError::Conflict {
+                    message: format!("review id `{id}` belongs to another run"),
+                    have: None,
+                });
+            }
+            if via == "server" {
+                // Sent again (an outbox retry whose first answer was lost): done.
+                let row = sqlx::query(&format!(
+                    "SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = $1"
+                ))
+                .bind(&id)
+                .fetch_one(&db.pool)
+                .await?;
+                return Ok(review_row(&row)?);
+            }
+            sqlx::query(
+                "UPDATE reviews SET reviewer = $2, decision = $3, note = $4, via = 'server' \
+                 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(&review.reviewer)
+            .bind(&review.decision)
+            .bind(&review.note)
+            .execute(&db.pool)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO reviews (id, run_id, reviewer, decision, note, created_at, via) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'server')",
+            )
+            .bind(&id)
+            .bind(run_id)
+            .bind(&review.reviewer)
+            .bind(&review.decision)
+            .bind(&review.note)
+            .bind(&review.created_at)
+            .execute(&db.pool)
+            .await?;
+        }
+    }
     audit::append(
         db,
         &who.email,
@@ -458,10 +547,15 @@ pub struct Approval {
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub note: Option<String>,
+    /// `server`: decided here by the signed-in reviewer; `record`: decided on a machine
+    /// (`mandate approve` there) and known from its pushed record.
+    #[serde(default)]
+    pub decided_via: Option<String>,
 }
 
 const APPROVAL_COLUMNS: &str = "id, run_id, tool, input, grp, reviewers, rule, reason, \
-    delegated_by, requested_at, status, for_run, decided_by, decided_at, note, digest, preview";
+    delegated_by, requested_at, status, for_run, decided_by, decided_at, note, digest, preview, \
+    decided_via";
 
 fn approval(row: &AnyRow) -> Result<Approval, sqlx::Error> {
     let reviewers: String = row.try_get(5)?;
@@ -483,6 +577,7 @@ fn approval(row: &AnyRow) -> Result<Approval, sqlx::Error> {
         note: row.try_get(14)?,
         digest: row.try_get(15)?,
         preview: row.try_get(16)?,
+        decided_via: row.try_get(17)?,
     })
 }
 
@@ -551,7 +646,10 @@ pub async fn decide(
     id: &str,
     form: &DecideForm,
 ) -> Result<Approval, ServerError> {
-    who.require(who.may_review(), "decide approval requests")?;
+    who.require(
+        who.may_review(),
+        "decide approval requests (a reviewer's or an admin's token)",
+    )?;
     let status = match form.decision.as_str() {
         "approve" => "approved",
         "deny" => "denied",
@@ -612,7 +710,7 @@ pub async fn decide(
     let note = form.note.trim();
     let changed = sqlx::query(
         "UPDATE approvals SET status = $2, for_run = $3, decided_by = $4, decided_at = $5, \
-         note = $6 WHERE id = $1 AND status = 'pending'",
+         note = $6, decided_via = 'server' WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(status)
@@ -703,7 +801,12 @@ pub fn valid_target(target: &str) -> bool {
 }
 
 pub async fn switch(db: &Db, who: &Caller, form: &KillForm) -> Result<Vec<Killed>, ServerError> {
-    who.require(who.may_kill(), "use the kill switch")?;
+    who.require(
+        who.may_kill(),
+        "set the organisation's kill list (a security or admin token whose user the team \
+         policy's `kill_switch` names; an admin issues such tokens). A change made on one \
+         machine is reported with POST /api/v1/killswitch/machine instead",
+    )?;
     if who.role != Role::Admin {
         let policy = team::current(db).await?.policy;
         if !policy.kill_switch.iter().any(|e| e == &who.email) {
@@ -787,7 +890,135 @@ async fn api_kill(
     Ok(Json(switch(&state.db, &who, &form).await?))
 }
 
-/// One vetted MCP server.
+/// A kill-switch change made on one machine, as the machine reported it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MachineKill {
+    /// The reporting token's user (set by the server).
+    #[serde(default)]
+    pub owner: String,
+    /// The machine and record store it holds on (`host:records dir`).
+    pub machine: String,
+    pub action: String,
+    pub target: String,
+    /// Who the machine says switched it (its `authority.kill_switch` identity).
+    #[serde(default)]
+    pub by: String,
+    #[serde(default)]
+    pub reason: String,
+    /// When the machine says it happened.
+    #[serde(default)]
+    pub time: String,
+    #[serde(default)]
+    pub received_at: String,
+}
+
+/// Targets switched off on machines, newest report per machine and target.
+pub async fn machine_kills(db: &Db) -> Result<Vec<MachineKill>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT owner, machine, target, action, by_user, reason, time, received_at \
+         FROM machine_kills WHERE action = 'disable' ORDER BY target, owner, machine",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(MachineKill {
+            owner: row.try_get(0)?,
+            machine: row.try_get(1)?,
+            target: row.try_get(2)?,
+            action: row.try_get(3)?,
+            by: row.try_get(4)?,
+            reason: row.try_get(5)?,
+            time: row.try_get(6)?,
+            received_at: row.try_get(7)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Any signed-in machine reports its own kill-switch changes: who switched what there is
+/// the machine's word (its policy's `authority.kill_switch` let them), kept under the
+/// token's user and apart from the organisation's list, which only a kill-switch holder
+/// sets. Reports arrive in order per machine; an older one never undoes a newer one.
+pub async fn report_machine_kill(
+    db: &Db,
+    who: &Caller,
+    report: &MachineKill,
+) -> Result<(), ServerError> {
+    let target = report.target.trim();
+    if !valid_target(target) {
+        return Err(ServerError::BadRequest(format!(
+            "`{target}` is not a kill-switch target"
+        )));
+    }
+    if !matches!(report.action.as_str(), "disable" | "enable") {
+        return Err(ServerError::BadRequest(format!(
+            "`{}` is not a kill-switch action: use disable or enable",
+            report.action
+        )));
+    }
+    let machine = report.machine.trim();
+    if machine.is_empty() || machine.len() > 300 {
+        return Err(ServerError::BadRequest(
+            "name the machine (`host:records dir`, at most 300 characters)".to_string(),
+        ));
+    }
+    let time = if report.time.trim().is_empty() {
+        now()
+    } else {
+        report.time.trim().to_string()
+    };
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO machine_kills (owner, machine, target, action, by_user, reason, time, \
+         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (owner, machine, target) DO UPDATE SET action = excluded.action, \
+         by_user = excluded.by_user, reason = excluded.reason, time = excluded.time, \
+         received_at = excluded.received_at WHERE machine_kills.time <= excluded.time",
+    )
+    .bind(&who.email)
+    .bind(machine)
+    .bind(target)
+    .bind(&report.action)
+    .bind(report.by.trim())
+    .bind(report.reason.trim())
+    .bind(&time)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    audit::append_in(
+        &mut tx,
+        &who.email,
+        &format!("killswitch.machine.{}", report.action),
+        target,
+        json!({"machine": machine, "by": report.by.trim(), "reason": report.reason.trim(),
+               "time": time}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn api_machine_kill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Vec<MachineKill>> {
+    let who = caller(&state.db, &headers).await?;
+    let report: MachineKill = parse(&body)?;
+    report_machine_kill(&state.db, &who, &report).await?;
+    Ok(Json(machine_kills(&state.db).await?))
+}
+
+async fn api_machine_kills(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Vec<MachineKill>> {
+    caller(&state.db, &headers).await?;
+    Ok(Json(machine_kills(&state.db).await?))
+}
+
+/// One MCP server: vetted here by security, or registered in a project's mandate.toml.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Registered {
     pub name: String,
@@ -799,6 +1030,101 @@ pub struct Registered {
     pub updated_by: String,
     #[serde(default)]
     pub updated_at: String,
+    /// `team server` (edited here) or `mandate.toml` (a project's `[mcp.servers]`, as
+    /// its newest pushed run started under it).
+    #[serde(default = "team_server")]
+    pub source: String,
+    /// The project whose mandate.toml registers it.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Tool name to class (`read` / `write`), as mandate.toml lists them.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, String>,
+    /// The reviewer group mandate.toml names for write-class calls.
+    #[serde(default)]
+    pub approval: Option<String>,
+    /// Switched off in mandate.toml (`disabled = true`).
+    #[serde(default)]
+    pub disabled: bool,
+    /// The run whose start carried the mandate.toml entry.
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+fn team_server() -> String {
+    "team server".to_string()
+}
+
+/// What the projects' mandate.toml files register, as their newest pushed runs carried
+/// them.
+pub async fn declared(db: &Db) -> Result<Vec<Registered>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT project, name, body, run_id, declared_by, seen_at FROM declared_mcp \
+         ORDER BY name, project",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let body: String = row.try_get(2)?;
+        let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let tools: std::collections::BTreeMap<String, String> = body
+            .get("tools")
+            .and_then(Value::as_object)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|(name, spec)| {
+                        let class = spec
+                            .as_str()
+                            .or_else(|| spec.get("class").and_then(Value::as_str))
+                            .unwrap_or("write");
+                        (name.clone(), class.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let access = if tools.values().any(|c| c != "read") {
+            "write"
+        } else {
+            "read"
+        };
+        out.push(Registered {
+            name: row.try_get(1)?,
+            owner: text("owner"),
+            purpose: text("purpose"),
+            data: text("data"),
+            access: access.to_string(),
+            updated_by: row.try_get(4)?,
+            updated_at: row.try_get(5)?,
+            source: "mandate.toml".to_string(),
+            project: Some(row.try_get(0)?),
+            tools,
+            approval: body
+                .get("approval")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            disabled: body
+                .get("disabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            run_id: Some(row.try_get(3)?),
+        });
+    }
+    Ok(out)
+}
+
+/// Security's registry and what the projects' mandate.toml files register, side by side.
+pub async fn full_registry(db: &Db) -> Result<Vec<Registered>, ServerError> {
+    let mut all = registry(db).await?;
+    all.extend(declared(db).await?);
+    Ok(all)
 }
 
 pub async fn registry(db: &Db) -> Result<Vec<Registered>, ServerError> {
@@ -818,6 +1144,12 @@ pub async fn registry(db: &Db) -> Result<Vec<Registered>, ServerError> {
             access: row.try_get(4)?,
             updated_by: row.try_get(5)?,
             updated_at: row.try_get(6)?,
+            source: team_server(),
+            project: None,
+            tools: Default::default(),
+            approval: None,
+            disabled: false,
+            run_id: None,
         });
     }
     Ok(out)
@@ -876,7 +1208,7 @@ async fn api_registry(
     headers: HeaderMap,
 ) -> ApiResult<Vec<Registered>> {
     caller(&state.db, &headers).await?;
-    Ok(Json(registry(&state.db).await?))
+    Ok(Json(full_registry(&state.db).await?))
 }
 
 async fn api_register(
@@ -887,21 +1219,28 @@ async fn api_register(
     let who = caller(&state.db, &headers).await?;
     let entry: Registered = parse(&body)?;
     register(&state.db, &who, &entry).await?;
-    Ok(Json(registry(&state.db).await?))
+    Ok(Json(full_registry(&state.db).await?))
 }
 
 #[derive(Deserialize)]
 struct SyncQuery {
     #[serde(default)]
     approvals: Option<String>,
+    /// Reviews made here since this time (the `time` of the caller's last answer).
+    #[serde(default)]
+    reviews_since: Option<String>,
 }
 
-/// What a hook caches: the kill list, and decisions on the requests it asks about.
+/// What a hook caches: the kill list, and decisions on the requests it asks about; and
+/// reviews reviewers made here of the caller's own runs, which the machine writes into
+/// its copy of the record.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sync {
     pub time: String,
     pub killed: Vec<Killed>,
     pub approvals: Vec<Approval>,
+    #[serde(default)]
+    pub reviews: Vec<Review>,
 }
 
 async fn api_sync(
@@ -936,10 +1275,25 @@ async fn api_sync(
             approvals.push(approval(&row)?);
         }
     }
+    let time = now();
+    let mut reviews = Vec::new();
+    if let Some(since) = query.reviews_since.as_deref() {
+        let rows = sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews WHERE via = 'server' AND created_at >= $1 \
+             AND run_id IN (SELECT run_id FROM runs WHERE owner = $2) \
+             ORDER BY created_at, id LIMIT 200"
+        ))
+        .bind(since)
+        .bind(&who.email)
+        .fetch_all(&state.db.pool)
+        .await?;
+        reviews = rows.iter().map(review_row).collect::<Result<_, _>>()?;
+    }
     Ok(Json(Sync {
-        time: now(),
+        time,
         killed: killed(&state.db).await?,
         approvals,
+        reviews,
     }))
 }
 

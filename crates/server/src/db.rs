@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (5, "export", include_str!("../migrations/0005_export.sql")),
     (6, "events", include_str!("../migrations/0006_events.sql")),
+    (
+        7,
+        "one truth across machines",
+        include_str!("../migrations/0007_one_truth.sql"),
+    ),
 ];
 
 /// An open database.

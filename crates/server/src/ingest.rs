@@ -739,9 +739,18 @@ async fn derive(
     project: &str,
 ) -> Result<(), ServerError> {
     let mut inputs: HashMap<String, Value> = HashMap::new();
+    // The run's status moves by the record crate's one rule, as the packet's and the
+    // CLI's do: a stopped run stays "stopped" when it is finished afterwards.
+    let before: String = sqlx::query("SELECT status FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+    let mut status = before.clone();
     for entry in entries {
         let v = &entry.value;
         let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        status = mandate_record::packet::status_after(&status, v).to_string();
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "run.start" => {
                 if let Some(named) = text("project")
@@ -775,16 +784,14 @@ async fn derive(
                 .bind(text("mode"))
                 .execute(&mut **tx)
                 .await?;
+                if let Some(servers) = v.get("mcp_servers").and_then(Value::as_object) {
+                    declare_mcp(tx, run_id, project, servers).await?;
+                }
             }
             "tool.pre" => {
                 if let (Some(id), Some(input)) = (text("tool_use_id"), v.get("input")) {
                     inputs.insert(id, input.clone());
                 }
-            }
-            "run.stopped" => set_status(tx, run_id, "stopped").await?,
-            "run.finish" => {
-                let complete = v.get("complete").and_then(Value::as_bool).unwrap_or(false);
-                set_status(tx, run_id, if complete { "finished" } else { "incomplete" }).await?;
             }
             "approval.request" => {
                 let Some(id) = text("id") else { continue };
@@ -833,20 +840,109 @@ async fn derive(
                 .execute(&mut **tx)
                 .await?;
             }
-            "approval.used" => {
-                if let Some(id) = text("id") {
+            // A decision taken on a machine (`mandate approve` / `deny` there) and the
+            // hook's use of it: the record says who decided; the queue shows it, marked
+            // as the record's word. A decision the server already holds is kept.
+            "approval.granted" | "approval.denied" | "approval.used" => {
+                let Some(id) = text("id") else { continue };
+                let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+                let for_run = v.get("for_run").and_then(Value::as_bool).unwrap_or(false);
+                let decided = if kind == "approval.denied" {
+                    "denied"
+                } else {
+                    "approved"
+                };
+                // Pending here means the server never took a decision: the record's is
+                // the one that was made.
+                sqlx::query(
+                    "UPDATE approvals SET status = $3, for_run = $4, decided_by = $5, \
+                     decided_at = $6, note = $7, decided_via = 'record' \
+                     WHERE id = $1 AND run_id = $2 AND status = 'pending'",
+                )
+                .bind(&id)
+                .bind(run_id)
+                .bind(decided)
+                .bind(i64::from(for_run))
+                .bind(text("by"))
+                .bind(text("time"))
+                .bind(text("reason"))
+                .execute(&mut **tx)
+                .await?;
+                if kind == "approval.used" {
                     sqlx::query(
                         "UPDATE approvals SET status = 'used' WHERE id = $1 AND run_id = $2 \
                          AND status = 'approved' AND for_run = 0",
                     )
-                    .bind(id)
+                    .bind(&id)
                     .bind(run_id)
                     .execute(&mut **tx)
                     .await?;
                 }
             }
+            // A review written into the record (`mandate review` on the machine that
+            // holds the run, or a server review the machine's sync wrote back). The
+            // review's id ties it to the same review made through the API.
+            "review" => {
+                let decision = text("decision").unwrap_or_default();
+                if !matches!(decision.as_str(), "approve" | "reject" | "request-changes") {
+                    continue;
+                }
+                let id = text("review_id")
+                    .filter(|id| crate::api::valid_review_id(id))
+                    .unwrap_or_else(|| format!("rec-{run_id}-{}", entry.index));
+                sqlx::query(
+                    "INSERT INTO reviews (id, run_id, reviewer, decision, note, created_at, via) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'record') ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(run_id)
+                .bind(text("reviewer").unwrap_or_default())
+                .bind(&decision)
+                .bind(text("note").unwrap_or_default())
+                .bind(text("time").unwrap_or_else(now))
+                .execute(&mut **tx)
+                .await?;
+            }
             _ => {}
         }
+    }
+    if status != before {
+        set_status(tx, run_id, &status).await?;
+    }
+    Ok(())
+}
+
+/// The `[mcp.servers]` of the project's mandate.toml, as a run's start carried them:
+/// kept per project and server name, the newest start's word winning.
+async fn declare_mcp(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    project: &str,
+    servers: &serde_json::Map<String, Value>,
+) -> Result<(), ServerError> {
+    let owner: String = sqlx::query("SELECT owner FROM runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+    for (name, body) in servers {
+        if !crate::api::valid_target(name) || name.contains('/') {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO declared_mcp (project, name, body, run_id, declared_by, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, name) DO UPDATE SET \
+             body = excluded.body, run_id = excluded.run_id, \
+             declared_by = excluded.declared_by, seen_at = excluded.seen_at",
+        )
+        .bind(project)
+        .bind(name)
+        .bind(body.to_string())
+        .bind(run_id)
+        .bind(&owner)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

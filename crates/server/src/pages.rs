@@ -530,7 +530,7 @@ async fn run_page(
     for r in &reviews {
         let _ = write!(
             body,
-            "<p>{} {} at {}{}</p>",
+            "<p class=\"review\">{} {} at {}{}{}</p>",
             status_badge(&r.decision),
             esc(&r.reviewer),
             esc(&r.created_at),
@@ -538,6 +538,13 @@ async fn run_page(
                 String::new()
             } else {
                 format!(": {}", esc(&r.note))
+            },
+            if r.via == "record" {
+                " <span class=\"sub\">(written into the run's record with <code>mandate \
+                 review</code>; the name is the record's word, the server did not sign \
+                 this reviewer in)</span>"
+            } else {
+                ""
             }
         );
     }
@@ -676,8 +683,13 @@ fn approvals_table(approvals: &[api::Approval], who: &Caller, with_run: bool) ->
         if let Some(by) = &a.decided_by {
             let _ = write!(
                 out,
-                "<br>by {}{}{}",
+                "<br>by {}{}{}{}",
                 esc(by),
+                if a.decided_via.as_deref() == Some("record") {
+                    " (with <code>mandate approve</code> on the machine; the record's word)"
+                } else {
+                    ""
+                },
                 if a.for_run { ", for the run" } else { "" },
                 a.note
                     .as_deref()
@@ -763,7 +775,8 @@ async fn decide(
 async fn registry_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let who = signed_in(&state, &headers).await?;
     let killed = api::killed(&state.db).await?;
-    let registry = api::registry(&state.db).await?;
+    let registry = api::full_registry(&state.db).await?;
+    let on_machines = api::machine_kills(&state.db).await?;
     let observed = sqlx::query(
         "SELECT tool, COUNT(*) FROM entries WHERE kind = 'tool.pre' AND tool LIKE 'mcp%' \
          GROUP BY tool ORDER BY tool",
@@ -814,27 +827,80 @@ async fn registry_page(State(state): State<AppState>, headers: HeaderMap) -> Pag
              <button type=\"submit\" class=\"secondary\">Disable</button></form>",
         );
     }
+    // Switched off on one machine by its own `mandate disable`: in force there only.
+    let _ = write!(
+        body,
+        "<h2 id=\"machines\">Switched off on machines ({})</h2>",
+        on_machines.len()
+    );
+    if on_machines.is_empty() {
+        body.push_str("<p class=\"sub\">No machine reports a target of its own switched off.</p>");
+    } else {
+        body.push_str(
+            "<p class=\"sub\">Reported by the machines (<code>mandate disable</code> there): in \
+             force on that machine, not on the organisation's list above.</p>\
+             <table><tr><th>Target</th><th>Machine</th><th>Reported by</th><th>Switched by</th>\
+             <th>Since</th><th>Why</th></tr>",
+        );
+        for k in &on_machines {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&k.target),
+                esc(&k.machine),
+                esc(&k.owner),
+                esc(&k.by),
+                esc(&k.time),
+                esc(&k.reason)
+            );
+        }
+        body.push_str("</table>");
+    }
     let _ = write!(body, "<h2>Registered MCP servers ({})</h2>", registry.len());
     if !registry.is_empty() {
         body.push_str(
             "<table><tr><th>Server</th><th>Owner</th><th>Purpose</th><th>Data exposed</th>\
-             <th>Access</th><th>Updated</th></tr>",
+             <th>Access</th><th>Registered in</th><th>Updated</th></tr>",
         );
         for r in &registry {
-            let off = killed.iter().any(|k| k.target == r.name);
+            let off = if killed.iter().any(|k| k.target == r.name) {
+                badge("bad", "off")
+            } else if r.disabled {
+                badge("bad", "off in mandate.toml")
+            } else {
+                String::new()
+            };
+            let source = match &r.project {
+                Some(project) => format!(
+                    "mandate.toml of project <code>{}</code>{}",
+                    esc(project),
+                    r.run_id
+                        .as_deref()
+                        .map(|run| format!(
+                            " (run <a href=\"/runs/{}\">{}</a>)",
+                            url(run),
+                            esc(run)
+                        ))
+                        .unwrap_or_default()
+                ),
+                None => "this server".to_string(),
+            };
+            let access = if r.tools.is_empty() {
+                esc(&r.access)
+            } else {
+                r.tools
+                    .iter()
+                    .map(|(tool, class)| format!("{}: {}", esc(tool), esc(class)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let _ = write!(
                 body,
-                "<tr><td><code>{}</code> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} by {}</td></tr>",
+                "<tr><td><code>{}</code> {off}</td><td>{}</td><td>{}</td><td>{}</td><td>{access}</td><td>{source}</td><td>{} by {}</td></tr>",
                 esc(&r.name),
-                if off {
-                    badge("bad", "off")
-                } else {
-                    String::new()
-                },
                 esc(&r.owner),
                 esc(&r.purpose),
                 esc(&r.data),
-                esc(&r.access),
                 esc(&r.updated_at),
                 esc(&r.updated_by)
             );
