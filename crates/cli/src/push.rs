@@ -64,6 +64,13 @@ pub fn push(
     }
     // Asked for by hand: first check what the server really holds (it may have been
     // restored from a backup), so whatever it lost goes again.
+    // First what the server changed meanwhile (its kill list, decisions, reviews): what
+    // that writes into this machine's records goes up with this push.
+    let cache = remote::read_sync_cache(&records).unwrap_or_default();
+    let cache = remote::sync(&server, &records, cache, Duration::from_secs(5));
+    if let Some(error) = &cache.error {
+        eprintln!("mandate push: the team server's kill list and decisions: {error}");
+    }
     let report = remote::push_all_checked(&server, &records, true);
     println!(
         "pushed {} entries and {} checkpoints of {} run(s) to {}",
@@ -74,12 +81,6 @@ pub fn push(
             "sent {} change(s) made on this machine (reviews, approval decisions, kill switch)",
             report.changes_sent
         );
-    }
-    // And what the server changed meanwhile: its kill list, decisions, reviews.
-    let cache = remote::read_sync_cache(&records).unwrap_or_default();
-    let cache = remote::sync(&server, &records, cache, Duration::from_secs(5));
-    if let Some(error) = &cache.error {
-        eprintln!("mandate push: the team server's kill list and decisions: {error}");
     }
     for error in &report.errors {
         eprintln!("mandate push: {error}");

@@ -1274,7 +1274,22 @@ fn two_servers_serve_the_same_data(database: &Database) {
         .get(&id)
         .unwrap()
         .unwrap();
-    mandate_project::remote::decide(&bob_client, &request, true, true, "for the run").unwrap();
+    let decided = mandate_project::remote::decide(
+        &bob_client,
+        &repo.records,
+        &mandate_project::remote::Decision {
+            id: &request.id,
+            run_id: &request.run_id,
+            digest: &request.digest,
+            approve: true,
+            for_run: true,
+            note: "for the run",
+        },
+    );
+    assert!(
+        matches!(decided, mandate_project::outbox::Delivery::Sent(ref r) if r.status == 200),
+        "{decided:?}"
+    );
     let (decision, reason) = repo.pre(
         "t3",
         "Write",
@@ -1283,17 +1298,28 @@ fn two_servers_serve_the_same_data(database: &Database) {
     assert_eq!(decision, "allow", "{reason}");
     // The kill switch pulled on one is in force on two.
     let sec_client = Client::new(&one.url, Some(sec.clone())).unwrap();
-    let off =
-        mandate_project::remote::switch(&sec_client, "disable", "jira/get_issue", "test").unwrap();
-    assert_eq!(off, ["jira/get_issue"]);
+    let off = mandate_project::remote::switch(
+        &sec_client,
+        &repo.records,
+        "disable",
+        "jira/get_issue",
+        "test",
+    );
+    let mandate_project::outbox::Delivery::Sent(off) = off else {
+        panic!("{off:?}")
+    };
+    assert_eq!(off.json()[0]["target"], "jira/get_issue");
     let refused = mandate_project::remote::switch(
         &Client::new(&one.url, Some(bob.clone())).unwrap(),
+        &repo.records,
         "enable",
         "jira/get_issue",
         "",
-    )
-    .unwrap_err();
-    assert!(refused.contains("403"), "{refused}");
+    );
+    let mandate_project::outbox::Delivery::Refused(refused) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(refused.contains("forbidden for this token"), "{refused}");
     let (_, killed) = two.client(&bob).get("/api/v1/killswitch");
     assert_eq!(killed[0]["target"], "jira/get_issue");
     // Pushes of the same entries to both at once: idempotent, one copy.

@@ -260,7 +260,7 @@ pub fn drain(server: &Server, records_dir: &Path) -> Drained {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

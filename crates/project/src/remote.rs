@@ -1258,7 +1258,7 @@ fn apply_review(records_dir: &Path, review: &Value) {
     if known {
         return;
     }
-    let _ = crate::recorder::append_event(
+    let appended = crate::recorder::append_event(
         &run_dir,
         json!({
             "type": "review",
@@ -1270,6 +1270,11 @@ fn apply_review(records_dir: &Path, review: &Value) {
             "source": "team server",
         }),
     );
+    // Sealed as `mandate review` seals its own: a finished run stays verifiable whole.
+    if appended.is_ok() {
+        let _ =
+            crate::recorder::checkpoint(&records_dir.join("keys").join("signing.key"), &run_dir);
+    }
 }
 
 /// A fresh review id (`r-` and 32 hex digits): the record entry and the API call carry
