@@ -326,16 +326,21 @@ def cmd_local(args):
                 for t in touches:
                     t["decision"] = raw
                     t["rules"] = ["contract.allow.read[0]"] if raw == "allow" else ["contract.block.read[0]"]
-                pre = {"type": "tool.pre", "i": i, "prev": prev, "time": tm, "session_id": f"s{r}",
-                       "tool_use_id": f"toolu_{r}_{c}", "tool": tool, "input": inp, "touches": touches,
-                       "decision": raw, "mode": "shadow" if shadow else "enforce",
-                       "enforced": not shadow, "rules": touches[0]["rules"], "reason": ""}
-                out.write(json.dumps(pre, separators=(",", ":"), sort_keys=True) + "\n")
+                # Canonical (sorted keys, no spaces) by hand: json.dumps per line was the
+                # generator's whole cost.
+                rules = json.dumps(touches[0]["rules"], separators=(",", ":"))
+                out.write(
+                    f'{{"decision":"{raw}","enforced":{"false" if shadow else "true"},"i":{i},'
+                    f'"input":{json.dumps(inp, separators=(",", ":"), sort_keys=True)},'
+                    f'"mode":"{"shadow" if shadow else "enforce"}","prev":"{prev}","reason":"",'
+                    f'"rules":{rules},"session_id":"s{r}","time":"{tm}","tool":"{tool}",'
+                    f'"tool_use_id":"toolu_{r}_{c}",'
+                    f'"touches":{json.dumps(touches, separators=(",", ":"), sort_keys=True)},'
+                    f'"type":"tool.pre"}}\n')
                 i += 1
                 if raw == "allow" or shadow:
-                    post = {"type": "tool.post", "i": i, "prev": prev, "time": tm, "session_id": f"s{r}",
-                            "tool_use_id": f"toolu_{r}_{c}", "tool": tool}
-                    out.write(json.dumps(post, separators=(",", ":"), sort_keys=True) + "\n")
+                    out.write(f'{{"i":{i},"prev":"{prev}","session_id":"s{r}","time":"{tm}",'
+                              f'"tool":"{tool}","tool_use_id":"toolu_{r}_{c}","type":"tool.post"}}\n')
                     i += 1
     print(f"{runs} runs, {per_run * runs} calls in {records}")
 
