@@ -304,6 +304,11 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
         "UPDATE events SET outcome = ?3 WHERE run_id = ?1 AND tool_use_id = ?2 \
          AND event = 'tool.pre'",
     )?;
+    // Rows wait here until the end, so a result that follows its call in the same read
+    // is applied in memory; only results of calls indexed by an earlier read update rows.
+    let mut rows: Vec<EventRow> = Vec::new();
+    let mut pending: std::collections::HashMap<String, Vec<usize>> =
+        std::collections::HashMap::new();
     for line in text
         .get(..complete)
         .unwrap_or_default()
@@ -330,14 +335,31 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
             continue;
         }
         if let Some((id, outcome)) = mandate_search::outcome_of(&value) {
-            update.execute(params![context.run_id, id, outcome])?;
+            match pending.get(&id) {
+                Some(positions) => {
+                    for at in positions {
+                        if let Some(row) = rows.get_mut(*at) {
+                            mandate_search::apply_outcome(row, outcome);
+                        }
+                    }
+                }
+                None => {
+                    update.execute(params![context.run_id, id, outcome])?;
+                }
+            }
             continue;
         }
         for row in mandate_search::rows_of(&context, idx, &value) {
-            insert.execute(rusqlite::params_from_iter(
-                mandate_search::row_values(&row).into_iter().map(to_sql),
-            ))?;
+            if let Some(id) = &row.tool_use_id {
+                pending.entry(id.clone()).or_default().push(rows.len());
+            }
+            rows.push(row);
         }
+    }
+    for row in &rows {
+        insert.execute(rusqlite::params_from_iter(
+            mandate_search::row_values(row).into_iter().map(to_sql),
+        ))?;
     }
     Ok(Some(Cursor {
         bytes: bytes + complete as u64,
