@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;
 
 /// Bumped whenever the rows or the schema change: an older index is rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Where the index of a record store lives.
 pub fn index_path(records_dir: &Path) -> PathBuf {

@@ -542,7 +542,10 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
         }
         let decision = field(hit, "decision").unwrap_or_default();
         let by = match decision.as_str() {
-            "refused_by_agent" => " [refused by the agent itself]".to_string(),
+            "refused_by_agent" => format!(
+                " [refused by {}]",
+                field(hit, "refused_by").unwrap_or_else(|| "the agent itself".into())
+            ),
             "unguarded" => " [UNGUARDED (no decision of mandate)]".to_string(),
             "would_deny" | "would_ask" => format!(" [shadow: {}]", decision.replace('_', " ")),
             _ => String::new(),

@@ -210,7 +210,11 @@ fn every_tool_use_is_in_the_record_with_who_refused_it_and_why() {
     assert!(
         hits.iter().any(|h| h["tool"] == "Read"
             && h["outcome"] == "refused"
-            && h["decision"].as_str().unwrap().contains("permission rules")),
+            && h["decision"] == "refused_by_agent"
+            && h["refused_by"]
+                .as_str()
+                .unwrap()
+                .contains("permission rules")),
         "touched misses the Read refused by Claude Code's rules: {reads:?}\n{touched}"
     );
     assert!(

@@ -119,6 +119,10 @@ pub struct EventRow {
     pub project: Option<String>,
     pub task: Option<String>,
     pub mode: Option<String>,
+    /// Who refused a call the agent refused by itself (`tool.refused_by_agent`): its
+    /// permission rules, its input validation, … as the record names it.
+    #[serde(default)]
+    pub refused_by: Option<String>,
 }
 
 impl EventRow {
@@ -282,6 +286,11 @@ pub fn rows_of(context: &RunContext, idx: u64, event: &Value) -> Vec<EventRow> {
                 project: context.project.clone(),
                 task: context.task.clone(),
                 mode: owned(event, "mode").or_else(|| context.mode.clone()),
+                refused_by: if kind == "tool.refused_by_agent" {
+                    owned(event, "refused_by")
+                } else {
+                    None
+                },
             }
         })
         .collect()
@@ -908,6 +917,7 @@ pub const COLUMNS: &[&str] = &[
     "project",
     "task",
     "mode",
+    "refused_by",
 ];
 
 /// A column's value: text, a number, or NULL.
@@ -949,6 +959,7 @@ pub fn row_values(row: &EventRow) -> Vec<Cell> {
         cell(&row.project),
         cell(&row.task),
         cell(&row.mode),
+        cell(&row.refused_by),
     ]
 }
 
@@ -996,6 +1007,7 @@ pub fn row_from_values(values: Vec<Cell>) -> Option<EventRow> {
         project: text(next()),
         task: text(next()),
         mode: text(next()),
+        refused_by: text(next()),
     })
 }
 

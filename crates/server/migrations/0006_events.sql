@@ -29,6 +29,7 @@ CREATE TABLE events (
     project TEXT,
     task TEXT,
     mode TEXT,
+    refused_by TEXT,
     PRIMARY KEY (run_id, idx, n)
 );
 CREATE INDEX events_time ON events (time);

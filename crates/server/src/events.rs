@@ -44,7 +44,7 @@ pub const EXPORT_LIMIT: usize = 100_000;
 /// reached by globs the indexes cannot narrow).
 const SCAN_LIMIT: usize = 2_000_000;
 
-/// Rows per INSERT: 24 parameters each, under both databases' limits.
+/// Rows per INSERT: 25 parameters each, under both databases' limits.
 const ROWS_PER_INSERT: usize = 200;
 
 /// Entries read per step of a catch-up.
