@@ -178,6 +178,14 @@ async fn connect_and_list(endpoint: &Endpoint) -> Result<Listing, McpError> {
             if let Some(token) = auth {
                 config = config.auth_header(token);
             }
+            // reqwest panics when no rustls provider is chosen (features unified with the
+            // server's `rustls-no-provider`); an already installed one is kept.
+            #[expect(
+                deprecated,
+                reason = "ring, as the rest of mandate uses (aws-lc-rs wants cmake)"
+            )]
+            let provider = rustls::crypto::ring::default_provider();
+            let _ = provider.install_default();
             let transport = StreamableHttpClientTransport::from_config(config);
             let client = ().serve(transport).await.map_err(|e| McpError::Handshake(e.to_string()))?;
             finish(client).await
