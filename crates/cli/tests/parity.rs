@@ -14,7 +14,7 @@
 //! `postgres://root@127.0.0.1:5432`) and dropped afterwards; without a reachable server
 //! the test says SKIPPED, unless `MANDATE_E2E_REQUIRED` is set.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -22,82 +22,8 @@ use std::time::Duration;
 use mandate_project::remote::Server as Client;
 use serde_json::{Value, json};
 
-const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
-const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-fn mandate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
-}
-
-fn server_bin() -> PathBuf {
-    let path = mandate_bin().with_file_name("mandate-server");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mandate-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mandate-server");
-    }
-    path
-}
-
-fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/{db}"))
-        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
-
-/// A database of its own on the PostgreSQL server, dropped with it.
-struct Postgres {
-    base: String,
-    name: String,
-}
-
-impl Postgres {
-    fn new(test: &str) -> Option<Postgres> {
-        let base = std::env::var("MANDATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-        if psql(&base, "postgres", "SELECT 1").is_err() {
-            assert!(
-                std::env::var_os("MANDATE_E2E_REQUIRED").is_none_or(|v| v.is_empty()),
-                "{test}: no PostgreSQL server at {base}, and MANDATE_E2E_REQUIRED is set"
-            );
-            eprintln!("SKIPPED {test}: no PostgreSQL server reachable at {base}");
-            return None;
-        }
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!(
-            "mandate_parity_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
-        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
-        Some(Postgres { base, name })
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.base, self.name)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = psql(
-            &self.base,
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
+mod server_support;
+use server_support::{CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve};
 
 struct Server {
     child: Child,
@@ -107,23 +33,8 @@ struct Server {
 
 impl Server {
     fn start(database: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "server said {line:?}");
+        let port = free_port();
+        let (child, _) = serve(database, port, &[]);
         Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -132,14 +43,7 @@ impl Server {
     }
 
     fn token(&self, user: &str, role: &str, extra: &[&str]) -> String {
-        let out = Command::new(server_bin())
-            .args(["token", "create", "--user", user, "--role", role])
-            .args(extra)
-            .args(["--database-url", &self.database])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        create_token(&self.database, user, role, extra)
     }
 
     fn request(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -320,7 +224,8 @@ fn json_of(text: &str) -> Value {
 
 #[test]
 fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
-    let Some(postgres) = Postgres::new("readiness_and_metrics_on_the_server_are_the_clis") else {
+    let Some(postgres) = Database::postgres("readiness_and_metrics_on_the_server_are_the_clis")
+    else {
         return;
     };
     let server = Server::start(&postgres.url());
@@ -493,7 +398,7 @@ fn runs_pages_filter_sort_page_and_drill_down_in_a_browser() {
         eprintln!("SKIPPED browser test: cannot install playwright-core");
         return;
     }
-    let Some(postgres) = Postgres::new("runs_pages_filter_sort_page_and_drill_down") else {
+    let Some(postgres) = Database::postgres("runs_pages_filter_sort_page_and_drill_down") else {
         return;
     };
     let server = Server::start(&postgres.url());

@@ -16,111 +16,16 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mandate_project::remote::Server as Client;
 use serde_json::{Value, json};
 
-const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
-const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-fn mandate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
-}
-
-/// `mandate-server` beside `mandate`; built on demand when this test runs alone.
-fn server_bin() -> PathBuf {
-    let path = mandate_bin().with_file_name("mandate-server");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mandate-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mandate-server");
-    }
-    path
-}
-
-fn required() -> bool {
-    std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty())
-}
-
-// ---------------------------------------------------------------------------------
-// Databases
-
-enum Database {
-    Sqlite(PathBuf),
-    Postgres { base: String, name: String },
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl Database {
-    fn sqlite(dir: &Path) -> Database {
-        Database::Sqlite(dir.join("server.db"))
-    }
-
-    /// A fresh database on the PostgreSQL server, or `None` (SKIPPED) without one.
-    fn postgres(test: &str) -> Option<Database> {
-        let base = std::env::var("MANDATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-        let name = format!(
-            "mandate_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let reachable = psql(&base, "postgres", "SELECT 1").is_ok();
-        if !reachable {
-            assert!(
-                !required(),
-                "{test}: no PostgreSQL server at {base}, and MANDATE_E2E_REQUIRED is set \
-                 (.ci/run starts the machine's cluster)"
-            );
-            eprintln!(
-                "SKIPPED {test}: no PostgreSQL server reachable at {base} (set \
-                 MANDATE_TEST_POSTGRES, or start one; MANDATE_E2E_REQUIRED makes this a failure)"
-            );
-            return None;
-        }
-        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
-        Some(Database::Postgres { base, name })
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Database::Postgres { base, name } => format!("{base}/{name}"),
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Database::Postgres { base, name } = self {
-            let _ = psql(
-                base,
-                "postgres",
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
-        }
-    }
-}
-
-fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/{db}"))
-        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
+mod server_support;
+use server_support::{
+    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, psql, required, serve,
+    server_bin, text, wait_until,
+};
 
 // ---------------------------------------------------------------------------------
 // Server processes
@@ -150,14 +55,6 @@ fn team_policy() -> Value {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl ServerProcess {
     fn start(database: &Database) -> ServerProcess {
         ServerProcess::start_on(&database.url(), free_port())
@@ -168,19 +65,7 @@ impl ServerProcess {
     }
 
     fn start_with(database: &str, port: u16, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "server said {line:?}");
+        let (child, line) = serve(database, port, extra);
         let scheme = if extra.contains(&"--tls-cert") {
             "https"
         } else {
@@ -237,14 +122,7 @@ impl ServerProcess {
     }
 
     fn token_with(&self, user: &str, role: &str, extra: &[&str]) -> String {
-        let out = Command::new(server_bin())
-            .args(["token", "create", "--user", user, "--role", role])
-            .args(extra)
-            .args(["--database-url", &self.database])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        create_token(&self.database, user, role, extra)
     }
 
     /// The admin's token; made, and the team policy pushed, on first use.
@@ -428,22 +306,6 @@ impl Repo {
 
     fn push(&self) -> Output {
         self.mandate(&["push"])
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -20,9 +20,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mandate_project::remote::Server as Client;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -33,93 +32,10 @@ use serde_json::{Value, json};
 #[path = "../../record/tests/support/ocsf_schema.rs"]
 mod ocsf_schema;
 
-const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
-const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-fn mandate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
-}
-
-/// `mandate-server` beside `mandate`; built on demand when this test runs alone.
-fn server_bin() -> PathBuf {
-    let path = mandate_bin().with_file_name("mandate-server");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mandate-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mandate-server");
-    }
-    path
-}
-
-fn required() -> bool {
-    std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty())
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh PostgreSQL database (dropped afterwards), or `None` (SKIPPED) without a server.
-struct Postgres {
-    base: String,
-    name: String,
-}
-
-impl Postgres {
-    fn new(test: &str) -> Option<Postgres> {
-        let base = std::env::var("MANDATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-        let name = format!(
-            "mandate_export_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        if psql(&base, "postgres", "SELECT 1").is_err() {
-            assert!(!required(), "{test}: no PostgreSQL server at {base}");
-            eprintln!("SKIPPED {test}: no PostgreSQL server reachable at {base}");
-            return None;
-        }
-        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
-        Some(Postgres { base, name })
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.base, self.name)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = psql(
-            &self.base,
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/{db}"))
-        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod server_support;
+use server_support::{
+    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve, wait_until,
+};
 
 /// `mandate-server serve` with the exports; killed (SIGKILL) on drop.
 struct ServerProcess {
@@ -129,19 +45,8 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(database: &str, port: u16, extra: &[String]) -> ServerProcess {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "server said {line:?}");
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (child, _) = serve(database, port, &extra);
         ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -149,14 +54,7 @@ impl ServerProcess {
     }
 
     fn token(&self, database: &str, user: &str, role: &str, extra: &[&str]) -> String {
-        let out = Command::new(server_bin())
-            .args(["token", "create", "--user", user, "--role", role])
-            .args(extra)
-            .args(["--database-url", database])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        create_token(database, user, role, extra)
     }
 
     fn get(&self, token: &str, path: &str) -> (u16, Value) {
@@ -237,14 +135,6 @@ fn receiver(port: u16) -> Arc<Mutex<Vec<Received>>> {
         }
     });
     got
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A repository of project `billing` whose records go to the server.
@@ -631,15 +521,13 @@ fn export_survives_a_collector_down_and_a_restart(database: &str) {
 #[test]
 fn sqlite_export_survives_a_collector_down_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    export_survives_a_collector_down_and_a_restart(&format!(
-        "sqlite://{}",
-        dir.path().join("server.db").display()
-    ));
+    export_survives_a_collector_down_and_a_restart(&Database::sqlite(dir.path()).url());
 }
 
 #[test]
 fn postgres_export_survives_a_collector_down_and_a_restart() {
-    let Some(database) = Postgres::new("postgres_export_survives_a_collector_down_and_a_restart")
+    let Some(database) =
+        Database::postgres("postgres_export_survives_a_collector_down_and_a_restart")
     else {
         return;
     };

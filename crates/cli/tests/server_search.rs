@@ -16,103 +16,22 @@
 //! SKIPPED without one unless `MANDATE_E2E_REQUIRED` is set) and on SQLite.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
-const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
+mod server_support;
+use server_support::{
+    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve, wait_until,
+};
 
-fn mandate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
-}
-
-fn server_bin() -> PathBuf {
-    let path = mandate_bin().with_file_name("mandate-server");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mandate-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mandate-server");
-    }
-    path
-}
-
-fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/{db}"))
-        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
-
-enum Database {
-    Sqlite(PathBuf),
-    Postgres { base: String, name: String },
-}
-
-impl Database {
-    fn postgres() -> Option<Database> {
-        let base = std::env::var("MANDATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-        if psql(&base, "postgres", "SELECT 1").is_err() {
-            let required = std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty());
-            assert!(
-                !required,
-                "no PostgreSQL at {base}, and MANDATE_E2E_REQUIRED is set"
-            );
-            eprintln!("SKIPPED: no PostgreSQL server reachable at {base}");
-            return None;
-        }
-        let name = format!("mandate_search_{}", std::process::id());
-        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
-        Some(Database::Postgres { base, name })
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Database::Postgres { base, name } => format!("{base}/{name}"),
-        }
-    }
-
-    /// Forget every row the pushes made, as a server from before the events table would
-    /// hold its records.
-    fn forget_the_index(&self) {
-        let sql = "DELETE FROM events; UPDATE runs SET indexed = 0;";
-        match self {
-            Database::Postgres { base, name } => {
-                psql(base, name, sql).unwrap();
-            }
-            Database::Sqlite(path) => {
-                let out = Command::new("sqlite3").arg(path).arg(sql).output().unwrap();
-                assert!(out.status.success(), "{out:?}");
-            }
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Database::Postgres { base, name } = self {
-            let _ = psql(
-                base,
-                "postgres",
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
-        }
-    }
+/// Forget every row the pushes made, as a server from before the events table would
+/// hold its records.
+fn forget_the_index(database: &Database) {
+    database.execute("DELETE FROM events; UPDATE runs SET indexed = 0;");
 }
 
 struct Server {
@@ -122,18 +41,7 @@ struct Server {
 
 impl Server {
     fn start(database: &Database, port: u16) -> Server {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", &database.url()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "server said {line:?}");
+        let (child, _) = serve(&database.url(), port, &[]);
         Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -141,17 +49,12 @@ impl Server {
     }
 
     fn token(database: &Database, user: &str, role: &str, project: bool) -> String {
-        let mut command = Command::new(server_bin());
-        command.args(["token", "create", "--user", user, "--role", role]);
-        if project {
-            command.args(["--project", "billing"]);
-        }
-        let out = command
-            .args(["--database-url", &database.url()])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let extra: &[&str] = if project {
+            &["--project", "billing"]
+        } else {
+            &[]
+        };
+        create_token(&database.url(), user, role, extra)
     }
 
     fn get(&self, token: &str, path: &str) -> (u16, Vec<u8>) {
@@ -175,14 +78,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One developer's machine: a repository, its own record store, its user and token.
@@ -326,17 +221,6 @@ impl Machine {
     }
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// What both sides must agree on for each row: all of it.
 fn rows(list: &Value) -> BTreeSet<String> {
     list.as_array()
@@ -457,7 +341,7 @@ fn the_server_answers_what_the_machines_answer_together(database: Database) {
     for machine in [&a, &b] {
         machine.ok(&["push"]);
         let run = machine.run_id();
-        wait_until("every entry on the server", || {
+        wait_until("every entry on the server", Duration::from_secs(60), || {
             let answer = server.json(&sec, &format!("/api/v1/runs/{run}"));
             answer["run"]["entries"].as_u64() == Some(machine.local_entries())
         });
@@ -602,9 +486,9 @@ fn the_server_answers_what_the_machines_answer_together(database: Database) {
         .unwrap()
         .len();
     drop(server);
-    database.forget_the_index();
+    forget_the_index(&database);
     server = Server::start(&database, port);
-    wait_until("the backfill", || {
+    wait_until("the backfill", Duration::from_secs(60), || {
         server
             .json(&admin, "/api/v1/events?format=json")
             .as_array()
@@ -617,7 +501,9 @@ fn the_server_answers_what_the_machines_answer_together(database: Database) {
 
 #[test]
 fn postgres_the_server_answers_what_the_machines_answer_together() {
-    if let Some(database) = Database::postgres() {
+    if let Some(database) =
+        Database::postgres("postgres_the_server_answers_what_the_machines_answer_together")
+    {
         the_server_answers_what_the_machines_answer_together(database);
     }
 }

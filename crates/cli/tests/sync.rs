@@ -21,7 +21,7 @@
 //! Needs `psql` and a PostgreSQL server (`$MANDATE_TEST_POSTGRES`, TLS with
 //! `$MANDATE_TEST_POSTGRES_CA`); SKIPPED without one unless `MANDATE_E2E_REQUIRED` is set.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -29,91 +29,10 @@ use std::time::Duration;
 use mandate_project::remote::Server as Client;
 use serde_json::{Value, json};
 
-const POLICY: &str = include_str!("../../../examples/billing/mandate.toml");
-const CONTRACT: &str = include_str!("../../../examples/billing/.mandate/contracts/BILL-142.toml");
-
-fn mandate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mandate"))
-}
-
-fn server_bin() -> PathBuf {
-    let path = mandate_bin().with_file_name("mandate-server");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mandate-server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p mandate-server");
-    }
-    path
-}
-
-fn required() -> bool {
-    std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty())
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn psql(base: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/{db}"))
-        .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
-
-/// A database of this test's own on the PostgreSQL server, dropped afterwards.
-struct Postgres {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Postgres {
-    fn create(test: &str) -> Option<Postgres> {
-        let base = std::env::var("MANDATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-        if psql(&base, "postgres", "SELECT 1").is_err() {
-            assert!(!required(), "{test}: no PostgreSQL server at {base}");
-            eprintln!("SKIPPED {test}: no PostgreSQL server reachable at {base}");
-            return None;
-        }
-        let name = format!("mandate_sync_{}", std::process::id());
-        psql(&base, "postgres", &format!("CREATE DATABASE {name}")).unwrap();
-        // The database link checked as a team would run it, when the CA is known.
-        let url = match std::env::var_os("MANDATE_TEST_POSTGRES_CA") {
-            Some(ca) => format!(
-                "{base}/{name}?sslmode=verify-full&sslrootcert={}",
-                PathBuf::from(ca).display()
-            ),
-            None => format!("{base}/{name}"),
-        };
-        Some(Postgres { base, name, url })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = psql(
-            &self.base,
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
+mod server_support;
+use server_support::{
+    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, required, serve, text,
+};
 
 /// `mandate-server serve` on a fixed port, so it can be stopped and started again.
 struct TeamServer {
@@ -136,19 +55,7 @@ impl TeamServer {
     }
 
     fn up(&mut self) {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .args(["--database-url", &self.database])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "server said {line:?}");
-        self.child = Some(child);
+        self.child = Some(serve(&self.database, self.port, &[]).0);
     }
 
     fn down(&mut self) {
@@ -159,17 +66,8 @@ impl TeamServer {
     }
 
     fn token(&self, user: &str, role: &str, projects: &[&str]) -> String {
-        let mut command = Command::new(server_bin());
-        command.args(["token", "create", "--user", user, "--role", role]);
-        for project in projects {
-            command.args(["--project", project]);
-        }
-        let out = command
-            .args(["--database-url", &self.database])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let extra: Vec<&str> = projects.iter().flat_map(|p| ["--project", p]).collect();
+        create_token(&self.database, user, role, &extra)
     }
 
     fn api(&self, token: &str) -> Api {
@@ -432,21 +330,13 @@ fn disabled_on(machine: &Machine) -> Vec<String> {
     targets(&shown["team_server"]["kill_switch"])
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn issue_19_two_machines_and_the_server_agree_on_every_state_change() {
     let test = "issue_19_two_machines_and_the_server_agree_on_every_state_change";
-    let Some(database) = Postgres::create(test) else {
+    let Some(database) = Database::postgres(test) else {
         return;
     };
-    let mut server = TeamServer::start(&database.url, free_port());
+    let mut server = TeamServer::start(&database.verified_url(), free_port());
     let admin = server.token("root@example.com", "admin", &[]);
     let (status, body) = server.api(&admin).post(
         "/api/v1/policy",
