@@ -8,11 +8,33 @@
 
 use crate::word::Word;
 
-/// One parsed option: its name (`-n`, `--lines`) and its value, if it takes one.
+/// One parsed option: its name and its value, if it takes one.
 #[derive(Clone, Debug)]
 pub(crate) struct Opt {
-    pub name: String,
+    pub name: OptName,
     pub value: Option<Word>,
+}
+
+/// An option's name as the spec spells it: a short letter (`-n`) or a long name
+/// (`--lines`, unambiguous prefixes completed). No text is built for it: the programs ask
+/// by the written name (`"-n"`, `"--lines"`), and that is compared in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OptName {
+    Short(char),
+    Long(&'static str),
+}
+
+impl OptName {
+    /// Is this the option written `name` (`-n`, `--lines`)?
+    fn is(self, name: &str) -> bool {
+        match self {
+            OptName::Short(c) => {
+                let mut chars = name.chars();
+                chars.next() == Some('-') && chars.next() == Some(c) && chars.next().is_none()
+            }
+            OptName::Long(long) => name.strip_prefix("--") == Some(long),
+        }
+    }
 }
 
 /// The parsed command line of one command.
@@ -26,13 +48,15 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     pub fn has(&self, names: &[&str]) -> bool {
-        self.opts.iter().any(|o| names.contains(&o.name.as_str()))
+        self.opts
+            .iter()
+            .any(|o| names.iter().any(|name| o.name.is(name)))
     }
 
     pub fn values<'a>(&'a self, names: &'a [&'a str]) -> impl Iterator<Item = &'a Word> + 'a {
         self.opts
             .iter()
-            .filter(move |o| names.contains(&o.name.as_str()))
+            .filter(move |o| names.iter().any(|name| o.name.is(name)))
             .filter_map(|o| o.value.as_ref())
     }
 }
@@ -79,7 +103,7 @@ impl Spec {
     }
 
     /// `Some(takes_value)` when the long option is listed (unambiguous prefixes count).
-    fn long_takes(&self, name: &str) -> Option<(String, bool)> {
+    fn long_takes(&self, name: &str) -> Option<(&'static str, bool)> {
         let mut found = None;
         for entry in self.long {
             let (entry_name, takes) = match entry.strip_suffix('=') {
@@ -87,13 +111,13 @@ impl Spec {
                 None => (*entry, false),
             };
             if entry_name == name {
-                return Some((entry_name.to_string(), takes));
+                return Some((entry_name, takes));
             }
             if entry_name.starts_with(name) {
                 if found.is_some() {
                     return None;
                 }
-                found = Some((entry_name.to_string(), takes));
+                found = Some((entry_name, takes));
             }
         }
         found
@@ -127,22 +151,19 @@ pub(crate) fn parse(args: &[Word], spec: Spec) -> Parsed {
             match spec.long_takes(name) {
                 Some((full, true)) => {
                     let value = match inline {
-                        Some(v) => Some(Word {
-                            text: v.to_string(),
-                            ..arg.clone()
-                        }),
+                        Some(v) => Some(arg.with_text(v.to_string())),
                         None => {
                             index += 1;
                             args.get(index - 1).cloned()
                         }
                     };
                     parsed.opts.push(Opt {
-                        name: format!("--{full}"),
+                        name: OptName::Long(full),
                         value,
                     });
                 }
                 Some((full, false)) if inline.is_none() => parsed.opts.push(Opt {
-                    name: format!("--{full}"),
+                    name: OptName::Long(full),
                     value: None,
                 }),
                 _ => parsed.unknown.push(text.to_string()),
@@ -150,30 +171,25 @@ pub(crate) fn parse(args: &[Word], spec: Spec) -> Parsed {
             continue;
         }
         // A cluster of short options: `-rn`, `-n5`, `-A 3`.
-        let cluster: Vec<char> = text.chars().skip(1).collect();
-        let mut position = 0;
-        while let Some(c) = cluster.get(position).copied() {
-            position += 1;
+        let cluster = text.get(1..).unwrap_or_default();
+        for (at, c) in cluster.char_indices() {
             match spec.short_takes(c) {
                 Some(true) => {
-                    let rest: String = cluster.get(position..).unwrap_or_default().iter().collect();
+                    let rest = cluster.get(at + c.len_utf8()..).unwrap_or_default();
                     let value = if rest.is_empty() {
                         index += 1;
                         args.get(index - 1).cloned()
                     } else {
-                        Some(Word {
-                            text: rest,
-                            ..arg.clone()
-                        })
+                        Some(arg.with_text(rest.to_string()))
                     };
                     parsed.opts.push(Opt {
-                        name: format!("-{c}"),
+                        name: OptName::Short(c),
                         value,
                     });
                     break;
                 }
                 Some(false) => parsed.opts.push(Opt {
-                    name: format!("-{c}"),
+                    name: OptName::Short(c),
                     value: None,
                 }),
                 None if c.is_ascii_digit() && spec.short_takes('#').is_some() => {

@@ -200,9 +200,8 @@ pub(crate) fn tree(word: &Word) -> Word {
         format!("{base}/**")
     };
     Word {
-        text,
         glob: true,
-        ..word.clone()
+        ..word.with_text(text)
     }
 }
 
@@ -240,10 +239,7 @@ fn basename(text: &str) -> &str {
 }
 
 fn join(dir: &Word, name: &str) -> Word {
-    Word {
-        text: format!("{}/{}", dir.text.trim_end_matches('/'), name),
-        ..dir.clone()
-    }
+    dir.with_text(format!("{}/{}", dir.text.trim_end_matches('/'), name))
 }
 
 /// Shells that run a command string with `-c`.
@@ -366,8 +362,14 @@ pub(crate) fn is_poison_variable(name: &str) -> bool {
 
 /// Judge one simple command: `program` as written (after quote removal) and its words.
 pub(crate) fn judge(program: &str, args: &[Word]) -> Judgement {
-    let name = basename(program).to_ascii_lowercase();
-    let name = name.as_str();
+    let base = basename(program);
+    let lower;
+    let name = if base.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = base.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        base
+    };
     if let Some((spec, used, network)) = crate::specs::find(name, args) {
         let reading = crate::specs::read(spec, args.get(used..).unwrap_or_default(), network);
         let mut j = reading.judgement;
@@ -1021,10 +1023,11 @@ fn search(name: &str, args: &[Word]) -> Judgement {
     let read_folder = |j: &mut Judgement, folder: &Word| {
         if narrowed {
             for include in &includes {
-                j.read(&Word {
-                    text: format!("{}/**/{}", folder.text.trim_end_matches('/'), include.text),
-                    ..folder.clone()
-                });
+                j.read(&folder.with_text(format!(
+                    "{}/**/{}",
+                    folder.text.trim_end_matches('/'),
+                    include.text
+                )));
             }
         } else {
             j.read_tree(folder);
@@ -1262,10 +1265,10 @@ fn find(name: &str, args: &[Word]) -> Judgement {
                 if root.unknown || root.glob {
                     j.read_tree(root);
                 } else {
-                    j.read(&Word {
-                        text: format!("{}/**/{pattern}", root.text.trim_end_matches('/')),
-                        ..root.clone()
-                    });
+                    j.read(
+                        &root
+                            .with_text(format!("{}/**/{pattern}", root.text.trim_end_matches('/'))),
+                    );
                 }
             }
         }
@@ -1296,9 +1299,8 @@ fn find(name: &str, args: &[Word]) -> Judgement {
                         .map(|w| {
                             if w.text.contains("{}") && !w.unknown {
                                 Word {
-                                    text: w.text.replace("{}", &found.text),
                                     glob: true,
-                                    ..w.clone()
+                                    ..w.with_text(w.text.replace("{}", &found.text))
                                 }
                             } else {
                                 w.clone()
@@ -2231,9 +2233,8 @@ fn compress(args: &[Word]) -> Judgement {
             // The file is replaced by its (de)compressed sibling.
             j.write(arg);
             j.write(&Word {
-                text: format!("{}*", arg.text),
                 glob: true,
-                ..arg.clone()
+                ..arg.with_text(format!("{}*", arg.text))
             });
             if let Some((stem, _)) = arg.text.rsplit_once('.') {
                 j.write(&Word::literal(stem));
@@ -3026,13 +3027,13 @@ fn env(args: &[Word]) -> Judgement {
                     index += 1;
                     args.get(index).cloned()
                 } else {
-                    Some(Word {
-                        text: t
-                            .trim_start_matches("--split-string=")
-                            .trim_start_matches("-S")
-                            .to_string(),
-                        ..arg.clone()
-                    })
+                    Some(
+                        arg.with_text(
+                            t.trim_start_matches("--split-string=")
+                                .trim_start_matches("-S")
+                                .to_string(),
+                        ),
+                    )
                 };
                 let mut script = text.unwrap_or_default();
                 for rest in args.iter().skip(index + 1) {
@@ -3075,13 +3076,7 @@ fn assignment_word(arg: &Word) -> Option<(String, Word)> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
-    Some((
-        name.to_string(),
-        Word {
-            text: value.to_string(),
-            ..arg.clone()
-        },
-    ))
+    Some((name.to_string(), arg.with_text(value.to_string())))
 }
 
 /// Quote a word so a shell reads it back as itself.

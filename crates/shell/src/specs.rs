@@ -820,24 +820,45 @@ struct Found {
     name: &'static str,
     arg: Arg,
     value: Option<Word>,
-    /// The words as written, for reasons and rules.
-    text: String,
+}
+
+impl Found {
+    /// The option as a rule spells it (`-p evil`, `--tb short`), for reasons and rules:
+    /// written out only when one needs it.
+    fn text(&self) -> String {
+        match &self.value {
+            Some(v) => format!("{} {}", self.name, v.text),
+            None => self.name.to_string(),
+        }
+    }
 }
 
 fn arg_of(spec: &ToolSpec, name: &str) -> Option<(&'static str, Arg)> {
-    for (names, arg) in spec.options {
-        if let Some(found) = names.split_whitespace().find(|n| *n == name) {
-            return Some((found, *arg));
+    arg_where(spec, |n| n == name)
+}
+
+/// [`arg_of`] for the short option `-c`, without writing its name out.
+fn short_arg_of(spec: &ToolSpec, c: char) -> Option<(&'static str, Arg)> {
+    arg_where(spec, |n| {
+        let mut chars = n.chars();
+        chars.next() == Some('-') && chars.next() == Some(c) && chars.next().is_none()
+    })
+}
+
+/// The first option name of `spec` that `is` says yes to, and what its value is.
+fn arg_where(spec: &ToolSpec, is: impl Fn(&str) -> bool) -> Option<(&'static str, Arg)> {
+    let find = |table: &'static [(&'static str, Arg)]| {
+        table
+            .iter()
+            .find_map(|(names, arg)| names.split(' ').find(|n| is(n)).map(|n| (n, *arg)))
+    };
+    find(spec.options).or_else(|| {
+        if spec.tool.starts_with("ruff ") {
+            find(RUFF_COMMON)
+        } else {
+            None
         }
-    }
-    if spec.tool.starts_with("ruff ") {
-        for (names, arg) in RUFF_COMMON {
-            if let Some(found) = names.split_whitespace().find(|n| *n == name) {
-                return Some((found, *arg));
-            }
-        }
-    }
-    None
+    })
 }
 
 fn takes_value(arg: Arg) -> bool {
@@ -954,10 +975,7 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
             Operands::Paths => {
                 // pytest's node ids: `path::test[param]`.
                 let path = text.split("::").next().unwrap_or(text);
-                paths.push(Word {
-                    text: path.to_string(),
-                    ..operand.clone()
-                });
+                paths.push(operand.with_text(path.to_string()));
             }
             Operands::Packages => {
                 if text == "."
@@ -967,10 +985,7 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
                 {
                     let path = text.strip_suffix("/...").unwrap_or(text);
                     let path = if text == "./..." { "." } else { path };
-                    paths.push(Word {
-                        text: path.to_string(),
-                        ..operand.clone()
-                    });
+                    paths.push(operand.with_text(path.to_string()));
                 } else {
                     push_unvetted(
                         inv,
@@ -1027,10 +1042,7 @@ pub(crate) fn read(spec: &ToolSpec, args: &[Word], network: Option<&str>) -> Rea
 /// `go.mod`).
 fn go_package_reads(j: &mut Judgement, folder: &Word) {
     for files in GO_PACKAGE_FILES {
-        j.read(&Word {
-            text: format!("{}/{files}", folder.text.trim_end_matches('/')),
-            ..folder.clone()
-        });
+        j.read(&folder.with_text(format!("{}/{files}", folder.text.trim_end_matches('/'))));
     }
 }
 
@@ -1074,33 +1086,22 @@ fn getopt(
         return vec![long(spec, word, name, inline, args, index)];
     }
     let mut out = Vec::new();
-    let letters: Vec<char> = text.chars().skip(1).collect();
-    let mut position = 0;
-    while let Some(c) = letters.get(position).copied() {
-        position += 1;
-        let name = format!("-{c}");
-        match arg_of(spec, &name) {
+    let letters = text.get(1..).unwrap_or_default();
+    for (at, c) in letters.char_indices() {
+        match short_arg_of(spec, c) {
             Some((found, arg)) if takes_value(arg) => {
-                let rest: String = letters.get(position..).unwrap_or_default().iter().collect();
-                let rest = rest.strip_prefix('=').map(str::to_string).unwrap_or(rest);
+                let rest = letters.get(at + c.len_utf8()..).unwrap_or_default();
+                let rest = rest.strip_prefix('=').unwrap_or(rest).to_string();
                 let value = if rest.is_empty() {
                     *index += 1;
                     args.get(*index - 1).cloned()
                 } else {
-                    Some(Word {
-                        text: rest,
-                        ..word.clone()
-                    })
-                };
-                let text = match &value {
-                    Some(v) => format!("{found} {}", v.text),
-                    None => found.to_string(),
+                    Some(word.with_text(rest))
                 };
                 out.push(Ok(Found {
                     name: found,
                     arg,
                     value,
-                    text,
                 }));
                 break;
             }
@@ -1108,7 +1109,6 @@ fn getopt(
                 name: found,
                 arg,
                 value: None,
-                text: found.to_string(),
             })),
             None => {
                 // The rest of the word may be this unknown option's value: report it whole.
@@ -1132,25 +1132,17 @@ fn long(
         return Err(word.text.clone());
     };
     let value = match (inline, takes_value(arg)) {
-        (Some(v), _) => Some(Word {
-            text: v.to_string(),
-            ..word.clone()
-        }),
+        (Some(v), _) => Some(word.with_text(v.to_string())),
         (None, true) => {
             *index += 1;
             args.get(*index - 1).cloned()
         }
         (None, false) => None,
     };
-    let text = match &value {
-        Some(v) => format!("{found} {}", v.text),
-        None => found.to_string(),
-    };
     Ok(Found {
         name: found,
         arg,
         value,
-        text,
     })
 }
 
@@ -1183,14 +1175,10 @@ fn whole_word(
         && takes_value(arg)
         && text.len() > 2
     {
-        let value = Word {
-            text: text.get(2..).unwrap_or_default().to_string(),
-            ..word.clone()
-        };
+        let value = word.with_text(text.get(2..).unwrap_or_default().to_string());
         return vec![Ok(Found {
             name: found,
             arg,
-            text: format!("{found} {}", value.text),
             value: Some(value),
         })];
     }
@@ -1207,7 +1195,7 @@ fn option(
 ) {
     let value = found.value.as_ref();
     if takes_value(found.arg) && value.is_none() {
-        push_unvetted(inv, "", &found.text, "needs a value and has none");
+        push_unvetted(inv, "", &found.text(), "needs a value and has none");
         return;
     }
     if let Some(v) = value
@@ -1216,7 +1204,7 @@ fn option(
         push_unvetted(
             inv,
             "",
-            &found.text,
+            &found.text(),
             "has a value that is only known when the command runs",
         );
         return;
@@ -1239,21 +1227,21 @@ fn option(
             if found.name == "-p" && v.text.starts_with("no:") {
                 return;
             }
-            push_unvetted(inv, "", &found.text, why_code);
+            push_unvetted(inv, "", &found.text(), why_code);
         }
         (Arg::Config, Some(v)) => {
             j.read(&crate::programs::tree(v));
             push_unvetted(
                 inv,
                 "",
-                &found.text,
+                &found.text(),
                 "names a configuration file, which can load plugins or run code",
             );
         }
         (Arg::Opaque, Some(_)) => push_unvetted(
             inv,
             "",
-            &found.text,
+            &found.text(),
             "changes the tool's configuration in ways the spec does not follow",
         ),
         (Arg::Warning, Some(v)) => {
@@ -1261,7 +1249,7 @@ fn option(
                 push_unvetted(
                     inv,
                     "",
-                    &found.text,
+                    &found.text(),
                     "names a warning category whose module is imported",
                 );
             }
@@ -1272,12 +1260,12 @@ fn option(
                 push_unvetted(
                     inv,
                     "",
-                    &found.text,
+                    &found.text(),
                     "sets a build property, which build scripts and plugins may act on",
                 );
             }
         }
-        (_, None) => push_unvetted(inv, "", &found.text, "needs a value and has none"),
+        (_, None) => push_unvetted(inv, "", &found.text(), "needs a value and has none"),
     }
 }
 

@@ -40,6 +40,16 @@ impl Word {
         }
     }
 
+    /// The same kind of word (known or not, glob, pipe) with other text.
+    pub fn with_text(&self, text: String) -> Word {
+        Word {
+            text,
+            unknown: self.unknown,
+            glob: self.glob,
+            pipe: self.pipe,
+        }
+    }
+
     /// Is this a plain, known word equal to `s`?
     pub fn is(&self, s: &str) -> bool {
         !self.unknown && self.text == s
