@@ -234,14 +234,19 @@ SERVER_QUERIES = [
     ("events repo=proj7 since/until one day", "/api/v1/events?repo=proj7&since=2026-06-01&until=2026-06-01"),
     ("events decision=stop, user, March", "/api/v1/events?decision=stop&user=user7@example.com&since=2026-03-01&until=2026-03-31"),
     ("export CSV: deny in one week", "/api/v1/events?decision=deny&since=2026-05-01&until=2026-05-07&format=csv"),
+    ("export CSV: customer_data/** since 2026-10-01", "/api/v1/events?path=customer_data/**&since=2026-10-01&format=csv"),
+    ("export JSON: user42 in May", "/api/v1/events?user=user42@example.com&since=2026-05-01&until=2026-05-31&format=json"),
 ]
 
 
-def timed_get(base, token, path):
+def timed_get(base, token, path, first=None):
     req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
     t = time.perf_counter()
     with urllib.request.urlopen(req, timeout=120) as resp:
-        body = resp.read()
+        body = resp.read(1)
+        if first is not None:
+            first.append(time.perf_counter() - t)
+        body += resp.read()
     return time.perf_counter() - t, body
 
 
@@ -249,23 +254,35 @@ def cmd_server_query(args):
     db = args.db
     token = subprocess.run([SERVER_BIN, "token", "create", "--user", "root@example.com", "--role", "admin",
                             "--database-url", f"{PG}/{db}"], check=True, capture_output=True, text=True).stdout.strip()
-    proc = start_server(db, 18472)
-    base = "http://127.0.0.1:18472"
+    proc = start_server(db, args.port)
+    base = f"http://127.0.0.1:{args.port}"
     try:
         print(f"| query | median ms | max ms | rows |\n|---|---:|---:|---:|")
+        exports = []
         for name, path in SERVER_QUERIES:
+            if args.only and args.only not in name:
+                continue
             times = []
+            first = []
             body = b""
             for _ in range(args.repeat):
-                took, body = timed_get(base, token, path)
+                took, body = timed_get(base, token, path, first)
                 times.append(took * 1000)
             if path.endswith("format=csv"):
                 rows = body.count(b"\n") - 1
+            elif path.endswith("format=json"):
+                rows = len(json.loads(body))
             else:
                 answer = json.loads(body)
                 rows = len(answer.get("events") or answer.get("touches") or
                            (answer.get("changes", []) + answer.get("attempts", [])))
             print(f"| {name} | {statistics.median(times):.0f} | {max(times):.0f} | {rows} |", flush=True)
+            if "format=" in path:
+                median = statistics.median(times)
+                exports.append((name, statistics.median(first) * 1000, median, rows, len(body)))
+        print("\n| export | first byte ms (median) | whole ms (median) | rows/s | bytes |\n|---|---:|---:|---:|---:|")
+        for name, first, whole, rows, size in exports:
+            print(f"| {name} | {first:.0f} | {whole:.0f} | {rows / (whole / 1000):.0f} | {size} |")
     finally:
         proc.kill()
 
@@ -397,6 +414,8 @@ def main():
     q = sub.add_parser("server-query")
     q.add_argument("--db", default="mandate_bench_events")
     q.add_argument("--repeat", type=int, default=5)
+    q.add_argument("--only", help="only the questions whose name holds this text")
+    q.add_argument("--port", type=int, default=18472)
     l = sub.add_parser("local")
     l.add_argument("--calls", type=int, default=1_000_000)
     l.add_argument("--runs", type=int, default=200)

@@ -778,27 +778,77 @@ impl Compiled<'_> {
             binds: Vec::new(),
             next: first,
         };
-        let q = self.query;
-        if let Some(area) = given(&q.path) {
-            let like = sql.bind(glob_like(area));
-            let exact = sql.bind(wildcard_like(area));
-            let path_part = if self.absolute {
-                format!("target LIKE {like} ESCAPE '\\'")
-            } else {
-                format!("path LIKE {like} ESCAPE '\\'")
-            };
-            let literal = longest_literal(area);
-            let execute = if self.absolute || literal.is_empty() {
-                "kind = 'execute'".to_string()
-            } else {
-                let mark = sql.bind(format!("%{}%", like_escape(&literal)));
-                format!("(kind = 'execute' AND target LIKE {mark} ESCAPE '\\')")
-            };
-            sql.parts.push(format!(
-                "((kind IN ('read', 'write') AND {path_part}) OR {execute} OR \
-                 (kind IN ('call', 'expose') AND target LIKE {exact} ESCAPE '\\'))"
-            ));
+        if let Some(branches) = self.area_branches(&mut sql) {
+            sql.parts.push(format!("({})", branches.join(" OR ")));
         }
+        self.other_parts(&mut sql);
+        let condition = if sql.parts.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            sql.parts.join(" AND ")
+        };
+        (condition, sql.binds)
+    }
+
+    /// The condition of [`Compiled::sql`] cut into branches whose OR it is: with an area,
+    /// one per kind of touch it names (the paths of reads and writes, commands, tool
+    /// names and hosts), each ANDed with the other conditions; without, one. The
+    /// branches are disjoint (each names its own kinds), so a `UNION ALL` of one SELECT
+    /// per branch gives each row once, and a database answers each branch with the
+    /// index that fits it instead of ORing three index scans into one bitmap.
+    pub fn sql_branches(&self, first: usize) -> (Vec<String>, Vec<String>) {
+        let mut sql = Sql {
+            parts: Vec::new(),
+            binds: Vec::new(),
+            next: first,
+        };
+        let branches = self.area_branches(&mut sql);
+        self.other_parts(&mut sql);
+        let rest = sql.parts.join(" AND ");
+        let conditions = match branches {
+            None if rest.is_empty() => vec!["1 = 1".to_string()],
+            None => vec![rest],
+            Some(branches) => branches
+                .into_iter()
+                .map(|branch| {
+                    if rest.is_empty() {
+                        branch
+                    } else {
+                        format!("{branch} AND {rest}")
+                    }
+                })
+                .collect(),
+        };
+        (conditions, sql.binds)
+    }
+
+    /// The area's condition, one disjunct per kind of touch.
+    fn area_branches(&self, sql: &mut Sql) -> Option<Vec<String>> {
+        let area = given(&self.query.path)?;
+        let like = sql.bind(glob_like(area));
+        let exact = sql.bind(wildcard_like(area));
+        let path_part = if self.absolute {
+            format!("target LIKE {like} ESCAPE '\\'")
+        } else {
+            format!("path LIKE {like} ESCAPE '\\'")
+        };
+        let literal = longest_literal(area);
+        let execute = if self.absolute || literal.is_empty() {
+            "kind = 'execute'".to_string()
+        } else {
+            let mark = sql.bind(format!("%{}%", like_escape(&literal)));
+            format!("(kind = 'execute' AND target LIKE {mark} ESCAPE '\\')")
+        };
+        Some(vec![
+            format!("(kind IN ('read', 'write') AND {path_part})"),
+            execute,
+            format!("(kind IN ('call', 'expose') AND target LIKE {exact} ESCAPE '\\')"),
+        ])
+    }
+
+    /// Every condition but the area's.
+    fn other_parts(&self, sql: &mut Sql) {
+        let q = self.query;
         if let Some(file) = given(&q.file) {
             if file.starts_with('/') {
                 let mark = sql.bind(file.to_string());
@@ -866,12 +916,6 @@ impl Compiled<'_> {
             let mark = sql.bind(until.clone());
             sql.parts.push(format!("time < {mark}"));
         }
-        let condition = if sql.parts.is_empty() {
-            "1 = 1".to_string()
-        } else {
-            sql.parts.join(" AND ")
-        };
-        (condition, sql.binds)
     }
 }
 
@@ -1048,33 +1092,38 @@ pub fn to_csv(rows: &[EventRow]) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push_str("\r\n");
     for row in rows {
-        let fields: [&str; 17] = [
-            &row.time,
-            &row.run,
-            row.repository.as_deref().unwrap_or(""),
-            row.project.as_deref().unwrap_or(""),
-            row.user.as_deref().unwrap_or(""),
-            row.agent.as_deref().unwrap_or(""),
-            row.agent_id.as_deref().unwrap_or(""),
-            row.session_id.as_deref().unwrap_or(""),
-            &row.tool,
-            row.mcp.as_deref().unwrap_or(""),
-            &row.kind,
-            row.shown_target(),
-            row.command.as_deref().unwrap_or(""),
-            &row.decision,
-            &row.outcome,
-            &row.rules.join(" "),
-            row.tool_use_id.as_deref().unwrap_or(""),
-        ];
-        for field in fields {
-            csv_field(&mut out, field);
-            out.push(',');
-        }
-        out.push_str(&row.idx.to_string());
-        out.push_str("\r\n");
+        csv_row(&mut out, row);
     }
     out
+}
+
+/// One row of [`to_csv`], with its line end: a streamed export writes them one by one.
+pub fn csv_row(out: &mut String, row: &EventRow) {
+    let fields: [&str; 17] = [
+        &row.time,
+        &row.run,
+        row.repository.as_deref().unwrap_or(""),
+        row.project.as_deref().unwrap_or(""),
+        row.user.as_deref().unwrap_or(""),
+        row.agent.as_deref().unwrap_or(""),
+        row.agent_id.as_deref().unwrap_or(""),
+        row.session_id.as_deref().unwrap_or(""),
+        &row.tool,
+        row.mcp.as_deref().unwrap_or(""),
+        &row.kind,
+        row.shown_target(),
+        row.command.as_deref().unwrap_or(""),
+        &row.decision,
+        &row.outcome,
+        &row.rules.join(" "),
+        row.tool_use_id.as_deref().unwrap_or(""),
+    ];
+    for field in fields {
+        csv_field(out, field);
+        out.push(',');
+    }
+    out.push_str(&row.idx.to_string());
+    out.push_str("\r\n");
 }
 
 #[cfg(test)]

@@ -161,6 +161,41 @@ fn like_patterns_cover_what_the_glob_matches() {
 }
 
 #[test]
+fn the_branches_are_the_condition_cut_at_the_area() {
+    let query = EventQuery {
+        path: Some("customer_data/**".into()),
+        since: Some("2026-11-01".into()),
+        user: Some("Alice@example.com".into()),
+        ..EventQuery::default()
+    };
+    let compiled = query.compile().unwrap();
+    let (whole, binds) = compiled.sql(3);
+    let (branches, branch_binds) = compiled.sql_branches(3);
+    // The same parameters, numbered alike: the branches OR to the whole condition.
+    assert_eq!(binds, branch_binds);
+    assert_eq!(branches.len(), 3);
+    let rest = "run_user = $6 AND time >= $7";
+    assert!(whole.ends_with(&format!(" AND {rest}")), "{whole}");
+    let area: Vec<&str> = branches
+        .iter()
+        .map(|b| b.strip_suffix(&format!(" AND {rest}")).unwrap())
+        .collect();
+    assert_eq!(format!("({}) AND {rest}", area.join(" OR ")), whole);
+    assert!(area[0].contains("kind IN ('read', 'write')"), "{area:?}");
+    assert!(area[1].contains("kind = 'execute'"), "{area:?}");
+    assert!(area[2].contains("kind IN ('call', 'expose')"), "{area:?}");
+    // Without an area, one branch: the whole condition.
+    let plain = EventQuery {
+        tool: Some("Bash".into()),
+        ..EventQuery::default()
+    };
+    let compiled = plain.compile().unwrap();
+    assert_eq!(compiled.sql_branches(1).0, vec![compiled.sql(1).0]);
+    let all = EventQuery::default();
+    assert_eq!(all.compile().unwrap().sql_branches(1).0, vec!["1 = 1"]);
+}
+
+#[test]
 fn rows_survive_the_table_and_csv_quotes_what_it_must() {
     for row in rows() {
         assert_eq!(row_from_values(row_values(&row)).unwrap(), row);

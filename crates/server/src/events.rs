@@ -3,7 +3,7 @@
 //!
 //! | method and path | who | what |
 //! |---|---|---|
-//! | `GET /api/v1/events?path=&command=&tool=&mcp=&user=&agent=&repo=&decision=&kind=&run=&since=&until=&page=&format=json\|csv` | any token | one page of matching events, newest first; with `format`, every match (up to [`EXPORT_LIMIT`]) as a JSON array or CSV |
+//! | `GET /api/v1/events?path=&command=&tool=&mcp=&user=&agent=&repo=&decision=&kind=&run=&since=&until=&page=&format=json\|csv` | any token | one page of matching events, newest first; with `format`, every match (up to [`EXPORT_LIMIT`]) as a JSON array or CSV, streamed as the database answers |
 //! | `GET /api/v1/why?path=REL&repo=R` | any token | the calls that changed a repository-relative path (`changes`), and those that tried and did not run (`attempts`) |
 //! | `GET /api/v1/touched?glob=G&since=&repo=R` | any token | every touch in an area, allowed or refused |
 //! | `GET /events?…` | signed in | the searchable event log, same parameters, with CSV and JSON export links |
@@ -58,9 +58,22 @@ pub fn routes() -> Router<AppState> {
         .route("/events", get(events_page))
 }
 
-/// The indexes only PostgreSQL has: a prefix index on repository-relative paths (`LIKE
-/// 'customer_data/%'`, `why`) and trigram indexes for globs without a fixed prefix and
-/// command text. Without the `pg_trgm` extension the server still answers, by scanning.
+/// The indexes only PostgreSQL has, one for each branch of an area search
+/// ([`Compiled::sql_branches`]) and for command text:
+///
+/// - `events_path_time`: repository-relative paths by prefix (`LIKE 'customer_data%'`,
+///   `why`), with the time so that `--since` narrows inside the index;
+/// - `events_call_target`: the targets of calls and exposures (tool names, hosts) by
+///   prefix (`mcp__slack__*`), with the time;
+/// - trigram indexes: `events_path_trgm` for path globs without a fixed prefix
+///   (`**/eu1*.csv`), `events_execute_trgm` for the commands that name an area (only
+///   commands: over every target, tool names and paths swelled each trigram's list),
+///   `events_target_trgm` for absolute globs and tool names without a prefix, and
+///   `events_command_trgm` for command text.
+///
+/// Without the `pg_trgm` extension the server still answers, by scanning. These are made
+/// when the server starts; over an events table of millions of rows each takes from
+/// seconds to minutes (BENCHMARKS.md), and writes to the table wait meanwhile.
 pub async fn prepare(db: &Db) -> Result<(), ServerError> {
     match db.backend {
         crate::Backend::Sqlite => {
@@ -74,9 +87,15 @@ pub async fn prepare(db: &Db) -> Result<(), ServerError> {
             sqlx::query("SELECT pg_advisory_xact_lock(8417019)")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("CREATE INDEX IF NOT EXISTS events_path ON events (path text_pattern_ops)")
-                .execute(&mut *tx)
-                .await?;
+            for statement in [
+                "CREATE INDEX IF NOT EXISTS events_path_time ON events (path text_pattern_ops, time)",
+                // Its first column only, which events_path_time also has.
+                "DROP INDEX IF EXISTS events_path",
+                "CREATE INDEX IF NOT EXISTS events_call_target ON events \
+                 (target text_pattern_ops, time) WHERE kind IN ('call', 'expose')",
+            ] {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             let mut tx = db.pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock(8417019)")
@@ -86,12 +105,14 @@ pub async fn prepare(db: &Db) -> Result<(), ServerError> {
                 sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm")
                     .execute(&mut *tx)
                     .await?;
-                for (name, column) in [
-                    ("events_target_trgm", "target"),
-                    ("events_command_trgm", "command"),
+                for (name, column, rows) in [
+                    ("events_target_trgm", "target", ""),
+                    ("events_command_trgm", "command", ""),
+                    ("events_path_trgm", "path", ""),
+                    ("events_execute_trgm", "target", " WHERE kind = 'execute'"),
                 ] {
                     sqlx::query(&format!(
-                        "CREATE INDEX IF NOT EXISTS {name} ON events USING gin ({column} gin_trgm_ops)"
+                        "CREATE INDEX IF NOT EXISTS {name} ON events USING gin ({column} gin_trgm_ops){rows}"
                     ))
                     .execute(&mut *tx)
                     .await?;
@@ -314,6 +335,56 @@ pub struct Found {
     pub note: Option<String>,
 }
 
+/// How the candidates of an area search are selected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// One SELECT, the area's kinds ORed: for a page, PostgreSQL walks the time index
+    /// backwards until the page is full, which beats fetching every match of a broad
+    /// area (`customer_data/**`, page 1: 120 ms against 300-500 ms at ten million rows).
+    Page,
+    /// One SELECT per branch of [`Compiled::sql_branches`], joined by `UNION ALL`: for a
+    /// whole answer (`why`, `touched`, exports), PostgreSQL answers the area's paths,
+    /// commands and tool names each with its own index; ORed into one bitmap, the
+    /// trigram scans over every target and a bitmap of the time index cost over a
+    /// second at ten million rows (BENCHMARKS.md).
+    Whole,
+}
+
+/// The SELECT of the candidate rows of `query` the caller may read, and its parameters;
+/// ORDER BY and LIMIT are the caller's. Callers run it unprepared (`persistent(false)`):
+/// PostgreSQL then plans it with the values bound, which a prefix `LIKE` needs to use
+/// its index (a prepared statement may switch to a generic plan that cannot).
+async fn candidates(
+    db: &Db,
+    who: &Caller,
+    compiled: &Compiled<'_>,
+    shape: Shape,
+) -> Result<(String, Vec<String>), ServerError> {
+    let (branches, mut binds) = match shape {
+        Shape::Page => {
+            let (condition, binds) = compiled.sql(1);
+            (vec![condition], binds)
+        }
+        Shape::Whole => compiled.sql_branches(1),
+    };
+    let policy = team::current(db).await?.policy;
+    let visibility = Visibility::of(who, &policy);
+    let visible = if matches!(visibility, Visibility::All) {
+        String::new()
+    } else {
+        let (sql, more) = visibility.sql(binds.len() + 1);
+        binds.extend(more);
+        format!(" AND run_id IN (SELECT run_id FROM runs WHERE {sql})")
+    };
+    let columns = mandate_search::COLUMNS.join(", ");
+    let sql = branches
+        .iter()
+        .map(|condition| format!("SELECT {columns} FROM events WHERE {condition}{visible}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    Ok((sql, binds))
+}
+
 /// The rows the caller may read that answer `query`, newest first: `take` of them after
 /// skipping `skip`.
 pub async fn find(
@@ -326,27 +397,22 @@ pub async fn find(
     let compiled: Compiled<'_> = query
         .compile()
         .map_err(|error| ServerError::BadRequest(error.to_string()))?;
-    let (condition, mut binds) = compiled.sql(1);
-    let policy = team::current(db).await?.policy;
-    let visibility = Visibility::of(who, &policy);
-    let visible = if matches!(visibility, Visibility::All) {
-        String::new()
+    let shape = if take > PAGE_SIZE {
+        Shape::Whole
     } else {
-        let (sql, more) = visibility.sql(binds.len() + 1);
-        binds.extend(more);
-        format!(" AND run_id IN (SELECT run_id FROM runs WHERE {sql})")
+        Shape::Page
     };
+    let (select, binds) = candidates(db, who, &compiled, shape).await?;
     let batch = (skip + take + 1).clamp(200, 5000);
     let sql = format!(
-        "SELECT {} FROM events WHERE {condition}{visible} ORDER BY {ORDER_BY} LIMIT {batch} OFFSET $OFFSET",
-        mandate_search::COLUMNS.join(", ")
+        "{select} ORDER BY {ORDER_BY} LIMIT {batch} OFFSET ${}",
+        binds.len() + 1
     );
-    let sql = sql.replace("$OFFSET", &format!("${}", binds.len() + 1));
     let mut found = Found::default();
     let mut matched = 0usize;
     let mut offset = 0usize;
     loop {
-        let mut statement = sqlx::query(&sql);
+        let mut statement = sqlx::query(&sql).persistent(false);
         for bind in &binds {
             statement = statement.bind(bind.as_str());
         }
@@ -409,31 +475,151 @@ fn page_number(page: Option<&str>) -> Result<usize, ServerError> {
     }
 }
 
-fn export(rows: &[EventRow], format: &str) -> Result<Response, ServerError> {
-    let (body, kind, name) = match format {
-        "csv" => (
-            mandate_search::to_csv(rows),
-            "text/csv; charset=utf-8",
-            "events.csv",
-        ),
-        "json" => (
-            serde_json::to_string(rows).map_err(|e| ServerError::Internal(e.to_string()))?,
-            "application/json",
-            "events.json",
-        ),
-        other => {
-            return Err(ServerError::BadRequest(format!(
+/// An export's format.
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    fn parse(format: &str) -> Result<Format, ServerError> {
+        match format {
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            other => Err(ServerError::BadRequest(format!(
                 "`format={other}` is not an export format: use csv or json"
-            )));
+            ))),
         }
+    }
+}
+
+/// Bytes an export gathers before it sends them.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+/// Every match of `query` the caller may read (up to [`EXPORT_LIMIT`]), newest first, as
+/// CSV or a JSON array, streamed: one query whose rows are written as PostgreSQL sends
+/// them, never the whole answer in memory. The CSV header (or the `[`) goes out before
+/// the query runs. What cannot be known until the end is said by ending the transfer
+/// early, so that no client takes a cut export for a whole one: a database error, more
+/// than [`EXPORT_LIMIT`] matches, or more than [`SCAN_LIMIT`] candidates (the status is
+/// sent by then; the server's log says which).
+async fn export(
+    db: &Db,
+    who: &Caller,
+    query: EventQuery,
+    format: Format,
+) -> Result<Response, ServerError> {
+    let compiled = query
+        .compile()
+        .map_err(|error| ServerError::BadRequest(error.to_string()))?;
+    let (select, binds) = candidates(db, who, &compiled, Shape::Whole).await?;
+    let sql = format!("{select} ORDER BY {ORDER_BY} LIMIT {}", SCAN_LIMIT + 1);
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    let pool = db.pool.clone();
+    tokio::spawn(async move {
+        let result = export_rows(&pool, &sql, &binds, &query, format, &sender).await;
+        if let Err(error) = result {
+            eprintln!("mandate-server: an event export was cut short: {error}");
+            let _ = sender.send(Err(std::io::Error::other(error))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let (kind, name) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "events.csv"),
+        Format::Json => ("application/json", "events.json"),
     };
-    let mut response = body.into_response();
+    let mut response = axum::body::Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// Write the export's rows into `sender`; an error cuts the transfer. A client that went
+/// away ends it quietly.
+async fn export_rows(
+    pool: &sqlx::AnyPool,
+    sql: &str,
+    binds: &[String],
+    query: &EventQuery,
+    format: Format,
+    sender: &tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+) -> Result<(), String> {
+    use futures_util::TryStreamExt as _;
+    let compiled = query.compile().map_err(|error| error.to_string())?;
+    let mut chunk = String::with_capacity(EXPORT_CHUNK + 4096);
+    match format {
+        Format::Csv => {
+            chunk.push_str(mandate_search::CSV_HEADER);
+            chunk.push_str("\r\n");
+        }
+        Format::Json => chunk.push('['),
+    }
+    // The first byte before the query's first row.
+    if sender
+        .send(Ok(std::mem::take(&mut chunk).into()))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    let mut statement = sqlx::query(sql).persistent(false);
+    for bind in binds {
+        statement = statement.bind(bind.as_str());
+    }
+    let mut rows = statement.fetch(pool);
+    let (mut scanned, mut written) = (0usize, 0usize);
+    while let Some(row) = rows.try_next().await.map_err(|error| error.to_string())? {
+        scanned += 1;
+        if scanned > SCAN_LIMIT {
+            return Err(format!(
+                "more than {SCAN_LIMIT} candidate events: narrow the search (a path with a \
+                 fixed folder, a tool, a user, a repository or a time range)"
+            ));
+        }
+        let Some(row) = row_of(&row).map_err(|error| error.to_string())? else {
+            continue;
+        };
+        if !compiled.matches(&row) {
+            continue;
+        }
+        if written == EXPORT_LIMIT {
+            return Err(format!(
+                "more than {EXPORT_LIMIT} events match, more than one export carries: \
+                 narrow the search (a time range, a user, a repository)"
+            ));
+        }
+        match format {
+            Format::Csv => mandate_search::csv_row(&mut chunk, &row),
+            Format::Json => {
+                if written > 0 {
+                    chunk.push(',');
+                }
+                let text = serde_json::to_string(&row).map_err(|error| error.to_string())?;
+                chunk.push_str(&text);
+            }
+        }
+        written += 1;
+        if chunk.len() >= EXPORT_CHUNK
+            && sender
+                .send(Ok(std::mem::take(&mut chunk).into()))
+                .await
+                .is_err()
+        {
+            return Ok(());
+        }
+    }
+    if let Format::Json = format {
+        chunk.push(']');
+    }
+    let _ = sender.send(Ok(chunk.into())).await;
+    Ok(())
 }
 
 async fn api_events(
@@ -444,17 +630,7 @@ async fn api_events(
     let who = auth::caller(&state.db, &headers).await?;
     let query = params.query.tidy();
     if let Some(format) = params.format.as_deref().filter(|f| !f.is_empty()) {
-        let found = find(&state.db, &who, &query, 0, EXPORT_LIMIT).await?;
-        let mut response = export(&found.rows, format)?;
-        if found.more {
-            response.headers_mut().insert(
-                "x-mandate-truncated",
-                HeaderValue::from_static(
-                    "more events match than one export carries; narrow the search",
-                ),
-            );
-        }
-        return Ok(response);
+        return export(&state.db, &who, query, Format::parse(format)?).await;
     }
     let page = page_number(params.page.as_deref())?;
     let found = find(&state.db, &who, &query, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
@@ -755,5 +931,298 @@ fn readable_time(time: &str) -> String {
     match (time.get(..10), time.get(11..19)) {
         (Some(day), Some(clock)) => format!("{day} {clock}"),
         _ => time.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! The SQL only narrows; [`Compiled::matches`] decides. So every answer of [`find`] and
+    //! of the streamed [`export`] must be exactly the rows `matches` takes from all of
+    //! them: a branch of the `UNION ALL` that lost rows (a wrong prefix, a condition
+    //! on the wrong kind, a bind numbered wrongly) fails here, on SQLite and on
+    //! PostgreSQL (`$MANDATE_TEST_POSTGRES`, skipped without one unless
+    //! `MANDATE_E2E_REQUIRED` is set).
+    use super::*;
+    use crate::auth::{Role, Scope, Via};
+
+    fn row(n: u64, time: &str, repo: &str, tool: &str, kind: &str, target: &str) -> EventRow {
+        let (repository, project, user) = match repo {
+            "a" => ("/home/a/src/proj1", "proj1", "alice@example.com"),
+            _ => ("/home/b/work/proj2", "proj2", "bob@example.com"),
+        };
+        // A read or write names a repository-relative file.
+        let file = matches!(kind, "read" | "write");
+        EventRow {
+            run: format!("RUN-{repo}"),
+            idx: n,
+            n: 0,
+            time: time.to_string(),
+            event: "tool.pre".to_string(),
+            tool_use_id: Some(format!("toolu_{n}")),
+            tool: tool.to_string(),
+            mcp: mandate_search::mcp_server(tool),
+            kind: kind.to_string(),
+            target: if file {
+                format!("{repository}/{target}")
+            } else {
+                target.to_string()
+            },
+            path: file.then(|| target.to_string()),
+            command: (kind == "execute").then(|| target.to_string()),
+            decision: if n.is_multiple_of(3) { "deny" } else { "allow" }.to_string(),
+            outcome: if n.is_multiple_of(3) { "refused" } else { "ran" }.to_string(),
+            rules: vec!["contract.allow.read[0]".to_string()],
+            user: Some(user.to_string()),
+            agent: Some("claude-code".to_string()),
+            repository: Some(repository.to_string()),
+            project: Some(project.to_string()),
+            mode: Some("enforce".to_string()),
+            ..EventRow::default()
+        }
+    }
+
+    fn rows() -> Vec<EventRow> {
+        let mut rows = Vec::new();
+        for (repo, day) in [
+            ("a", "2026-03-01"),
+            ("b", "2026-11-20"),
+            ("a", "2026-11-30"),
+        ] {
+            for (tool, kind, target) in [
+                ("Read", "read", "customer_data/eu1.csv"),
+                ("Read", "read", "customer_data"),
+                ("Read", "read", "customer_dataX/eu1.csv"),
+                ("Read", "read", "customer_data/sub/eu12.csv"),
+                ("Write", "write", "deploy/prod.yaml"),
+                ("Write", "write", "deploy/sub/prod.yaml"),
+                ("Edit", "write", "deploy"),
+                ("Write", "write", "data_1/100%.csv"),
+                ("Write", "write", "dataX1/100X.csv"),
+                ("Bash", "execute", "cat ./customer_data/eu2.csv"),
+                (
+                    "Bash",
+                    "execute",
+                    "cat /home/a/src/proj1/customer_data/eu3.csv",
+                ),
+                ("Bash", "execute", "sed -n 1p customer_data/eu1.csv"),
+                ("Bash", "execute", "git push origin main"),
+                ("Bash", "execute", "cat deploy/prod.yaml"),
+                (
+                    "mcp__slack__post_message",
+                    "call",
+                    "mcp__slack__post_message",
+                ),
+                ("mcp__slackbot__post", "call", "mcp__slackbot__post"),
+                ("mcp__jira__get_issue", "call", "mcp__jira__get_issue"),
+                ("WebFetch", "expose", "https://docs.example.com/page"),
+                ("WebFetch", "expose", "docs.example.com"),
+            ] {
+                let n = rows.len() as u64 + 2;
+                let time = format!("{day}T10:{:02}:00.000Z", n % 60);
+                rows.push(row(n, &time, repo, tool, kind, target));
+            }
+        }
+        rows
+    }
+
+    fn queries() -> Vec<EventQuery> {
+        let area = |glob: &str| EventQuery {
+            path: Some(glob.to_string()),
+            ..EventQuery::default()
+        };
+        let mut list: Vec<EventQuery> = [
+            "customer_data/**",
+            "customer_data",
+            "customer_data/*",
+            "customer_data/eu1.csv",
+            "deploy/**",
+            "deploy/*",
+            "**/eu1*.csv",
+            "**/*.csv",
+            "data_1/**",
+            "data_1/100%.csv",
+            "mcp__slack__*",
+            "mcp__*",
+            "*slack*",
+            "https://docs.example.com/*",
+            "docs.example.com",
+            "git push*",
+            "/home/a/src/proj1/customer_data/**",
+            "/home/b/work/proj2/deploy/*",
+        ]
+        .into_iter()
+        .map(area)
+        .collect();
+        for (glob, since, repo, decision) in [
+            ("customer_data/**", Some("2026-11-01"), None, None),
+            ("deploy/**", None, Some("proj2"), None),
+            ("deploy/**", None, Some("proj1"), Some("deny")),
+            ("**/eu1*.csv", Some("2026-11-20"), None, None),
+            ("mcp__slack__*", Some("2026-11-25"), None, None),
+            ("mcp__*", None, Some("work/proj2"), Some("allow")),
+        ] {
+            list.push(EventQuery {
+                since: since.map(str::to_string),
+                repo: repo.map(str::to_string),
+                decision: decision.map(str::to_string),
+                ..area(glob)
+            });
+        }
+        list.push(EventQuery {
+            file: Some("deploy/prod.yaml".to_string()),
+            kind: Some("write".to_string()),
+            ..EventQuery::default()
+        });
+        list.push(EventQuery {
+            command: Some("cat".to_string()),
+            until: Some("2026-11-20".to_string()),
+            ..EventQuery::default()
+        });
+        list.push(EventQuery {
+            tool: Some("mcp__slack*".to_string()),
+            ..EventQuery::default()
+        });
+        list.push(EventQuery {
+            decision: Some("deny".to_string()),
+            since: Some("2026-03-01".to_string()),
+            until: Some("2026-11-20".to_string()),
+            ..EventQuery::default()
+        });
+        list.push(EventQuery::default());
+        list
+    }
+
+    /// What tells rows apart in a failure's message.
+    fn keys(rows: &[EventRow]) -> Vec<String> {
+        rows.iter()
+            .map(|row| format!("{} {} {} {}", row.run, row.idx, row.kind, row.target))
+            .collect()
+    }
+
+    fn admin() -> Caller {
+        Caller {
+            email: "root@example.com".to_string(),
+            role: Role::Admin,
+            scope: Scope::All,
+            token_id: "test".to_string(),
+            via: Via::Token,
+        }
+    }
+
+    async fn answers_are_the_reference_filters(db: &Db) {
+        let all = rows();
+        let mut tx = db.pool.begin().await.unwrap();
+        insert_rows(&mut tx, &all).await.unwrap();
+        tx.commit().await.unwrap();
+        let who = admin();
+        for query in queries() {
+            let compiled = query.compile().unwrap();
+            let mut expected: Vec<EventRow> = all
+                .iter()
+                .filter(|row| compiled.matches(row))
+                .cloned()
+                .collect();
+            mandate_search::sort_rows(&mut expected);
+            let found = find(db, &who, &query, 0, 1000).await.unwrap();
+            assert_eq!(keys(&found.rows), keys(&expected), "find {query:?}");
+            assert_eq!(found.rows, expected, "find {query:?}");
+            assert!(!found.more);
+            // Paged: the second page of three is the same slice.
+            let page = find(db, &who, &query, 3, 3).await.unwrap();
+            let slice: Vec<EventRow> = expected.iter().skip(3).take(3).cloned().collect();
+            assert_eq!(keys(&page.rows), keys(&slice), "page 2 of {query:?}");
+            assert_eq!(page.more, expected.len() > 6, "more, {query:?}");
+            // The streamed exports say the same.
+            for (format, whole) in [
+                (Format::Csv, mandate_search::to_csv(&expected)),
+                (Format::Json, serde_json::to_string(&expected).unwrap()),
+            ] {
+                let response = export(db, &who, query.clone(), format).await.unwrap();
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                assert_eq!(String::from_utf8_lossy(&body), whole, "export {query:?}");
+            }
+        }
+        // The reference finds what these queries are about, so none passes by being empty.
+        for glob in [
+            "customer_data/**",
+            "mcp__slack__*",
+            "**/eu1*.csv",
+            "deploy/*",
+        ] {
+            let query = EventQuery {
+                path: Some(glob.to_string()),
+                ..EventQuery::default()
+            };
+            assert!(find(db, &who, &query, 0, 1000).await.unwrap().rows.len() >= 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_answers_are_the_reference_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("server.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        answers_are_the_reference_filters(&db).await;
+    }
+
+    /// A database of the test's own on `$MANDATE_TEST_POSTGRES`, dropped when done.
+    struct Scratch {
+        base: String,
+        name: String,
+    }
+
+    fn psql(base: &str, sql: &str) -> bool {
+        std::process::Command::new("psql")
+            .arg(format!("{base}/postgres"))
+            .args(["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let name = &self.name;
+            psql(
+                &self.base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_answers_are_the_reference_filters() {
+        let base = std::env::var("MANDATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
+        if !psql(&base, "SELECT 1") {
+            let required = std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty());
+            assert!(
+                !required,
+                "no PostgreSQL at {base}, and MANDATE_E2E_REQUIRED is set"
+            );
+            eprintln!("SKIPPED: no PostgreSQL server reachable at {base}");
+            return;
+        }
+        let scratch = Scratch {
+            name: format!("mandate_events_sql_{}", std::process::id()),
+            base,
+        };
+        assert!(psql(
+            &scratch.base,
+            &format!("CREATE DATABASE {}", scratch.name)
+        ));
+        // The indexes, not a scan of a few dozen rows, must answer: a prefix range or a
+        // partial index that misses rows shows here.
+        assert!(psql(
+            &scratch.base,
+            &format!("ALTER DATABASE {} SET enable_seqscan = off", scratch.name)
+        ));
+        let db = Db::connect(&format!("{}/{}", scratch.base, scratch.name))
+            .await
+            .unwrap();
+        answers_are_the_reference_filters(&db).await;
+        db.pool.close().await;
     }
 }
