@@ -953,6 +953,7 @@ mod tests {
         };
         // A read or write names a repository-relative file.
         let file = matches!(kind, "read" | "write");
+        let refused = n.is_multiple_of(3);
         EventRow {
             run: format!("RUN-{repo}"),
             idx: n,
@@ -970,8 +971,8 @@ mod tests {
             },
             path: file.then(|| target.to_string()),
             command: (kind == "execute").then(|| target.to_string()),
-            decision: if n.is_multiple_of(3) { "deny" } else { "allow" }.to_string(),
-            outcome: if n.is_multiple_of(3) { "refused" } else { "ran" }.to_string(),
+            decision: if refused { "deny" } else { "allow" }.to_string(),
+            outcome: if refused { "refused" } else { "ran" }.to_string(),
             rules: vec!["contract.allow.read[0]".to_string()],
             user: Some(user.to_string()),
             agent: Some("claude-code".to_string()),
