@@ -11,8 +11,12 @@
 //!    cut uncertain (here-documents, `case`, parentheses, groups, substitutions, backquotes,
 //!    `${…}`, `$'…'`, background jobs, comments) gives `None`, and the whole line goes to
 //!    tree-sitter as before.
-//! 2. Each statement is read as a plain [`Chain`] when it is one; otherwise it stays a
-//!    range of text that tree-sitter parses on its own.
+//! 2. Each statement is read as a plain [`Chain`] when it is one, or as a plain [`ForLoop`]
+//!    (`for NAME in WORDS; do CHAINS; done`); otherwise it stays a range of text that
+//!    tree-sitter parses on its own. A plain word may hold `$NAME` (bare or in double
+//!    quotes), a value the text does not tell, except in command position and in a loop's
+//!    word list. A loop and its `$f` words cost tree-sitter ~200,000 instructions in the
+//!    744-byte sample line, two fifths of its analysis (issue 14).
 //!
 //! The subset is chosen so that the walker's analysis is the same either way, byte for
 //! byte: `walk::tests` compares both paths over every corpus command and many thousands
@@ -29,6 +33,8 @@ use std::ops::Range;
 pub(crate) enum Part {
     /// Plain pipelines joined by `&&` and `||`.
     Plain(Chain),
+    /// `for NAME in WORDS; do STATEMENTS; done` over plain words and statements.
+    For(ForLoop),
     /// Anything else, as a range of the line, for tree-sitter.
     Other(Range<usize>),
 }
@@ -39,6 +45,14 @@ pub(crate) struct Chain {
     pub pipelines: Vec<Pipeline>,
     /// `ands[k]` joins `pipelines[k]` and `pipelines[k + 1]`: `true` for `&&`.
     pub ands: Vec<bool>,
+}
+
+/// `for NAME in WORDS; do BODY; done`: the loop variable, the words it takes (plain, so
+/// they have no effect of their own) and the body's statements, each a plain chain.
+pub(crate) struct ForLoop {
+    pub span: Range<usize>,
+    pub name: Range<usize>,
+    pub body: Vec<Chain>,
 }
 
 /// Commands joined by `|`.
@@ -69,6 +83,9 @@ pub(crate) enum Piece {
     Bare(Range<usize>),
     Single(Range<usize>),
     Double(Range<usize>),
+    /// `$NAME`, bare or inside double quotes (the range holds the `$`): a value the text
+    /// does not tell.
+    Var(Range<usize>),
 }
 
 /// `[n]OP target`.
@@ -89,7 +106,10 @@ pub(crate) fn split(source: &str) -> Option<Vec<Part>> {
             .into_iter()
             .map(|range| match chain(bytes, range.clone()) {
                 Some(chain) => Part::Plain(chain),
-                None => Part::Other(range),
+                None => match for_loop(bytes, range.clone()) {
+                    Some(found) => Part::For(found),
+                    None => Part::Other(range),
+                },
             })
             .collect(),
     )
@@ -324,6 +344,32 @@ fn word_end(b: &[u8], i: &mut usize) -> Option<bool> {
     Some(bare)
 }
 
+/// The end of `$NAME` at `at` (before `end`), where NAME is a shell variable's name and
+/// what follows cannot continue it (`[`, `{`, `(` are left to tree-sitter); `None` for
+/// anything else after `$` (`$1`, `$?`, `${…}`, `$(…)`).
+fn variable_end(b: &[u8], at: usize, end: usize) -> Option<usize> {
+    let mut i = at + 1;
+    if !b
+        .get(i)
+        .is_some_and(|c| i < end && (c.is_ascii_alphabetic() || *c == b'_'))
+    {
+        return None;
+    }
+    while i < end
+        && b.get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
+        i += 1;
+    }
+    match b.get(i) {
+        _ if i >= end => Some(i),
+        Some(
+            b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'"' | b'/' | b'.' | b'-',
+        ) => Some(i),
+        _ => None,
+    }
+}
+
 fn find(b: &[u8], from: usize, byte: u8) -> Option<usize> {
     b.get(from..)?
         .iter()
@@ -434,6 +480,83 @@ fn chain(b: &[u8], span: Range<usize>) -> Option<Chain> {
     })
 }
 
+/// The statement as a plain `for` loop, or `None` when it is not one: `for NAME in WORDS`,
+/// `;` or a newline, `do`, plain statements each ended by `;` or a newline, `done`.
+fn for_loop(b: &[u8], span: Range<usize>) -> Option<ForLoop> {
+    let mut reader = Reader {
+        b,
+        i: span.start,
+        end: span.end,
+    };
+    let blank = |c: Option<u8>| matches!(c, Some(b' ' | b'\t'));
+    if !reader.eat(b"for") || !blank(reader.peek()) {
+        return None;
+    }
+    reader.blanks(false);
+    let name_start = reader.i;
+    if !reader
+        .peek()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+    {
+        return None;
+    }
+    while reader
+        .peek()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+    {
+        reader.i += 1;
+    }
+    let name = name_start..reader.i;
+    if NOT_PLAIN_NAMES.contains(&b.get(name.clone())?) || !blank(reader.peek()) {
+        return None;
+    }
+    reader.blanks(false);
+    if !reader.eat(b"in") || !blank(reader.peek()) {
+        return None;
+    }
+    let mut words = 0;
+    loop {
+        reader.blanks(false);
+        match reader.peek() {
+            Some(b';' | b'\n') => break,
+            _ => {
+                let word = reader.word()?;
+                // A word tree-sitter may read as a reserved word or an expansion of the
+                // loop's own list: left to it.
+                if word.pieces.iter().any(|p| matches!(p, Piece::Var(_))) {
+                    return None;
+                }
+                words += 1;
+            }
+        }
+    }
+    reader.i += 1;
+    reader.blanks(true);
+    if words == 0 || !reader.eat(b"do") || !matches!(reader.peek(), Some(b' ' | b'\t' | b'\n')) {
+        return None;
+    }
+    let body_start = reader.i;
+    let body_end = span.end.checked_sub(4)?;
+    if b.get(body_end..span.end)? != b"done" || body_end < body_start {
+        return None;
+    }
+    // The body ends with `;` or a newline before `done`.
+    let before = b.get(body_start..body_end)?;
+    let last = before.iter().rposition(|c| !matches!(c, b' ' | b'\t'))?;
+    if !matches!(before.get(last), Some(b';' | b'\n')) {
+        return None;
+    }
+    let mut body = Vec::new();
+    for range in statements(before)? {
+        let range = range.start + body_start..range.end + body_start;
+        body.push(chain(b, range)?);
+    }
+    if body.is_empty() {
+        return None;
+    }
+    Some(ForLoop { span, name, body })
+}
+
 struct Reader<'b> {
     b: &'b [u8],
     i: usize,
@@ -531,11 +654,15 @@ impl Reader<'_> {
             }
         }
         let first = words.first()?;
+        // A command name known only when the line runs: left to tree-sitter.
+        if first.pieces.iter().any(|p| matches!(p, Piece::Var(_))) {
+            return None;
+        }
         // A reserved word or declaration builtin, quoted or not (`export''` declares to
         // Bash, and is a `declaration_command` to tree-sitter): not plain.
         let mut name = Vec::new();
         for piece in &first.pieces {
-            let (Piece::Bare(r) | Piece::Single(r) | Piece::Double(r)) = piece;
+            let (Piece::Bare(r) | Piece::Single(r) | Piece::Double(r) | Piece::Var(r)) = piece;
             name.extend_from_slice(self.b.get(r.clone()).unwrap_or_default());
         }
         if NOT_PLAIN_NAMES.contains(&name.as_slice()) {
@@ -621,13 +748,33 @@ impl Reader<'_> {
                 }
                 b'"' => {
                     let close = find(self.b, self.i + 1, b'"').filter(|at| *at < self.end)?;
-                    let inner = self.i + 1..close;
-                    let text = self.b.get(inner.clone())?;
-                    if text.iter().any(|c| matches!(c, b'$' | b'`' | b'\\')) {
+                    let text = self.b.get(self.i + 1..close)?;
+                    if text.iter().any(|c| matches!(c, b'`' | b'\\')) {
                         return None;
                     }
-                    pieces.push(Piece::Double(inner));
+                    // Quoted text, cut at each `$NAME`.
+                    let mut from = self.i + 1;
+                    let mut at = from;
+                    while at < close {
+                        if self.b.get(at) == Some(&b'$') {
+                            let name_end = variable_end(self.b, at, close)?;
+                            pieces.push(Piece::Double(from..at));
+                            pieces.push(Piece::Var(at..name_end));
+                            from = name_end;
+                            at = name_end;
+                        } else {
+                            at += 1;
+                        }
+                    }
+                    if from < close || !matches!(pieces.last(), Some(Piece::Var(_))) {
+                        pieces.push(Piece::Double(from..close));
+                    }
                     self.i = close + 1;
+                }
+                b'$' => {
+                    let name_end = variable_end(self.b, self.i, self.end)?;
+                    pieces.push(Piece::Var(self.i..name_end));
+                    self.i = name_end;
                 }
                 c if bare(c) => {
                     let from = self.i;
@@ -732,13 +879,17 @@ mod tests {
             "curl -sS -o /tmp/r.json https://api.example.com/v1/rates?region=eu",
             "a &&\n b |\n c",
             "ls ~/x *.py --opt=1 &>> log",
+            "echo $x \"== $HOME/x\" $a.$b",
         ] {
             assert!(plain(line), "{line:?}");
         }
         for line in [
             "A=1 cmd",
             "export A=1",
-            "echo $x",
+            "$x a",
+            "echo $1 $?",
+            "echo \"${x}\"",
+            "echo $x$y",
             "echo {a,b}",
             "[ -f x ]",
             "echo a > f b",
