@@ -490,6 +490,12 @@ fn command() -> ExitCode {
     pipe::quiet_broken_pipe();
     let cli = Cli::parse();
     // Commands that may append to a run record push it in the background afterwards.
+    // Commands after which this machine's own readiness checks go to the team server
+    // with the next sync (a run starts, hooks change, someone asks).
+    let sets_up = matches!(
+        cli.command,
+        Command::Start { .. } | Command::Install { .. } | Command::Readiness { .. }
+    );
     let may_record = matches!(
         cli.command,
         Command::Start { .. }
@@ -646,6 +652,9 @@ fn command() -> ExitCode {
             server_ca.as_deref(),
         ),
     };
+    if sets_up {
+        readiness::keep_for_server();
+    }
     if may_record && matches!(&result, Ok(code) if *code == ExitCode::SUCCESS) {
         push::after_command();
     }

@@ -31,6 +31,8 @@ pub fn push(
         _ => {
             let cwd = std::env::current_dir().context("no current directory")?;
             let project = Project::discover(&cwd, None)?;
+            // What only this machine can check goes with this sync.
+            crate::readiness::keep_checks_of(&project);
             let records: PathBuf = records_dir
                 .map(remote::records_dir_from)
                 .unwrap_or_else(|| project.records_dir());

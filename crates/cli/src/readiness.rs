@@ -314,6 +314,68 @@ fn read_json(path: &Path) -> Option<Value> {
         .and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// What only this machine can show, read from its files.
+fn this_machine(project: &Project) -> Machine {
+    let managed_path = std::env::var_os("MANDATE_MANAGED_SETTINGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(crate::install::MANAGED_SETTINGS));
+    let workspace = project.workspace_dir();
+    let binary = read_json(&workspace.join("installed.json"))
+        .and_then(|v| v.get("binary").and_then(Value::as_str).map(PathBuf::from));
+    let active = ActiveRun::new(&workspace);
+    let contract = active
+        .load()
+        .ok()
+        .flatten()
+        .filter(|s| !s.finished)
+        .and_then(|_| mandate_project::read(&active.contract_path()).ok())
+        .and_then(|text| mandate_policy::parse_contract(&active.contract_path(), &text).ok());
+    // With no active run the hook refuses every call and the settings keep the last
+    // contract's sandbox: there is no contract to compare against.
+    let expected_sandbox = binary
+        .filter(|_| contract.is_some())
+        .map(|binary| crate::sandbox::sandbox_settings(project, contract.as_ref(), &binary));
+    Machine {
+        policy: project.policy.clone(),
+        settings: read_json(&project.root.join(".claude/settings.json")),
+        managed: read_json(&managed_path),
+        managed_path,
+        expected_sandbox,
+        agents: crate::readiness_agents::gather(project),
+        server_link: mandate_project::remote::server_url(project).map(|url| {
+            (
+                url.to_string(),
+                mandate_project::remote::link_problem(project),
+            )
+        }),
+    }
+}
+
+/// Keep the checks only this machine can make (not its server link, which the server
+/// sees for itself) for the team server, which gets them at the next sync. Silent: the
+/// command that asked has its own answer to give.
+pub fn keep_for_server() {
+    let Ok(project) = std::env::current_dir()
+        .map_err(anyhow::Error::from)
+        .and_then(|cwd| Ok(Project::discover(&cwd, None)?))
+    else {
+        return;
+    };
+    keep_checks_of(&project);
+}
+
+pub fn keep_checks_of(project: &Project) {
+    if mandate_project::remote::server_url(project).is_none() {
+        return;
+    }
+    let checks = machine_checks(&this_machine(project))
+        .into_iter()
+        .filter(|c| mandate_report::machines::title(c.id).is_some())
+        .filter_map(|c| serde_json::to_value(&c).ok())
+        .collect();
+    let _ = mandate_project::machine_report::keep(project, checks);
+}
+
 /// Read everything readiness looks at, with the runs of the repositories `scope` names
 /// (the one you are in by default: the record store is shared by every repository on the
 /// machine), and those repositories.
@@ -370,40 +432,9 @@ pub fn gather(project: &Project, scope: &metrics::RepoScope) -> Result<(Inputs, 
                 })
                 .collect()
         });
-    let managed_path = std::env::var_os("MANDATE_MANAGED_SETTINGS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(crate::install::MANAGED_SETTINGS));
     let mcp_configured = crate::run::mcp_configured(&project.root);
     let workspace = project.workspace_dir();
-    let binary = read_json(&workspace.join("installed.json"))
-        .and_then(|v| v.get("binary").and_then(Value::as_str).map(PathBuf::from));
-    let active = ActiveRun::new(&workspace);
-    let contract = active
-        .load()
-        .ok()
-        .flatten()
-        .filter(|s| !s.finished)
-        .and_then(|_| mandate_project::read(&active.contract_path()).ok())
-        .and_then(|text| mandate_policy::parse_contract(&active.contract_path(), &text).ok());
-    // With no active run the hook refuses every call and the settings keep the last
-    // contract's sandbox: there is no contract to compare against.
-    let expected_sandbox = binary
-        .filter(|_| contract.is_some())
-        .map(|binary| crate::sandbox::sandbox_settings(project, contract.as_ref(), &binary));
-    let machine = Machine {
-        policy: project.policy.clone(),
-        settings: read_json(&project.root.join(".claude/settings.json")),
-        managed: read_json(&managed_path),
-        managed_path,
-        expected_sandbox,
-        agents: crate::readiness_agents::gather(project),
-        server_link: mandate_project::remote::server_url(project).map(|url| {
-            (
-                url.to_string(),
-                mandate_project::remote::link_problem(project),
-            )
-        }),
-    };
+    let machine = this_machine(project);
     let inputs = Inputs {
         policy: project.policy.clone(),
         org: project.org.as_ref().map(|(_, o)| o.clone()),
@@ -420,6 +451,7 @@ pub fn gather(project: &Project, scope: &metrics::RepoScope) -> Result<(Inputs, 
         },
         runs,
         machine_checks: machine_checks(&machine),
+        machines: Vec::new(),
     };
     Ok((inputs, repositories))
 }

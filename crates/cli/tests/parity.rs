@@ -201,6 +201,11 @@ impl Machine {
         );
     }
 
+    fn json_readiness(&self) -> Value {
+        let out = self.mandate(&["readiness", "--format", "json"]);
+        json_of(&String::from_utf8_lossy(&out.stdout))
+    }
+
     fn runs(&self) -> Vec<PathBuf> {
         let mut runs: Vec<PathBuf> = std::fs::read_dir(self.records.join("runs"))
             .unwrap()
@@ -353,7 +358,8 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
             "{id}"
         );
     }
-    assert_eq!(check(&server_readiness, "hooks")["status"], "not checked");
+    // Neither machine installed its hooks, and each said so at its push.
+    assert_eq!(check(&server_readiness, "hooks")["status"], "fail");
     // Since a day: the same on both sides too.
     let day = &local_metrics["days"][0]["day"]
         .as_str()
@@ -368,6 +374,141 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
         None,
     );
     assert_eq!(server_since, local_since);
+}
+
+/// The checks of one id in a readiness report.
+fn check_of(report: &Value, id: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Issue 19, build 1: what only a machine can check (hooks, managed settings, sandbox)
+/// was "not checked" on the server. Each machine now reports it when it syncs, as its
+/// token's user, with when it checked; the server's readiness answers from those reports
+/// (which machines, how fresh, the worst answer), each machine's line the same as its own
+/// `mandate readiness`, and a user whose machine never reported keeps it "not checked"
+/// with how to fix it.
+#[test]
+fn machine_checks_reach_the_server_and_agree_with_each_machine() {
+    let Some(postgres) = Database::postgres("machine_checks_reach_the_server") else {
+        return;
+    };
+    let server = Server::start(&postgres.url());
+    let admin = server.token("root@example.com", "admin", &[]);
+    let (status, body) = server.request(
+        &admin,
+        "POST",
+        "/api/v1/policy",
+        Some(&json!({"policy": {"projects": {"billing": {
+            "delegators": ["alice@example.com", "bob@example.com", "carol@example.com"],
+            "reviewers": {"billing": ["bob@example.com"]},
+            "security": ["sec@example.com"]}}}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = |user: &str| server.token(user, "developer", &["--project", "billing"]);
+    let (alice, bob, carol) = (
+        token("alice@example.com"),
+        token("bob@example.com"),
+        token("carol@example.com"),
+    );
+    // Machine A installed mandate's hooks; machine B did not.
+    let a = Machine::new(&server.url, "alice@example.com", &alice, None);
+    a.ok(&["install"]);
+    a.a_run("a1");
+    a.ok(&["push"]);
+    // Before B: one machine, passing its hooks check.
+    let (_, first) = server.request(&admin, "GET", "/api/v1/readiness?project=billing", None);
+    assert_eq!(check_of(&first, "hooks")["status"], "pass", "{first:#}");
+
+    let b = Machine::new(&server.url, "bob@example.com", &bob, None);
+    b.a_run("b1");
+    b.ok(&["push"]);
+    let (status, readiness) =
+        server.request(&admin, "GET", "/api/v1/readiness?project=billing", None);
+    assert_eq!(status, 200, "{readiness}");
+    let machines = readiness["machines"]
+        .as_array()
+        .expect("the reporting machines");
+    assert_eq!(machines.len(), 2, "{readiness:#}");
+    // Each machine's line on the server is its own `mandate readiness`, word for word.
+    for (machine, user) in [(&a, "alice@example.com"), (&b, "bob@example.com")] {
+        let out = machine.mandate(&["readiness", "--format", "json"]);
+        let local = json_of(&String::from_utf8_lossy(&out.stdout));
+        let reported = machines.iter().find(|m| m["user"] == user).unwrap();
+        assert!(reported["checked_at"].as_str().unwrap().starts_with("20"));
+        for id in ["hooks", "managed_settings", "sandbox"] {
+            let here = check_of(&local, id);
+            let there = reported["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id)
+                .unwrap_or_else(|| panic!("{user} reported no {id}: {reported:#}"));
+            assert_eq!(there["status"], here["status"], "{user} {id}");
+            assert_eq!(there["detail"], here["detail"], "{user} {id}");
+            // The organisation's check asks the same question.
+            assert_eq!(check_of(&readiness, id)["check"], here["check"], "{id}");
+        }
+    }
+    assert_eq!(check_of(&a.json_readiness(), "hooks")["status"], "pass");
+    // Over both: B's failure is the organisation's, and both machines are named.
+    let hooks = check_of(&readiness, "hooks");
+    assert_eq!(hooks["status"], "fail", "{hooks:#}");
+    let detail = hooks["detail"].as_str().unwrap();
+    assert!(detail.contains("2 machine(s) reported"), "{detail}");
+    assert!(detail.contains("alice@example.com on "), "{detail}");
+    assert!(detail.contains("bob@example.com on "), "{detail}");
+    assert!(detail.contains("checked 20"), "{detail}");
+
+    // Carol's machine runs a mandate that does not report (no records.server in its
+    // policy; her runs are pushed by hand): her machine is not checked, and said so.
+    let c = Machine::new("", "carol@example.com", &carol, None);
+    let policy = std::fs::read_to_string(c.root.join("mandate.toml")).unwrap();
+    std::fs::write(
+        c.root.join("mandate.toml"),
+        policy.replace(
+            "\"bob@example.com\"]",
+            "\"bob@example.com\", \"carol@example.com\"]",
+        ),
+    )
+    .unwrap();
+    c.a_run("c1");
+    c.ok(&["push", "--server", &server.url]);
+    let (_, readiness) = server.request(&admin, "GET", "/api/v1/readiness?project=billing", None);
+    assert_eq!(readiness["machines"].as_array().unwrap().len(), 2);
+    let sandbox = check_of(&readiness, "sandbox");
+    let detail = sandbox["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("never reported by a machine of carol@example.com"),
+        "{detail}"
+    );
+    assert!(detail.contains("mandate push"), "{detail}");
+
+    // A report is the token's user's, for a project the token covers.
+    let foreign = server.token("dave@example.com", "developer", &["--project", "payments"]);
+    let (status, body) = server.request(
+        &foreign,
+        "POST",
+        "/api/v1/machines/checks",
+        Some(
+            &json!({"machine": "m:/r", "project": "billing", "workspace": "/w",
+                     "checked_at": "2026-12-08T00:00:00Z",
+                     "checks": [{"id": "hooks", "status": "pass", "detail": "x"}]}),
+        ),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = server.request(
+        "mdt_not-a-token",
+        "POST",
+        "/api/v1/machines/checks",
+        Some(&json!({})),
+    );
+    assert_eq!(status, 401);
 }
 
 /// Issue 19, "pages a security team uses every day": the runs of two machines, one in

@@ -33,6 +33,7 @@ pub mod carried;
 mod fs;
 mod git;
 pub mod killswitch;
+pub mod machine_report;
 pub mod marks;
 pub mod mcp_config;
 pub mod mcp_pins;

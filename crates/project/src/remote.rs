@@ -749,6 +749,9 @@ pub fn push_all_checked(server: &Server, records_dir: &Path, reconcile_now: bool
 /// After the records (a review or a decision is about a run the server must hold), the
 /// changes waiting in the outbox.
 fn drain_outbox(server: &Server, records_dir: &Path, report: &mut PushReport) {
+    report
+        .errors
+        .extend(crate::machine_report::send(server, records_dir));
     let drained = crate::outbox::drain(server, records_dir);
     report.changes_sent = drained.sent;
     report.changes_waiting = drained.waiting;

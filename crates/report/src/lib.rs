@@ -5,5 +5,6 @@
 //! Pure: the caller reads the records (the CLI from `records.dir`, the server from its
 //! database) and the configuration, and renders the result.
 
+pub mod machines;
 pub mod metrics;
 pub mod readiness;

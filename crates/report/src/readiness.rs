@@ -47,6 +47,9 @@ pub struct Inputs {
     /// Checks of one machine's own set-up (hooks, managed settings, sandbox, other
     /// agents, the server link), made by `mandate readiness` on that machine.
     pub machine_checks: Vec<Check>,
+    /// On the team server: each machine's newest report of those checks, shown beside
+    /// the answer (empty on a machine).
+    pub machines: Vec<crate::machines::MachineReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -58,7 +61,7 @@ pub struct Question {
     pub source: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Status {
     #[serde(rename = "pass")]
     Pass,
@@ -92,6 +95,10 @@ pub struct Readiness {
     pub verdict: &'static str,
     pub questions: Vec<Question>,
     pub checks: Vec<Check>,
+    /// The machines whose reports the machine checks were answered from (the team
+    /// server's readiness only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<crate::machines::MachineReport>,
 }
 
 pub const QUESTIONS: [&str; 15] = [
@@ -942,5 +949,6 @@ pub fn assess(inputs: &Inputs) -> Readiness {
         verdict: if ready { "ready" } else { "experiment" },
         questions,
         checks,
+        machines: inputs.machines.clone(),
     }
 }

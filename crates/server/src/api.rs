@@ -14,6 +14,7 @@
 //! | `POST /api/v1/approvals/{id}` | a member of the request's reviewer group in the team policy | `{run_id, digest, decision: approve\|deny, for_run, note}`: the run and the digest of the call must be the request's |
 //! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
 //! | `POST /api/v1/killswitch/machine`, `GET …/machines` | any token / any | a change `mandate disable`/`enable` made on the caller's machine, `{machine, action, target, by, reason, time}`: in force there, not on the organisation's list |
+//! | `POST /api/v1/machines/checks`, `GET /api/v1/machines?project=` | any token whose projects cover it / admin, security | what only a machine can check for readiness (hooks, managed settings, sandbox, agents), `{machine, project, workspace, checked_at, checks: [{id, status, detail}]}`, sent at its sync; the newest per user, machine and workspace |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
 //! | `GET /api/v1/metrics?project=&since=` | admin | the figures of `mandate metrics` over every machine's runs ([`crate::report`]; the organisation's at most every 30 s per process) |
@@ -60,6 +61,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/killswitch", get(api_killed).post(api_kill))
         .route("/api/v1/killswitch/machine", post(api_machine_kill))
         .route("/api/v1/killswitch/machines", get(api_machine_kills))
+        .route("/api/v1/machines/checks", post(api_machine_checks))
+        .route("/api/v1/machines", get(api_machines))
         .route("/api/v1/registry", get(api_registry).post(api_register))
         .route("/api/v1/sync", get(api_sync))
         .route("/api/v1/metrics", get(api_metrics))
@@ -1016,6 +1019,120 @@ async fn api_machine_kills(
 ) -> ApiResult<Vec<MachineKill>> {
     caller(&state.db, &headers).await?;
     Ok(Json(machine_kills(&state.db).await?))
+}
+
+/// A machine's report of the readiness checks only it can make.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MachineChecks {
+    pub machine: String,
+    pub project: String,
+    pub workspace: String,
+    pub checked_at: String,
+    pub checks: Vec<mandate_report::machines::ReportedCheck>,
+}
+
+/// Keep a machine's report, as the token's user: only for a project the token covers,
+/// only the checks readiness knows, and never an older report over a newer one.
+pub async fn report_machine_checks(
+    db: &Db,
+    who: &Caller,
+    report: &MachineChecks,
+) -> Result<(), ServerError> {
+    let project = report.project.trim();
+    if project.is_empty() || !who.scope.covers(project) {
+        return Err(ServerError::Forbidden(format!(
+            "{}'s token does not cover project `{project}`, so it may not report a machine              of that project (an admin issues a token with `--project {project}`)",
+            who.email
+        )));
+    }
+    let machine = report.machine.trim();
+    let workspace = report.workspace.trim();
+    if machine.is_empty() || machine.len() > 300 || workspace.is_empty() || workspace.len() > 1000 {
+        return Err(ServerError::BadRequest(
+            "name the machine (`host:records dir`, at most 300 characters) and the workspace              (at most 1,000)"
+                .to_string(),
+        ));
+    }
+    if mandate_report::metrics::parse_time_ms(&report.checked_at).is_none() {
+        return Err(ServerError::BadRequest(format!(
+            "`checked_at` `{}` is not an RFC 3339 time",
+            report.checked_at
+        )));
+    }
+    let checks: Vec<&mandate_report::machines::ReportedCheck> = report
+        .checks
+        .iter()
+        .filter(|c| mandate_report::machines::title(&c.id).is_some())
+        .collect();
+    if checks.iter().any(|c| c.detail.len() > 4000) {
+        return Err(ServerError::BadRequest(
+            "a check's detail is longer than 4,000 characters".to_string(),
+        ));
+    }
+    let text = serde_json::to_string(&checks).map_err(|e| ServerError::Internal(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO machine_checks (owner, machine, workspace, project, checked_at,          received_at, checks) VALUES ($1, $2, $3, $4, $5, $6, $7)          ON CONFLICT (owner, machine, workspace) DO UPDATE SET project = excluded.project,          checked_at = excluded.checked_at, received_at = excluded.received_at,          checks = excluded.checks WHERE machine_checks.checked_at <= excluded.checked_at",
+    )
+    .bind(&who.email)
+    .bind(machine)
+    .bind(workspace)
+    .bind(project)
+    .bind(report.checked_at.trim())
+    .bind(now())
+    .bind(&text)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The newest report of each machine of `project`, by user and machine.
+pub async fn machine_reports(
+    db: &Db,
+    project: &str,
+) -> Result<Vec<mandate_report::machines::MachineReport>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT owner, machine, workspace, checked_at, received_at, checks FROM machine_checks          WHERE project = $1 ORDER BY owner, machine, workspace",
+    )
+    .bind(project)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let checks: String = row.try_get(5)?;
+        out.push(mandate_report::machines::MachineReport {
+            user: row.try_get(0)?,
+            machine: row.try_get(1)?,
+            workspace: row.try_get(2)?,
+            checked_at: row.try_get(3)?,
+            received_at: row.try_get(4)?,
+            checks: serde_json::from_str(&checks).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+async fn api_machine_checks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Value> {
+    let who = caller(&state.db, &headers).await?;
+    let report: MachineChecks = parse(&body)?;
+    report_machine_checks(&state.db, &who, &report).await?;
+    Ok(Json(json!({"kept": true, "received_at": now()})))
+}
+
+async fn api_machines(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ReadinessQuery>,
+) -> ApiResult<Vec<mandate_report::machines::MachineReport>> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(
+        who.may_kill() && who.scope.covers(&query.project),
+        "read the machines' reports (a security or admin token)",
+    )?;
+    Ok(Json(machine_reports(&state.db, &query.project).await?))
 }
 
 /// One MCP server: vetted here by security, or registered in a project's mandate.toml.

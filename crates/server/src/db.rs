@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "one truth across machines",
         include_str!("../migrations/0007_one_truth.sql"),
     ),
+    (
+        8,
+        "machine checks",
+        include_str!("../migrations/0008_machine_checks.sql"),
+    ),
 ];
 
 /// An open database.

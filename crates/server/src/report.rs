@@ -9,14 +9,14 @@
 //! Readiness of a project takes its policy from the newest run whose `run.start` carries
 //! the policy's text, its contracts from the newest run started with each contract file,
 //! its MCP servers from each delegator's newest run, and the kill-switch log kept here.
-//! What only a machine can check (its hooks, sandbox, agents) is left to `mandate
-//! readiness` on that machine, and said so.
+//! What only a machine can check (its hooks, sandbox, agents) comes from each machine's
+//! newest report ([`crate::api::machine_reports`]), combined by `mandate_report::machines`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use mandate_report::metrics::{self, Metrics, RunFigures, RunRecord};
-use mandate_report::readiness::{self, Check, Inputs, Readiness, Status};
+use mandate_report::readiness::{self, Inputs, Readiness};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
@@ -293,6 +293,16 @@ pub async fn readiness(db: &Db, project: &str) -> Result<Result<Readiness, Strin
         .iter()
         .map(|k| (k.figures.run.clone(), k.verified, k.verify_detail.clone()))
         .collect();
+    // What only the machines can check, as each reported it at its sync; the users who
+    // pushed runs here with no machine that reported are named.
+    let machines = crate::api::machine_reports(db, project).await?;
+    let silent: Vec<String> = owners
+        .iter()
+        .map(|(_, owner)| owner.clone())
+        .filter(|owner| !machines.iter().any(|m| &m.user == owner))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let inputs = Inputs {
         policy,
         org,
@@ -303,35 +313,8 @@ pub async fn readiness(db: &Db, project: &str) -> Result<Result<Readiness, Strin
         mcp_configured,
         verified: Some(verified),
         unrecorded: Vec::new(),
-        machine_checks: machine_checks(),
+        machine_checks: mandate_report::machines::over_machines(&machines, &silent, &crate::now()),
+        machines,
     };
     Ok(Ok(readiness::assess(&inputs)))
-}
-
-/// The checks only a machine can make, marked as such.
-fn machine_checks() -> Vec<Check> {
-    [
-        (
-            "hooks",
-            "hooks installed with onFailure: block for all events",
-        ),
-        (
-            "managed_settings",
-            "managed settings in place (users cannot remove the hooks)",
-        ),
-        (
-            "sandbox",
-            "OS sandbox enabled, fail-closed, matching the active contract",
-        ),
-    ]
-    .into_iter()
-    .map(|(id, check)| Check {
-        id,
-        check,
-        status: Status::NotChecked,
-        detail: "a machine's own settings: `mandate readiness` on each machine checks it"
-            .to_string(),
-        source: "each machine".to_string(),
-    })
-    .collect()
 }

@@ -437,6 +437,44 @@ pub(super) async fn readiness_page(
         );
     }
     body.push_str("</table>");
+    // Which machines the machine checks come from, and how fresh each report is.
+    body.push_str(
+        "<h2>Machines</h2><p class=\"sub\">What only a machine can check, as each reported it \
+         at its last sync (<code>mandate push</code>, <code>start</code> or \
+         <code>readiness</code> there).</p>",
+    );
+    if r.machines.is_empty() {
+        body.push_str("<p class=\"notice\">No machine of this project has reported yet.</p>");
+    } else {
+        body.push_str(
+            "<table id=\"machines\"><tr><th>User</th><th>Machine and workspace</th>\
+             <th>Checked</th><th>Checks</th></tr>",
+        );
+        for m in &r.machines {
+            let checks: Vec<String> = m
+                .checks
+                .iter()
+                .map(|c| {
+                    let class = match c.status {
+                        Status::Pass => "ok",
+                        Status::Fail => "bad",
+                        Status::NotChecked => "muted",
+                    };
+                    format!("{} {}", esc(&c.id), badge(class, c.status.as_str()))
+                })
+                .collect();
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td></tr>",
+                esc(&m.user),
+                esc(&m.machine),
+                esc(&m.workspace),
+                esc(&crate::pages::runs::readable_time(&m.checked_at)),
+                checks.join(" · ")
+            );
+        }
+        body.push_str("</table>");
+    }
     let _ = write!(
         body,
         "<p><a href=\"/metrics{}\">The figures behind question 14</a> · \
