@@ -18,6 +18,58 @@ fn project_here() -> Result<Project> {
     Ok(Project::discover(&cwd, None)?)
 }
 
+/// Requests held on other machines, as the team server lists them to this token's user
+/// (the runs they read), without the ones this store holds; `Err` says why the server
+/// could not be asked. Nothing without a usable `records.server` and token.
+fn held_elsewhere(
+    project: &Project,
+    here: &[Request],
+    all: bool,
+) -> Result<(String, Vec<serde_json::Value>), String> {
+    let Some(Ok(server)) = mandate_project::remote::configured(project) else {
+        return Ok((String::new(), Vec::new()));
+    };
+    if !server.has_token() {
+        return Ok((server.url, Vec::new()));
+    }
+    let path = if all {
+        "/api/v1/approvals"
+    } else {
+        "/api/v1/approvals?status=pending"
+    };
+    let response = server.request("GET", path, None, std::time::Duration::from_secs(5))?;
+    if response.status != 200 {
+        return Err(mandate_project::outbox::refusal(
+            &server,
+            "the list of approval requests",
+            response.status,
+            &response,
+        ));
+    }
+    let listed = response
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            let id = r.get("id").and_then(serde_json::Value::as_str);
+            !here.iter().any(|h| Some(h.id.as_str()) == id)
+        })
+        .map(|mut r| {
+            if let Some(fields) = r.as_object_mut() {
+                fields.insert("held_on".into(), json!("team server"));
+            }
+            r
+        })
+        .collect();
+    Ok((server.url, listed))
+}
+
+/// `mandate approvals [--all] [--json]`: this store's requests, and on a machine linked
+/// to a team server also those held on other machines that this token's user may read
+/// (a reviewer decides them from here: `mandate approve ID` goes to the server, bound to
+/// the request's run and call).
 pub fn list(json: bool, all: bool) -> Result<ExitCode> {
     let project = project_here()?;
     let requests: Vec<Request> = Approvals::new(&project.records_dir())
@@ -25,11 +77,27 @@ pub fn list(json: bool, all: bool) -> Result<ExitCode> {
         .into_iter()
         .filter(|r| all || r.status == Status::Pending)
         .collect();
+    let (server_url, elsewhere) = match held_elsewhere(&project, &requests, all) {
+        Ok(found) => found,
+        Err(why) => {
+            eprintln!("mandate approvals: requests held on other machines are not listed: {why}");
+            (String::new(), Vec::new())
+        }
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&requests)?);
+        let mut out = Vec::with_capacity(requests.len() + elsewhere.len());
+        for request in &requests {
+            let mut value = serde_json::to_value(request)?;
+            if let Some(fields) = value.as_object_mut() {
+                fields.insert("held_on".into(), json!("this machine"));
+            }
+            out.push(value);
+        }
+        out.extend(elsewhere);
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if requests.is_empty() {
+    if requests.is_empty() && elsewhere.is_empty() {
         println!(
             "{}",
             if all {
@@ -41,12 +109,6 @@ pub fn list(json: bool, all: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for request in &requests {
-        let input = request.input.to_string();
-        let input = if input.chars().count() > 120 {
-            format!("{}…", input.chars().take(120).collect::<String>())
-        } else {
-            input
-        };
         println!(
             "{}  {:<8}  {} (run {}, delegated by {})\n    {} {}\n    needs: `{}` ({}) — {}\n    requested {}",
             request.id,
@@ -55,7 +117,7 @@ pub fn list(json: bool, all: bool) -> Result<ExitCode> {
             request.run_id,
             request.delegated_by,
             request.tool,
-            input,
+            shortened(&request.input.to_string()),
             request.group,
             request.reviewers.join(", "),
             request.reason,
@@ -72,7 +134,48 @@ pub fn list(json: bool, all: bool) -> Result<ExitCode> {
             );
         }
     }
+    for request in &elsewhere {
+        let field = |key: &str| {
+            request
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+        };
+        let reviewers: Vec<&str> = request
+            .get("reviewers")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        println!(
+            "{}  {:<8}  run {}, delegated by {} (held on another machine; decided on the team \
+             server {server_url})\n    {} {}\n    needs: `{}` ({}) — {}\n    requested {}",
+            field("id"),
+            field("status"),
+            field("run_id"),
+            field("delegated_by"),
+            field("tool"),
+            shortened(field("input")),
+            field("group"),
+            reviewers.join(", "),
+            field("reason"),
+            field("requested_at"),
+        );
+        if !field("decided_by").is_empty() {
+            println!("    decided by {}", field("decided_by"));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A call's input, cut at 120 characters for the listing.
+fn shortened(input: &str) -> String {
+    if input.chars().count() > 120 {
+        format!("{}…", input.chars().take(120).collect::<String>())
+    } else {
+        input.to_string()
+    }
 }
 
 /// The reviewer at the keyboard, checked against the request's group.

@@ -330,13 +330,21 @@ fn disabled_on(machine: &Machine) -> Vec<String> {
     targets(&shown["team_server"]["kill_switch"])
 }
 
-#[test]
-fn issue_19_two_machines_and_the_server_agree_on_every_state_change() {
-    let test = "issue_19_two_machines_and_the_server_agree_on_every_state_change";
-    let Some(database) = Database::postgres(test) else {
-        return;
-    };
-    let mut server = TeamServer::start(&database.verified_url(), free_port());
+/// One team server on a PostgreSQL database of its own, the team policy of project
+/// `billing` (alice delegates, bob reviews, sec holds the kill switch) and their tokens.
+struct Team {
+    /// Dropped after the server.
+    server: TeamServer,
+    _database: Database,
+    admin: String,
+    alice: String,
+    bob: String,
+    sec: String,
+}
+
+fn team(test: &str) -> Option<Team> {
+    let database = Database::postgres(test)?;
+    let server = TeamServer::start(&database.verified_url(), free_port());
     let admin = server.token("root@example.com", "admin", &[]);
     let (status, body) = server.api(&admin).post(
         "/api/v1/policy",
@@ -348,9 +356,30 @@ fn issue_19_two_machines_and_the_server_agree_on_every_state_change() {
                 "security": ["sec@example.com"]}}}}),
     );
     assert_eq!(status, 200, "{body}");
-    let alice = server.token("alice@example.com", "developer", &["billing"]);
-    let bob = server.token("bob@example.com", "reviewer", &["billing"]);
-    let sec = server.token("sec@example.com", "security", &["billing"]);
+    Some(Team {
+        alice: server.token("alice@example.com", "developer", &["billing"]),
+        bob: server.token("bob@example.com", "reviewer", &["billing"]),
+        sec: server.token("sec@example.com", "security", &["billing"]),
+        admin,
+        server,
+        _database: database,
+    })
+}
+
+#[test]
+fn issue_19_two_machines_and_the_server_agree_on_every_state_change() {
+    let test = "issue_19_two_machines_and_the_server_agree_on_every_state_change";
+    let Some(Team {
+        mut server,
+        _database,
+        admin,
+        alice,
+        bob,
+        sec,
+    }) = team(test)
+    else {
+        return;
+    };
     // Machine A: alice delegates runs there. Machine B: bob reviews from there.
     let a = Machine::new(&server.url, "alice@example.com", &alice);
     let b = Machine::new(&server.url, "bob@example.com", &bob);
@@ -698,6 +727,82 @@ fn issue_19_two_machines_and_the_server_agree_on_every_state_change() {
     assert!(pending.as_array().unwrap().is_empty(), "{pending}");
 
     browser_check(&server, &run1, &run2, &bob, &sec, &a.base);
+}
+
+/// Issue 19, build 1: a named reviewer at machine B must see, in `mandate approvals`
+/// there, the request alice's call opened on machine A, and approve it from there; the
+/// approval stays bound to that run and that exact call (the same file with other
+/// content is asked again), and only alice's machine learns it (issue 13).
+#[test]
+fn a_reviewer_on_another_machine_lists_and_approves_a_pending_request() {
+    let Some(team) = team("a_reviewer_on_another_machine_lists_and_approves") else {
+        return;
+    };
+    let a = Machine::new(&team.server.url, "alice@example.com", &team.alice);
+    let b = Machine::new(&team.server.url, "bob@example.com", &team.bob);
+    a.ok(&["start", ".mandate/contracts/BILL-142.toml"]);
+    let run = a.active_run();
+    assert_eq!(
+        a.pre("t1", "Write", write("billing/requirements.txt")).0,
+        "deny"
+    );
+    let id = a.request_for("billing/requirements.txt")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.ok(&["push"]);
+
+    // Machine B lists it: alice's, held on another machine, decided on the server.
+    let listed = b.json(&["approvals", "--json"]);
+    let there = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("machine B does not list {id}: {listed:#}"))
+        .clone();
+    assert_eq!(there["run_id"], run.as_str());
+    assert_eq!(there["delegated_by"], "alice@example.com");
+    assert_eq!(there["tool"], "Write");
+    assert_eq!(there["status"], "pending");
+    assert_eq!(there["held_on"], "team server");
+    let shown = b.ok(&["approvals"]);
+    assert!(shown.contains(&id), "{shown}");
+    assert!(shown.contains("alice@example.com"), "{shown}");
+    assert!(shown.contains("another machine"), "{shown}");
+
+    // Approved from B: off B's pending list, and alice's call runs, once, as asked.
+    let out = b.ok(&["approve", &id]);
+    assert!(out.contains("on the team server"), "{out}");
+    let pending = b.json(&["approvals", "--json"]);
+    assert!(
+        !pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == id.as_str()),
+        "{pending:#}"
+    );
+    let (decision, reason) = a.pre("t2", "Write", write("billing/requirements.txt"));
+    assert_eq!(decision, "allow", "{reason}");
+    let other = json!({"file_path": "billing/requirements.txt", "content": "requests==1\n"});
+    assert_eq!(
+        a.pre("t3", "Write", other).0,
+        "deny",
+        "another call is not covered"
+    );
+    // The server gives the decision to the run's owner only.
+    a.ok(&["push"]);
+    let theirs = team
+        .server
+        .api(&team.bob)
+        .get(&format!("/api/v1/sync?approvals={id}"));
+    assert_eq!(theirs["approvals"], json!([]), "{theirs}");
+    let owners = team
+        .server
+        .api(&team.alice)
+        .get(&format!("/api/v1/sync?approvals={id}"));
+    assert_eq!(owners["approvals"][0]["status"], "used", "{owners}");
 }
 
 /// The pages show what the API and the machines show (Chromium through playwright-core,
