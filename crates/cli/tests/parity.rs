@@ -42,6 +42,15 @@ impl Server {
         }
     }
 
+    /// A server whose team policy is `policy`, and its admin's token.
+    fn with_policy(database: &str, policy: Value) -> (Server, String) {
+        let server = Server::start(database);
+        let admin = server.token("root@example.com", "admin", &[]);
+        let (status, body) = server.request(&admin, "POST", "/api/v1/policy", Some(&policy));
+        assert_eq!(status, 200, "{body}");
+        (server, admin)
+    }
+
     fn token(&self, user: &str, role: &str, extra: &[&str]) -> String {
         create_token(&self.database, user, role, extra)
     }
@@ -233,22 +242,17 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
     else {
         return;
     };
-    let server = Server::start(&postgres.url());
-    let admin = server.token("root@example.com", "admin", &[]);
-    let (status, body) = server.request(
-        &admin,
-        "POST",
-        "/api/v1/policy",
-        Some(&json!({"policy": {
+    let (server, admin) = Server::with_policy(
+        &postgres.url(),
+        json!({"policy": {
             "kill_switch": ["sec@example.com"],
             "projects": {"billing": {
                 "delegators": ["alice@example.com", "bob@example.com"],
                 "reviewers": {"billing": ["bob@example.com"], "security": ["sec@example.com"]},
                 "security": ["sec@example.com"]
             }}
-        }})),
+        }}),
     );
-    assert_eq!(status, 200, "{body}");
     let alice = server.token("alice@example.com", "developer", &["--project", "billing"]);
     let bob = server.token("bob@example.com", "developer", &["--project", "billing"]);
 
@@ -341,16 +345,8 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
         q14["answer"].as_str().unwrap().contains("over 3 runs"),
         "{q14}"
     );
-    // The checks the records answer agree too; a machine's own set-up is left to it.
-    let check = |report: &Value, id: &str| {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
+    // The checks the records answer agree too.
+    let check = check_of;
     for id in ["mode", "guarded", "mcp_registered"] {
         assert_eq!(
             check(&server_readiness, id),
@@ -376,7 +372,7 @@ fn readiness_and_metrics_on_the_server_are_the_clis_over_every_machine() {
     assert_eq!(server_since, local_since);
 }
 
-/// The checks of one id in a readiness report.
+/// The check of one id in a readiness report.
 fn check_of(report: &Value, id: &str) -> Value {
     report["checks"]
         .as_array()
@@ -398,18 +394,13 @@ fn machine_checks_reach_the_server_and_agree_with_each_machine() {
     let Some(postgres) = Database::postgres("machine_checks_reach_the_server") else {
         return;
     };
-    let server = Server::start(&postgres.url());
-    let admin = server.token("root@example.com", "admin", &[]);
-    let (status, body) = server.request(
-        &admin,
-        "POST",
-        "/api/v1/policy",
-        Some(&json!({"policy": {"projects": {"billing": {
+    let (server, admin) = Server::with_policy(
+        &postgres.url(),
+        json!({"policy": {"projects": {"billing": {
             "delegators": ["alice@example.com", "bob@example.com", "carol@example.com"],
             "reviewers": {"billing": ["bob@example.com"]},
-            "security": ["sec@example.com"]}}}})),
+            "security": ["sec@example.com"]}}}}),
     );
-    assert_eq!(status, 200, "{body}");
     let token = |user: &str| server.token(user, "developer", &["--project", "billing"]);
     let (alice, bob, carol) = (
         token("alice@example.com"),
@@ -542,22 +533,17 @@ fn runs_pages_filter_sort_page_and_drill_down_in_a_browser() {
     let Some(postgres) = Database::postgres("runs_pages_filter_sort_page_and_drill_down") else {
         return;
     };
-    let server = Server::start(&postgres.url());
-    let admin = server.token("root@example.com", "admin", &[]);
-    let (status, body) = server.request(
-        &admin,
-        "POST",
-        "/api/v1/policy",
-        Some(&json!({"policy": {
+    let (server, admin) = Server::with_policy(
+        &postgres.url(),
+        json!({"policy": {
             "kill_switch": ["sec@example.com"],
             "projects": {"billing": {
                 "delegators": ["alice@example.com", "bob@example.com"],
                 "reviewers": {"billing": ["sec@example.com"]},
                 "security": ["sec@example.com"]
             }}
-        }})),
+        }}),
     );
-    assert_eq!(status, 200, "{body}");
     let alice = server.token("alice@example.com", "developer", &["--project", "billing"]);
     let bob = server.token("bob@example.com", "developer", &["--project", "billing"]);
     let first = Machine::new(&server.url, "alice@example.com", &alice, None);

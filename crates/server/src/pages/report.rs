@@ -421,11 +421,7 @@ pub(super) async fn readiness_page(
         "</table><h2>Checks</h2><table><tr><th>Check</th><th>Status</th><th>Source</th></tr>",
     );
     for c in &r.checks {
-        let class = match c.status {
-            Status::Pass => "ok",
-            Status::Fail => "bad",
-            Status::NotChecked => "muted",
-        };
+        let class = status_class(c.status);
         let _ = write!(
             body,
             "<tr id=\"check-{}\"><td><strong>{}</strong><br>{}</td><td>{}</td><td><small>{}</small></td></tr>",
@@ -455,12 +451,11 @@ pub(super) async fn readiness_page(
                 .checks
                 .iter()
                 .map(|c| {
-                    let class = match c.status {
-                        Status::Pass => "ok",
-                        Status::Fail => "bad",
-                        Status::NotChecked => "muted",
-                    };
-                    format!("{} {}", esc(&c.id), badge(class, c.status.as_str()))
+                    format!(
+                        "{} {}",
+                        esc(&c.id),
+                        badge(status_class(c.status), c.status.as_str())
+                    )
                 })
                 .collect();
             let _ = write!(
@@ -483,6 +478,15 @@ pub(super) async fn readiness_page(
         query(&[("project", &project)])
     );
     html(page("Readiness", "/readiness", Some(&who), &body))
+}
+
+/// The badge colour of a check's status.
+fn status_class(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "ok",
+        Status::Fail => "bad",
+        Status::NotChecked => "muted",
+    }
 }
 
 /// Code spans written `like this` in answers become `<code>`.
