@@ -162,6 +162,101 @@ impl Judgement {
     }
 }
 
+/// What one group of a program's options does (see [`Program`]).
+#[derive(Clone, Copy)]
+enum Role {
+    /// Each value is a path read.
+    Read,
+    /// Each value is a path written.
+    Write,
+    /// Given at all, the option makes the command opaque, for this reason.
+    Opaque(&'static str),
+    /// Given at all, the option makes the command need an execute rule.
+    Unknown,
+}
+
+/// What a program's operands are, when that is all there is to say about them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operands {
+    /// The program's function reads them itself.
+    Own,
+    /// Each is a path written (`tee`, `truncate`, `mkdir`).
+    Written,
+}
+
+/// A program's options as data: how they are written (`spec`), and, in the order their
+/// effects are reported, what the options do whose values are files or that make the
+/// command something the analyser cannot follow. An option `spec` does not list makes the
+/// command unknown. What else a program does (output names, archive members) stays in its
+/// function, which starts from [`Program::read`].
+struct Program {
+    /// Whether the command is known before its options are read (`curl` never is).
+    known: bool,
+    spec: Spec,
+    roles: &'static [(&'static [&'static str], Role)],
+    operands: Operands,
+}
+
+impl Program {
+    const fn new(spec: Spec, roles: &'static [(&'static [&'static str], Role)]) -> Program {
+        Program {
+            known: true,
+            spec,
+            roles,
+            operands: Operands::Own,
+        }
+    }
+
+    /// The same program, never known by itself (it needs an execute rule).
+    const fn unknown(mut self) -> Program {
+        self.known = false;
+        self
+    }
+
+    /// The same program, with operands that are paths written.
+    const fn writes_operands(mut self) -> Program {
+        self.operands = Operands::Written;
+        self
+    }
+
+    /// Read `args`: the judgement of the options and operands this table describes, and
+    /// the parsed words for the program's own rules.
+    fn read(&self, args: &[Word]) -> (Judgement, Parsed) {
+        let mut j = if self.known {
+            Judgement::known()
+        } else {
+            Judgement::unknown()
+        };
+        let parsed = parse(args, self.spec);
+        j.unknown_options(&parsed);
+        for (names, role) in self.roles {
+            match *role {
+                Role::Read => parsed.values(names).for_each(|v| j.read(v)),
+                Role::Write => parsed.values(names).for_each(|v| j.write(v)),
+                Role::Opaque(reason) => {
+                    if parsed.has(names) {
+                        j.opaque(reason);
+                    }
+                }
+                Role::Unknown => {
+                    if parsed.has(names) {
+                        j.known = false;
+                    }
+                }
+            }
+        }
+        if self.operands == Operands::Written {
+            parsed.operands.iter().for_each(|o| j.write(o));
+        }
+        (j, parsed)
+    }
+
+    /// [`Program::read`] when the table says everything.
+    fn judge(&self, args: &[Word]) -> Judgement {
+        self.read(args).0
+    }
+}
+
 /// `[abc]` → `?`: the same paths and more, in the `*`/`?` glob syntax callers match with.
 pub(crate) fn widen_brackets(pattern: &str) -> String {
     let mut out = String::new();
@@ -388,7 +483,7 @@ pub(crate) fn judge(program: &str, args: &[Word]) -> Judgement {
         | "read" | "set" | "nproc" | "arch" | "tty" | "expr" | "logname" | "groups" | "cal"
         | "clear" | "tput" | "locale" | "unalias" => no_effect(name, args),
         "cd" | "pushd" | "popd" => Judgement::known(),
-        "date" => date(args),
+        "date" => DATE.judge(args),
         "cat" | "tac" | "nl" | "more" | "less" | "head" | "tail" | "wc" | "file" | "stat"
         | "md5sum" | "sha1sum" | "sha256sum" | "sha512sum" | "cksum" | "b2sum" | "strings"
         | "od" | "hexdump" | "readlink" | "realpath" | "zcat" | "bzcat" | "xzcat" | "zless"
@@ -402,12 +497,17 @@ pub(crate) fn judge(program: &str, args: &[Word]) -> Judgement {
         "find" | "fd" | "fdfind" => find(name, args),
         "sed" | "gsed" => sed_command(args),
         "awk" | "gawk" | "mawk" | "nawk" => awk(args),
-        "mkdir" | "rmdir" | "touch" | "rm" | "shred" | "unlink" => simple_writer(name, args),
+        "mkdir" => MKDIR.judge(args),
+        "rmdir" => RMDIR.judge(args),
+        "touch" => TOUCH.judge(args),
+        "rm" => rm(args),
+        "shred" => SHRED.judge(args),
+        "unlink" => UNLINK.judge(args),
         "cp" | "mv" | "install" => copy(name, args),
         "ln" => link(args),
         "chmod" | "chown" | "chgrp" => change_mode(name, args),
-        "truncate" => truncate(args),
-        "tee" => tee(args),
+        "truncate" => TRUNCATE.judge(args),
+        "tee" => TEE.judge(args),
         "dd" => dd(args),
         "tar" => tar(args),
         "zip" => zip(args),
@@ -453,34 +553,26 @@ fn no_effect(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
-fn date(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "d:f:r:s:uRI",
-            &[
-                "date=",
-                "file=",
-                "reference=",
-                "set=",
-                "utc",
-                "iso-8601",
-                "rfc-3339=",
-                "rfc-email",
-                "universal",
-            ],
-        ),
-    );
-    if parsed.has(&["-s", "--set"]) {
-        j.known = false;
-    }
-    for file in parsed.values(&["-f", "--file", "-r", "--reference"]) {
-        j.read(file);
-    }
-    j.unknown_options(&parsed);
-    j
-}
+static DATE: Program = Program::new(
+    Spec::new(
+        "d:f:r:s:uRI",
+        &[
+            "date=",
+            "file=",
+            "reference=",
+            "set=",
+            "utc",
+            "iso-8601",
+            "rfc-3339=",
+            "rfc-email",
+            "universal",
+        ],
+    ),
+    &[
+        (&["-s", "--set"], Role::Unknown),
+        (&["-f", "--file", "-r", "--reference"], Role::Read),
+    ],
+);
 
 /// Commands that read their operands and print.
 fn reader(name: &str, args: &[Word]) -> Judgement {
@@ -1055,63 +1147,63 @@ fn search(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
+static DIFF: Program = Program::new(
+    Spec::new(
+        "aBbcC:dD:eEfF:iI:lL:nNpqrsS:tTuU:vwW:x:X:yZ",
+        &[
+            "normal",
+            "brief",
+            "report-identical-files",
+            "context=",
+            "unified=",
+            "ed",
+            "rcs",
+            "side-by-side",
+            "width=",
+            "left-column",
+            "suppress-common-lines",
+            "show-c-function",
+            "show-function-line=",
+            "label=",
+            "expand-tabs",
+            "initial-tab",
+            "tabsize=",
+            "suppress-blank-empty",
+            "line-format=",
+            "recursive",
+            "no-dereference",
+            "new-file",
+            "unidirectional-new-file",
+            "ignore-file-name-case",
+            "no-ignore-file-name-case",
+            "exclude=",
+            "exclude-from=",
+            "starting-file=",
+            "from-file=",
+            "to-file=",
+            "ignore-case",
+            "ignore-tab-expansion",
+            "ignore-trailing-space",
+            "ignore-space-change",
+            "ignore-all-space",
+            "ignore-blank-lines",
+            "ignore-matching-lines=",
+            "text",
+            "strip-trailing-cr",
+            "minimal",
+            "speed-large-files",
+            "color",
+            "color=",
+            "palette=",
+            "unified",
+            "context",
+        ],
+    ),
+    &[],
+);
+
 fn diff(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "aBbcC:dD:eEfF:iI:lL:nNpqrsS:tTuU:vwW:x:X:yZ",
-            &[
-                "normal",
-                "brief",
-                "report-identical-files",
-                "context=",
-                "unified=",
-                "ed",
-                "rcs",
-                "side-by-side",
-                "width=",
-                "left-column",
-                "suppress-common-lines",
-                "show-c-function",
-                "show-function-line=",
-                "label=",
-                "expand-tabs",
-                "initial-tab",
-                "tabsize=",
-                "suppress-blank-empty",
-                "line-format=",
-                "recursive",
-                "no-dereference",
-                "new-file",
-                "unidirectional-new-file",
-                "ignore-file-name-case",
-                "no-ignore-file-name-case",
-                "exclude=",
-                "exclude-from=",
-                "starting-file=",
-                "from-file=",
-                "to-file=",
-                "ignore-case",
-                "ignore-tab-expansion",
-                "ignore-trailing-space",
-                "ignore-space-change",
-                "ignore-all-space",
-                "ignore-blank-lines",
-                "ignore-matching-lines=",
-                "text",
-                "strip-trailing-cr",
-                "minimal",
-                "speed-large-files",
-                "color",
-                "color=",
-                "palette=",
-                "unified",
-                "context",
-            ],
-        ),
-    );
-    j.unknown_options(&parsed);
+    let (mut j, parsed) = DIFF.read(args);
     let recursive = parsed.has(&["-r", "--recursive"]);
     for file in parsed.values(&["-X", "--exclude-from"]) {
         j.read(file);
@@ -1375,8 +1467,30 @@ fn find(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
+static SED: Program = Program::new(
+    Spec::new(
+        "ne:f:iEsrzuSl:",
+        &[
+            "quiet",
+            "silent",
+            "expression=",
+            "file=",
+            "in-place",
+            "regexp-extended",
+            "separate",
+            "null-data",
+            "unbuffered",
+            "posix",
+            "debug",
+            "sandbox",
+            "line-length=",
+            "follow-symlinks",
+        ],
+    ),
+    &[],
+);
+
 fn sed_command(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
     // `-i` takes an optional attached suffix (`-i.bak`): strip it before parsing.
     let args: Vec<Word> = args
         .iter()
@@ -1391,29 +1505,7 @@ fn sed_command(args: &[Word]) -> Judgement {
         })
         .collect();
     let args = args.as_slice();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "ne:f:iEsrzuSl:",
-            &[
-                "quiet",
-                "silent",
-                "expression=",
-                "file=",
-                "in-place",
-                "regexp-extended",
-                "separate",
-                "null-data",
-                "unbuffered",
-                "posix",
-                "debug",
-                "sandbox",
-                "line-length=",
-                "follow-symlinks",
-            ],
-        ),
-    );
-    j.unknown_options(&parsed);
+    let (mut j, parsed) = SED.read(args);
     // `-i` takes an optional attached suffix; the parser treats `-i` as taking a value
     // only when attached, so a following operand stays an operand (see `in_place`).
     let mut operands: Vec<Word> = parsed.operands.clone();
@@ -1477,26 +1569,26 @@ fn short_cluster_has(text: &str, letter: char) -> bool {
             .any(|c| c == letter)
 }
 
+static AWK: Program = Program::new(
+    Spec::posix(
+        "F:v:f:e:i:l:bcCdDgMnNOPrsStVEhL",
+        &[
+            "field-separator=",
+            "assign=",
+            "file=",
+            "source=",
+            "include=",
+            "load=",
+        ],
+    ),
+    &[(
+        &["-f", "--file", "-i", "--include", "-l", "--load", "-E"],
+        Role::Opaque("the awk program comes from a file the analyser does not read"),
+    )],
+);
+
 fn awk(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::posix(
-            "F:v:f:e:i:l:bcCdDgMnNOPrsStVEhL",
-            &[
-                "field-separator=",
-                "assign=",
-                "file=",
-                "source=",
-                "include=",
-                "load=",
-            ],
-        ),
-    );
-    if parsed.has(&["-f", "--file", "-i", "--include", "-l", "--load", "-E"]) {
-        j.opaque("the awk program comes from a file the analyser does not read");
-    }
-    j.unknown_options(&parsed);
+    let (mut j, parsed) = AWK.read(args);
     let mut operands = parsed.operands.iter();
     let mut programs: Vec<&Word> = parsed.values(&["-e", "--source"]).collect();
     if !parsed.has(&["-f", "--file", "-e", "--source"])
@@ -1548,56 +1640,74 @@ fn print_redirects(program: &str) -> bool {
     })
 }
 
-fn simple_writer(name: &str, args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let spec = match name {
-        "mkdir" => Spec::new("pvm:Z", &["parents", "verbose", "mode=", "context"]),
-        "rmdir" => Spec::new("pv", &["parents", "verbose", "ignore-fail-on-non-empty"]),
-        "touch" => Spec::new(
-            "acfhmd:r:t:",
-            &[
-                "no-create",
-                "date=",
-                "reference=",
-                "time=",
-                "no-dereference",
-            ],
-        ),
-        "rm" => Spec::new(
-            "fiIrRdv",
-            &[
-                "force",
-                "interactive",
-                "recursive",
-                "dir",
-                "verbose",
-                "one-file-system",
-                "no-preserve-root",
-                "preserve-root",
-            ],
-        ),
-        "shred" => Spec::new(
-            "fn:s:uvxz",
-            &[
-                "force",
-                "iterations=",
-                "size=",
-                "remove",
-                "verbose",
-                "exact",
-                "zero",
-            ],
-        ),
-        _ => Spec::new("", &[]),
-    };
-    let parsed = parse(args, spec);
-    j.unknown_options(&parsed);
-    for reference in parsed.values(&["-r", "--reference"]) {
-        if name == "touch" {
-            j.read(reference);
-        }
-    }
-    let recursive = name == "rm" && parsed.has(&["-r", "-R", "--recursive"]);
+static MKDIR: Program = Program::new(
+    Spec::new("pvm:Z", &["parents", "verbose", "mode=", "context"]),
+    &[],
+)
+.writes_operands();
+
+static RMDIR: Program = Program::new(
+    Spec::new("pv", &["parents", "verbose", "ignore-fail-on-non-empty"]),
+    &[],
+)
+.writes_operands();
+
+static TOUCH: Program = Program::new(
+    Spec::new(
+        "acfhmd:r:t:",
+        &[
+            "no-create",
+            "date=",
+            "reference=",
+            "time=",
+            "no-dereference",
+        ],
+    ),
+    &[(&["-r", "--reference"], Role::Read)],
+)
+.writes_operands();
+
+static SHRED: Program = Program::new(
+    Spec::new(
+        "fn:s:uvxz",
+        &[
+            "force",
+            "iterations=",
+            "size=",
+            "remove",
+            "verbose",
+            "exact",
+            "zero",
+        ],
+    ),
+    &[],
+)
+.writes_operands();
+
+/// `unlink` takes no options.
+static UNLINK: Program = Program::new(Spec::new("", &[]), &[]).writes_operands();
+
+static RM: Program = Program::new(
+    Spec::new(
+        "fiIrRdv",
+        &[
+            "force",
+            "interactive",
+            "recursive",
+            "dir",
+            "verbose",
+            "one-file-system",
+            "no-preserve-root",
+            "preserve-root",
+        ],
+    ),
+    &[],
+);
+
+/// rm: each operand is written, and with `-r` everything under it.
+fn rm(args: &[Word]) -> Judgement {
+    let (mut j, parsed) = RM.read(args);
+    let recursive = parsed.has(&["-r", "-R", "--recursive"]);
     for operand in &parsed.operands {
         j.write(operand);
         if recursive {
@@ -1719,32 +1829,32 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
+static LN: Program = Program::new(
+    Spec::new(
+        "bdfFinLPrsS:t:Tv",
+        &[
+            "backup",
+            "directory",
+            "force",
+            "interactive",
+            "logical",
+            "no-dereference",
+            "physical",
+            "relative",
+            "symbolic",
+            "suffix=",
+            "target-directory=",
+            "no-target-directory",
+            "verbose",
+        ],
+    ),
+    &[],
+);
+
 /// ln TARGET LINK: the link is written, and the target read, since the link makes it
 /// readable under a new name.
 fn link(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "bdfFinLPrsS:t:Tv",
-            &[
-                "backup",
-                "directory",
-                "force",
-                "interactive",
-                "logical",
-                "no-dereference",
-                "physical",
-                "relative",
-                "symbolic",
-                "suffix=",
-                "target-directory=",
-                "no-target-directory",
-                "verbose",
-            ],
-        ),
-    );
-    j.unknown_options(&parsed);
+    let (mut j, parsed) = LN.read(args);
     let mut operands: Vec<&Word> = parsed.operands.iter().collect();
     let destination = match parsed.values(&["-t", "--target-directory"]).next() {
         Some(dir) => dir.clone(),
@@ -1831,42 +1941,25 @@ fn change_mode(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
-fn truncate(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::new("cos:r:", &["no-create", "io-blocks", "size=", "reference="]),
-    );
-    j.unknown_options(&parsed);
-    for reference in parsed.values(&["-r", "--reference"]) {
-        j.read(reference);
-    }
-    for operand in &parsed.operands {
-        j.write(operand);
-    }
-    j
-}
+static TRUNCATE: Program = Program::new(
+    Spec::new("cos:r:", &["no-create", "io-blocks", "size=", "reference="]),
+    &[(&["-r", "--reference"], Role::Read)],
+)
+.writes_operands();
 
-fn tee(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "aip",
-            &[
-                "append",
-                "ignore-interrupts",
-                "output-error",
-                "output-error=",
-            ],
-        ),
-    );
-    j.unknown_options(&parsed);
-    for operand in &parsed.operands {
-        j.write(operand);
-    }
-    j
-}
+static TEE: Program = Program::new(
+    Spec::new(
+        "aip",
+        &[
+            "append",
+            "ignore-interrupts",
+            "output-error",
+            "output-error=",
+        ],
+    ),
+    &[],
+)
+.writes_operands();
 
 fn dd(args: &[Word]) -> Judgement {
     let mut j = Judgement::known();
@@ -1892,8 +1985,66 @@ fn dd(args: &[Word]) -> Judgement {
     j
 }
 
+static TAR: Program = Program::new(
+    Spec::new(
+        "AcdrtuxZzjJaOvkmpPSWhHlB f:C:T:X:b:K:N:g:V:L:F:I:",
+        &[
+            "create",
+            "extract",
+            "get",
+            "list",
+            "append",
+            "update",
+            "diff",
+            "compare",
+            "file=",
+            "directory=",
+            "files-from=",
+            "exclude-from=",
+            "exclude=",
+            "gzip",
+            "bzip2",
+            "xz",
+            "zstd",
+            "auto-compress",
+            "verbose",
+            "keep-old-files",
+            "overwrite",
+            "preserve-permissions",
+            "same-permissions",
+            "absolute-names",
+            "strip-components=",
+            "wildcards",
+            "no-same-owner",
+            "same-owner",
+            "to-stdout",
+            "force-local",
+            "exclude-vcs",
+            "transform=",
+            "xform=",
+            "owner=",
+            "group=",
+            "mode=",
+            "mtime=",
+            "sort=",
+            "format=",
+            "to-command=",
+            "use-compress-program=",
+            "checkpoint=",
+            "checkpoint-action=",
+            "info-script=",
+            "new-volume-script=",
+            "rsh-command=",
+            "rmt-command=",
+            "warning=",
+            "numeric-owner",
+            "one-file-system",
+        ],
+    ),
+    &[],
+);
+
 fn tar(args: &[Word]) -> Judgement {
-    let mut j = Judgement::known();
     // The first word may be a bundle of letters without a dash: `tar xzf a.tgz`.
     let mut words: Vec<Word> = args.to_vec();
     if let Some(first) = words.first()
@@ -1933,65 +2084,7 @@ fn tar(args: &[Word]) -> Judgement {
         rebuilt.extend(words);
         words = rebuilt;
     }
-    let parsed = parse(
-        &words,
-        Spec::new(
-            "AcdrtuxZzjJaOvkmpPSWhHlB f:C:T:X:b:K:N:g:V:L:F:I:",
-            &[
-                "create",
-                "extract",
-                "get",
-                "list",
-                "append",
-                "update",
-                "diff",
-                "compare",
-                "file=",
-                "directory=",
-                "files-from=",
-                "exclude-from=",
-                "exclude=",
-                "gzip",
-                "bzip2",
-                "xz",
-                "zstd",
-                "auto-compress",
-                "verbose",
-                "keep-old-files",
-                "overwrite",
-                "preserve-permissions",
-                "same-permissions",
-                "absolute-names",
-                "strip-components=",
-                "wildcards",
-                "no-same-owner",
-                "same-owner",
-                "to-stdout",
-                "force-local",
-                "exclude-vcs",
-                "transform=",
-                "xform=",
-                "owner=",
-                "group=",
-                "mode=",
-                "mtime=",
-                "sort=",
-                "format=",
-                "to-command=",
-                "use-compress-program=",
-                "checkpoint=",
-                "checkpoint-action=",
-                "info-script=",
-                "new-volume-script=",
-                "rsh-command=",
-                "rmt-command=",
-                "warning=",
-                "numeric-owner",
-                "one-file-system",
-            ],
-        ),
-    );
-    j.unknown_options(&parsed);
+    let (mut j, parsed) = TAR.read(&words);
     if parsed.has(&[
         "--to-command",
         "--use-compress-program",
@@ -2264,98 +2357,106 @@ fn url_effect(j: &mut Judgement, word: &Word) {
     j.network(&word.text);
 }
 
-fn curl(args: &[Word]) -> Judgement {
-    let mut j = Judgement::unknown();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "A:b:c:C:d:D:e:E:F:H:K:m:o:Q:r:T:u:U:w:x:X:y:Y:z:#0123456fGiIjkLlMnNOpqRsSvV:",
-            &[
-                "user-agent=",
-                "cookie=",
-                "cookie-jar=",
-                "continue-at=",
-                "data=",
-                "data-ascii=",
-                "data-binary=",
-                "data-raw=",
-                "data-urlencode=",
-                "json=",
-                "dump-header=",
-                "referer=",
-                "cert=",
-                "form=",
-                "form-string=",
-                "header=",
-                "config=",
-                "max-time=",
-                "output=",
-                "output-dir=",
-                "quote=",
-                "range=",
-                "upload-file=",
-                "user=",
-                "proxy-user=",
-                "write-out=",
-                "proxy=",
-                "request=",
-                "speed-limit=",
-                "speed-time=",
-                "time-cond=",
-                "url=",
-                "key=",
-                "cacert=",
-                "capath=",
-                "trace=",
-                "trace-ascii=",
-                "stderr=",
-                "connect-timeout=",
-                "retry=",
-                "resolve=",
-                "connect-to=",
-                "interface=",
-                "unix-socket=",
-                "abstract-unix-socket=",
-                "netrc-file=",
-                "variable=",
-                "expand-url=",
-                "create-dirs",
-                "compressed",
-                "fail",
-                "fail-with-body",
-                "silent",
-                "show-error",
-                "location",
-                "insecure",
-                "verbose",
-                "include",
-                "head",
-                "remote-name",
-                "remote-name-all",
-                "remote-header-name",
-                "get",
-                "globoff",
-                "progress-bar",
-                "no-progress-meter",
-                "http1.1",
-                "http2",
-                "netrc",
-                "path-as-is",
-                "raw",
-                "url-query=",
-                "oauth2-bearer=",
-                "aws-sigv4=",
-                "ipv4",
-                "ipv6",
-                "next",
-                "parallel",
-            ],
+/// The last segment of a URL's path, before any query or fragment: the file a download
+/// names after the URL (`curl -O`, `wget`). Empty when the path ends in `/`.
+fn url_file_name(url: &str) -> &str {
+    url.split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+}
+
+static CURL: Program = Program::new(
+    Spec::new(
+        "A:b:c:C:d:D:e:E:F:H:K:m:o:Q:r:T:u:U:w:x:X:y:Y:z:#0123456fGiIjkLlMnNOpqRsSvV:",
+        &[
+            "user-agent=",
+            "cookie=",
+            "cookie-jar=",
+            "continue-at=",
+            "data=",
+            "data-ascii=",
+            "data-binary=",
+            "data-raw=",
+            "data-urlencode=",
+            "json=",
+            "dump-header=",
+            "referer=",
+            "cert=",
+            "form=",
+            "form-string=",
+            "header=",
+            "config=",
+            "max-time=",
+            "output=",
+            "output-dir=",
+            "quote=",
+            "range=",
+            "upload-file=",
+            "user=",
+            "proxy-user=",
+            "write-out=",
+            "proxy=",
+            "request=",
+            "speed-limit=",
+            "speed-time=",
+            "time-cond=",
+            "url=",
+            "key=",
+            "cacert=",
+            "capath=",
+            "trace=",
+            "trace-ascii=",
+            "stderr=",
+            "connect-timeout=",
+            "retry=",
+            "resolve=",
+            "connect-to=",
+            "interface=",
+            "unix-socket=",
+            "abstract-unix-socket=",
+            "netrc-file=",
+            "variable=",
+            "expand-url=",
+            "create-dirs",
+            "compressed",
+            "fail",
+            "fail-with-body",
+            "silent",
+            "show-error",
+            "location",
+            "insecure",
+            "verbose",
+            "include",
+            "head",
+            "remote-name",
+            "remote-name-all",
+            "remote-header-name",
+            "get",
+            "globoff",
+            "progress-bar",
+            "no-progress-meter",
+            "http1.1",
+            "http2",
+            "netrc",
+            "path-as-is",
+            "raw",
+            "url-query=",
+            "oauth2-bearer=",
+            "aws-sigv4=",
+            "ipv4",
+            "ipv6",
+            "next",
+            "parallel",
+        ],
+    ),
+    &[
+        (
+            &["-K", "--config"],
+            Role::Opaque("`curl -K` reads more options from a file"),
         ),
-    );
-    if parsed.has(&["-K", "--config"]) {
-        j.opaque("`curl -K` reads more options from a file");
-    }
-    for (names, write) in [
         (
             &[
                 "-o",
@@ -2367,8 +2468,8 @@ fn curl(args: &[Word]) -> Judgement {
                 "--trace",
                 "--trace-ascii",
                 "--stderr",
-            ][..],
-            true,
+            ],
+            Role::Write,
         ),
         (
             &[
@@ -2379,14 +2480,15 @@ fn curl(args: &[Word]) -> Judgement {
                 "--key",
                 "--cacert",
                 "--netrc-file",
-            ][..],
-            false,
+            ],
+            Role::Read,
         ),
-    ] {
-        for value in parsed.values(names) {
-            if write { j.write(value) } else { j.read(value) }
-        }
-    }
+    ],
+)
+.unknown();
+
+fn curl(args: &[Word]) -> Judgement {
+    let (mut j, parsed) = CURL.read(args);
     for value in parsed.values(&[
         "-d",
         "--data",
@@ -2450,14 +2552,7 @@ fn curl(args: &[Word]) -> Judgement {
     for url in &urls {
         url_effect(&mut j, url);
         if remote_name && !url.unknown {
-            let name = url
-                .text
-                .split(['?', '#'])
-                .next()
-                .unwrap_or("")
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
+            let name = url_file_name(&url.text);
             let name = if name.is_empty() { "*" } else { name };
             let file = match &output_dir {
                 Some(dir) => join(dir, name),
@@ -2476,96 +2571,103 @@ fn curl(args: &[Word]) -> Judgement {
     j
 }
 
-fn wget(args: &[Word]) -> Judgement {
-    let mut j = Judgement::unknown();
-    let parsed = parse(
-        args,
-        Spec::new(
-            "O:o:a:P:i:e:U:t:T:w:l:A:R:D:I:X:B:qvnrkKmNpcSbdxEH",
-            &[
-                "output-document=",
-                "output-file=",
-                "append-output=",
-                "directory-prefix=",
-                "input-file=",
-                "execute=",
-                "user-agent=",
-                "tries=",
-                "timeout=",
-                "wait=",
-                "level=",
-                "accept=",
-                "reject=",
-                "domains=",
-                "include-directories=",
-                "exclude-directories=",
-                "base=",
-                "post-data=",
-                "post-file=",
-                "body-file=",
-                "body-data=",
-                "method=",
-                "header=",
-                "user=",
-                "password=",
-                "load-cookies=",
-                "save-cookies=",
-                "ca-certificate=",
-                "certificate=",
-                "private-key=",
-                "quiet",
-                "verbose",
-                "no-verbose",
-                "recursive",
-                "convert-links",
-                "mirror",
-                "no-clobber",
-                "page-requisites",
-                "continue",
-                "server-response",
-                "background",
-                "debug",
-                "no-check-certificate",
-                "timestamping",
-                "spider",
-                "no-parent",
-                "content-disposition",
-                "show-progress",
-                "progress=",
-                "limit-rate=",
-                "no-directories",
-                "force-directories",
-                "config=",
-            ],
+static WGET: Program = Program::new(
+    Spec::new(
+        "O:o:a:P:i:e:U:t:T:w:l:A:R:D:I:X:B:qvnrkKmNpcSbdxEH",
+        &[
+            "output-document=",
+            "output-file=",
+            "append-output=",
+            "directory-prefix=",
+            "input-file=",
+            "execute=",
+            "user-agent=",
+            "tries=",
+            "timeout=",
+            "wait=",
+            "level=",
+            "accept=",
+            "reject=",
+            "domains=",
+            "include-directories=",
+            "exclude-directories=",
+            "base=",
+            "post-data=",
+            "post-file=",
+            "body-file=",
+            "body-data=",
+            "method=",
+            "header=",
+            "user=",
+            "password=",
+            "load-cookies=",
+            "save-cookies=",
+            "ca-certificate=",
+            "certificate=",
+            "private-key=",
+            "quiet",
+            "verbose",
+            "no-verbose",
+            "recursive",
+            "convert-links",
+            "mirror",
+            "no-clobber",
+            "page-requisites",
+            "continue",
+            "server-response",
+            "background",
+            "debug",
+            "no-check-certificate",
+            "timestamping",
+            "spider",
+            "no-parent",
+            "content-disposition",
+            "show-progress",
+            "progress=",
+            "limit-rate=",
+            "no-directories",
+            "force-directories",
+            "config=",
+        ],
+    ),
+    &[
+        (
+            &["-e", "--execute", "--config"],
+            Role::Opaque("`wget -e` / `--config` run wgetrc commands"),
         ),
-    );
-    if parsed.has(&["-e", "--execute", "--config"]) {
-        j.opaque("`wget -e` / `--config` run wgetrc commands");
-    }
-    for value in parsed.values(&[
-        "-o",
-        "--output-file",
-        "-a",
-        "--append-output",
-        "--save-cookies",
-    ]) {
-        j.write(value);
-    }
-    for value in parsed.values(&[
-        "-i",
-        "--input-file",
-        "--post-file",
-        "--body-file",
-        "--load-cookies",
-        "--ca-certificate",
-        "--certificate",
-        "--private-key",
-    ]) {
-        j.read(value);
-    }
-    if parsed.has(&["-i", "--input-file"]) {
-        j.opaque("`wget -i` fetches addresses listed in a file");
-    }
+        (
+            &[
+                "-o",
+                "--output-file",
+                "-a",
+                "--append-output",
+                "--save-cookies",
+            ],
+            Role::Write,
+        ),
+        (
+            &[
+                "-i",
+                "--input-file",
+                "--post-file",
+                "--body-file",
+                "--load-cookies",
+                "--ca-certificate",
+                "--certificate",
+                "--private-key",
+            ],
+            Role::Read,
+        ),
+        (
+            &["-i", "--input-file"],
+            Role::Opaque("`wget -i` fetches addresses listed in a file"),
+        ),
+    ],
+)
+.unknown();
+
+fn wget(args: &[Word]) -> Judgement {
+    let (mut j, parsed) = WGET.read(args);
     let outputs: Vec<Word> = parsed
         .values(&["-O", "--output-document"])
         .cloned()
@@ -2587,14 +2689,7 @@ fn wget(args: &[Word]) -> Judgement {
             if recursive {
                 j.write_tree(&base);
             } else {
-                let name = url
-                    .text
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or("")
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("");
+                let name = url_file_name(&url.text);
                 let name =
                     if name.is_empty() || !url.text.contains("://") && !url.text.contains('/') {
                         "index.html"
@@ -2633,15 +2728,17 @@ fn remote_host(text: &str) -> Option<String> {
     Some(host.rsplit('@').next().unwrap_or(host).to_string())
 }
 
+static SSH: Program = Program::new(
+    Spec::posix(
+        "46AaCfGgKkMNnqsTtVvXxYyb:c:D:E:e:F:I:i:J:L:l:m:O:o:p:P:Q:R:S:W:w:B:",
+        &[],
+    ),
+    &[],
+)
+.unknown();
+
 fn ssh(name: &str, args: &[Word]) -> Judgement {
-    let mut j = Judgement::unknown();
-    let parsed = parse(
-        args,
-        Spec::posix(
-            "46AaCfGgKkMNnqsTtVvXxYyb:c:D:E:e:F:I:i:J:L:l:m:O:o:p:P:Q:R:S:W:w:B:",
-            &[],
-        ),
-    );
+    let (mut j, parsed) = SSH.read(args);
     for option in parsed.values(&["-o"]) {
         let lower = option.text.to_ascii_lowercase();
         if option.unknown
