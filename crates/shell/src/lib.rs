@@ -67,6 +67,10 @@
 //! the hook makes one call per process (quiet 2-core VM, 2026-12-07): every sample line of
 //! `benches/lines.rs` has p99 ≤ 50 µs (the 744-byte line p50 34 µs, p99 49 µs; it was
 //! 105 µs before the plain reader), and the 618 corpus commands p50 0.9 µs, p99 8.0 µs.
+//! Issue 14's redesigns took the 744-byte line to ~50 µs p50; reading `for` loops and
+//! `$NAME` words without tree-sitter and fewer allocations brought it to 22–24 µs p50 at
+//! load 9–15 (409,834 instructions a call, from 687,494; `examples/line.rs` under
+//! callgrind counts them, and does not depend on load).
 //!
 //! Text that is not Bash is outside that budget and timed apart: tree-sitter's error
 //! recovery costs about a microsecond a byte (200 generated lines under 1 KiB that do not

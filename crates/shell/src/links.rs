@@ -26,8 +26,9 @@ pub struct LinkMade {
     pub from_cwd: bool,
 }
 
-const LN_SHORT: &str = "bdfFinLPrsS:t:Tv";
-const LN_LONG: &[&str] = &[
+/// `ln`'s options, shared with `programs.rs`, which judges what the link reads and writes.
+pub(crate) const LN_SHORT: &str = "bdfFinLPrsS:t:Tv";
+pub(crate) const LN_LONG: &[&str] = &[
     "backup",
     "backup=",
     "directory",

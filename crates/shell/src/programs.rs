@@ -1829,25 +1829,10 @@ fn copy(name: &str, args: &[Word]) -> Judgement {
     j
 }
 
+/// `ln`'s options are the ones `links.rs` reads the links from (`--back` is ambiguous
+/// there, between `--backup` and `--backup=`, so it is an unknown option here too).
 static LN: Program = Program::new(
-    Spec::new(
-        "bdfFinLPrsS:t:Tv",
-        &[
-            "backup",
-            "directory",
-            "force",
-            "interactive",
-            "logical",
-            "no-dereference",
-            "physical",
-            "relative",
-            "symbolic",
-            "suffix=",
-            "target-directory=",
-            "no-target-directory",
-            "verbose",
-        ],
-    ),
+    Spec::new(crate::links::LN_SHORT, crate::links::LN_LONG),
     &[],
 );
 

@@ -868,3 +868,25 @@ fn empty_and_comment_lines_do_nothing() {
     assert_eq!(analyze(""), Analysis::default());
     assert_eq!(analyze("   # just a comment"), Analysis::default());
 }
+
+/// Issue 14: programs described by option tables read their options as before; `ln`
+/// takes `links.rs`'s table, where `--back` is ambiguous (`--backup`, `--backup=`), so it
+/// is an option the analyser does not know (the hand-written table took it as `--backup`).
+#[test]
+fn option_tables_read_values_as_paths_and_unknown_options_as_unknown() {
+    let known = |line: &str| analyze(line).commands.iter().all(|c| c.known);
+    assert_eq!(
+        effects("touch -r ref.txt a b"),
+        [read("ref.txt"), write("a"), write("b")]
+    );
+    assert_eq!(effects("rm -rf build"), [write("build"), write("build/**")]);
+    assert_eq!(effects("date -r stamp"), [read("stamp")]);
+    assert!(!known("date -s 2020-01-01"));
+    assert_eq!(effects("tee -a log.txt"), [write("log.txt")]);
+    assert!(!known("tee --frobnicate log.txt"));
+    assert!(known("ln --backup a b"));
+    assert!(!known("ln --back a b"));
+    assert!(opaque("wget -e robots=off https://x.example/a"));
+    assert!(opaque("curl -K opts.txt https://x.example/"));
+    assert!(opaque("awk -f prog.awk data"));
+}
