@@ -11,7 +11,7 @@
 //!
 //! Both are pure functions over [`RunRecord`]s; the commands only load and print.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,303 +19,15 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use mandate_policy::path::absolutize;
 use mandate_project::Project;
-use mandate_project::records::event_type;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use mandate_search::{EventQuery, EventRow};
 
+pub use mandate_report::incident::{ContextItem, WhyReport, why};
+
 use crate::event_index::LocalIndex;
 use crate::metrics::{Outcome, RepoScope, RunRecord, display_target, parse_since, str_of};
-
-/// How many earlier context items (reads, fetches, calls) `why` shows per change.
-const CONTEXT_ITEMS: usize = 8;
-
-/// Who, under what, in which run.
-#[derive(Clone, Debug, Serialize)]
-pub struct RunInfo {
-    pub run: String,
-    /// The repository the run worked in.
-    pub repository: Option<String>,
-    pub task: String,
-    pub request: String,
-    pub delegated_by: String,
-    pub contract_digest: String,
-}
-
-fn run_info(run: &RunRecord) -> RunInfo {
-    let start = run.start();
-    let field = |pointer: &str| {
-        start
-            .and_then(|s| s.pointer(pointer))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    RunInfo {
-        run: run.id.clone(),
-        repository: run.workspace().map(|w| w.display().to_string()),
-        task: run.task().to_string(),
-        request: field("/contract/request"),
-        delegated_by: {
-            let user = field("/user");
-            if user.is_empty() {
-                field("/contract/delegated_by")
-            } else {
-                user
-            }
-        },
-        contract_digest: field("/contract_digest"),
-    }
-}
-
-/// One thing the agent had taken in before a change.
-#[derive(Clone, Debug, Serialize)]
-pub struct ContextItem {
-    pub time: String,
-    pub kind: String,
-    pub target: String,
-    pub tool: String,
-    pub agent_id: Option<String>,
-}
-
-/// One tool call that changed (or tried to change) the file.
-#[derive(Clone, Debug, Serialize)]
-pub struct Change {
-    #[serde(flatten)]
-    pub run: RunInfo,
-    pub time: String,
-    pub session_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub agent_type: Option<String>,
-    pub tool_use_id: Option<String>,
-    pub tool: String,
-    /// The command, for Bash; otherwise the file the tool named.
-    pub detail: String,
-    pub decision: String,
-    pub outcome: Outcome,
-    pub rules: Vec<String>,
-    pub reason: String,
-    pub approvals: Vec<Value>,
-    /// The last prompt of the session before the change.
-    pub prompt: Option<String>,
-    pub context: Vec<ContextItem>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct WhyReport {
-    pub path: String,
-    pub runs_searched: usize,
-    /// Calls that ran and changed the file.
-    pub changes: Vec<Change>,
-    /// Calls that would have changed it but did not run (refused, or no result).
-    pub attempts: Vec<Change>,
-}
-
-fn opt(event: &Value, key: &str) -> Option<String> {
-    str_of(event, key).map(str::to_string)
-}
-
-fn touches(event: &Value) -> impl Iterator<Item = &Value> {
-    event
-        .get("touches")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-}
-
-fn strings(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
-fn call_detail(event: &Value) -> String {
-    let input = event.get("input");
-    for key in [
-        "command",
-        "file_path",
-        "notebook_path",
-        "url",
-        "query",
-        "path",
-        "pattern",
-    ] {
-        if let Some(text) = input.and_then(|i| i.get(key)).and_then(Value::as_str) {
-            return text.to_string();
-        }
-    }
-    String::new()
-}
-
-/// Is `event` one tool call of the record: judged by the hook (`tool.pre`), or found in
-/// the agent's transcript, refused by the agent itself or run unguarded?
-fn is_call(kind: &str) -> bool {
-    matches!(
-        kind,
-        "tool.pre" | "tool.refused_by_agent" | "tool.unguarded"
-    )
-}
-
-/// What became of a call event, and the decision to show for it.
-fn call_outcome(event: &Value, outcomes: &HashMap<&str, Outcome>) -> (Outcome, String) {
-    match event_type(event) {
-        "tool.refused_by_agent" => (
-            Outcome::Refused,
-            format!(
-                "refused by {}",
-                str_of(event, "refused_by").unwrap_or("the agent itself")
-            ),
-        ),
-        "tool.unguarded" => (
-            if event.get("result").is_some() {
-                Outcome::Ran
-            } else {
-                Outcome::NoResult
-            },
-            "UNGUARDED (no decision of mandate)".to_string(),
-        ),
-        _ => (
-            Outcome::of(event, outcomes),
-            opt(event, "decision").unwrap_or_default(),
-        ),
-    }
-}
-
-/// The touches of a call event: as judged, or (when no hook judged it) read off the
-/// tool's input.
-fn call_touches(event: &Value) -> Vec<Value> {
-    let judged: Vec<Value> = touches(event).cloned().collect();
-    if !judged.is_empty() {
-        return judged;
-    }
-    let input = event.get("input");
-    let field = |key: &str| input.and_then(|i| i.get(key)).and_then(Value::as_str);
-    let tool = str_of(event, "tool").unwrap_or("");
-    let (kind, target) = match tool {
-        "Read" | "Glob" | "Grep" | "LS" => ("read", field("file_path").or(field("path"))),
-        "Write" | "Edit" | "MultiEdit" => ("write", field("file_path")),
-        "NotebookEdit" => ("write", field("notebook_path")),
-        "Bash" => ("execute", field("command")),
-        "WebFetch" => ("expose", field("url")),
-        _ => ("call", Some(tool)),
-    };
-    target
-        .map(|t| vec![json!({"kind": kind, "target": t})])
-        .unwrap_or_default()
-}
-
-/// Which calls in `runs` changed `path` (absolute, normalised).
-pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
-    let target = path.display().to_string();
-    let mut report = WhyReport {
-        path: target.clone(),
-        runs_searched: runs.len(),
-        changes: Vec::new(),
-        attempts: Vec::new(),
-    };
-    for run in runs {
-        let info = run_info(run);
-        let outcomes = run.outcomes();
-        // Per session: what was taken in so far, and the last prompt.
-        let mut context: HashMap<String, Vec<ContextItem>> = HashMap::new();
-        let mut prompts: HashMap<String, String> = HashMap::new();
-        let mut approvals: Vec<&Value> = Vec::new();
-        for event in &run.events {
-            let session = str_of(event, "session_id").unwrap_or("").to_string();
-            let kind = event_type(event);
-            if kind == "prompt" {
-                if let Some(text) = str_of(event, "prompt") {
-                    prompts.insert(session, text.to_string());
-                }
-                continue;
-            }
-            if kind.starts_with("approval.") {
-                approvals.push(event);
-                continue;
-            }
-            if !is_call(kind) {
-                continue;
-            }
-            let (outcome, decision) = call_outcome(event, &outcomes);
-            let tool = str_of(event, "tool").unwrap_or("?").to_string();
-            let event_touches = call_touches(event);
-            let writes_it = event_touches.iter().any(|t| {
-                str_of(t, "kind") == Some("write") && str_of(t, "target") == Some(target.as_str())
-            });
-            if writes_it {
-                let tool_use_id = opt(event, "tool_use_id");
-                // The approvals this very call used, and the grants behind them.
-                let used: Vec<&Value> = approvals
-                    .iter()
-                    .filter(|a| {
-                        tool_use_id.is_some() && str_of(a, "tool_use_id") == tool_use_id.as_deref()
-                    })
-                    .copied()
-                    .collect();
-                let ids: Vec<&str> = used.iter().filter_map(|a| str_of(a, "id")).collect();
-                let linked: Vec<Value> = approvals
-                    .iter()
-                    .filter(|a| {
-                        used.iter().any(|u| std::ptr::eq(*u, **a))
-                            || str_of(a, "id").is_some_and(|id| ids.contains(&id))
-                    })
-                    .map(|a| (*a).clone())
-                    .collect();
-                let mut approvals_here = linked;
-                if let Some(need) = event.get("approval").filter(|v| !v.is_null()) {
-                    approvals_here.push(json!({"type": "approval.needed", "need": need}));
-                }
-                let items = context.get(&session).cloned().unwrap_or_default();
-                let skip = items.len().saturating_sub(CONTEXT_ITEMS);
-                let change = Change {
-                    run: info.clone(),
-                    time: opt(event, "time").unwrap_or_default(),
-                    session_id: opt(event, "session_id"),
-                    agent_id: opt(event, "agent_id"),
-                    agent_type: opt(event, "agent_type"),
-                    tool_use_id,
-                    tool: tool.clone(),
-                    detail: call_detail(event),
-                    decision: decision.clone(),
-                    outcome,
-                    rules: strings(event.get("rules")),
-                    reason: opt(event, "reason").unwrap_or_default(),
-                    approvals: approvals_here,
-                    prompt: prompts.get(&session).cloned(),
-                    context: items.into_iter().skip(skip).collect(),
-                };
-                if outcome.ran() {
-                    report.changes.push(change);
-                } else {
-                    report.attempts.push(change);
-                }
-            }
-            if outcome.ran() {
-                for touch in &event_touches {
-                    let kind = str_of(touch, "kind").unwrap_or("");
-                    if matches!(kind, "read" | "call" | "expose") {
-                        context
-                            .entry(session.clone())
-                            .or_default()
-                            .push(ContextItem {
-                                time: opt(event, "time").unwrap_or_default(),
-                                kind: kind.to_string(),
-                                target: str_of(touch, "target").unwrap_or("").to_string(),
-                                tool: tool.clone(),
-                                agent_id: opt(event, "agent_id"),
-                            });
-                    }
-                }
-            }
-        }
-    }
-    report
-}
 
 /// Every touch in an area across runs: the rows of the local index (or the server's)
 /// that [`mandate_search::EventQuery::path`] matches, oldest first.
@@ -347,6 +59,58 @@ fn who(agent_id: Option<&String>, agent_type: Option<&String>) -> String {
         (Some(id), Some(kind)) => format!("subagent {kind} ({id})"),
         (Some(id), None) => format!("subagent {id}"),
         _ => "main agent".to_string(),
+    }
+}
+
+/// The lines of a change's story after its decision: why it was refused, its approvals,
+/// the session's last prompt and what the session had taken in just before (the same
+/// for the local answer and the team server's).
+fn tell_story(
+    out: &mut String,
+    refused_because: Option<&str>,
+    approvals: &[Value],
+    prompt: Option<&str>,
+    context: &[ContextItem],
+    root: Option<&Path>,
+) {
+    if let Some(reason) = refused_because.filter(|r| !r.is_empty()) {
+        let reason = reason.split(". ").next().unwrap_or(reason);
+        let _ = writeln!(out, "  reason    {reason}");
+    }
+    if approvals.is_empty() {
+        let _ = writeln!(out, "  approvals none on record");
+    }
+    for approval in approvals {
+        let _ = writeln!(out, "  approval  {}", approval_line(approval));
+    }
+    if let Some(prompt) = prompt {
+        let _ = writeln!(out, "  prompt    {}", one_line(prompt, 160));
+    }
+    if context.is_empty() {
+        let _ = writeln!(
+            out,
+            "  context   nothing read, fetched or called before it in this session"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  context   (what the session had read, fetched or called just before)"
+        );
+    }
+    for item in context {
+        let _ = writeln!(
+            out,
+            "    {}  {:<6} {}  ({}{})",
+            item.time,
+            item.kind,
+            display_target(&item.target, root),
+            item.tool,
+            if item.agent_id.is_some() {
+                ", subagent"
+            } else {
+                ""
+            }
+        );
     }
 }
 
@@ -410,45 +174,15 @@ pub fn render_why_text(report: &WhyReport, root: Option<&Path>) -> String {
                 change.outcome.as_str(),
                 change.rules.join(", ")
             );
-            if change.outcome == Outcome::Refused && !change.reason.is_empty() {
-                let reason = change.reason.split(". ").next().unwrap_or(&change.reason);
-                let _ = writeln!(out, "  reason    {reason}");
-            }
-            if change.approvals.is_empty() {
-                let _ = writeln!(out, "  approvals none on record");
-            }
-            for approval in &change.approvals {
-                let _ = writeln!(out, "  approval  {}", approval_line(approval));
-            }
-            if let Some(prompt) = &change.prompt {
-                let _ = writeln!(out, "  prompt    {}", one_line(prompt, 160));
-            }
-            if change.context.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  context   nothing read, fetched or called before it in this session"
-                );
-            } else {
-                let _ = writeln!(
-                    out,
-                    "  context   (what the session had read, fetched or called just before)"
-                );
-            }
-            for item in &change.context {
-                let _ = writeln!(
-                    out,
-                    "    {}  {:<6} {}  ({}{})",
-                    item.time,
-                    item.kind,
-                    display_target(&item.target, root),
-                    item.tool,
-                    if item.agent_id.is_some() {
-                        ", subagent"
-                    } else {
-                        ""
-                    }
-                );
-            }
+            let refused = change.outcome == Outcome::Refused;
+            tell_story(
+                &mut out,
+                refused.then_some(change.reason.as_str()),
+                &change.approvals,
+                change.prompt.as_deref(),
+                &change.context,
+                root,
+            );
         }
     }
     out
@@ -715,6 +449,24 @@ pub fn why_command(path: &str, as_json: bool, scope: &RepoScope, server: bool) -
     Ok(ExitCode::SUCCESS)
 }
 
+/// A row of the team server's `why`, with the story it tells of the change (as the local
+/// `why` does; empty from a server that does not tell it).
+#[derive(serde::Deserialize)]
+struct ToldRow {
+    #[serde(flatten)]
+    row: EventRow,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    context: Vec<ContextItem>,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    approvals: Vec<Value>,
+    #[serde(default)]
+    reason: String,
+}
+
 fn why_on_server(
     project: &Project,
     target: &Path,
@@ -744,7 +496,7 @@ fn why_on_server(
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows = |key: &str| -> Vec<EventRow> {
+    let rows = |key: &str| -> Vec<ToldRow> {
         answer
             .get(key)
             .cloned()
@@ -772,8 +524,10 @@ fn why_on_server(
         changes.len(),
         attempts.len()
     );
+    let mut out = String::new();
     for (title, list) in [("CHANGED", &changes), ("ATTEMPTED, DID NOT RUN", &attempts)] {
-        for row in list {
+        for told in list {
+            let row = &told.row;
             println!(
                 "\n{title}  {}  {} {}",
                 row.time,
@@ -795,19 +549,27 @@ fn why_on_server(
                 who(row.agent_id.as_ref(), row.agent_type.as_ref()),
                 row.session_id.as_deref().unwrap_or("?")
             );
+            if !told.request.is_empty() {
+                println!("  task      {}", told.request);
+            }
             println!(
                 "  decision  {} → {} [{}]",
                 row.decision,
                 outcome_text(&row.outcome),
                 row.rules.join(", ")
             );
+            out.clear();
+            tell_story(
+                &mut out,
+                (row.outcome == "refused").then_some(told.reason.as_str()),
+                &told.approvals,
+                told.prompt.as_deref(),
+                &told.context,
+                None,
+            );
+            print!("{out}");
         }
     }
-    println!(
-        "\n(the prompt and what the session read before each change: `mandate record show RUN` \
-         on the machine that recorded it, or the run's page on {})",
-        server.url
-    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -248,10 +248,10 @@ fn union(a: BTreeSet<String>, b: BTreeSet<String>) -> BTreeSet<String> {
     a.union(&b).cloned().collect()
 }
 
-fn the_server_answers_what_the_machines_answer_together(database: Database) {
-    let port = free_port();
-    let mut server = Server::start(&database, port);
-    let admin = Server::token(&database, "root@example.com", "admin", false);
+/// The team policy of project `billing` (alice and bob delegate, sec holds the kill
+/// switch), pushed with the admin's token; the tokens of the admin, alice, bob and sec.
+fn billing_team(database: &Database, server: &Server) -> (String, String, String, String) {
+    let admin = Server::token(database, "root@example.com", "admin", false);
     let client = mandate_project::remote::Server::new(&server.url, Some(admin.clone())).unwrap();
     let policy = json!({"policy": {
         "kill_switch": ["sec@example.com"],
@@ -270,9 +270,18 @@ fn the_server_answers_what_the_machines_answer_together(database: Database) {
         )
         .unwrap();
     assert_eq!(answer.status, 200, "{}", answer.error());
-    let alice = Server::token(&database, "alice@example.com", "developer", true);
-    let bob = Server::token(&database, "bob@example.com", "developer", true);
-    let sec = Server::token(&database, "sec@example.com", "security", true);
+    (
+        admin,
+        Server::token(database, "alice@example.com", "developer", true),
+        Server::token(database, "bob@example.com", "developer", true),
+        Server::token(database, "sec@example.com", "security", true),
+    )
+}
+
+fn the_server_answers_what_the_machines_answer_together(database: Database) {
+    let port = free_port();
+    let mut server = Server::start(&database, port);
+    let (admin, alice, bob, sec) = billing_team(&database, &server);
 
     let a = Machine::new(&server, "alice@example.com", &alice, "enforce");
     let b = Machine::new(&server, "bob@example.com", &bob, "shadow");
@@ -514,4 +523,102 @@ fn sqlite_the_server_answers_what_the_machines_answer_together() {
     the_server_answers_what_the_machines_answer_together(Database::Sqlite(
         dir.path().join("server.db"),
     ));
+}
+
+/// Issue 19: `why --server` lacked what the local `why` shows of each change: the
+/// session's last prompt, what the agent had read and called just before, the contract's
+/// request, the approvals. The server now tells each change as the machine that recorded
+/// it does: the same story, from the same pushed events.
+#[test]
+fn why_on_the_server_tells_what_each_machine_tells() {
+    let Some(database) = Database::postgres("why_on_the_server_tells_what_each_machine_tells")
+    else {
+        return;
+    };
+    let server = Server::start(&database, free_port());
+    let (_, alice, bob, sec) = billing_team(&database, &server);
+    let a = Machine::new(&server, "alice@example.com", &alice, "enforce");
+    let b = Machine::new(&server, "bob@example.com", &bob, "shadow");
+    for (m, machine) in [("a", &a), ("b", &b)] {
+        let filter = machine.root.join("billing/export/filter.py");
+        let filter = filter.to_str().unwrap();
+        machine.hook(
+            "UserPromptSubmit",
+            json!({"prompt": format!("machine {m}: EU rows are dropped, fix the filter")}),
+        );
+        machine.call(
+            &format!("{m}1"),
+            "Read",
+            json!({"file_path": filter}),
+            json!({}),
+        );
+        machine.call(
+            &format!("{m}2"),
+            "mcp__jira__get_issue",
+            json!({"key": "BILL-142"}),
+            json!({}),
+        );
+        machine.call(
+            &format!("{m}3"),
+            "Edit",
+            json!({"file_path": filter, "old_string": "x = 1", "new_string": "x = 2"}),
+            json!({}),
+        );
+        machine.ok(&["push"]);
+    }
+    let why_a = a.json(&["why", "billing/export/filter.py", "--json"]);
+    let why_b = b.json(&["why", "billing/export/filter.py", "--json"]);
+    let why_server: Value = serde_json::from_str(&a.ok_as(
+        &["why", "billing/export/filter.py", "--json", "--server"],
+        &sec,
+    ))
+    .unwrap();
+    let told = [
+        "prompt",
+        "context",
+        "request",
+        "delegated_by",
+        "approvals",
+        "detail",
+        "reason",
+    ];
+    for list in ["changes", "attempts"] {
+        let local: Vec<&Value> = why_a[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(why_b[list].as_array().unwrap())
+            .collect();
+        let remote = why_server[list].as_array().unwrap();
+        assert_eq!(remote.len(), local.len(), "{list}: {why_server:#}");
+        for change in local {
+            let there = remote
+                .iter()
+                .find(|r| r["run"] == change["run"] && r["tool_use_id"] == change["tool_use_id"])
+                .unwrap_or_else(|| panic!("{list}: the server lacks {change:#}"));
+            for field in told {
+                assert_eq!(
+                    there[field], change[field],
+                    "{list} {}: `{field}` on the server",
+                    change["tool_use_id"]
+                );
+            }
+        }
+    }
+    // The prompt and the reads that fed the change, in the text too.
+    let context = &why_server["changes"][0]["context"];
+    assert_eq!(context.as_array().unwrap().len(), 2, "{context:#}");
+    assert!(
+        why_server["changes"][0]["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("machine b"),
+        "{why_server:#}"
+    );
+    let text = a.ok_as(&["why", "billing/export/filter.py", "--server"], &sec);
+    assert!(
+        text.contains("prompt    machine b: EU rows are dropped"),
+        "{text}"
+    );
+    assert!(text.contains("mcp__jira__get_issue"), "{text}");
 }

@@ -5,6 +5,7 @@
 //! Pure: the caller reads the records (the CLI from `records.dir`, the server from its
 //! database) and the configuration, and renders the result.
 
+pub mod incident;
 pub mod machines;
 pub mod metrics;
 pub mod readiness;

@@ -32,6 +32,9 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _, Transaction};
 
+use mandate_report::incident::{Change, why};
+use mandate_report::metrics::RunRecord;
+
 use crate::html::{badge, esc, page, url};
 use crate::team::{self, Visibility};
 use crate::{AppState, Caller, Db, ServerError, auth};
@@ -680,14 +683,71 @@ async fn api_why(
     // Oldest first, as a story is told.
     changes.reverse();
     attempts.reverse();
+    let stories = stories(&state.db, path, changes.iter().chain(&attempts)).await?;
+    let told =
+        |rows: &[EventRow]| -> Vec<Value> { rows.iter().map(|r| tell(r, &stories)).collect() };
     Ok(axum::Json(json!({
         "path": path,
         "repo": query.repo,
         "runs_searched": runs_visible(&state.db, &who).await?,
-        "changes": changes,
-        "attempts": attempts,
+        "changes": told(&changes),
+        "attempts": told(&attempts),
         "truncated": found.more,
     })))
+}
+
+/// What the local `mandate why` tells of each change, told here from the same pushed
+/// events by the same function (`mandate_report::incident::why`): each run that the
+/// index names is read once, with the file at its place in that run's workspace.
+async fn stories(
+    db: &Db,
+    path: &str,
+    rows: impl Iterator<Item = &EventRow>,
+) -> Result<Vec<Change>, ServerError> {
+    let runs: std::collections::BTreeSet<&str> = rows.map(|row| row.run.as_str()).collect();
+    let mut out = Vec::new();
+    for run in runs {
+        let record = RunRecord {
+            id: run.to_string(),
+            events: crate::report::events(db, run).await?,
+        };
+        let Some(workspace) = record.workspace() else {
+            continue;
+        };
+        let target = mandate_policy::path::absolutize(&workspace, path, None);
+        let report = why(std::slice::from_ref(&record), &target);
+        out.extend(report.changes);
+        out.extend(report.attempts);
+    }
+    Ok(out)
+}
+
+/// A row of the index with its story: the session's last prompt, what it had read and
+/// called just before, the contract's request, the approvals, the refusal's reason.
+fn tell(row: &EventRow, stories: &[Change]) -> Value {
+    let mut value = serde_json::to_value(row).unwrap_or(Value::Null);
+    let story = stories.iter().find(|c| {
+        c.run.run == row.run
+            && match (&c.tool_use_id, &row.tool_use_id) {
+                (Some(a), Some(b)) => a == b,
+                _ => c.time == row.time && c.tool == row.tool,
+            }
+    });
+    if let (Some(story), Some(fields)) = (story, value.as_object_mut()) {
+        for (key, told) in [
+            ("prompt", json!(story.prompt)),
+            ("context", json!(story.context)),
+            ("request", json!(story.run.request)),
+            ("delegated_by", json!(story.run.delegated_by)),
+            ("contract_digest", json!(story.run.contract_digest)),
+            ("approvals", json!(story.approvals)),
+            ("detail", json!(story.detail)),
+            ("reason", json!(story.reason)),
+        ] {
+            fields.insert(key.to_string(), told);
+        }
+    }
+    value
 }
 
 #[derive(Deserialize)]

@@ -23,7 +23,7 @@ use sqlx::Row as _;
 use crate::{Db, ServerError};
 
 /// A run's stored events, parsed.
-async fn events(db: &Db, run_id: &str) -> Result<Vec<Value>, ServerError> {
+pub(crate) async fn events(db: &Db, run_id: &str) -> Result<Vec<Value>, ServerError> {
     let rows = sqlx::query("SELECT body FROM entries WHERE run_id = $1 ORDER BY idx")
         .bind(run_id)
         .fetch_all(&db.pool)
