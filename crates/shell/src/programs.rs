@@ -1199,15 +1199,12 @@ static DIFF: Program = Program::new(
             "context",
         ],
     ),
-    &[],
+    &[(&["-X", "--exclude-from"], Role::Read)],
 );
 
 fn diff(args: &[Word]) -> Judgement {
     let (mut j, parsed) = DIFF.read(args);
     let recursive = parsed.has(&["-r", "--recursive"]);
-    for file in parsed.values(&["-X", "--exclude-from"]) {
-        j.read(file);
-    }
     for operand in parsed
         .operands
         .iter()
@@ -2026,7 +2023,20 @@ static TAR: Program = Program::new(
             "one-file-system",
         ],
     ),
-    &[],
+    &[(
+        &[
+            "--to-command",
+            "--use-compress-program",
+            "-I",
+            "--checkpoint-action",
+            "--info-script",
+            "--new-volume-script",
+            "-F",
+            "--rsh-command",
+            "--rmt-command",
+        ],
+        Role::Opaque("tar runs another program (`--to-command`, `-I`, `--checkpoint-action`, …)"),
+    )],
 );
 
 fn tar(args: &[Word]) -> Judgement {
@@ -2070,19 +2080,6 @@ fn tar(args: &[Word]) -> Judgement {
         words = rebuilt;
     }
     let (mut j, parsed) = TAR.read(&words);
-    if parsed.has(&[
-        "--to-command",
-        "--use-compress-program",
-        "-I",
-        "--checkpoint-action",
-        "--info-script",
-        "--new-volume-script",
-        "-F",
-        "--rsh-command",
-        "--rmt-command",
-    ]) {
-        j.opaque("tar runs another program (`--to-command`, `-I`, `--checkpoint-action`, …)");
-    }
     let chdir: Option<Word> = parsed.values(&["-C", "--directory"]).last().cloned();
     let under = |w: &Word| match &chdir {
         Some(dir) if !w.text.starts_with('/') && !w.unknown => join(dir, &w.text),
