@@ -805,6 +805,100 @@ fn a_reviewer_on_another_machine_lists_and_approves_a_pending_request() {
     assert_eq!(owners["approvals"][0]["status"], "used", "{owners}");
 }
 
+/// Issue 19, build 1: the kill switch turned off and on again on the web between two
+/// syncs of machine A. At its next sync A's active run carries each change, as the
+/// server's log has it: who, when, on which server; so the record shows why calls
+/// started (and stopped) being refused. `mandate disabled` shows what the server's list
+/// shows, word for word.
+#[test]
+fn kill_switch_changes_between_syncs_reach_the_record_with_who_when_and_where() {
+    let Some(team) = team("kill_switch_changes_between_syncs_reach_the_record") else {
+        return;
+    };
+    let a = Machine::new(&team.server.url, "alice@example.com", &team.alice);
+    let as_sec = team.server.api(&team.sec);
+    a.ok(&["start", ".mandate/contracts/BILL-142.toml"]);
+    let run = a.active_run();
+    let call = json!({"issue": "BILL-142"});
+    assert_eq!(a.pre("k1", "mcp__jira__get_issue", call.clone()).0, "allow");
+
+    // Off on the web: A learns it at its next sync (this call), and its record says so.
+    let (status, body) = as_sec.post(
+        "/api/v1/killswitch",
+        json!({"action": "disable", "target": "jira", "reason": "incident 7: token leak"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (decision, reason) = a.pre("k2", "mcp__jira__get_issue", call.clone());
+    assert_eq!(decision, "deny", "{reason}");
+    // `mandate disabled` and the server's list agree on who, why and since when.
+    let listed = as_sec.get("/api/v1/killswitch");
+    let shown = a.json(&["disabled", "--json"]);
+    assert_eq!(shown["team_server"]["kill_switch"], listed, "{shown:#}");
+
+    // Off, on and off again, all between two syncs of A.
+    for (action, reason) in [
+        ("enable", "token rotated"),
+        ("disable", "second leak"),
+        ("enable", "all clear"),
+    ] {
+        let (status, body) = as_sec.post(
+            "/api/v1/killswitch",
+            json!({"action": action, "target": "jira", "reason": reason}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(a.pre("k3", "mcp__jira__get_issue", call.clone()).0, "allow");
+    assert_eq!(
+        a.json(&["disabled", "--json"])["team_server"]["kill_switch"],
+        json!([])
+    );
+
+    let moved: Vec<Value> = a
+        .log_lines(&run)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "killswitch" && e["source"] == "team server")
+        .collect();
+    let story: Vec<(String, String, String)> = moved
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["by"].as_str().unwrap_or("").to_string(),
+                e["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let sec = "sec@example.com".to_string();
+    assert_eq!(
+        story,
+        [
+            (
+                "disable".into(),
+                sec.clone(),
+                "incident 7: token leak".into()
+            ),
+            ("enable".into(), sec.clone(), "token rotated".into()),
+            ("disable".into(), sec.clone(), "second leak".into()),
+            ("enable".into(), sec.clone(), "all clear".into()),
+        ],
+        "{moved:#?}"
+    );
+    for entry in &moved {
+        assert_eq!(entry["server"], team.server.url.as_str(), "{entry}");
+        assert!(
+            entry["changed_at"].as_str().unwrap_or("").starts_with("20"),
+            "when, as the server has it: {entry}"
+        );
+    }
+    // The review packet says it too.
+    let packet = a.ok(&["record", "show", &run]);
+    assert!(
+        packet.contains("kill switch: enable jira by sec@example.com"),
+        "{packet}"
+    );
+}
+
 /// The pages show what the API and the machines show (Chromium through playwright-core,
 /// as the server's own browser test does).
 fn browser_check(server: &TeamServer, run1: &str, run2: &str, bob: &str, sec: &str, dir: &Path) {

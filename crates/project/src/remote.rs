@@ -1045,6 +1045,10 @@ pub struct SyncCache {
     /// The server's clock at its last answer: the next ask wants reviews made since.
     #[serde(default)]
     pub server_time: Option<String>,
+    /// The kill-switch changes of the last answer, by id: the next answer starts at the
+    /// same instant and may carry them again.
+    #[serde(default)]
+    pub kill_seen: Vec<String>,
 }
 
 /// A target on the team server's kill list.
@@ -1170,8 +1174,22 @@ pub fn sync(
                         .collect()
                 })
                 .unwrap_or_default();
-            if had_answer {
-                record_kill_changes(records_dir, &cache.killed_by, &killed_by);
+            match reply.get("kill_log").and_then(Value::as_array) {
+                Some(log) => {
+                    if had_answer {
+                        record_kill_log(records_dir, &server.url, log, &cache.kill_seen);
+                    }
+                    cache.kill_seen = log
+                        .iter()
+                        .filter_map(|c| c.get("id").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect();
+                }
+                // A server without the log: what changed between the two lists.
+                None if had_answer => {
+                    record_kill_changes(records_dir, &cache.killed_by, &killed_by)
+                }
+                None => {}
             }
             cache.killed = killed_by.iter().map(|k| k.target.clone()).collect();
             cache.killed_by = killed_by;
@@ -1204,8 +1222,33 @@ pub fn sync(
     cache
 }
 
-/// Kill-switch changes made on the server, written into the record of every active run
-/// here, as a change made on this machine is: the record shows when the box moved.
+/// The organisation's kill-switch changes since the last answer, each written once into
+/// the record of every active run here, with who made it, when, and on which server: the
+/// record shows why calls started (or stopped) being refused, even for a target switched
+/// off and on again between two syncs.
+fn record_kill_log(records_dir: &Path, server: &str, log: &[Value], seen: &[String]) {
+    for change in log {
+        let text = |key: &str| change.get(key).and_then(Value::as_str).unwrap_or("");
+        if seen.iter().any(|id| id == text("id")) {
+            continue;
+        }
+        let event = json!({
+            "type": "killswitch",
+            "action": text("action"),
+            "target": text("target"),
+            "by": text("by"),
+            "reason": text("reason"),
+            "changed_at": text("time"),
+            "change_id": text("id"),
+            "server": server,
+            "source": "team server",
+        });
+        let _ = crate::killswitch::record_in_active_runs(records_dir, &event);
+    }
+}
+
+/// Kill-switch changes made on a server that keeps no log for its machines, written into
+/// the record of every active run here: what changed between its last two lists.
 fn record_kill_changes(records_dir: &Path, before: &[ServerKill], after: &[ServerKill]) {
     let mut changes = Vec::new();
     for kill in after {

@@ -16,7 +16,7 @@
 //! | `POST /api/v1/killswitch/machine`, `GET …/machines` | any token / any | a change `mandate disable`/`enable` made on the caller's machine, `{machine, action, target, by, reason, time}`: in force there, not on the organisation's list |
 //! | `POST /api/v1/machines/checks`, `GET /api/v1/machines?project=` | any token whose projects cover it / admin, security | what only a machine can check for readiness (hooks, managed settings, sandbox, agents), `{machine, project, workspace, checked_at, checks: [{id, status, detail}]}`, sent at its sync; the newest per user, machine and workspace |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
-//! | `GET /api/v1/sync?approvals=ID,…` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs |
+//! | `GET /api/v1/sync?approvals=ID,…&reviews_since=T` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs; since `T` (the server's clock at the last answer), reviews of the caller's runs and the kill-switch changes (`kill_log`) |
 //! | `GET /api/v1/metrics?project=&since=` | admin | the figures of `mandate metrics` over every machine's runs ([`crate::report`]; the organisation's at most every 30 s per process) |
 //! | `GET /api/v1/readiness?project=` | admin | the rollout questions and checks of `mandate readiness` over the project's pushed runs |
 //! | `GET /api/v1/policy`, `POST …` | any / security, admin (every-project token) | the team policy ([`crate::team`]), `{policy, base}` |
@@ -1358,6 +1358,22 @@ pub struct Sync {
     pub approvals: Vec<Approval>,
     #[serde(default)]
     pub reviews: Vec<Review>,
+    /// The organisation's kill-switch changes since `reviews_since` (each once, by id),
+    /// so a machine writes every change made between its syncs into its records: who,
+    /// when, what.
+    #[serde(default)]
+    pub kill_log: Vec<KillChange>,
+}
+
+/// One change of the organisation's kill list, as `killswitch_log` keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KillChange {
+    pub id: String,
+    pub time: String,
+    pub action: String,
+    pub target: String,
+    pub by: String,
+    pub reason: String,
 }
 
 async fn api_sync(
@@ -1406,11 +1422,32 @@ async fn api_sync(
         .await?;
         reviews = rows.iter().map(review_row).collect::<Result<_, _>>()?;
     }
+    let mut kill_log = Vec::new();
+    if let Some(since) = query.reviews_since.as_deref() {
+        let rows = sqlx::query(
+            "SELECT id, time, action, target, by_user, reason FROM killswitch_log \
+             WHERE time >= $1 ORDER BY time, id LIMIT 200",
+        )
+        .bind(since)
+        .fetch_all(&state.db.pool)
+        .await?;
+        for row in rows {
+            kill_log.push(KillChange {
+                id: row.try_get(0)?,
+                time: row.try_get(1)?,
+                action: row.try_get(2)?,
+                target: row.try_get(3)?,
+                by: row.try_get(4)?,
+                reason: row.try_get(5)?,
+            });
+        }
+    }
     Ok(Json(Sync {
         time,
         killed: killed(&state.db).await?,
         approvals,
         reviews,
+        kill_log,
     }))
 }
 
