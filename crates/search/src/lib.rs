@@ -628,6 +628,31 @@ fn glob_like(glob: &str) -> String {
     out
 }
 
+/// The folder a relative glob spells as plain segments before a `**` (`src/module1` of
+/// `src/module1/**/*.py`): every path it matches is that folder or lies below it.
+fn plain_folder(glob: &str) -> Option<String> {
+    let mut rest = glob;
+    while let Some(stripped) = rest.strip_prefix("./") {
+        rest = stripped;
+    }
+    let mut folder: Vec<&str> = Vec::new();
+    for segment in rest.split('/') {
+        if segment == "**" {
+            return (!folder.is_empty()).then(|| folder.join("/"));
+        }
+        let plain = !segment.is_empty()
+            && !segment.starts_with('.')
+            && !segment
+                .bytes()
+                .any(|b| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' | b'\\'));
+        if !plain {
+            return None;
+        }
+        folder.push(segment);
+    }
+    None
+}
+
 /// The longest run of literal text within one segment of a glob: every command word
 /// that names a path the glob matches holds it verbatim.
 fn longest_literal(glob: &str) -> String {
@@ -829,6 +854,13 @@ impl Compiled<'_> {
         let exact = sql.bind(wildcard_like(area));
         let path_part = if self.absolute {
             format!("target LIKE {like} ESCAPE '\\'")
+        } else if let Some(folder) = plain_folder(area) {
+            // `src/module1%` alone also lets `src/module10/…` through.
+            let under = sql.bind(format!("{}/%", like_escape(&folder)));
+            let folder = sql.bind(folder);
+            format!(
+                "path LIKE {like} ESCAPE '\\' AND (path = {folder} OR path LIKE {under} ESCAPE '\\')"
+            )
         } else {
             format!("path LIKE {like} ESCAPE '\\'")
         };

@@ -158,6 +158,12 @@ fn like_patterns_cover_what_the_glob_matches() {
     assert_eq!(glob_like("/repo/deploy/*"), "/repo/deploy/%");
     assert_eq!(glob_like("src/{a,b}/x"), "src/%/x");
     assert_eq!(longest_literal("**/customer_data/*.csv"), "customer_data");
+    assert_eq!(plain_folder("src/module1/**"), Some("src/module1".into()));
+    assert_eq!(plain_folder("./deploy/**/*.yaml"), Some("deploy".into()));
+    assert_eq!(plain_folder("deploy/*"), None);
+    assert_eq!(plain_folder("**/eu1*.csv"), None);
+    assert_eq!(plain_folder("src/{a,b}/**"), None);
+    assert_eq!(plain_folder(".github/**"), None);
 }
 
 #[test]
@@ -174,7 +180,7 @@ fn the_branches_are_the_condition_cut_at_the_area() {
     // The same parameters, numbered alike: the branches OR to the whole condition.
     assert_eq!(binds, branch_binds);
     assert_eq!(branches.len(), 3);
-    let rest = "run_user = $6 AND time >= $7";
+    let rest = "run_user = $8 AND time >= $9";
     assert!(whole.ends_with(&format!(" AND {rest}")), "{whole}");
     let area: Vec<&str> = branches
         .iter()

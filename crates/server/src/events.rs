@@ -23,6 +23,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use futures_util::TryStreamExt as _;
 use mandate_search::{
     Cell, Compiled, EventQuery, EventRow, ORDER_BY, PAGE_SIZE, RunContext, row_from_values,
     row_values,
@@ -406,7 +407,14 @@ pub async fn find(
         Shape::Page
     };
     let (select, binds) = candidates(db, who, &compiled, shape).await?;
-    let batch = (skip + take + 1).clamp(200, 5000);
+    // A whole answer is one query, read as the database sends it; a page reads batches
+    // (each one further on skips what the last read: fine for the first pages, which are
+    // the ones asked for; for a whole answer of tens of thousands of rows it cost
+    // seconds to minutes).
+    let batch = match shape {
+        Shape::Whole => SCAN_LIMIT + 1,
+        Shape::Page => (skip + take + 1).clamp(200, 5000),
+    };
     let sql = format!(
         "{select} ORDER BY {ORDER_BY} LIMIT {batch} OFFSET ${}",
         binds.len() + 1
@@ -419,13 +427,13 @@ pub async fn find(
         for bind in &binds {
             statement = statement.bind(bind.as_str());
         }
-        let rows = statement
+        let mut rows = statement
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&db.pool)
-            .await?;
-        let fetched = rows.len();
-        for row in &rows {
-            let Some(row) = row_of(row)? else { continue };
+            .fetch(&db.pool);
+        let mut fetched = 0usize;
+        while let Some(row) = rows.try_next().await? {
+            fetched += 1;
+            let Some(row) = row_of(&row)? else { continue };
             if !compiled.matches(&row) {
                 continue;
             }
@@ -554,7 +562,6 @@ async fn export_rows(
     format: Format,
     sender: &tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
 ) -> Result<(), String> {
-    use futures_util::TryStreamExt as _;
     let compiled = query.compile().map_err(|error| error.to_string())?;
     let mut chunk = String::with_capacity(EXPORT_CHUNK + 4096);
     match format {
@@ -1060,6 +1067,10 @@ mod tests {
                 ("Edit", "write", "deploy"),
                 ("Write", "write", "data_1/100%.csv"),
                 ("Write", "write", "dataX1/100X.csv"),
+                ("Write", "write", "src/module1/a.py"),
+                ("Read", "read", "src/module10/a.py"),
+                ("Read", "read", "src/module1"),
+                ("Bash", "execute", "pytest src/module1/tests -q"),
                 ("Bash", "execute", "cat ./customer_data/eu2.csv"),
                 (
                     "Bash",
@@ -1103,6 +1114,9 @@ mod tests {
             "**/*.csv",
             "data_1/**",
             "data_1/100%.csv",
+            "src/module1/**",
+            "./src/module1/**/*.py",
+            "src/module1/**/tests",
             "mcp__slack__*",
             "mcp__*",
             "*slack*",
