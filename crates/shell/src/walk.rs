@@ -2543,8 +2543,24 @@ mod tests {
             lines.push(deep.clone());
         }
         for line in &lines {
-            assert_eq!(analyze(line), whole(line), "{line:?}");
+            assert_agree_within_budget(line);
         }
+    }
+
+    /// The two readings of `line` agree. Parsing these long lines takes tens of
+    /// milliseconds in a debug build, so on a loaded machine one reading can run into
+    /// [`PARSE_BUDGET`] (a wall-clock deadline) and come out opaque where the other did
+    /// not: that pair is read again, up to three times, before the test fails.
+    fn assert_agree_within_budget(line: &str) {
+        let gave_up = |a: &Analysis| a.opaque.iter().any(|o| o.reason.contains("gave up"));
+        let (mut plain, mut tree) = (analyze(line), whole(line));
+        for _ in 0..3 {
+            if plain == tree || !(gave_up(&plain) || gave_up(&tree)) {
+                break;
+            }
+            (plain, tree) = (analyze(line), whole(line));
+        }
+        assert_eq!(plain, tree, "{line:?}");
     }
 
     /// Lines on which the `plain_agrees` fuzz target found the two paths apart.
