@@ -92,6 +92,11 @@ struct Received {
 /// A stand-in for a collector or a chat: takes every POST on `port`, answers 200 with an
 /// empty body (an empty `ExportLogsServiceResponse` to OTLP), and keeps what came.
 fn receiver(port: u16) -> Arc<Mutex<Vec<Received>>> {
+    receiver_answering(port, "200 OK")
+}
+
+/// A stand-in that answers every POST with `status` (`401 Unauthorized`, say).
+fn receiver_answering(port: u16, status: &'static str) -> Arc<Mutex<Vec<Received>>> {
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
     let keep = got.clone();
@@ -130,8 +135,10 @@ fn receiver(port: u16) -> Arc<Mutex<Vec<Received>>> {
                 content_type: headers.get("content-type").cloned().unwrap_or_default(),
                 body,
             });
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
         }
     });
     got
@@ -317,6 +324,33 @@ fn webhook_messages(got: &[Received]) -> Vec<Value> {
         .collect()
 }
 
+/// The team policy of project `billing` (alice delegates, bob reviews, sec holds the
+/// kill switch); the tokens of the admin, alice, bob and sec.
+fn billing_team(server: &ServerProcess, database: &str) -> [String; 4] {
+    let admin = server.token(database, "root@example.com", "admin", &[]);
+    let (status, body) = server.post(
+        &admin,
+        "/api/v1/policy",
+        json!({"policy": {
+            "kill_switch": ["sec@example.com"],
+            "projects": {"billing": {
+                "delegators": ["alice@example.com"],
+                "reviewers": {"billing": ["bob@example.com"], "security": ["sec@example.com"]},
+                "security": ["sec@example.com"]
+            }}
+        }}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token =
+        |user: &str, role: &str| server.token(database, user, role, &["--project", "billing"]);
+    [
+        admin,
+        token("alice@example.com", "developer"),
+        token("bob@example.com", "reviewer"),
+        token("sec@example.com", "security"),
+    ]
+}
+
 fn export_survives_a_collector_down_and_a_restart(database: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ocsf_file = dir.path().join("events.ocsf.jsonl");
@@ -337,38 +371,7 @@ fn export_survives_a_collector_down_and_a_restart(database: &str) {
         format!("http://127.0.0.1:{chat_port}/hook"),
     ];
     let server = ServerProcess::start(database, port, &args);
-    let admin = server.token(database, "root@example.com", "admin", &[]);
-    let (status, body) = server.post(
-        &admin,
-        "/api/v1/policy",
-        json!({"policy": {
-            "kill_switch": ["sec@example.com"],
-            "projects": {"billing": {
-                "delegators": ["alice@example.com"],
-                "reviewers": {"billing": ["bob@example.com"], "security": ["sec@example.com"]},
-                "security": ["sec@example.com"]
-            }}
-        }}),
-    );
-    assert_eq!(status, 200, "{body}");
-    let alice = server.token(
-        database,
-        "alice@example.com",
-        "developer",
-        &["--project", "billing"],
-    );
-    let bob = server.token(
-        database,
-        "bob@example.com",
-        "reviewer",
-        &["--project", "billing"],
-    );
-    let sec = server.token(
-        database,
-        "sec@example.com",
-        "security",
-        &["--project", "billing"],
-    );
+    let [_, alice, bob, sec] = billing_team(&server, database);
     let repo = Repo::new(&server.url, &alice);
     let run_id = repo.run_id();
 
@@ -532,4 +535,59 @@ fn postgres_export_survives_a_collector_down_and_a_restart() {
         return;
     };
     export_survives_a_collector_down_and_a_restart(&database.url());
+}
+
+/// Issue 19: a receiver that refuses for good (a 401 for a missing token, a 403) was
+/// asked again forever. After [`REFUSALS`] refusals in a row the exporter and the webhook
+/// stop, say so on stderr, and the server's list of destinations shows them stopped,
+/// with the receiver's answer; nothing is marked sent.
+#[test]
+fn a_receiver_that_refuses_for_good_stops_the_export_and_says_so() {
+    const REFUSALS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path()).url();
+    let collector_port = free_port();
+    let collector = receiver_answering(collector_port, "401 Unauthorized");
+    let chat_port = free_port();
+    let chat = receiver_answering(chat_port, "403 Forbidden");
+    let args = vec![
+        "--export".to_string(),
+        format!("otlp=http://127.0.0.1:{collector_port}"),
+        "--webhook".to_string(),
+        format!("http://127.0.0.1:{chat_port}/hook"),
+    ];
+    let server = ServerProcess::start(&database, free_port(), &args);
+    let [admin, alice, bob, _] = billing_team(&server, &database);
+    let repo = Repo::new(&server.url, &alice);
+    assert_eq!(
+        repo.pre(
+            "t1",
+            "Write",
+            json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"})
+        ),
+        "deny"
+    );
+    repo.push_all(&server, &bob);
+    let stopped = |sink: &str| {
+        let (status, list) = server.get(&admin, "/api/v1/exports");
+        assert_eq!(status, 200, "{list}");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["sink"].as_str().unwrap_or("").starts_with(sink))
+            .filter(|d| d["state"] == "stopped")
+            .cloned()
+    };
+    wait_until("both to stop", Duration::from_secs(120), || {
+        stopped("otlp=").is_some() && stopped("webhook=").is_some()
+    });
+    let otlp = stopped("otlp=").unwrap();
+    assert!(otlp["detail"].as_str().unwrap().contains("401"), "{otlp}");
+    let webhook = stopped("webhook=").unwrap();
+    assert!(
+        webhook["detail"].as_str().unwrap().contains("403"),
+        "{webhook}"
+    );
+    assert_eq!(collector.lock().unwrap().len(), REFUSALS);
+    assert_eq!(chat.lock().unwrap().len(), REFUSALS);
 }

@@ -15,6 +15,7 @@
 //! | `GET /api/v1/killswitch`, `POST …` | any / a kill-switch holder of the team policy | `{action: disable\|enable, target, reason}` |
 //! | `POST /api/v1/killswitch/machine`, `GET …/machines` | any token / any | a change `mandate disable`/`enable` made on the caller's machine, `{machine, action, target, by, reason, time}`: in force there, not on the organisation's list |
 //! | `POST /api/v1/machines/checks`, `GET /api/v1/machines?project=` | any token whose projects cover it / admin, security | what only a machine can check for readiness (hooks, managed settings, sandbox, agents), `{machine, project, workspace, checked_at, checks: [{id, status, detail}]}`, sent at its sync; the newest per user, machine and workspace |
+//! | `GET /api/v1/exports` | admin | each `--export` destination and the `--webhook`: `delivering`, `retrying` or `stopped` (refused for good 5 times in a row), since when, the receiver's last answer |
 //! | `GET /api/v1/registry`, `POST …` | any / security, admin | MCP servers the organisation vetted |
 //! | `GET /api/v1/sync?approvals=ID,…&reviews_since=T` | any token | what hooks cache: the kill list, and decisions on requests of the caller's own runs; since `T` (the server's clock at the last answer), reviews of the caller's runs and the kill-switch changes (`kill_log`) |
 //! | `GET /api/v1/metrics?project=&since=` | admin | the figures of `mandate metrics` over every machine's runs ([`crate::report`]; the organisation's at most every 30 s per process) |
@@ -63,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/killswitch/machines", get(api_machine_kills))
         .route("/api/v1/machines/checks", post(api_machine_checks))
         .route("/api/v1/machines", get(api_machines))
+        .route("/api/v1/exports", get(api_exports))
         .route("/api/v1/registry", get(api_registry).post(api_register))
         .route("/api/v1/sync", get(api_sync))
         .route("/api/v1/metrics", get(api_metrics))
@@ -1133,6 +1135,17 @@ async fn api_machines(
         "read the machines' reports (a security or admin token)",
     )?;
     Ok(Json(machine_reports(&state.db, &query.project).await?))
+}
+
+/// The export destinations and webhook: what each is doing (`delivering`, `retrying`,
+/// `stopped`), since when, and the receiver's last answer.
+async fn api_exports(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Vec<Value>> {
+    let who = caller(&state.db, &headers).await?;
+    who.require(
+        who.role == Role::Admin,
+        "read the state of the exports (an admin's token)",
+    )?;
+    Ok(Json(crate::export::destinations(&state.db).await?))
 }
 
 /// One MCP server: vetted here by security, or registered in a project's mandate.toml.

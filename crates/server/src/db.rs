@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "machine checks",
         include_str!("../migrations/0008_machine_checks.sql"),
     ),
+    (
+        9,
+        "export state",
+        include_str!("../migrations/0009_export_state.sql"),
+    ),
 ];
 
 /// An open database.

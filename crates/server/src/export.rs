@@ -201,11 +201,35 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The retry schedule: 1 s doubling to [`MAX_BACKOFF`], reset by a success.
+/// Refusals in a row after which a destination is stopped: a 4xx other than 408 and 429
+/// says the receiver will not take what is sent as it is (a missing or wrong credential,
+/// a wrong path), and asking again does not change that.
+pub const MAX_REFUSALS: u32 = 5;
+
+impl ExportError {
+    /// Will asking again not help?
+    fn is_permanent(&self) -> bool {
+        matches!(self, ExportError::Refused { status, .. }
+            if (400..500).contains(status) && !matches!(status, 408 | 429))
+    }
+}
+
+/// What a destination does after a failed round.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Try again after this long.
+    Wait(Duration),
+    /// Refused for good [`MAX_REFUSALS`] times in a row: send nothing more.
+    Stop,
+}
+
+/// The retry schedule: 1 s doubling to [`MAX_BACKOFF`], reset by a success; a
+/// destination that refuses for good [`MAX_REFUSALS`] times in a row is stopped.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
     failing: Option<String>,
+    refusals: u32,
 }
 
 impl Default for Backoff {
@@ -213,34 +237,122 @@ impl Default for Backoff {
         Self {
             next: Duration::from_secs(1),
             failing: None,
+            refusals: 0,
         }
     }
 }
 
 impl Backoff {
-    /// A round failed: say so (once per different message) and return how long to wait.
-    pub fn failed(&mut self, what: &str, error: &ExportError) -> Duration {
+    /// A round failed: say so (once per different message) and say what comes next.
+    pub fn failed(&mut self, what: &str, error: &ExportError) -> Next {
         let message = error.to_string();
+        self.refusals = if error.is_permanent() {
+            self.refusals + 1
+        } else {
+            0
+        };
+        if self.refusals >= MAX_REFUSALS {
+            eprintln!(
+                "mandate-server: {what}: {message}; refused {MAX_REFUSALS} times in a row, so it \
+                 is STOPPED: nothing more is sent to it, and nothing is lost (what it has not \
+                 taken stays queued). Fix the receiver or the credentials it wants \
+                 (`--export-header`), then restart mandate-server: it resumes where it stopped"
+            );
+            return Next::Stop;
+        }
         let wait = self.next;
         if self.failing.as_deref() != Some(message.as_str()) {
             eprintln!(
                 "mandate-server: {what}: {message}; nothing is lost, retrying (every {}s at most) \
-                 until it answers",
-                MAX_BACKOFF.as_secs()
+                 until it answers{}",
+                MAX_BACKOFF.as_secs(),
+                if error.is_permanent() {
+                    format!(", and stopping after {MAX_REFUSALS} such refusals in a row")
+                } else {
+                    String::new()
+                }
             );
             self.failing = Some(message);
         }
         self.next = (self.next * 2).min(MAX_BACKOFF);
-        wait
+        Next::Wait(wait)
     }
 
-    /// A round succeeded.
-    pub fn succeeded(&mut self, what: &str) {
+    /// A round succeeded; `true` when it had been failing.
+    pub fn succeeded(&mut self, what: &str) -> bool {
+        self.next = Duration::from_secs(1);
+        self.refusals = 0;
         if self.failing.take().is_some() {
             eprintln!("mandate-server: {what}: delivering again");
+            return true;
         }
-        self.next = Duration::from_secs(1);
+        false
     }
+
+    /// After a round: its state in `export_sink` (`delivering`, `retrying`, `stopped`),
+    /// written when it changes, and how long to wait (`None`: stop).
+    pub async fn after(
+        &mut self,
+        db: &Db,
+        sink: &str,
+        what: &str,
+        round: Result<usize, ExportError>,
+    ) -> Option<Duration> {
+        match round {
+            Ok(sent) => {
+                if self.succeeded(what) {
+                    let _ = set_state(db, sink, "delivering", "").await;
+                }
+                Some(if sent == 0 { POLL } else { Duration::ZERO })
+            }
+            Err(error) => {
+                let next = self.failed(what, &error);
+                let state = if next == Next::Stop {
+                    "stopped"
+                } else {
+                    "retrying"
+                };
+                let _ = set_state(db, sink, state, &error.to_string()).await;
+                match next {
+                    Next::Wait(wait) => Some(wait),
+                    Next::Stop => None,
+                }
+            }
+        }
+    }
+}
+
+/// Keep what `sink` is doing where `GET /api/v1/exports` shows it.
+async fn set_state(db: &Db, sink: &str, state: &str, detail: &str) -> Result<(), ServerError> {
+    sqlx::query("UPDATE export_sink SET state = $2, detail = $3, state_since = $4 WHERE sink = $1")
+        .bind(sink)
+        .bind(state)
+        .bind(detail)
+        .bind(now())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Every destination this server's database knows: what it is doing, since when, and
+/// the receiver's last answer.
+pub async fn destinations(db: &Db) -> Result<Vec<serde_json::Value>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT sink, since, state, detail, state_since FROM export_sink ORDER BY sink",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(serde_json::json!({
+                "sink": row.try_get::<String, _>(0)?,
+                "since": row.try_get::<String, _>(1)?,
+                "state": row.try_get::<String, _>(2)?,
+                "detail": row.try_get::<String, _>(3)?,
+                "state_since": row.try_get::<String, _>(4)?,
+            }))
+        })
+        .collect()
 }
 
 /// Register `sink` (its `since` is the first time it was configured) and take or renew
@@ -324,15 +436,14 @@ async fn run(db: Db, sink: Sink, client: reqwest::Client, holder: String) {
         };
         let wait = match round.await {
             Ok(None) => LEASE / 2,
-            Ok(Some(0)) => {
-                backoff.succeeded(&what);
-                POLL
-            }
-            Ok(Some(_)) => {
-                backoff.succeeded(&what);
-                Duration::ZERO
-            }
-            Err(error) => backoff.failed(&what, &error),
+            Ok(Some(sent)) => backoff
+                .after(&db, &key, &what, Ok(sent))
+                .await
+                .unwrap_or(POLL),
+            Err(error) => match backoff.after(&db, &key, &what, Err(error)).await {
+                Some(wait) => wait,
+                None => return,
+            },
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;

@@ -13,8 +13,6 @@
 //! before the webhook saw it no longer waits); a kill-switch change, when it happened
 //! after the webhook was first configured.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
@@ -50,15 +48,14 @@ async fn run(db: Db, url: String, client: reqwest::Client, holder: String) {
         };
         let wait = match round.await {
             Ok(None) => export::LEASE / 2,
-            Ok(Some(0)) => {
-                backoff.succeeded(&what);
-                export::POLL
-            }
-            Ok(Some(_)) => {
-                backoff.succeeded(&what);
-                Duration::ZERO
-            }
-            Err(error) => backoff.failed(&what, &error),
+            Ok(Some(sent)) => backoff
+                .after(&db, &key, &what, Ok(sent))
+                .await
+                .unwrap_or(export::POLL),
+            Err(error) => match backoff.after(&db, &key, &what, Err(error)).await {
+                Some(wait) => wait,
+                None => return,
+            },
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
