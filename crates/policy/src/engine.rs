@@ -6,6 +6,7 @@
 //! matches it (stop > deny > ask > allow), a touch nothing matches takes the policy
 //! default, and the call takes the strictest of its touches.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -357,6 +358,19 @@ struct ProgramRule {
     open: bool,
 }
 
+/// Why a [`ProgramRule`] does not admit a run, before it is written out.
+enum Refusal<'r> {
+    /// The run is another tool's.
+    Tool(&'r str),
+    /// A path (as rules name it) the rule's paths do not match.
+    Path(Cow<'r, str>),
+    /// A path, and the rule names none and is not open.
+    NoPath(Cow<'r, str>),
+    Name(&'r str),
+    /// An unvetted part the rule does not spell out: why it is unvetted.
+    Unvetted(&'r str),
+}
+
 impl ProgramRule {
     fn compile(shape: mandate_shell::RuleShape) -> Result<ProgramRule, String> {
         let patterns = |list: Vec<String>| -> Result<Vec<CommandPattern>, String> {
@@ -387,32 +401,36 @@ impl ProgramRule {
 
     /// Does the rule admit this run? `Err` says why not, for the deny reason.
     fn admits(&self, run: &ToolRun, root: &Path) -> Result<(), String> {
-        if run.tool != self.tool {
-            return Err(format!("it runs `{}`, not `{}`", run.tool, self.tool));
+        match self.refusal(run, root) {
+            None => Ok(()),
+            Some(refusal) => Err(self.explain(&refusal)),
         }
-        let paths: Vec<&PathBuf> = if run.paths.is_empty() {
-            run.default_path.iter().collect()
+    }
+
+    /// The first reason the rule does not admit the run, `None` when it does. The reason
+    /// is written out only when a deny shows it ([`ProgramRule::explain`]): the engine
+    /// asks every allow rule of the run's tool, and a 536-rule contract spent a twentieth
+    /// of a Bash call formatting reasons nobody read.
+    fn refusal<'r>(&self, run: &'r ToolRun, root: &Path) -> Option<Refusal<'r>> {
+        if run.tool != self.tool {
+            return Some(Refusal::Tool(&run.tool));
+        }
+        let paths: &[PathBuf] = if run.paths.is_empty() {
+            run.default_path.as_slice()
         } else {
-            run.paths.iter().collect()
+            &run.paths
         };
         if !self.paths.is_empty() {
             for path in paths {
                 let shown = repository_path(path, root);
                 if !self.paths.iter().any(|p| p.matches(&shown)) {
-                    return Err(format!(
-                        "it points `{}` at `{shown}`, which the rule does not name",
-                        self.tool
-                    ));
+                    return Some(Refusal::Path(shown));
                 }
             }
         } else if !self.open
             && let Some(path) = run.paths.first()
         {
-            return Err(format!(
-                "it points `{}` at `{}`, and the rule names no path (end it in `*` to allow any)",
-                self.tool,
-                repository_path(path, root)
-            ));
+            return Some(Refusal::NoPath(repository_path(path, root)));
         }
         if !self.names.is_empty() {
             if let Some(name) = run
@@ -420,21 +438,37 @@ impl ProgramRule {
                 .iter()
                 .find(|n| !self.names.iter().any(|p| p.matches(n)))
             {
-                return Err(format!("the rule does not name `{name}`"));
+                return Some(Refusal::Name(name));
             }
         } else if !self.open
             && let Some(name) = run.names.first()
         {
-            return Err(format!("the rule does not name `{name}`"));
+            return Some(Refusal::Name(name));
         }
-        for part in &run.unvetted {
-            let admitted = (self.open && part.is_passed_through())
-                || self.spelled.iter().any(|p| p.matches(&part.text));
-            if !admitted {
-                return Err(format!("{}, and the rule does not spell it out", part.why));
-            }
+        run.unvetted
+            .iter()
+            .find(|part| {
+                !((self.open && part.is_passed_through())
+                    || self.spelled.iter().any(|p| p.matches(&part.text)))
+            })
+            .map(|part| Refusal::Unvetted(&part.why))
+    }
+
+    /// A refusal as the deny reason says it.
+    fn explain(&self, refusal: &Refusal<'_>) -> String {
+        match refusal {
+            Refusal::Tool(tool) => format!("it runs `{tool}`, not `{}`", self.tool),
+            Refusal::Path(shown) => format!(
+                "it points `{}` at `{shown}`, which the rule does not name",
+                self.tool
+            ),
+            Refusal::NoPath(shown) => format!(
+                "it points `{}` at `{shown}`, and the rule names no path (end it in `*` to allow any)",
+                self.tool
+            ),
+            Refusal::Name(name) => format!("the rule does not name `{name}`"),
+            Refusal::Unvetted(why) => format!("{why}, and the rule does not spell it out"),
         }
-        Ok(())
     }
 
     /// For block, stop and approval rules: does the run do what the rule names, whatever
@@ -459,14 +493,29 @@ impl ProgramRule {
 
 /// A path as rules name it: relative to the repository root (`.` for the root itself), or
 /// absolute when it is outside.
-fn repository_path(path: &Path, root: &Path) -> String {
+fn repository_path<'p>(path: &'p Path, root: &Path) -> Cow<'p, str> {
+    // The common case, a clean path below the root, is cut from the bytes:
+    // `Path::strip_prefix` compares component by component and was most of what asking
+    // 58 rules of one tool about a run cost. Anything else takes the component way.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let prefix = root.as_os_str().as_encoded_bytes();
+    if prefix.last() != Some(&b'/')
+        && let Some(rest) = bytes.strip_prefix(prefix)
+        && let Some(rest) = rest.strip_prefix(b"/")
+        && rest
+            .split(|b| *b == b'/')
+            .all(|part| !matches!(part, b"" | b"." | b".."))
+        && let Ok(text) = std::str::from_utf8(rest)
+    {
+        return Cow::Borrowed(text);
+    }
     // `display` of a UTF-8 path is its text; `to_str` gives it without the formatter.
-    let shown = |path: &Path| match path.to_str() {
-        Some(text) => text.to_string(),
-        None => path.display().to_string(),
+    let shown = |path: &'p Path| match path.to_str() {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(path.display().to_string()),
     };
     match path.strip_prefix(root) {
-        Ok(rest) if rest.as_os_str().is_empty() => ".".to_string(),
+        Ok(rest) if rest.as_os_str().is_empty() => Cow::Borrowed("."),
         Ok(rest) => shown(rest),
         Err(_) => shown(path),
     }
@@ -556,14 +605,10 @@ impl Rule {
 fn plain_head_len(kind: Kind, item: &str) -> u16 {
     // Anchored as `compile_matcher` anchors it: `/` and `~/` rules are not root-relative.
     let root_relative = !item.starts_with('/') && !item.starts_with("~/");
-    if !matches!(kind, Kind::Read | Kind::Write)
-        || !root_relative
-        || item.split('/').any(|s| s == "..")
-        || !PathGlob::surely_compiles(item)
-    {
+    if !matches!(kind, Kind::Read | Kind::Write) || !root_relative {
         return 0;
     }
-    PathGlob::plain_head(item)
+    PathGlob::skippable_head(item)
         .and_then(|head| u16::try_from(head.len()).ok())
         .unwrap_or(0)
 }
@@ -618,7 +663,7 @@ pub struct Sources<'a> {
 
 impl Engine {
     pub fn new(sources: &Sources<'_>) -> Result<Engine, FormatError> {
-        Engine::build(sources, true)
+        Engine::build(sources, true, true)
     }
 
     /// An engine that compiles each rule's pattern the first time a call needs it.
@@ -628,10 +673,38 @@ impl Engine {
     /// refuses every call that needs it, naming the rule; [`Engine::new`] (used by
     /// `check` and `start`) reports it as a validation error with its file instead.
     pub fn new_lazy(sources: &Sources<'_>) -> Result<Engine, FormatError> {
-        Engine::build(sources, false)
+        Engine::build(sources, false, true)
     }
 
-    fn build(sources: &Sources<'_>, eager: bool) -> Result<Engine, FormatError> {
+    /// [`Engine::new_lazy`] for a contract the caller hands over (`sources.contract` is
+    /// not read): the engine keeps it as it is instead of a copy. Copying a 536-rule
+    /// contract and dropping the original was a twentieth of a hook call.
+    pub fn new_lazy_owning(
+        sources: &Sources<'_>,
+        contract: Option<(&Path, Contract)>,
+    ) -> Result<Engine, FormatError> {
+        let (path, contract) = match contract {
+            Some((path, contract)) => (Some(path), Some(contract)),
+            None => (None, None),
+        };
+        let mut engine = Engine::build(
+            &Sources {
+                contract: path.zip(contract.as_ref()),
+                ..*sources
+            },
+            false,
+            false,
+        )?;
+        engine.contract = contract;
+        Ok(engine)
+    }
+
+    /// `copy_contract`: keep a copy of `sources.contract` (else the caller sets it).
+    fn build(
+        sources: &Sources<'_>,
+        eager: bool,
+        copy_contract: bool,
+    ) -> Result<Engine, FormatError> {
         let (repo_path, repo) = sources.repo;
         let mut rules = Vec::with_capacity(rule_count(sources));
         let mut mode = repo.mode.unwrap_or_default();
@@ -787,7 +860,10 @@ impl Engine {
             registry,
             reviewers,
             rollback,
-            contract: sources.contract.map(|(_, c)| c.clone()),
+            contract: sources
+                .contract
+                .filter(|_| copy_contract)
+                .map(|(_, c)| c.clone()),
             mandate_binary: None,
         })
     }
@@ -1641,9 +1717,8 @@ impl Engine {
             (Matcher::Program { rule: program, .. }, Touch::Execute { run: Some(run), .. })
                 if rule.effect == Decision::Allow =>
             {
-                // The tool first: `admits` writes out why a rule for another tool does not
-                // admit the run, which nobody reads here.
-                run.tool == program.tool && program.admits(run, &self.root).is_ok()
+                // Only whether: why not is written out for the deny reason alone.
+                program.refusal(run, &self.root).is_none()
             }
             (
                 Matcher::Program {
@@ -2449,6 +2524,43 @@ mod tests {
     /// Skipping rules by their plain first segment changes no verdict: the hook's engine
     /// judges every call as one that tries every rule, on the billing, corpus and
     /// 536-rule policies, whatever the file system holds.
+    /// The path a rule sees, cut from the bytes, is what the component-wise cut gives,
+    /// over paths spelled every way a path can be.
+    #[test]
+    fn repository_paths_cut_from_the_bytes_agree_with_strip_prefix() {
+        use std::os::unix::ffi::OsStrExt;
+        fn reference(path: &Path, root: &Path) -> String {
+            match path.strip_prefix(root) {
+                Ok(rest) if rest.as_os_str().is_empty() => ".".to_string(),
+                Ok(rest) => rest.display().to_string(),
+                Err(_) => path.display().to_string(),
+            }
+        }
+        let parts = ["", "/", "//", "a", "b", ".", "..", "ab", ".a", "\u{e9}"];
+        let mut paths: Vec<Vec<u8>> = vec![b"/r/\xff/x".to_vec(), b"/r/a/\xfe".to_vec()];
+        for one in parts {
+            for two in parts {
+                for three in parts {
+                    paths.push(format!("/r{one}/{two}{three}").into_bytes());
+                    paths.push(format!("/r/{one}{two}/{three}").into_bytes());
+                    paths.push(format!("{one}/{two}/{three}").into_bytes());
+                }
+            }
+        }
+        let roots: Vec<&[u8]> = vec![b"/", b"/r", b"/r/", b"/r/a", b"/r//a", b"/r/.", b"r"];
+        for path in &paths {
+            let path = Path::new(std::ffi::OsStr::from_bytes(path));
+            for root in &roots {
+                let root = Path::new(std::ffi::OsStr::from_bytes(root));
+                assert_eq!(
+                    repository_path(path, root),
+                    reference(path, root),
+                    "{path:?} under {root:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn rules_skipped_by_their_first_segment_change_no_verdict() {
         let sets = [

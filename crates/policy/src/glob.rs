@@ -115,6 +115,51 @@ impl PathGlob {
         plain.then_some(head)
     }
 
+    /// [`PathGlob::plain_head`] of a source that [`PathGlob::surely_compiles`] and has no
+    /// `..` segment, else `None`: what the engine asks of every path rule of a touch's
+    /// kind before it skips the rule, told in one pass over the bytes (the three walks it
+    /// replaces cost about a thousand instructions a rule).
+    pub fn skippable_head(source: &str) -> Option<&str> {
+        let bytes = source.as_bytes();
+        if bytes.len() > 1 << 16 {
+            return None;
+        }
+        let (mut slashes, mut commas) = (0usize, 0u32);
+        // Where the first segment ends, once a slash is seen; whether it is plain so far.
+        let mut head_end = None;
+        let mut head_plain = true;
+        let mut segment_start = 0;
+        for (at, byte) in bytes.iter().enumerate() {
+            match byte {
+                b'/' => {
+                    if bytes.get(segment_start..at) == Some(&b".."[..]) {
+                        return None;
+                    }
+                    head_end.get_or_insert(at);
+                    slashes += 1;
+                    segment_start = at + 1;
+                }
+                b',' => {
+                    commas += 1;
+                    head_plain &= head_end.is_some();
+                }
+                b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'\\' => {
+                    head_plain &= head_end.is_some();
+                }
+                _ => {}
+            }
+        }
+        let head = source.get(..head_end.unwrap_or(bytes.len()))?;
+        let vouched = head_plain
+            && !head.is_empty()
+            && !head.starts_with('.')
+            && bytes.get(segment_start..) != Some(&b".."[..])
+            && slashes < MAX_SEGMENTS
+            && 1usize << commas.min(usize::BITS - 1) <= MAX_ALTERNATIVES
+            && !source.trim().is_empty();
+        vouched.then_some(head)
+    }
+
     /// Split one alternative (found at `offset` of the text) into segments.
     fn push_alternative(&mut self, alternative: &str, offset: usize) -> Result<(), String> {
         let too_long = || format!("`{}` has more than {MAX_SEGMENTS} segments", self.source);
@@ -596,6 +641,48 @@ mod tests {
 
     fn glob(source: &str) -> PathGlob {
         PathGlob::new(source).unwrap()
+    }
+
+    /// The one-pass reading says what the three it replaces say together, over generated
+    /// sources of the characters that matter (and `..`, spaces, non-ASCII white space).
+    #[test]
+    fn the_skippable_head_is_the_plain_head_of_a_glob_that_surely_compiles() {
+        let alphabet = [
+            "a", "b", "/", "/", "{", "}", ",", ",", "*", "?", ".", "..", " ", "[", "]", "\\",
+            "\u{a0}", "é",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut skippable = 0;
+        for round in 0..60_000 {
+            let len = (next() % 80) as usize;
+            let mut source: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                source.insert_str(0, "ab/");
+            }
+            let want = (PathGlob::surely_compiles(&source)
+                && !source.split('/').any(|s| s == ".."))
+            .then(|| PathGlob::plain_head(&source))
+            .flatten();
+            skippable += usize::from(want.is_some());
+            assert_eq!(PathGlob::skippable_head(&source), want, "{source:?}");
+        }
+        for source in [
+            "..", "a/..", "../a", "a/../b", "a/..b", "..a/b", "\u{a0}", "a/b/",
+        ] {
+            let want = (PathGlob::surely_compiles(source) && !source.split('/').any(|s| s == ".."))
+                .then(|| PathGlob::plain_head(source))
+                .flatten();
+            assert_eq!(PathGlob::skippable_head(source), want, "{source:?}");
+        }
+        assert!(skippable > 10_000, "{skippable}");
     }
 
     /// `surely_compiles` never vouches for a glob that does not compile, and a plain

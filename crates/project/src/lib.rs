@@ -219,17 +219,15 @@ impl Project {
 
     /// The engine the hook uses: each rule compiled when a call first needs it
     /// ([`Engine::new_lazy`]).
-    pub fn hook_engine(
-        &self,
-        contract: Option<(&Path, &Contract)>,
-    ) -> Result<Engine, ProjectError> {
-        self.build_engine(contract, Engine::new_lazy)
+    /// The contract is handed over: the engine keeps it ([`Engine::new_lazy_owning`]).
+    pub fn hook_engine(&self, contract: Option<(&Path, Contract)>) -> Result<Engine, ProjectError> {
+        self.build_engine(None, |sources| Engine::new_lazy_owning(sources, contract))
     }
 
     fn build_engine(
         &self,
         contract: Option<(&Path, &Contract)>,
-        build: fn(&Sources<'_>) -> Result<Engine, FormatError>,
+        build: impl FnOnce(&Sources<'_>) -> Result<Engine, FormatError>,
     ) -> Result<Engine, ProjectError> {
         let protected = self.protected_paths();
         let engine = build(&Sources {

@@ -83,8 +83,7 @@ pub(crate) fn handle(event: &Event) -> Answer {
         None => (None, "none".to_string()),
     };
     let snapshot_path = active.contract_path();
-    let engine = match project.hook_engine(contract.as_ref().map(|c| (snapshot_path.as_path(), c)))
-    {
+    let engine = match project.hook_engine(contract.map(|c| (snapshot_path.as_path(), c))) {
         Ok(engine) => engine,
         Err(error) => {
             return Answer::Failure(format!(
