@@ -19,6 +19,7 @@ use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, ToolRun, Touch,
 use crate::format::{Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass};
 use crate::glob::{CommandPattern, PathGlob};
 use crate::path::{relative_segments, segments};
+use crate::rule_shapes::RuleShapes;
 use crate::tools::touches_for_call;
 
 /// What the file system can tell the evaluator. The core stays pure; the caller passes
@@ -372,8 +373,8 @@ enum Refusal<'r> {
 }
 
 impl ProgramRule {
-    fn compile(shape: mandate_shell::RuleShape) -> Result<ProgramRule, String> {
-        let patterns = |list: Vec<String>| -> Result<Vec<CommandPattern>, String> {
+    fn compile(shape: &mandate_shell::RuleShape) -> Result<ProgramRule, String> {
+        let patterns = |list: &[String]| -> Result<Vec<CommandPattern>, String> {
             list.iter()
                 .map(|p| {
                     let p = p.strip_prefix("./").unwrap_or(p);
@@ -387,9 +388,9 @@ impl ProgramRule {
                 .collect()
         };
         Ok(ProgramRule {
-            tool: shape.tool,
-            paths: patterns(shape.paths)?,
-            names: patterns(shape.names)?,
+            tool: shape.tool.clone(),
+            paths: patterns(&shape.paths)?,
+            names: patterns(&shape.names)?,
             spelled: shape
                 .spelled
                 .iter()
@@ -568,9 +569,10 @@ enum RuleId {
 
 impl Rule {
     /// The compiled pattern, compiling it now if this is its first use.
-    fn matcher(&self) -> Result<&Matcher, &str> {
+    /// `shapes`: execute rules read earlier ([`RuleShapes`]), for the hook's engine.
+    fn matcher(&self, shapes: &[Arc<RuleShapes>]) -> Result<&Matcher, &str> {
         self.matcher
-            .get_or_init(|| compile_matcher(self.kind, &self.item).map(Box::new))
+            .get_or_init(|| compile_matcher(self.kind, &self.item, shapes).map(Box::new))
             .as_ref()
             .map(|matcher| &**matcher)
             .map_err(String::as_str)
@@ -646,6 +648,8 @@ pub struct Engine {
     /// The installed mandate binary (symlinks resolved): the only program accepted as
     /// mandate's evidence verb. `None` in a pure engine, which accepts a bare `mandate`.
     mandate_binary: Option<PathBuf>,
+    /// Execute rules read earlier, kept with the parsed files ([`Engine::with_rule_shapes`]).
+    rule_shapes: Vec<Arc<RuleShapes>>,
 }
 
 /// Where the policy pieces come from, for error messages and protection.
@@ -865,6 +869,7 @@ impl Engine {
                 .filter(|_| copy_contract)
                 .map(|(_, c)| c.clone()),
             mandate_binary: None,
+            rule_shapes: Vec::new(),
         })
     }
 
@@ -872,6 +877,15 @@ impl Engine {
     /// its path or as a bare `mandate` that `PATH` resolves to it, is the evidence verb.
     pub fn with_mandate_binary(mut self, binary: PathBuf) -> Engine {
         self.mandate_binary = Some(binary);
+        self
+    }
+
+    /// Read execute rules from these tables (the parsed-form cache's: [`RuleShapes`])
+    /// when they hold them, instead of reading each again when a call first needs it.
+    /// Each table must be [`RuleShapes::of_policy`] or [`RuleShapes::of_contract`] of a
+    /// file this engine was built from; a rule no table holds is read as before.
+    pub fn with_rule_shapes(mut self, shapes: Vec<Arc<RuleShapes>>) -> Engine {
+        self.rule_shapes = shapes;
         self
     }
 
@@ -1252,7 +1266,7 @@ impl Engine {
             if rule.kind != touch.kind() || rule.cannot_match(&split) {
                 continue;
             }
-            let matcher = match rule.matcher() {
+            let matcher = match rule.matcher(&self.rule_shapes) {
                 Ok(matcher) => matcher,
                 Err(message) => {
                     // Whatever the rule would have said, a rule that cannot be read refuses.
@@ -1435,7 +1449,7 @@ impl Engine {
             if rule.kind != Kind::Read || rule.effect < Decision::Deny || rule.cannot_match(split) {
                 continue;
             }
-            let Ok(matcher) = rule.matcher() else {
+            let Ok(matcher) = rule.matcher(&self.rule_shapes) else {
                 continue;
             };
             if self.rule_matches(rule, matcher, &as_read, split, fs) {
@@ -1470,7 +1484,7 @@ impl Engine {
                 && matches!(&rule.id, RuleId::Listed { prefix, .. } if &**prefix == "contract.allow")
                 && is_literal_pattern(&rule.item)
                 && rule
-                    .matcher()
+                    .matcher(&self.rule_shapes)
                     .is_ok_and(|matcher| self.rule_matches(rule, matcher, touch, split, fs))
         })
     }
@@ -1773,7 +1787,7 @@ impl Engine {
     /// as matching the pattern.
     fn matching_may_hold(&self, rule: &Rule, dir: &Path, pattern: &str, fs: &dyn Fs) -> bool {
         let (Ok(Matcher::Path { glob, anchor }), Ok(filter)) =
-            (rule.matcher(), PathGlob::new(pattern))
+            (rule.matcher(&self.rule_shapes), PathGlob::new(pattern))
         else {
             return true;
         };
@@ -1803,7 +1817,7 @@ impl Engine {
                 if rule.kind != Kind::Read || rule.effect != Decision::Allow {
                     continue;
                 }
-                if let Ok(matcher) = rule.matcher()
+                if let Ok(matcher) = rule.matcher(&self.rule_shapes)
                     && self.rule_matches(rule, matcher, &touch, &split, fs)
                 {
                     used.borrow_mut().insert(rule.id.to_string());
@@ -1824,7 +1838,7 @@ impl Engine {
 
     /// Could the tree at `dir` hold a path this rule matches? Asks the file system.
     fn tree_may_hold(&self, rule: &Rule, dir: &Path, fs: &dyn Fs) -> bool {
-        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher(&self.rule_shapes) else {
             return true;
         };
         let test = |path: &Path| {
@@ -1837,7 +1851,7 @@ impl Engine {
     /// Could git hold, under `path`, a file this rule matches? Asks git through the file
     /// system; unknown is yes.
     fn history_may_hold(&self, rule: &Rule, top: &Path, path: &Path, fs: &dyn Fs) -> bool {
-        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher(&self.rule_shapes) else {
             return true;
         };
         let test = |found: &Path| {
@@ -1856,7 +1870,7 @@ impl Engine {
     }
 
     fn rule_reason(&self, rule: &Rule, touch: &Touch) -> String {
-        let pattern = match rule.matcher() {
+        let pattern = match rule.matcher(&self.rule_shapes) {
             Ok(Matcher::Path { glob, .. }) => glob.as_str().to_string(),
             Ok(Matcher::Text(pattern)) => pattern.as_str().to_string(),
             Ok(Matcher::MandateVerb(_)) => "mandate's authority verbs".to_string(),
@@ -1912,7 +1926,7 @@ impl Engine {
         let mut rules = self.rules.iter().filter(|r| {
             r.kind == Kind::Execute && r.effect == Decision::Allow && !r.id.is_builtin()
         });
-        let mismatch = rules.find_map(|r| match r.matcher() {
+        let mismatch = rules.find_map(|r| match r.matcher(&self.rule_shapes) {
             Ok(Matcher::Program { rule, text }) if rule.tool == run.tool => {
                 rule.admits(run, &self.root).err().map(|why| {
                     format!(
@@ -2153,7 +2167,7 @@ fn add_lists(
             };
             let matcher = OnceLock::new();
             if eager {
-                let compiled = compile_matcher(kind, item)
+                let compiled = compile_matcher(kind, item, &[])
                     .map_err(|message| FormatError::new(file, Some(id.to_string()), message))?;
                 let _ = matcher.set(Ok(Box::new(compiled)));
             }
@@ -2173,7 +2187,7 @@ fn add_lists(
     Ok(())
 }
 
-fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
+fn compile_matcher(kind: Kind, item: &str, shapes: &[Arc<RuleShapes>]) -> Result<Matcher, String> {
     match kind {
         Kind::Read | Kind::Write => {
             let (anchor, rest) = if let Some(rest) = item.strip_prefix("~/") {
@@ -2193,14 +2207,32 @@ fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
                 anchor,
             })
         }
-        Kind::Execute => match mandate_shell::rule_shape(item) {
-            Some(shape) => Ok(Matcher::Program {
-                rule: ProgramRule::compile(shape)?,
-                text: CommandPattern::new(item)?,
-            }),
-            None => Ok(Matcher::Text(CommandPattern::new(item)?)),
-        },
+        Kind::Execute => {
+            let fresh;
+            let shape = match shapes.iter().find_map(|table| table.get(item)) {
+                Some(kept) => kept,
+                None => {
+                    fresh = mandate_shell::rule_shape(item);
+                    fresh.as_ref()
+                }
+            };
+            compile_execute(item, shape)
+        }
         Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
+    }
+}
+
+/// An execute rule, from its reading as a tool's command (`None`: a text pattern).
+fn compile_execute(
+    item: &str,
+    shape: Option<&mandate_shell::RuleShape>,
+) -> Result<Matcher, String> {
+    match shape {
+        Some(shape) => Ok(Matcher::Program {
+            rule: ProgramRule::compile(shape)?,
+            text: CommandPattern::new(item)?,
+        }),
+        None => Ok(Matcher::Text(CommandPattern::new(item)?)),
     }
 }
 
@@ -2521,9 +2553,6 @@ mod tests {
         calls
     }
 
-    /// Skipping rules by their plain first segment changes no verdict: the hook's engine
-    /// judges every call as one that tries every rule, on the billing, corpus and
-    /// 536-rule policies, whatever the file system holds.
     /// The path a rule sees, cut from the bytes, is what the component-wise cut gives,
     /// over paths spelled every way a path can be.
     #[test]
@@ -2561,6 +2590,9 @@ mod tests {
         }
     }
 
+    /// Skipping rules by their plain first segment changes no verdict: the hook's engine
+    /// judges every call as one that tries every rule, on the billing, corpus and
+    /// 536-rule policies, whatever the file system holds.
     #[test]
     fn rules_skipped_by_their_first_segment_change_no_verdict() {
         let sets = [
@@ -2613,6 +2645,126 @@ mod tests {
             }
         }
         assert!(skipped_some);
+    }
+
+    /// The hook's engine built with the execute rules read from the parsed-form cache's
+    /// tables (through their JSON, as the cache stores them) judges every call as one
+    /// that reads each rule itself: the billing, corpus and 536-rule policies and a
+    /// contract of odd execute rules (one that does not compile), over the corpus
+    /// commands, commands for those rules, and the file calls.
+    #[test]
+    fn execute_rules_read_from_the_cache_change_no_verdict() {
+        let odd = r#"
+version = 1
+[task]
+id = "ODD-1"
+request = "execute rules of every shape"
+delegated_by = "alice@example.com"
+agent = "claude-code"
+[allow]
+read = ["billing/**"]
+execute = ["pytest billing/export/tests*", "ruff check *", "npm test*",
+  "cargo test*", "make test*", "python -m pytest -q billing*", "PYTHONPATH=src pytest t*",
+  "pytest billing/export/tests -p xdist", "ls -la", "echo 'a b'", "git status*"]
+[block]
+execute = ["pytest *--pastebin*", "ruff check .env*", "git push*"]
+[[stop]]
+reason = "schema"
+execute = ["alembic upgrade*"]
+"#;
+        let broken = odd.replace("\"ls -la\"", "\"ls -la\", \"pytest ./\"");
+        let sets = [
+            (
+                include_str!("../../../examples/billing/mandate.toml"),
+                Some(include_str!(
+                    "../../../examples/billing/.mandate/contracts/BILL-142.toml"
+                )),
+            ),
+            (
+                include_str!("../../../bench/fixtures/rules-500/mandate.toml"),
+                Some(include_str!(
+                    "../../../bench/fixtures/rules-500/BILL-500.toml"
+                )),
+            ),
+            (
+                include_str!("../tests/corpus/contracts/policy.toml"),
+                Some(include_str!("../tests/corpus/contracts/webapp.toml")),
+            ),
+            (include_str!("../tests/corpus/contracts/policy.toml"), None),
+            (
+                include_str!("../../../examples/billing/mandate.toml"),
+                Some(odd),
+            ),
+            (
+                include_str!("../../../examples/billing/mandate.toml"),
+                Some(broken.as_str()),
+            ),
+        ];
+        let mut calls = calls();
+        for command in [
+            "pytest billing/export/tests -q",
+            "pytest -q billing/export/tests",
+            "pytest billing/export/tests -p xdist",
+            "pytest billing/export/tests --pastebin=all",
+            "ruff check .env",
+            "ruff check billing",
+            "npm test",
+            "npm test -- --watch",
+            "cargo test -p x",
+            "make test",
+            "python -m pytest -q billing/export",
+            "PYTHONPATH=src pytest tests",
+            "ls -la",
+            "echo 'a b'",
+            "git status",
+            "alembic upgrade head",
+            "pytest .",
+        ] {
+            calls.push(("Bash", json!({ "command": command }), "/repo", true));
+        }
+        let mut read_from_tables = 0;
+        let mut refused_as_broken = 0;
+        for (policy, contract) in sets {
+            let (plain, _) = engines(policy, contract);
+            let (engine, _) = engines(policy, contract);
+            let policy = crate::parse_policy(Path::new("p.toml"), policy).unwrap();
+            let mut tables = vec![RuleShapes::of_policy(&policy)];
+            if let Some(text) = contract {
+                let contract = crate::parse_contract(Path::new("c.toml"), text).unwrap();
+                tables.push(RuleShapes::of_contract(&contract));
+            }
+            let tables: Vec<Arc<RuleShapes>> = tables
+                .iter()
+                .map(|t| {
+                    let json = serde_json::to_string(t).unwrap();
+                    Arc::new(serde_json::from_str(&json).unwrap())
+                })
+                .collect();
+            read_from_tables += engine
+                .rules
+                .iter()
+                .filter(|r| r.kind == Kind::Execute)
+                .filter(|r| tables.iter().any(|t| t.get(&r.item).is_some()))
+                .count();
+            let engine = engine.with_rule_shapes(tables);
+            for (tool, input, cwd, _) in &calls {
+                let call = Call {
+                    tool,
+                    input,
+                    cwd: Path::new(cwd),
+                };
+                let got = engine.judge(&call, &Context::default(), &FullFs);
+                let want = plain.judge(&call, &Context::default(), &FullFs);
+                refused_as_broken += usize::from(got.reason.contains("cannot be used"));
+                assert_eq!(
+                    serde_json::to_value(&got).unwrap(),
+                    serde_json::to_value(&want).unwrap(),
+                    "{tool} {input}"
+                );
+            }
+        }
+        assert!(read_from_tables > 150, "{read_from_tables}");
+        assert!(refused_as_broken > 10, "{refused_as_broken}");
     }
 
     /// A rule that does not compile is never skipped: it refuses every call of its kind,
