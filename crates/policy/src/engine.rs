@@ -551,6 +551,9 @@ struct Rule {
     /// being compiled ([`Rule::cannot_match`]). Told from the text the first time a
     /// touch of the rule's kind asks, like the matcher.
     head: OnceLock<u16>,
+    /// A built-in path rule's glob and anchor, compiled on first use like a listed rule's
+    /// item (which, for built-ins, is what reasons show, not the glob).
+    builtin_glob: Option<Box<(Box<str>, Anchor)>>,
 }
 
 /// A rule's name in verdicts and reasons (`contract.allow.read[2]`). Written out only for
@@ -572,7 +575,18 @@ impl Rule {
     /// `shapes`: execute rules read earlier ([`RuleShapes`]), for the hook's engine.
     fn matcher(&self, shapes: &[Arc<RuleShapes>]) -> Result<&Matcher, &str> {
         self.matcher
-            .get_or_init(|| compile_matcher(self.kind, &self.item, shapes).map(Box::new))
+            .get_or_init(|| match &self.builtin_glob {
+                Some(deferred) => {
+                    let (source, anchor) = &**deferred;
+                    PathGlob::new(source).map(|glob| {
+                        Box::new(Matcher::Path {
+                            glob,
+                            anchor: anchor.clone(),
+                        })
+                    })
+                }
+                None => compile_matcher(self.kind, &self.item, shapes).map(Box::new),
+            })
             .as_ref()
             .map(|matcher| &**matcher)
             .map_err(String::as_str)
@@ -716,7 +730,7 @@ impl Engine {
         let mut registry = repo.mcp.servers.clone();
         let mut reviewers = repo.authority.reviewers.clone();
 
-        builtin_rules(sources, &mut rules)?;
+        builtin_rules(sources, eager, &mut rules)?;
 
         if let Some((org_path, org)) = sources.org {
             // The organisation policy can only narrow: the stricter mode and default win,
@@ -2181,6 +2195,7 @@ fn add_lists(
                 why: why.clone(),
                 group: group.clone(),
                 head: OnceLock::new(),
+                builtin_glob: None,
             });
         }
     }
@@ -2292,7 +2307,17 @@ pub fn protected_names_by_glob(contract: &Contract) -> Vec<(String, &'static str
 }
 
 /// Rules every engine has: the agent can never widen its own box.
-fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), FormatError> {
+///
+/// Their globs are compiled when a write first asks (a Bash call that writes nothing
+/// never needs them: compiling and formatting them was a twentieth of a 536-rule call),
+/// but only when the text shows the glob surely compiles
+/// ([`PathGlob::surely_compiles`]); any other is compiled here, and its error is the
+/// engine's, as before.
+fn builtin_rules(
+    sources: &Sources<'_>,
+    eager: bool,
+    rules: &mut Vec<Rule>,
+) -> Result<(), FormatError> {
     let root = sources.root;
     let mut protected: Vec<PathBuf> = vec![
         root.join("mandate.toml"),
@@ -2325,68 +2350,82 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         }
     }
     protected.extend(sources.protected.iter().cloned());
-    for path in protected {
-        let source = format!("{}/**", path.display());
-        let glob = PathGlob::new(&source).map_err(|message| {
-            FormatError::new(sources.repo.0, Some("records.dir".to_string()), message)
-        })?;
-        rules.push(Rule {
-            id: RuleId::Fixed("builtin.self-protection"),
+    let path_rule = |id: &'static str,
+                     item: &str,
+                     source: String,
+                     anchor: Anchor,
+                     why: &'static str|
+     -> Result<Rule, String> {
+        let (matcher, builtin_glob) = if !eager && PathGlob::surely_compiles(&source) {
+            (OnceLock::new(), Some(Box::new((source.into(), anchor))))
+        } else {
+            let glob = PathGlob::new(&source)?;
+            (Rule::compiled(Matcher::Path { glob, anchor }), None)
+        };
+        Ok(Rule {
+            id: RuleId::Fixed(id),
             kind: Kind::Write,
             effect: Decision::Deny,
-            item: "".into(),
-            matcher: Rule::compiled(Matcher::Path {
-                glob,
-                anchor: Anchor::Absolute,
-            }),
-            source: "protected: the agent may not change its own policy, contracts, \
-                     Claude Code settings or records",
+            item: item.into(),
+            matcher,
+            source: why,
             why: None,
             group: None,
             head: OnceLock::from(0),
-        });
+            builtin_glob,
+        })
+    };
+    for path in protected {
+        // `{path}/**`, without the formatter for a UTF-8 path.
+        let source = match path.to_str() {
+            Some(text) => [text, "/**"].concat(),
+            None => format!("{}/**", path.display()),
+        };
+        let rule = path_rule(
+            "builtin.self-protection",
+            "",
+            source,
+            Anchor::Absolute,
+            "protected: the agent may not change its own policy, contracts, Claude Code \
+             settings or records",
+        )
+        .map_err(|message| {
+            FormatError::new(sources.repo.0, Some("records.dir".to_string()), message)
+        })?;
+        rules.push(rule);
     }
     for name in PROTECTED_NAMES {
-        let glob = PathGlob::new(&format!("**/{name}")).map_err(|message| {
+        let rule = path_rule(
+            PROTECTED_NAME_RULE,
+            name,
+            ["**/", name].concat(),
+            Anchor::Root,
+            "protected at any depth: agent configuration, git's own files and files \
+             that run commands later (a hook, an editor task, an environment \
+             loader); writing one needs an allow rule that names this exact path",
+        )
+        .map_err(|message| {
             FormatError::new(
                 sources.repo.0,
                 None,
                 format!("built-in `{name}`: {message}"),
             )
         })?;
-        rules.push(Rule {
-            id: RuleId::Fixed(PROTECTED_NAME_RULE),
-            kind: Kind::Write,
-            effect: Decision::Deny,
-            item: (*name).into(),
-            matcher: Rule::compiled(Matcher::Path {
-                glob,
-                anchor: Anchor::Root,
-            }),
-            source: "protected at any depth: agent configuration, git's own files and files \
-                     that run commands later (a hook, an editor task, an environment \
-                     loader); writing one needs an allow rule that names this exact path",
-            why: None,
-            group: None,
-            head: OnceLock::from(0),
-        });
+        rules.push(rule);
     }
     // Claude Code's settings files by pattern too (settings.*.json variants).
-    if let Ok(glob) = PathGlob::new(&format!("{}/.claude/settings*.json", root.display())) {
-        rules.push(Rule {
-            id: RuleId::Fixed("builtin.self-protection"),
-            kind: Kind::Write,
-            effect: Decision::Deny,
-            item: "".into(),
-            matcher: Rule::compiled(Matcher::Path {
-                glob,
-                anchor: Anchor::Absolute,
-            }),
-            source: "protected: the agent may not change Claude Code's settings",
-            why: None,
-            group: None,
-            head: OnceLock::from(0),
-        });
+    let settings = match root.to_str() {
+        Some(text) => [text, "/.claude/settings*.json"].concat(),
+        None => format!("{}/.claude/settings*.json", root.display()),
+    };
+    if let Ok(rule) = path_rule(
+        "builtin.self-protection",
+        "",
+        settings,
+        Anchor::Absolute,
+        "protected: the agent may not change Claude Code's settings",
+    ) {
+        rules.push(rule);
     }
     rules.push(Rule {
         id: RuleId::Fixed("builtin.self-protection.verbs"),
@@ -2398,6 +2437,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         why: None,
         group: None,
         head: OnceLock::from(0),
+        builtin_glob: None,
     });
     rules.push(Rule {
         id: RuleId::Fixed("builtin.evidence"),
@@ -2409,6 +2449,7 @@ fn builtin_rules(sources: &Sources<'_>, rules: &mut Vec<Rule>) -> Result<(), For
         why: None,
         group: None,
         head: OnceLock::from(0),
+        builtin_glob: None,
     });
     Ok(())
 }
@@ -2765,6 +2806,129 @@ execute = ["alembic upgrade*"]
         }
         assert!(read_from_tables > 150, "{read_from_tables}");
         assert!(refused_as_broken > 10, "{refused_as_broken}");
+    }
+
+    /// The built-in rules compiled when a write first asks judge every call as the
+    /// built-ins compiled with the engine: the lazy engine against the eager one (which
+    /// also tries every rule), over the policies and the calls above plus writes of
+    /// every protected path and name, with protected paths of the caller's.
+    #[test]
+    fn builtin_rules_compiled_on_first_use_change_no_verdict() {
+        let sets = [
+            (
+                include_str!("../../../examples/billing/mandate.toml"),
+                Some(include_str!(
+                    "../../../examples/billing/.mandate/contracts/BILL-142.toml"
+                )),
+            ),
+            (
+                include_str!("../../../bench/fixtures/rules-500/mandate.toml"),
+                Some(include_str!(
+                    "../../../bench/fixtures/rules-500/BILL-500.toml"
+                )),
+            ),
+            (include_str!("../tests/corpus/contracts/policy.toml"), None),
+        ];
+        let mut calls = calls();
+        for path in [
+            "/repo/mandate.toml",
+            "/repo/.mandate/contracts/c.toml",
+            "/repo/.mcp.json",
+            "/repo/.claude/settings.json",
+            "/repo/.claude/settings.local.json",
+            "/repo/.claude/settings.x.json",
+            "/repo/.codex/config.toml",
+            "/repo/.github/hooks/pre.json",
+            "/home/dev/.claude/settings.json",
+            "/home/dev/.claude.json",
+            "/home/dev/.config/mandate/x",
+            "/home/dev/.local/share/mandate/runs/x",
+            "/home/dev/.cache/mandate/parsed/x",
+            "/etc/mandate/policy.toml",
+            "/etc/codex/x",
+            "billing/export/CLAUDE.md",
+            "billing/export/.claude/settings.json",
+            "billing/export/.git/hooks/pre-commit",
+            "billing/export/.envrc",
+            "billing/.husky/pre-commit",
+        ] {
+            let write = json!({ "file_path": path, "content": "x" });
+            calls.push(("Write", write, "/repo", false));
+            let bash = json!({ "command": format!("echo x > {path}") });
+            calls.push(("Bash", bash, "/repo/billing/export", false));
+        }
+        let protected = [
+            PathBuf::from("/home/dev/.local/share/mandate"),
+            PathBuf::from("/home/dev/.cache/mandate/parsed"),
+        ];
+        let root = Path::new("/repo");
+        let policy_path = root.join("mandate.toml");
+        let contract_path = root.join(".mandate/contracts/c.toml");
+        let mut deferred = 0;
+        for (policy, contract) in sets {
+            let policy = crate::parse_policy(&policy_path, policy).unwrap();
+            let contract =
+                contract.map(|text| crate::parse_contract(&contract_path, text).unwrap());
+            let sources = Sources {
+                org: None,
+                repo: (&policy_path, &policy),
+                contract: contract.as_ref().map(|c| (contract_path.as_path(), c)),
+                root,
+                home: Some(Path::new("/home/dev")),
+                protected: &protected,
+            };
+            let lazy = Engine::new_lazy(&sources).unwrap();
+            let eager = Engine::new(&sources).unwrap();
+            deferred += lazy
+                .rules
+                .iter()
+                .filter(|r| r.builtin_glob.is_some())
+                .count();
+            assert!(eager.rules.iter().all(|r| r.builtin_glob.is_none()));
+            for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
+                .into_iter()
+                .enumerate()
+            {
+                for (tool, input, cwd, _) in calls.iter().filter(|c| index == 0 || !c.3) {
+                    let call = Call {
+                        tool,
+                        input,
+                        cwd: Path::new(cwd),
+                    };
+                    let got = lazy.judge(&call, &Context::default(), fs);
+                    let want = eager.judge(&call, &Context::default(), fs);
+                    assert_eq!(
+                        serde_json::to_value(&got).unwrap(),
+                        serde_json::to_value(&want).unwrap(),
+                        "{tool} {input}"
+                    );
+                }
+            }
+        }
+        assert!(deferred > 3 * 40, "{deferred}");
+    }
+
+    /// A built-in glob that might not compile (a protected path 70 folders deep) is
+    /// compiled with the engine, and the engine reports it, lazy or not.
+    #[test]
+    fn a_builtin_glob_that_might_not_compile_is_compiled_with_the_engine() {
+        let deep = PathBuf::from(format!("/r{}", "/d".repeat(70)));
+        let root = Path::new("/repo");
+        let policy_path = root.join("mandate.toml");
+        let policy = crate::parse_policy(&policy_path, "version = 1\n").unwrap();
+        let protected = [deep];
+        let sources = Sources {
+            org: None,
+            repo: (&policy_path, &policy),
+            contract: None,
+            root,
+            home: None,
+            protected: &protected,
+        };
+        let lazy = Engine::new_lazy(&sources).err().map(|e| e.to_string());
+        let eager = Engine::new(&sources).err().map(|e| e.to_string());
+        assert!(lazy.is_some());
+        assert_eq!(lazy, eager);
     }
 
     /// A rule that does not compile is never skipped: it refuses every call of its kind,
