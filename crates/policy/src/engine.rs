@@ -535,7 +535,7 @@ struct Rule {
     kind: Kind,
     effect: Decision,
     /// The rule's pattern as written, compiled on first use when the engine is lazy.
-    item: Box<str>,
+    item: Item,
     /// Boxed: a rule is built for every entry of every list on every call, and most are
     /// never compiled, so the rule itself stays small.
     matcher: OnceLock<Result<Box<Matcher>, String>>,
@@ -554,6 +554,39 @@ struct Rule {
     /// A built-in path rule's glob and anchor, compiled on first use like a listed rule's
     /// item (which, for built-ins, is what reasons show, not the glob).
     builtin_glob: Option<Box<(Box<str>, Anchor)>>,
+}
+
+/// A rule's pattern as written: a slice of one text that the rules of a list share, so a
+/// 536-rule policy costs one allocation per list, not one per rule.
+#[derive(Clone, Debug)]
+struct Item {
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl std::ops::Deref for Item {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.text.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<&str> for Item {
+    fn from(text: &str) -> Item {
+        Item {
+            text: Arc::from(text),
+            start: 0,
+            end: text.len(),
+        }
+    }
 }
 
 /// A rule's name in verdicts and reasons (`contract.allow.read[2]`). Written out only for
@@ -2173,7 +2206,19 @@ fn add_lists(
     let why: Option<Arc<str>> = why.map(Arc::from);
     let group: Option<Arc<str>> = group.map(Arc::from);
     for (kind, items) in lists {
+        if items.is_empty() {
+            continue;
+        }
+        let text: Arc<str> = Arc::from(items.concat());
+        let mut start = 0;
         for (index, item) in items.iter().enumerate() {
+            let end = start + item.len();
+            let shared = Item {
+                text: text.clone(),
+                start,
+                end,
+            };
+            start = end;
             let id = RuleId::Listed {
                 prefix: prefix.clone(),
                 kind,
@@ -2189,7 +2234,7 @@ fn add_lists(
                 id,
                 kind,
                 effect,
-                item: item.as_str().into(),
+                item: shared,
                 matcher,
                 source,
                 why: why.clone(),
@@ -2929,6 +2974,35 @@ execute = ["alembic upgrade*"]
         let eager = Engine::new(&sources).err().map(|e| e.to_string());
         assert!(lazy.is_some());
         assert_eq!(lazy, eager);
+    }
+
+    /// Each listed rule's item, a slice of its list's shared text, is the entry as written.
+    #[test]
+    fn each_rule_of_a_list_keeps_its_entry_as_written() {
+        let policy = include_str!("../../../bench/fixtures/rules-500/mandate.toml");
+        let text = include_str!("../../../bench/fixtures/rules-500/BILL-500.toml");
+        let (engine, _) = engines(policy, Some(text));
+        let contract = engine.contract().unwrap();
+        let mut checked = 0;
+        for rule in &engine.rules {
+            let RuleId::Listed {
+                prefix,
+                kind,
+                index,
+            } = &rule.id
+            else {
+                continue;
+            };
+            let lists = match &**prefix {
+                "contract.allow" => contract.allow.by_kind(),
+                "contract.block" => contract.block.by_kind(),
+                _ => continue,
+            };
+            let list = lists.iter().find(|(k, _)| k == kind).unwrap().1;
+            assert_eq!(&*rule.item, list[*index].as_str());
+            checked += 1;
+        }
+        assert!(checked > 300, "{checked}");
     }
 
     /// A rule that does not compile is never skipped: it refuses every call of its kind,
