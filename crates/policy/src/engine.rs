@@ -2268,15 +2268,11 @@ fn compile_matcher(kind: Kind, item: &str, shapes: &[Arc<RuleShapes>]) -> Result
             })
         }
         Kind::Execute => {
-            let fresh;
-            let shape = match shapes.iter().find_map(|table| table.get(item)) {
-                Some(kept) => kept,
-                None => {
-                    fresh = mandate_shell::rule_shape(item);
-                    fresh.as_ref()
-                }
-            };
-            compile_execute(item, shape)
+            let shape = shapes
+                .iter()
+                .find_map(|table| table.get(item))
+                .unwrap_or_else(|| mandate_shell::rule_shape(item));
+            compile_execute(item, shape.as_ref())
         }
         Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
     }
