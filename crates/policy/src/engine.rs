@@ -19,7 +19,6 @@ use crate::decision::{ApprovalNeed, Decision, JudgedTouch, Kind, ToolRun, Touch,
 use crate::format::{Contract, EvidenceKind, FormatError, McpServer, Mode, Policy, ToolClass};
 use crate::glob::{CommandPattern, PathGlob};
 use crate::path::{relative_segments, segments};
-use crate::rule_shapes::RuleShapes;
 use crate::tools::touches_for_call;
 
 /// What the file system can tell the evaluator. The core stays pure; the caller passes
@@ -373,8 +372,8 @@ enum Refusal<'r> {
 }
 
 impl ProgramRule {
-    fn compile(shape: &mandate_shell::RuleShape) -> Result<ProgramRule, String> {
-        let patterns = |list: &[String]| -> Result<Vec<CommandPattern>, String> {
+    fn compile(shape: mandate_shell::RuleShape) -> Result<ProgramRule, String> {
+        let patterns = |list: Vec<String>| -> Result<Vec<CommandPattern>, String> {
             list.iter()
                 .map(|p| {
                     let p = p.strip_prefix("./").unwrap_or(p);
@@ -388,9 +387,9 @@ impl ProgramRule {
                 .collect()
         };
         Ok(ProgramRule {
-            tool: shape.tool.clone(),
-            paths: patterns(&shape.paths)?,
-            names: patterns(&shape.names)?,
+            tool: shape.tool,
+            paths: patterns(shape.paths)?,
+            names: patterns(shape.names)?,
             spelled: shape
                 .spelled
                 .iter()
@@ -605,8 +604,7 @@ enum RuleId {
 
 impl Rule {
     /// The compiled pattern, compiling it now if this is its first use.
-    /// `shapes`: execute rules read earlier ([`RuleShapes`]), for the hook's engine.
-    fn matcher(&self, shapes: &[Arc<RuleShapes>]) -> Result<&Matcher, &str> {
+    fn matcher(&self) -> Result<&Matcher, &str> {
         self.matcher
             .get_or_init(|| match &self.builtin_glob {
                 Some(deferred) => {
@@ -618,7 +616,7 @@ impl Rule {
                         })
                     })
                 }
-                None => compile_matcher(self.kind, &self.item, shapes).map(Box::new),
+                None => compile_matcher(self.kind, &self.item).map(Box::new),
             })
             .as_ref()
             .map(|matcher| &**matcher)
@@ -695,8 +693,6 @@ pub struct Engine {
     /// The installed mandate binary (symlinks resolved): the only program accepted as
     /// mandate's evidence verb. `None` in a pure engine, which accepts a bare `mandate`.
     mandate_binary: Option<PathBuf>,
-    /// Execute rules read earlier, kept with the parsed files ([`Engine::with_rule_shapes`]).
-    rule_shapes: Vec<Arc<RuleShapes>>,
 }
 
 /// Where the policy pieces come from, for error messages and protection.
@@ -916,7 +912,6 @@ impl Engine {
                 .filter(|_| copy_contract)
                 .map(|(_, c)| c.clone()),
             mandate_binary: None,
-            rule_shapes: Vec::new(),
         })
     }
 
@@ -924,15 +919,6 @@ impl Engine {
     /// its path or as a bare `mandate` that `PATH` resolves to it, is the evidence verb.
     pub fn with_mandate_binary(mut self, binary: PathBuf) -> Engine {
         self.mandate_binary = Some(binary);
-        self
-    }
-
-    /// Read execute rules from these tables (the parsed-form cache's: [`RuleShapes`])
-    /// when they hold them, instead of reading each again when a call first needs it.
-    /// Each table must be [`RuleShapes::of_policy`] or [`RuleShapes::of_contract`] of a
-    /// file this engine was built from; a rule no table holds is read as before.
-    pub fn with_rule_shapes(mut self, shapes: Vec<Arc<RuleShapes>>) -> Engine {
-        self.rule_shapes = shapes;
         self
     }
 
@@ -1313,7 +1299,7 @@ impl Engine {
             if rule.kind != touch.kind() || rule.cannot_match(&split) {
                 continue;
             }
-            let matcher = match rule.matcher(&self.rule_shapes) {
+            let matcher = match rule.matcher() {
                 Ok(matcher) => matcher,
                 Err(message) => {
                     // Whatever the rule would have said, a rule that cannot be read refuses.
@@ -1496,7 +1482,7 @@ impl Engine {
             if rule.kind != Kind::Read || rule.effect < Decision::Deny || rule.cannot_match(split) {
                 continue;
             }
-            let Ok(matcher) = rule.matcher(&self.rule_shapes) else {
+            let Ok(matcher) = rule.matcher() else {
                 continue;
             };
             if self.rule_matches(rule, matcher, &as_read, split, fs) {
@@ -1531,7 +1517,7 @@ impl Engine {
                 && matches!(&rule.id, RuleId::Listed { prefix, .. } if &**prefix == "contract.allow")
                 && is_literal_pattern(&rule.item)
                 && rule
-                    .matcher(&self.rule_shapes)
+                    .matcher()
                     .is_ok_and(|matcher| self.rule_matches(rule, matcher, touch, split, fs))
         })
     }
@@ -1834,7 +1820,7 @@ impl Engine {
     /// as matching the pattern.
     fn matching_may_hold(&self, rule: &Rule, dir: &Path, pattern: &str, fs: &dyn Fs) -> bool {
         let (Ok(Matcher::Path { glob, anchor }), Ok(filter)) =
-            (rule.matcher(&self.rule_shapes), PathGlob::new(pattern))
+            (rule.matcher(), PathGlob::new(pattern))
         else {
             return true;
         };
@@ -1864,7 +1850,7 @@ impl Engine {
                 if rule.kind != Kind::Read || rule.effect != Decision::Allow {
                     continue;
                 }
-                if let Ok(matcher) = rule.matcher(&self.rule_shapes)
+                if let Ok(matcher) = rule.matcher()
                     && self.rule_matches(rule, matcher, &touch, &split, fs)
                 {
                     used.borrow_mut().insert(rule.id.to_string());
@@ -1885,7 +1871,7 @@ impl Engine {
 
     /// Could the tree at `dir` hold a path this rule matches? Asks the file system.
     fn tree_may_hold(&self, rule: &Rule, dir: &Path, fs: &dyn Fs) -> bool {
-        let Ok(Matcher::Path { glob, anchor }) = rule.matcher(&self.rule_shapes) else {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
             return true;
         };
         let test = |path: &Path| {
@@ -1898,7 +1884,7 @@ impl Engine {
     /// Could git hold, under `path`, a file this rule matches? Asks git through the file
     /// system; unknown is yes.
     fn history_may_hold(&self, rule: &Rule, top: &Path, path: &Path, fs: &dyn Fs) -> bool {
-        let Ok(Matcher::Path { glob, anchor }) = rule.matcher(&self.rule_shapes) else {
+        let Ok(Matcher::Path { glob, anchor }) = rule.matcher() else {
             return true;
         };
         let test = |found: &Path| {
@@ -1917,7 +1903,7 @@ impl Engine {
     }
 
     fn rule_reason(&self, rule: &Rule, touch: &Touch) -> String {
-        let pattern = match rule.matcher(&self.rule_shapes) {
+        let pattern = match rule.matcher() {
             Ok(Matcher::Path { glob, .. }) => glob.as_str().to_string(),
             Ok(Matcher::Text(pattern)) => pattern.as_str().to_string(),
             Ok(Matcher::MandateVerb(_)) => "mandate's authority verbs".to_string(),
@@ -1973,7 +1959,7 @@ impl Engine {
         let mut rules = self.rules.iter().filter(|r| {
             r.kind == Kind::Execute && r.effect == Decision::Allow && !r.id.is_builtin()
         });
-        let mismatch = rules.find_map(|r| match r.matcher(&self.rule_shapes) {
+        let mismatch = rules.find_map(|r| match r.matcher() {
             Ok(Matcher::Program { rule, text }) if rule.tool == run.tool => {
                 rule.admits(run, &self.root).err().map(|why| {
                     format!(
@@ -2226,7 +2212,7 @@ fn add_lists(
             };
             let matcher = OnceLock::new();
             if eager {
-                let compiled = compile_matcher(kind, item, &[])
+                let compiled = compile_matcher(kind, item)
                     .map_err(|message| FormatError::new(file, Some(id.to_string()), message))?;
                 let _ = matcher.set(Ok(Box::new(compiled)));
             }
@@ -2247,7 +2233,7 @@ fn add_lists(
     Ok(())
 }
 
-fn compile_matcher(kind: Kind, item: &str, shapes: &[Arc<RuleShapes>]) -> Result<Matcher, String> {
+fn compile_matcher(kind: Kind, item: &str) -> Result<Matcher, String> {
     match kind {
         Kind::Read | Kind::Write => {
             let (anchor, rest) = if let Some(rest) = item.strip_prefix("~/") {
@@ -2267,28 +2253,14 @@ fn compile_matcher(kind: Kind, item: &str, shapes: &[Arc<RuleShapes>]) -> Result
                 anchor,
             })
         }
-        Kind::Execute => {
-            let shape = shapes
-                .iter()
-                .find_map(|table| table.get(item))
-                .unwrap_or_else(|| mandate_shell::rule_shape(item));
-            compile_execute(item, shape.as_ref())
-        }
+        Kind::Execute => match mandate_shell::rule_shape(item) {
+            Some(shape) => Ok(Matcher::Program {
+                rule: ProgramRule::compile(shape)?,
+                text: CommandPattern::new(item)?,
+            }),
+            None => Ok(Matcher::Text(CommandPattern::new(item)?)),
+        },
         Kind::Call | Kind::Expose => Ok(Matcher::Text(CommandPattern::new(item)?)),
-    }
-}
-
-/// An execute rule, from its reading as a tool's command (`None`: a text pattern).
-fn compile_execute(
-    item: &str,
-    shape: Option<&mandate_shell::RuleShape>,
-) -> Result<Matcher, String> {
-    match shape {
-        Some(shape) => Ok(Matcher::Program {
-            rule: ProgramRule::compile(shape)?,
-            text: CommandPattern::new(item)?,
-        }),
-        None => Ok(Matcher::Text(CommandPattern::new(item)?)),
     }
 }
 
@@ -2635,6 +2607,9 @@ mod tests {
         calls
     }
 
+    /// Skipping rules by their plain first segment changes no verdict: the hook's engine
+    /// judges every call as one that tries every rule, on the billing, corpus and
+    /// 536-rule policies, whatever the file system holds.
     /// The path a rule sees, cut from the bytes, is what the component-wise cut gives,
     /// over paths spelled every way a path can be.
     #[test]
@@ -2672,9 +2647,6 @@ mod tests {
         }
     }
 
-    /// Skipping rules by their plain first segment changes no verdict: the hook's engine
-    /// judges every call as one that tries every rule, on the billing, corpus and
-    /// 536-rule policies, whatever the file system holds.
     #[test]
     fn rules_skipped_by_their_first_segment_change_no_verdict() {
         let sets = [
@@ -2727,126 +2699,6 @@ mod tests {
             }
         }
         assert!(skipped_some);
-    }
-
-    /// The hook's engine built with the execute rules read from the parsed-form cache's
-    /// tables (through their JSON, as the cache stores them) judges every call as one
-    /// that reads each rule itself: the billing, corpus and 536-rule policies and a
-    /// contract of odd execute rules (one that does not compile), over the corpus
-    /// commands, commands for those rules, and the file calls.
-    #[test]
-    fn execute_rules_read_from_the_cache_change_no_verdict() {
-        let odd = r#"
-version = 1
-[task]
-id = "ODD-1"
-request = "execute rules of every shape"
-delegated_by = "alice@example.com"
-agent = "claude-code"
-[allow]
-read = ["billing/**"]
-execute = ["pytest billing/export/tests*", "ruff check *", "npm test*",
-  "cargo test*", "make test*", "python -m pytest -q billing*", "PYTHONPATH=src pytest t*",
-  "pytest billing/export/tests -p xdist", "ls -la", "echo 'a b'", "git status*"]
-[block]
-execute = ["pytest *--pastebin*", "ruff check .env*", "git push*"]
-[[stop]]
-reason = "schema"
-execute = ["alembic upgrade*"]
-"#;
-        let broken = odd.replace("\"ls -la\"", "\"ls -la\", \"pytest ./\"");
-        let sets = [
-            (
-                include_str!("../../../examples/billing/mandate.toml"),
-                Some(include_str!(
-                    "../../../examples/billing/.mandate/contracts/BILL-142.toml"
-                )),
-            ),
-            (
-                include_str!("../../../bench/fixtures/rules-500/mandate.toml"),
-                Some(include_str!(
-                    "../../../bench/fixtures/rules-500/BILL-500.toml"
-                )),
-            ),
-            (
-                include_str!("../tests/corpus/contracts/policy.toml"),
-                Some(include_str!("../tests/corpus/contracts/webapp.toml")),
-            ),
-            (include_str!("../tests/corpus/contracts/policy.toml"), None),
-            (
-                include_str!("../../../examples/billing/mandate.toml"),
-                Some(odd),
-            ),
-            (
-                include_str!("../../../examples/billing/mandate.toml"),
-                Some(broken.as_str()),
-            ),
-        ];
-        let mut calls = calls();
-        for command in [
-            "pytest billing/export/tests -q",
-            "pytest -q billing/export/tests",
-            "pytest billing/export/tests -p xdist",
-            "pytest billing/export/tests --pastebin=all",
-            "ruff check .env",
-            "ruff check billing",
-            "npm test",
-            "npm test -- --watch",
-            "cargo test -p x",
-            "make test",
-            "python -m pytest -q billing/export",
-            "PYTHONPATH=src pytest tests",
-            "ls -la",
-            "echo 'a b'",
-            "git status",
-            "alembic upgrade head",
-            "pytest .",
-        ] {
-            calls.push(("Bash", json!({ "command": command }), "/repo", true));
-        }
-        let mut read_from_tables = 0;
-        let mut refused_as_broken = 0;
-        for (policy, contract) in sets {
-            let (plain, _) = engines(policy, contract);
-            let (engine, _) = engines(policy, contract);
-            let policy = crate::parse_policy(Path::new("p.toml"), policy).unwrap();
-            let mut tables = vec![RuleShapes::of_policy(&policy)];
-            if let Some(text) = contract {
-                let contract = crate::parse_contract(Path::new("c.toml"), text).unwrap();
-                tables.push(RuleShapes::of_contract(&contract));
-            }
-            let tables: Vec<Arc<RuleShapes>> = tables
-                .iter()
-                .map(|t| {
-                    let json = serde_json::to_string(t).unwrap();
-                    Arc::new(serde_json::from_str(&json).unwrap())
-                })
-                .collect();
-            read_from_tables += engine
-                .rules
-                .iter()
-                .filter(|r| r.kind == Kind::Execute)
-                .filter(|r| tables.iter().any(|t| t.get(&r.item).is_some()))
-                .count();
-            let engine = engine.with_rule_shapes(tables);
-            for (tool, input, cwd, _) in &calls {
-                let call = Call {
-                    tool,
-                    input,
-                    cwd: Path::new(cwd),
-                };
-                let got = engine.judge(&call, &Context::default(), &FullFs);
-                let want = plain.judge(&call, &Context::default(), &FullFs);
-                refused_as_broken += usize::from(got.reason.contains("cannot be used"));
-                assert_eq!(
-                    serde_json::to_value(&got).unwrap(),
-                    serde_json::to_value(&want).unwrap(),
-                    "{tool} {input}"
-                );
-            }
-        }
-        assert!(read_from_tables > 150, "{read_from_tables}");
-        assert!(refused_as_broken > 10, "{refused_as_broken}");
     }
 
     /// The built-in rules compiled when a write first asks judge every call as the

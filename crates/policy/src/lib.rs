@@ -17,7 +17,6 @@ pub mod format;
 pub mod glob;
 pub mod mandate_verb;
 pub mod path;
-pub mod rule_shapes;
 pub mod tools;
 pub mod url_target;
 

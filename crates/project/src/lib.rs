@@ -48,10 +48,8 @@ pub use fs::RealFs;
 pub use state::{ActiveRun, RunState, StartConfig, StopMark, create_private_dir, write_atomic};
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use mandate_policy::format::{Contract, Policy};
-use mandate_policy::rule_shapes::RuleShapes;
 use mandate_policy::{Engine, FormatError, Sources, parse_contract};
 
 /// The file name of the repository policy.
@@ -92,8 +90,6 @@ pub struct Project {
     /// The digest of the organisation policy's text, when there is one.
     pub org_digest: Option<String>,
     pub home: Option<PathBuf>,
-    /// The policies' execute rules as the parsed-form cache kept them read.
-    pub rule_shapes: Vec<Arc<RuleShapes>>,
 }
 
 impl Project {
@@ -116,22 +112,16 @@ impl Project {
             other => other,
         })?;
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let parsed::Parsed {
-            value: policy,
-            digest: policy_digest,
-            shapes,
-        } = parsed::policy(home.as_deref(), &policy_path, &text)?;
-        let mut rule_shapes = vec![shapes];
+        let (policy, policy_digest) = parsed::policy(home.as_deref(), &policy_path, &text)?;
         let org_path = std::env::var_os("MANDATE_ORG_POLICY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ORG_POLICY_FILE));
         let mut org_digest = None;
         let org = match std::fs::read_to_string(&org_path) {
             Ok(text) => {
-                let org = parsed::policy(home.as_deref(), &org_path, &text)?;
-                org_digest = Some(org.digest);
-                rule_shapes.push(org.shapes);
-                Some((org_path.clone(), org.value))
+                let (org, digest) = parsed::policy(home.as_deref(), &org_path, &text)?;
+                org_digest = Some(digest);
+                Some((org_path.clone(), org))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
@@ -149,7 +139,6 @@ impl Project {
             org,
             org_digest,
             home,
-            rule_shapes,
         })
     }
 
@@ -231,17 +220,8 @@ impl Project {
     /// The engine the hook uses: each rule compiled when a call first needs it
     /// ([`Engine::new_lazy`]).
     /// The contract is handed over: the engine keeps it ([`Engine::new_lazy_owning`]).
-    /// `contract_shapes`: its execute rules as the parsed-form cache kept them read.
-    pub fn hook_engine(
-        &self,
-        contract: Option<(&Path, Contract)>,
-        contract_shapes: Option<Arc<RuleShapes>>,
-    ) -> Result<Engine, ProjectError> {
-        let mut shapes = self.rule_shapes.clone();
-        shapes.extend(contract_shapes);
-        let engine =
-            self.build_engine(None, |sources| Engine::new_lazy_owning(sources, contract))?;
-        Ok(engine.with_rule_shapes(shapes))
+    pub fn hook_engine(&self, contract: Option<(&Path, Contract)>) -> Result<Engine, ProjectError> {
+        self.build_engine(None, |sources| Engine::new_lazy_owning(sources, contract))
     }
 
     fn build_engine(

@@ -8,11 +8,7 @@
 //! source ([`mandate_policy::FORMAT_FINGERPRINT`]), the kind and the exact text (by its
 //! SHA-256, which the caller gets back as the file's digest): a changed
 //! file, or a mandate whose formats differ, simply misses and parses again. Errors are never cached, so
-//! a broken file is reported with its line every time. An entry also keeps the file's
-//! execute rules as the shell analyser read them ([`RuleShapes`]; the fingerprint covers
-//! the analyser's source too), so the hook's engine does not read them again. An entry
-//! that does not read back whole, in the shape this mandate writes, is parsed again and
-//! replaced: never half-trusted.
+//! a broken file is reported with its line every time.
 //!
 //! Where it lives is the security question. Not in the repository: anything in the
 //! checkout can arrive by a commit, and a crafted entry keyed by a contract's or the
@@ -23,13 +19,11 @@
 //! without a home folder, or with a read-only one, every call parses and works the same.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use mandate_policy::format::{Contract, Policy};
-use mandate_policy::rule_shapes::RuleShapes;
 use mandate_policy::{FormatError, parse_contract, parse_policy};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The cache folder of the user whose home is `home`.
@@ -37,49 +31,24 @@ pub fn cache_dir(home: &Path) -> PathBuf {
     home.join(".cache").join("mandate").join("parsed")
 }
 
-/// A file's parsed form, the SHA-256 of its text (hex), which callers record as the
-/// file's digest, and its execute rules as read (`mandate_policy::rule_shapes`): from
-/// the cache, or empty without one (the engine then reads each rule it needs).
-#[derive(Debug)]
-pub struct Parsed<T> {
-    pub value: T,
-    pub digest: String,
-    pub shapes: Arc<RuleShapes>,
+/// `parse_policy`, through the cache of `home` (none: parse); with the SHA-256 of `text`
+/// (hex), which callers record as the policy's digest.
+pub fn policy(
+    home: Option<&Path>,
+    path: &Path,
+    text: &str,
+) -> Result<(Policy, String), FormatError> {
+    cached(home, "policy", path, text, parse_policy)
 }
 
-/// What one cache file holds.
-#[derive(Serialize, Deserialize)]
-struct Entry<T> {
-    parsed: T,
-    shapes: RuleShapes,
-}
-
-/// `parse_policy`, through the cache of `home` (none: parse).
-pub fn policy(home: Option<&Path>, path: &Path, text: &str) -> Result<Parsed<Policy>, FormatError> {
-    cached(
-        home,
-        "policy",
-        path,
-        text,
-        parse_policy,
-        RuleShapes::of_policy,
-    )
-}
-
-/// `parse_contract`, through the cache of `home` (none: parse).
+/// `parse_contract`, through the cache of `home` (none: parse); with the SHA-256 of `text`
+/// (hex).
 pub fn contract(
     home: Option<&Path>,
     path: &Path,
     text: &str,
-) -> Result<Parsed<Contract>, FormatError> {
-    cached(
-        home,
-        "contract",
-        path,
-        text,
-        parse_contract,
-        RuleShapes::of_contract,
-    )
+) -> Result<(Contract, String), FormatError> {
+    cached(home, "contract", path, text, parse_contract)
 }
 
 /// The text is hashed once, here: its digest is both what callers record and what the
@@ -91,38 +60,21 @@ fn cached<T: Serialize + DeserializeOwned>(
     path: &Path,
     text: &str,
     parse: fn(&Path, &str) -> Result<T, FormatError>,
-    read_rules: fn(&T) -> RuleShapes,
-) -> Result<Parsed<T>, FormatError> {
+) -> Result<(T, String), FormatError> {
     let digest = mandate_record::digest::sha256_hex(text.as_bytes());
     let Some(home) = home.filter(|h| h.is_absolute()) else {
-        return Ok(Parsed {
-            value: parse(path, text)?,
-            digest,
-            shapes: Arc::default(),
-        });
+        return Ok((parse(path, text)?, digest));
     };
     let dir = cache_dir(home);
     let file = dir.join(format!("{kind}-{}.json", key(kind, &digest)));
     if let Ok(bytes) = std::fs::read(&file)
-        && let Ok(entry) = serde_json::from_slice::<Entry<T>>(&bytes)
+        && let Ok(value) = serde_json::from_slice(&bytes)
     {
-        return Ok(Parsed {
-            value: entry.parsed,
-            digest,
-            shapes: Arc::new(entry.shapes),
-        });
+        return Ok((value, digest));
     }
     let value = parse(path, text)?;
-    let entry = Entry {
-        shapes: read_rules(&value),
-        parsed: value,
-    };
-    store(&dir, &file, &entry);
-    Ok(Parsed {
-        value: entry.parsed,
-        digest,
-        shapes: Arc::new(entry.shapes),
-    })
+    store(&dir, &file, &value);
+    Ok((value, digest))
 }
 
 /// The entry's name: this mandate's version and formats, the kind, and the SHA-256 of the
@@ -194,16 +146,16 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap();
             let root = tempfile::tempdir().unwrap();
             if let Ok(parsed) = parse_policy(&file, &text) {
-                let first = policy(Some(root.path()), &file, &text).unwrap().value;
-                let second = policy(Some(root.path()), &file, &text).unwrap().value;
+                let first = policy(Some(root.path()), &file, &text).unwrap().0;
+                let second = policy(Some(root.path()), &file, &text).unwrap().0;
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
                 policies += 1;
             }
             if let Ok(parsed) = parse_contract(&file, &text) {
-                let first = contract(Some(root.path()), &file, &text).unwrap().value;
-                let second = contract(Some(root.path()), &file, &text).unwrap().value;
+                let first = contract(Some(root.path()), &file, &text).unwrap().0;
+                let second = contract(Some(root.path()), &file, &text).unwrap().0;
                 let want = serde_json::to_string(&parsed).unwrap();
                 assert_eq!(serde_json::to_string(&first).unwrap(), want);
                 assert_eq!(serde_json::to_string(&second).unwrap(), want, "{file:?}");
@@ -226,27 +178,15 @@ mod tests {
         let one = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         let two = "version = 1\n[block]\nread = [\"keys/**\"]\n";
         assert_eq!(
-            policy(Some(root.path()), &path, one)
-                .unwrap()
-                .value
-                .block
-                .read,
+            policy(Some(root.path()), &path, one).unwrap().0.block.read,
             ["secrets/**"]
         );
         assert_eq!(
-            policy(Some(root.path()), &path, two)
-                .unwrap()
-                .value
-                .block
-                .read,
+            policy(Some(root.path()), &path, two).unwrap().0.block.read,
             ["keys/**"]
         );
         assert_eq!(
-            policy(Some(root.path()), &path, one)
-                .unwrap()
-                .value
-                .block
-                .read,
+            policy(Some(root.path()), &path, one).unwrap().0.block.read,
             ["secrets/**"]
         );
         let broken = "version = 1\n[block]\nreed = [\"x\"]\n";
@@ -273,7 +213,7 @@ mod tests {
         let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         let want = mandate_record::digest::sha256_hex(text.as_bytes());
         for home in [Some(root.path()), Some(root.path()), None] {
-            assert_eq!(policy(home, &path, text).unwrap().digest, want);
+            assert_eq!(policy(home, &path, text).unwrap().1, want);
         }
     }
 
@@ -284,7 +224,7 @@ mod tests {
         let text = "version = 1\n[block]\nread = [\"secrets/**\"]\n";
         for home in [None, Some(Path::new("relative/home"))] {
             assert_eq!(
-                policy(home, &path, text).unwrap().value.block.read,
+                policy(home, &path, text).unwrap().0.block.read,
                 ["secrets/**"]
             );
         }
@@ -301,51 +241,10 @@ mod tests {
         let entry = cache_dir(root.path()).join(format!("policy-{}.json", key("policy", &digest)));
         std::fs::write(&entry, b"{\"version\":").unwrap();
         assert_eq!(
-            policy(Some(root.path()), &path, text)
-                .unwrap()
-                .value
-                .block
-                .read,
+            policy(Some(root.path()), &path, text).unwrap().0.block.read,
             ["secrets/**"]
         );
-        let repaired: Entry<Policy> =
-            serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
-        assert_eq!(repaired.parsed.block.read, ["secrets/**"]);
-    }
-
-    /// An entry keeps the contract's execute rules as read, and what comes back from it
-    /// is what reading them now gives; an entry whose readings are damaged (the wrong
-    /// type, a missing field) is not trusted: parsed and read again, and replaced.
-    #[test]
-    fn an_entry_keeps_the_execute_rules_as_read_and_a_damaged_one_is_replaced() {
-        let root = tempfile::tempdir().unwrap();
-        let path = root.path().join("c.toml");
-        let text = include_str!("../../../bench/fixtures/rules-500/BILL-500.toml");
-        let want = RuleShapes::of_contract(&parse_contract(&path, text).unwrap());
-        let first = contract(Some(root.path()), &path, text).unwrap();
-        let second = contract(Some(root.path()), &path, text).unwrap();
-        assert_eq!(*first.shapes, want);
-        assert_eq!(*second.shapes, want);
-        let digest = mandate_record::digest::sha256_hex(text.as_bytes());
-        let entry =
-            cache_dir(root.path()).join(format!("contract-{}.json", key("contract", &digest)));
-        let stored = std::fs::read_to_string(&entry).unwrap();
-        for damaged in [
-            stored.replacen("\\u001fopen\\u001f", "\\u001fshut\\u001f", 1),
-            {
-                // The table's last line break (the table is the entry's last field).
-                let at = stored.rfind("\\n").unwrap();
-                [&stored[..at], &stored[at + 2..]].concat()
-            },
-            stored.replacen("\"shapes\":\"", "\"shapes\":[\"", 1),
-            stored.replacen("\"shapes\":", "\"shape\":", 1),
-            stored[..stored.len() / 2].to_string(),
-        ] {
-            assert_ne!(damaged, stored);
-            std::fs::write(&entry, &damaged).unwrap();
-            let again = contract(Some(root.path()), &path, text).unwrap();
-            assert_eq!(*again.shapes, want);
-            assert_eq!(std::fs::read_to_string(&entry).unwrap(), stored);
-        }
+        let repaired: Policy = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        assert_eq!(repaired.block.read, ["secrets/**"]);
     }
 }

@@ -14,7 +14,6 @@ use mandate_project::approvals::{Approvals, Ask, Settled};
 use mandate_project::killswitch::KillSwitch;
 use mandate_project::marks::{Mark, MarkKind, Marks};
 use mandate_project::mcp_pins::Pins;
-use mandate_project::parsed::Parsed;
 use mandate_project::recorder::{append_event, now_rfc3339};
 use mandate_project::{ActiveRun, Project, RealFs, RunState, StopMark};
 use serde_json::{Map, Value, json};
@@ -76,15 +75,15 @@ pub(crate) fn handle(event: &Event) -> Answer {
             ));
         }
     };
-    let (contract, snapshot_digest, shapes) = match &state {
+    let (contract, snapshot_digest) = match &state {
         Some(_) => match load_snapshot(project.home.as_deref(), &active) {
-            Ok(parsed) => (Some(parsed.value), parsed.digest, Some(parsed.shapes)),
+            Ok((contract, digest)) => (Some(contract), digest),
             Err(reason) => return Answer::Failure(reason),
         },
-        None => (None, "none".to_string(), None),
+        None => (None, "none".to_string()),
     };
     let snapshot_path = active.contract_path();
-    let engine = match project.hook_engine(contract.map(|c| (snapshot_path.as_path(), c)), shapes) {
+    let engine = match project.hook_engine(contract.map(|c| (snapshot_path.as_path(), c))) {
         Ok(engine) => engine,
         Err(error) => {
             return Answer::Failure(format!(
@@ -209,7 +208,7 @@ fn fault_injection() {
 }
 
 /// The contract snapshot and the digest of its text as it is on disk now.
-fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<Parsed<Contract>, String> {
+fn load_snapshot(home: Option<&Path>, active: &ActiveRun) -> Result<(Contract, String), String> {
     let path = active.contract_path();
     let text = std::fs::read_to_string(&path).map_err(|error| {
         format!(
