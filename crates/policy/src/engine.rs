@@ -2537,6 +2537,35 @@ mod tests {
         (build(), reference)
     }
 
+    /// Both engines give the same whole verdict on every call: the corpus commands
+    /// (marked `true`) once, where trees hold everything; the file calls under each file
+    /// system.
+    fn same_verdicts(
+        engine: &Engine,
+        reference: &Engine,
+        calls: &[(&str, serde_json::Value, &str, bool)],
+    ) {
+        for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
+            .into_iter()
+            .enumerate()
+        {
+            for (tool, input, cwd, _) in calls.iter().filter(|c| index == 0 || !c.3) {
+                let call = Call {
+                    tool,
+                    input,
+                    cwd: Path::new(cwd),
+                };
+                let got = engine.judge(&call, &Context::default(), fs);
+                let want = reference.judge(&call, &Context::default(), fs);
+                assert_eq!(
+                    serde_json::to_value(&got).unwrap(),
+                    serde_json::to_value(&want).unwrap(),
+                    "{tool} {input}"
+                );
+            }
+        }
+    }
+
     /// Calls over many first folders, spelled every way a tool spells them; the corpus
     /// commands (`Bash` from `billing/export`) are marked `true`.
     fn calls() -> Vec<(&'static str, serde_json::Value, &'static str, bool)> {
@@ -2676,27 +2705,7 @@ mod tests {
                 .rules
                 .iter()
                 .any(|r| plain_head_len(r.kind, &r.item) > 0);
-            for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
-                .into_iter()
-                .enumerate()
-            {
-                // The corpus commands once, where trees hold everything; the file calls
-                // under each file system.
-                for (tool, input, cwd, _) in calls.iter().filter(|c| index == 0 || !c.3) {
-                    let call = Call {
-                        tool,
-                        input,
-                        cwd: Path::new(cwd),
-                    };
-                    let got = engine.judge(&call, &Context::default(), fs);
-                    let want = reference.judge(&call, &Context::default(), fs);
-                    assert_eq!(
-                        serde_json::to_value(&got).unwrap(),
-                        serde_json::to_value(&want).unwrap(),
-                        "{tool} {input}"
-                    );
-                }
-            }
+            same_verdicts(&engine, &reference, &calls);
         }
         assert!(skipped_some);
     }
@@ -2778,25 +2787,7 @@ mod tests {
                 .filter(|r| r.builtin_glob.is_some())
                 .count();
             assert!(eager.rules.iter().all(|r| r.builtin_glob.is_none()));
-            for (index, fs) in [&FullFs as &dyn Fs, &CleanFs, &NoFs]
-                .into_iter()
-                .enumerate()
-            {
-                for (tool, input, cwd, _) in calls.iter().filter(|c| index == 0 || !c.3) {
-                    let call = Call {
-                        tool,
-                        input,
-                        cwd: Path::new(cwd),
-                    };
-                    let got = lazy.judge(&call, &Context::default(), fs);
-                    let want = eager.judge(&call, &Context::default(), fs);
-                    assert_eq!(
-                        serde_json::to_value(&got).unwrap(),
-                        serde_json::to_value(&want).unwrap(),
-                        "{tool} {input}"
-                    );
-                }
-            }
+            same_verdicts(&lazy, &eager, &calls);
         }
         assert!(deferred > 3 * 40, "{deferred}");
     }

@@ -643,6 +643,32 @@ mod tests {
         PathGlob::new(source).unwrap()
     }
 
+    /// 60,000 sources of up to `max_len` pieces of `alphabet` (xorshift from `seed`),
+    /// every third one under `ab/`.
+    fn generated_sources<'a>(
+        seed: u64,
+        alphabet: &'a [&'a str],
+        max_len: u64,
+    ) -> impl Iterator<Item = String> + 'a {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..60_000).map(move |round| {
+            let len = next() % max_len;
+            let mut source: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                source.insert_str(0, "ab/");
+            }
+            source
+        })
+    }
+
     /// The one-pass reading says what the three it replaces say together, over generated
     /// sources of the characters that matter (and `..`, spaces, non-ASCII white space).
     #[test]
@@ -651,22 +677,8 @@ mod tests {
             "a", "b", "/", "/", "{", "}", ",", ",", "*", "?", ".", "..", " ", "[", "]", "\\",
             "\u{a0}", "é",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let mut skippable = 0;
-        for round in 0..60_000 {
-            let len = (next() % 80) as usize;
-            let mut source: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
-            if round % 3 == 0 {
-                source.insert_str(0, "ab/");
-            }
+        for source in generated_sources(0x9e37_79b9_7f4a_7c15, &alphabet, 80) {
             let want = (PathGlob::surely_compiles(&source)
                 && !source.split('/').any(|s| s == ".."))
             .then(|| PathGlob::plain_head(&source))
@@ -691,24 +703,10 @@ mod tests {
     #[test]
     fn what_is_told_from_the_text_holds_for_the_compiled_glob() {
         let alphabet = [
-            'a', 'b', '/', '/', '{', '}', ',', ',', '*', '?', '.', ' ', '[',
+            "a", "b", "/", "/", "{", "}", ",", ",", "*", "?", ".", " ", "[",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let mut vouched = 0;
-        for round in 0..60_000 {
-            let len = (next() % 72) as usize;
-            let mut source: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
-            if round % 3 == 0 {
-                source.insert_str(0, "ab/");
-            }
+        for source in generated_sources(0x2545_f491_4f6c_dd1d, &alphabet, 72) {
             let compiled = PathGlob::new(&source);
             if PathGlob::surely_compiles(&source) {
                 vouched += 1;
