@@ -368,6 +368,11 @@ LOCAL_QUERIES = [
     ("touched customer_data/** --since (last month)", ["touched", "customer_data/**", "--since", "2026-07-01", "--json"]),
     ("touched **/eu1*.csv", ["touched", "**/eu1*.csv", "--json"]),
     ("touched mcp__slack__*", ["touched", "mcp__slack__*", "--json"]),
+    ("touched customer_data/** (text)", ["touched", "customer_data/**"]),
+    ("touched customer_data/** --all", ["touched", "customer_data/**", "--all", "--json"]),
+    ("touched mcp__slack__* --all", ["touched", "mcp__slack__*", "--all", "--json"]),
+    ("events --path '**/eu1*.csv'", ["events", "--path", "**/eu1*.csv"]),
+    ("events --tool 'mcp__slack__*'", ["events", "--tool", "mcp__slack__*"]),
     ("events (page 1)", ["events"]),
     ("events --path 'deploy/**' --decision deny", ["events", "--path", "deploy/**", "--decision", "deny"]),
     ("events --command 'git push'", ["events", "--command", "git push"]),
@@ -393,6 +398,8 @@ def cmd_local_query(args):
         print(f"first question (builds the index from {d}/records): {took:.0f} ms")
     print("| query | median ms | max ms | output bytes |\n|---|---:|---:|---:|")
     for name, argv in LOCAL_QUERIES:
+        if args.only not in name:
+            continue
         times = []
         out = b""
         for _ in range(args.repeat):
@@ -425,6 +432,7 @@ def main():
     lq.add_argument("--dir", required=True)
     lq.add_argument("--repeat", type=int, default=5)
     lq.add_argument("--fresh", action="store_true")
+    lq.add_argument("--only", default="", help="only the queries whose name contains this")
     args = parser.parse_args()
     {"server": cmd_server, "server-query": cmd_server_query, "local": cmd_local,
      "local-query": cmd_local_query}[args.cmd](args)

@@ -9,6 +9,15 @@
 //! shrank or no longer lines up with its cursor (a recovered cut-off append) is read
 //! again from the start.
 //!
+//! Beside the rows it keeps what lets a question look things up instead of reading
+//! every row: the paths an area test looks at, normalised (`area`, from
+//! [`mandate_search::area_paths`], so `touched customer_data/**` and `**/eu1*.csv` are
+//! index ranges from [`mandate_search::area_ranges`]), and, for `why`, the run's start,
+//! prompts and approvals and where each call that wrote a file sits in its log
+//! (`entries`), so the answer reads those few entries instead of whole runs. Every
+//! answer is still decided row by row by [`mandate_search::Compiled::matches`]; the
+//! lookups only narrow.
+//!
 //! The index is derived data: deleting it costs one rebuild. It lives in the record
 //! store, which the agent may not write; `mandate record verify` checks the logs
 //! themselves.
@@ -17,12 +26,12 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use mandate_search::{Cell, EventQuery, EventRow, ORDER_BY, RunContext};
+use mandate_search::{AreaRanges, Cell, EventQuery, EventRow, ORDER_BY, RunContext, TextRange};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;
 
 /// Bumped whenever the rows or the schema change: an older index is rebuilt.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Where the index of a record store lives.
 pub fn index_path(records_dir: &Path) -> PathBuf {
@@ -48,11 +57,20 @@ fn schema() -> String {
         "CREATE TABLE events ({}, PRIMARY KEY (run_id, idx, n)) WITHOUT ROWID;
          CREATE INDEX events_time ON events (time);
          CREATE INDEX events_path ON events (path);
-         CREATE INDEX events_target ON events (target);
+         CREATE INDEX events_target ON events (target, kind);
          CREATE INDEX events_tool ON events (tool, time);
          CREATE INDEX events_decision ON events (decision, time);
          CREATE INDEX events_repository ON events (repository, time);
          CREATE INDEX events_call ON events (run_id, tool_use_id);
+         CREATE TABLE area (run_id TEXT NOT NULL, idx INTEGER NOT NULL, n INTEGER NOT NULL,
+                            k INTEGER NOT NULL, rel TEXT, abs TEXT NOT NULL, name TEXT,
+                            PRIMARY KEY (run_id, idx, n, k)) WITHOUT ROWID;
+         CREATE INDEX area_rel ON area (rel);
+         CREATE INDEX area_abs ON area (abs);
+         CREATE INDEX area_name ON area (name);
+         CREATE TABLE entries (run_id TEXT NOT NULL, idx INTEGER NOT NULL, type TEXT NOT NULL,
+                               session TEXT NOT NULL, body TEXT, offset INTEGER,
+                               len INTEGER, PRIMARY KEY (run_id, idx)) WITHOUT ROWID;
          CREATE TABLE cursors (run_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL,
                                entries INTEGER NOT NULL, context TEXT NOT NULL);
          CREATE TABLE meta (version INTEGER NOT NULL);
@@ -100,7 +118,8 @@ impl LocalIndex {
         if version != Some(SCHEMA_VERSION) {
             conn.execute_batch(
                 "DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS cursors; \
-                 DROP TABLE IF EXISTS meta;",
+                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS area; \
+                 DROP TABLE IF EXISTS entries;",
             )?;
             conn.execute_batch(&schema())
                 .context("cannot create the local index")?;
@@ -159,7 +178,7 @@ impl LocalIndex {
                 // New, or shrank: from the start.
                 stale => {
                     if stale.is_some() {
-                        tx.execute("DELETE FROM events WHERE run_id = ?1", params![run_id])?;
+                        forget_rows(&tx, &run_id)?;
                     }
                     Cursor {
                         bytes: 0,
@@ -172,7 +191,7 @@ impl LocalIndex {
                 Some(cursor) => cursor,
                 None => {
                     // It no longer lines up with what was read: read it all again.
-                    tx.execute("DELETE FROM events WHERE run_id = ?1", params![run_id])?;
+                    forget_rows(&tx, &run_id)?;
                     let fresh = Cursor {
                         bytes: 0,
                         entries: 0,
@@ -198,7 +217,7 @@ impl LocalIndex {
         }
         // Runs removed from the store (retention) leave the index too.
         for run_id in known.keys() {
-            tx.execute("DELETE FROM events WHERE run_id = ?1", params![run_id])?;
+            forget_rows(&tx, run_id)?;
             tx.execute("DELETE FROM cursors WHERE run_id = ?1", params![run_id])?;
         }
         tx.commit()?;
@@ -228,34 +247,75 @@ impl LocalIndex {
         skip: usize,
         take: usize,
     ) -> Result<(Vec<EventRow>, bool)> {
+        let ranges = query
+            .path
+            .as_deref()
+            .map(str::trim)
+            .filter(|area| !area.is_empty())
+            .and_then(mandate_search::area_ranges);
+        self.find_narrowed(query, repository, skip, take, ranges.as_ref())
+    }
+
+    /// [`LocalIndex::find`] with the area's rows looked up in `ranges` (when given)
+    /// instead of found by walking the table. The parity test passes wrong ranges here
+    /// to see that it notices.
+    pub(crate) fn find_narrowed(
+        &self,
+        query: &EventQuery,
+        repository: Option<&str>,
+        skip: usize,
+        take: usize,
+        ranges: Option<&AreaRanges>,
+    ) -> Result<(Vec<EventRow>, bool)> {
         let compiled = query
             .compile()
             .map_err(|error| anyhow::anyhow!("{error}"))?;
-        let (condition, mut binds) = compiled.sql(1);
-        let mut sql = format!(
-            "SELECT {} FROM events WHERE {condition}",
-            mandate_search::COLUMNS.join(", ")
-        );
-        if let Some(repository) = repository {
-            binds.push(repository.to_string());
-            sql.push_str(&format!(" AND repository = ${}", binds.len()));
-        }
-        sql.push_str(&format!(" ORDER BY {ORDER_BY}"));
+        let columns = mandate_search::COLUMNS.join(", ");
+        let walk = || -> Result<(String, Vec<String>)> {
+            let (condition, binds) = narrowed(query, &compiled, repository);
+            Ok((
+                format!("SELECT {columns} FROM events WHERE {condition} ORDER BY {ORDER_BY}"),
+                binds,
+            ))
+        };
+        let (sql, binds) = match ranges {
+            Some(ranges) => {
+                // With the area's rows looked up, the SQL narrows by the other fields
+                // only (the area's LIKEs read the recorded text, the lookup its
+                // normalised path).
+                let unplaced = EventQuery {
+                    path: None,
+                    ..query.clone()
+                };
+                let others = unplaced
+                    .compile()
+                    .map_err(|error| anyhow::anyhow!("{error}"))?;
+                let (condition, mut binds) = narrowed(&unplaced, &others, repository);
+                let area = query.path.as_deref().map(str::trim).unwrap_or("");
+                let hits = hits_sql(ranges, area, &mut binds);
+                // Unless a page of many is asked for, which walking newest first fills
+                // sooner.
+                if skip + take >= NARROW_LIMIT || self.fewer(&hits, &binds)? {
+                    (
+                        format!(
+                            "WITH hits (run_id, idx, n) AS ({hits}) SELECT {columns} FROM hits \
+                             CROSS JOIN events USING (run_id, idx, n) WHERE {condition} \
+                             ORDER BY {ORDER_BY}"
+                        ),
+                        binds,
+                    )
+                } else {
+                    walk()?
+                }
+            }
+            None => walk()?,
+        };
         let mut statement = self.conn.prepare(&numbered(&sql))?;
         let mut rows = statement.query(rusqlite::params_from_iter(binds.iter()))?;
         let mut out = Vec::new();
         let mut matched = 0usize;
         while let Some(row) = rows.next()? {
-            let mut cells = Vec::with_capacity(mandate_search::COLUMNS.len());
-            for (i, name) in mandate_search::COLUMNS.iter().enumerate() {
-                cells.push(if matches!(*name, "idx" | "n") {
-                    Cell::Int(row.get::<_, i64>(i)?)
-                } else {
-                    row.get::<_, Option<String>>(i)?
-                        .map_or(Cell::Null, Cell::Text)
-                });
-            }
-            let Some(row) = mandate_search::row_from_values(cells) else {
+            let Some(row) = event_row(row)? else {
                 continue;
             };
             if !compiled.matches(&row) {
@@ -272,6 +332,181 @@ impl LocalIndex {
         }
         Ok((out, false))
     }
+
+    /// Do fewer than [`NARROW_LIMIT`] rows lie in the area's ranges?
+    fn fewer(&self, hits: &str, binds: &[String]) -> Result<bool> {
+        let sql = format!("SELECT count(*) FROM (SELECT 1 FROM ({hits}) LIMIT {NARROW_LIMIT})");
+        let count: i64 = self.conn.query_row(
+            &numbered(&sql),
+            rusqlite::params_from_iter(binds.iter()),
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX) < NARROW_LIMIT)
+    }
+
+    /// The entries `why` reads beside the rows, of one run, in log order: its
+    /// `run.start`, prompts and approvals (whole), and the calls that wrote a file (by
+    /// their place in the log).
+    pub fn why_entries(&self, run_id: &str) -> Result<Vec<KeptEntry>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT idx, type, session, body, offset, len FROM entries WHERE run_id = ?1 \
+             ORDER BY idx",
+        )?;
+        let rows = statement.query_map(params![run_id], |row| {
+            Ok(KeptEntry {
+                idx: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                kind: row.get(1)?,
+                session: row.get(2)?,
+                body: row.get(3)?,
+                place: match (row.get::<_, Option<i64>>(4)?, row.get::<_, Option<i64>>(5)?) {
+                    (Some(offset), Some(len)) => Some((
+                        u64::try_from(offset).unwrap_or(0),
+                        usize::try_from(len).unwrap_or(0),
+                    )),
+                    _ => None,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The touches a session took in before entry `before` of a run: the reads, calls
+    /// and sends of calls that ran, the last `limit` of them, oldest first.
+    pub fn context_before(
+        &self,
+        run_id: &str,
+        session: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>> {
+        let columns = mandate_search::COLUMNS.join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM events WHERE run_id = ?1 AND idx < ?2 \
+             AND COALESCE(session_id, '') = ?3 AND kind IN ('read', 'call', 'expose') \
+             AND outcome IN ('ran', 'failed') ORDER BY idx DESC, n DESC LIMIT ?4"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(params![
+            run_id,
+            i64::try_from(before).unwrap_or(i64::MAX),
+            session,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.extend(event_row(row)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// A row of `SELECT {COLUMNS}` as an [`EventRow`] (`None` if it does not fit).
+fn event_row(row: &rusqlite::Row<'_>) -> Result<Option<EventRow>> {
+    let mut cells = Vec::with_capacity(mandate_search::COLUMNS.len());
+    for (i, name) in mandate_search::COLUMNS.iter().enumerate() {
+        cells.push(if matches!(*name, "idx" | "n") {
+            Cell::Int(row.get::<_, i64>(i)?)
+        } else {
+            row.get::<_, Option<String>>(i)?
+                .map_or(Cell::Null, Cell::Text)
+        });
+    }
+    Ok(mandate_search::row_from_values(cells))
+}
+
+/// Above this many rows in an area's ranges, a page of the search walks the table
+/// newest first instead (the page fills long before the walk ends).
+const NARROW_LIMIT: usize = 20_000;
+
+/// One entry `why` reads beside the rows (see [`LocalIndex::why_entries`]).
+pub struct KeptEntry {
+    pub idx: u64,
+    /// The entry's `type`.
+    pub kind: String,
+    /// Its `session_id` (empty: none).
+    pub session: String,
+    /// The entry itself (run start, prompts, approvals).
+    pub body: Option<String>,
+    /// Where it sits in the run's log: byte offset and length (calls).
+    pub place: Option<(u64, usize)>,
+}
+
+/// The SQL condition of `query` (compiled as `compiled`), of `repository` only when
+/// given, with its parameters.
+fn narrowed(
+    query: &EventQuery,
+    compiled: &mandate_search::Compiled<'_>,
+    repository: Option<&str>,
+) -> (String, Vec<String>) {
+    let (mut condition, mut binds) = compiled.sql(1);
+    if let Some(repository) = repository {
+        binds.push(repository.to_string());
+        condition.push_str(&format!(" AND repository = ${}", binds.len()));
+    }
+    // A tool-name pattern's plain head is a range of the tool index (LIKE is not).
+    if let Some(tool) = query.tool.as_deref().map(str::trim)
+        && tool.contains(['*', '?'])
+        && !mandate_search::literal_head(tool).is_empty()
+    {
+        let range = TextRange::starting_with(mandate_search::literal_head(tool));
+        condition.push_str(&range_sql("tool", &range, &mut binds));
+    }
+    (condition, binds)
+}
+
+/// ` AND low <= column < high`, binding the bounds.
+fn range_sql(column: &str, range: &TextRange, binds: &mut Vec<String>) -> String {
+    binds.push(range.low.clone());
+    let mut sql = format!(" AND {column} >= ${}", binds.len());
+    if let Some(high) = &range.high {
+        binds.push(high.clone());
+        sql.push_str(&format!(" AND {column} < ${}", binds.len()));
+    }
+    sql
+}
+
+/// The keys of every row an area's ranges hold (a superset of its answer).
+fn hits_sql(ranges: &AreaRanges, area: &str, binds: &mut Vec<String>) -> String {
+    let column = if area.starts_with('/') { "abs" } else { "rel" };
+    let mut parts = Vec::new();
+    for range in &ranges.paths {
+        parts.push(format!(
+            "SELECT run_id, idx, n FROM area WHERE 1 = 1{}",
+            range_sql(column, range, binds)
+        ));
+    }
+    for range in &ranges.names {
+        parts.push(format!(
+            "SELECT run_id, idx, n FROM area WHERE 1 = 1{}",
+            range_sql("name", range, binds)
+        ));
+    }
+    // A command, tool name or host matched by the area's text as a whole.
+    let whole = "SELECT run_id, idx, n FROM events INDEXED BY events_target \
+                 WHERE kind NOT IN ('read', 'write')";
+    match &ranges.targets {
+        Some(range) => parts.push(format!("{whole}{}", range_sql("target", range, binds))),
+        None => {
+            binds.push(mandate_search::wildcard_like(area));
+            parts.push(format!(
+                "{whole} AND target LIKE ${} ESCAPE '\\'",
+                binds.len()
+            ));
+        }
+    }
+    parts.join(" UNION ")
+}
+
+/// Drop what the index holds of one run's log (it is read again, or it is gone).
+fn forget_rows(tx: &rusqlite::Transaction<'_>, run_id: &str) -> Result<()> {
+    for table in ["events", "area", "entries"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE run_id = ?1"),
+            params![run_id],
+        )?;
+    }
+    Ok(())
 }
 
 /// Index what `log` holds past `cursor`. `None` when the log does not line up with the
@@ -300,6 +535,14 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
+    let mut insert_area = tx.prepare_cached(
+        "INSERT OR REPLACE INTO area (run_id, idx, n, k, rel, abs, name) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut insert_entry = tx.prepare_cached(
+        "INSERT OR REPLACE INTO entries (run_id, idx, type, session, body, offset, len) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
     let mut update = tx.prepare_cached(
         "UPDATE events SET outcome = ?3 WHERE run_id = ?1 AND tool_use_id = ?2 \
          AND event = 'tool.pre'",
@@ -309,11 +552,15 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
     let mut rows: Vec<EventRow> = Vec::new();
     let mut pending: std::collections::HashMap<String, Vec<usize>> =
         std::collections::HashMap::new();
+    let mut at = bytes;
     for line in text
         .get(..complete)
         .unwrap_or_default()
-        .split(|b| *b == b'\n')
+        .split_inclusive(|b| *b == b'\n')
     {
+        let offset = at;
+        at += line.len() as u64;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         if line.is_empty() {
             continue;
         }
@@ -325,6 +572,27 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
         }
         let idx = entries;
         entries += 1;
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+        let session = value
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let position = i64::try_from(idx).unwrap_or(i64::MAX);
+        // What `why` reads beside the rows: kept whole, they are few and small.
+        let kept = kind == "run.start"
+            || kind.starts_with("approval.")
+            || (kind == "prompt" && value.get("prompt").is_some_and(Value::is_string));
+        if kept {
+            insert_entry.execute(params![
+                context.run_id,
+                position,
+                kind,
+                session,
+                String::from_utf8_lossy(line),
+                Option::<i64>::None,
+                Option::<i64>::None
+            ])?;
+        }
         if context.learn(&value) {
             // Runs are asked about by the repository's real path.
             if let Some(root) = &context.repository
@@ -349,7 +617,20 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
             }
             continue;
         }
-        for row in mandate_search::rows_of(&context, idx, &value) {
+        let call_rows = mandate_search::rows_of(&context, idx, &value);
+        if call_rows.iter().any(|row| row.kind == "write") {
+            // Where the call sits in the log, for `why` to read it alone.
+            insert_entry.execute(params![
+                context.run_id,
+                position,
+                kind,
+                session,
+                Option::<String>::None,
+                i64::try_from(offset).unwrap_or(i64::MAX),
+                i64::try_from(line.len()).unwrap_or(i64::MAX)
+            ])?;
+        }
+        for row in call_rows {
             if let Some(id) = &row.tool_use_id {
                 pending.entry(id.clone()).or_default().push(rows.len());
             }
@@ -360,6 +641,21 @@ fn index_run(tx: &rusqlite::Transaction<'_>, log: &Path, cursor: Cursor) -> Resu
         insert.execute(rusqlite::params_from_iter(
             mandate_search::row_values(row).into_iter().map(to_sql),
         ))?;
+        let (idx, n) = (
+            i64::try_from(row.idx).unwrap_or(i64::MAX),
+            i64::try_from(row.n).unwrap_or(i64::MAX),
+        );
+        for (k, path) in mandate_search::area_paths(row).into_iter().enumerate() {
+            insert_area.execute(params![
+                row.run,
+                idx,
+                n,
+                i64::try_from(k).unwrap_or(i64::MAX),
+                path.rel,
+                path.abs,
+                path.name
+            ])?;
+        }
     }
     Ok(Some(Cursor {
         bytes: bytes + complete as u64,

@@ -9,9 +9,13 @@
 //! - `touched`: every read, write, run, call or send in an area, allowed or refused,
 //!   across all runs, subagent calls included (`agent_id` marks them).
 //!
-//! Both are pure functions over [`RunRecord`]s; the commands only load and print.
+//! [`why`] over whole [`RunRecord`]s (in `mandate_report::incident`) is the reference
+//! answer; the command answers from the local index instead ([`why_from_index`]),
+//! reading only the few log entries a change needs, and `touched` from the index's rows,
+//! counting every touch and listing the latest (`--all`: every one). `index_parity`
+//! holds the two ways to one answer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +28,7 @@ use serde_json::{Value, json};
 
 use mandate_search::{EventQuery, EventRow};
 
+use mandate_report::incident::{CONTEXT_ITEMS, call_outcome, change_of, run_info_of};
 pub use mandate_report::incident::{ContextItem, WhyReport, why};
 
 use crate::event_index::LocalIndex;
@@ -31,16 +36,94 @@ use crate::metrics::{Outcome, RepoScope, RunRecord, display_target, parse_since,
 
 /// Every touch in an area across runs: the rows of the local index (or the server's)
 /// that [`mandate_search::EventQuery::path`] matches, oldest first.
+///
+/// An area an agent worked in has thousands of touches; the incident lead's first
+/// questions are whether, how much, refused or not, and in which runs. So the answer
+/// counts every touch and names every run, and lists the latest [`TOUCHES_LISTED`]
+/// touches themselves unless `--all` asks for each one.
 #[derive(Clone, Debug, Serialize)]
 pub struct TouchedReport {
     pub glob: String,
     pub since: Option<String>,
     pub runs_searched: usize,
-    /// Each row as [`touch_json`] shows it.
+    /// Every touch that matched, listed or not.
+    pub total: usize,
+    pub went_ahead: usize,
+    pub refused: usize,
+    pub by_subagents: usize,
+    /// Each run with a touch in the area, latest first.
+    pub runs: Vec<RunTouches>,
+    /// The touches listed (the latest ones, or all with `--all`), oldest first, each
+    /// as [`touch_json`] shows it.
     pub touches: Vec<Value>,
+    /// Earlier touches that matched but are not listed (`--all` lists them).
+    pub not_listed: usize,
     /// More touches matched than one answer carries.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+/// One run's touches in an area.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunTouches {
+    pub run: String,
+    pub task: Option<String>,
+    pub repository: Option<String>,
+    pub touches: usize,
+    pub refused: usize,
+    pub first: String,
+    pub last: String,
+}
+
+/// How many touches `touched` lists unless `--all` is given.
+pub const TOUCHES_LISTED: usize = 50;
+
+/// The answer of `touched` from the matching rows, newest first: every one counted,
+/// the latest `listed` (all: `None`) listed.
+pub fn touched_report(
+    glob: &str,
+    since: Option<String>,
+    runs_searched: usize,
+    rows: &[EventRow],
+    listed: Option<usize>,
+    truncated: bool,
+) -> TouchedReport {
+    let refused = rows.iter().filter(|r| r.outcome == "refused").count();
+    let mut runs: Vec<RunTouches> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for row in rows {
+        let position = *at.entry(row.run.as_str()).or_insert_with(|| {
+            runs.push(RunTouches {
+                run: row.run.clone(),
+                task: row.task.clone(),
+                repository: row.repository.clone(),
+                touches: 0,
+                refused: 0,
+                first: row.time.clone(),
+                last: row.time.clone(),
+            });
+            runs.len() - 1
+        });
+        if let Some(run) = runs.get_mut(position) {
+            run.touches += 1;
+            run.refused += usize::from(row.outcome == "refused");
+            run.first.clone_from(&row.time);
+        }
+    }
+    let shown = listed.map_or(rows.len(), |n| n.min(rows.len()));
+    TouchedReport {
+        glob: glob.to_string(),
+        since,
+        runs_searched,
+        total: rows.len(),
+        went_ahead: rows.len() - refused,
+        refused,
+        by_subagents: rows.iter().filter(|r| r.agent_id.is_some()).count(),
+        runs,
+        touches: rows.iter().take(shown).rev().map(touch_json).collect(),
+        not_listed: rows.len() - shown,
+        truncated,
+    }
 }
 
 /// A row as `touched` and `events` print it: `target` as the incident lead reads it
@@ -222,27 +305,12 @@ fn outcome_text(outcome: &str) -> &str {
 pub fn render_touched_text(report: &TouchedReport) -> String {
     let mut out = String::new();
     let field = |hit: &Value, key: &str| hit.get(key).and_then(Value::as_str).map(str::to_string);
-    let refused = report
-        .touches
-        .iter()
-        .filter(|h| field(h, "outcome").as_deref() == Some("refused"))
-        .count();
-    let runs: std::collections::BTreeSet<String> = report
-        .touches
-        .iter()
-        .filter_map(|h| field(h, "run"))
-        .collect();
-    let subagent = report
-        .touches
-        .iter()
-        .filter(|h| field(h, "agent_id").is_some())
-        .count();
     let since = report
         .since
         .as_ref()
         .map(|s| format!(" since {s}"))
         .unwrap_or_default();
-    if report.touches.is_empty() {
+    if report.total == 0 {
         let _ = writeln!(
             out,
             "no agent touched `{}`{since} ({} runs searched): nothing read, written, run, called or sent there",
@@ -254,13 +322,46 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
         out,
         "`{}`{since}: {} touches in {} of {} runs: {} went ahead, {} refused; {} by subagents",
         report.glob,
-        report.touches.len(),
-        runs.len(),
+        report.total,
+        report.runs.len(),
         report.runs_searched,
-        report.touches.len() - refused,
-        refused,
-        subagent
+        report.went_ahead,
+        report.refused,
+        report.by_subagents
     );
+    if report.not_listed > 0 {
+        let _ = writeln!(
+            out,
+            "
+by run, latest first:"
+        );
+        for run in report.runs.iter().take(RUNS_LISTED) {
+            let _ = writeln!(
+                out,
+                "  {}  {} touches, {} refused, {} … {}  ({})",
+                run.run,
+                run.touches,
+                run.refused,
+                run.first,
+                run.last,
+                run.task.as_deref().unwrap_or("?")
+            );
+        }
+        if report.runs.len() > RUNS_LISTED {
+            let _ = writeln!(
+                out,
+                "  … and {} more runs (--json names every run)",
+                report.runs.len() - RUNS_LISTED
+            );
+        }
+        let _ = writeln!(
+            out,
+            "
+the latest {} of the {} touches:",
+            report.touches.len(),
+            report.total
+        );
+    }
     let mut current = String::new();
     for hit in &report.touches {
         let run = field(hit, "run").unwrap_or_default();
@@ -301,6 +402,14 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
                 .unwrap_or_default()
         );
     }
+    if report.not_listed > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} earlier touches are not listed: `mandate touched '{}' --all` lists all {} \
+             (with --json, as JSON), or narrow it with --since",
+            report.not_listed, report.glob, report.total
+        );
+    }
     if report.truncated {
         let _ = writeln!(
             out,
@@ -309,6 +418,9 @@ pub fn render_touched_text(report: &TouchedReport) -> String {
     }
     out
 }
+
+/// How many runs the text of `touched` names when it lists only the latest touches.
+const RUNS_LISTED: usize = 20;
 
 /// The absolute, normalised path an incident lead means by `path`.
 fn resolve(path: &str) -> Result<PathBuf> {
@@ -344,11 +456,164 @@ fn local_index(project: &Project) -> Result<LocalIndex> {
     Ok(index)
 }
 
+/// `why` from the index: `rows` are the write touches of `target` it found; each call
+/// behind them is read alone from its log, with the run's start, prompts and approvals
+/// the index keeps and the session's context from its rows. The answer is
+/// [`why`]'s over the whole runs (the parity test holds them to it); a run whose log no
+/// longer lines up with the index is read whole instead.
+pub fn why_from_index(
+    index: &LocalIndex,
+    runs_dir: &Path,
+    target: &Path,
+    rows: &[EventRow],
+) -> Result<WhyReport> {
+    // Each run's calls, with what became of each (all rows of a call share it).
+    let mut calls: std::collections::BTreeMap<&str, std::collections::BTreeMap<u64, &str>> =
+        Default::default();
+    for row in rows {
+        calls
+            .entry(row.run.as_str())
+            .or_default()
+            .insert(row.idx, row.outcome.as_str());
+    }
+    let mut runs: Vec<(String, String, WhyReport)> = Vec::new();
+    for (run_id, wanted) in calls {
+        let read = why_of_run(index, runs_dir, target, run_id, &wanted);
+        let (started, report) = match read {
+            Ok(Some(found)) => found,
+            // Out of step with its log: the reference, over the run read whole.
+            _ => {
+                let whole = load_named_runs(runs_dir, &BTreeSet::from([run_id.to_string()]));
+                let started = whole
+                    .first()
+                    .and_then(RunRecord::start)
+                    .and_then(|s| str_of(s, "time"))
+                    .unwrap_or("")
+                    .to_string();
+                (started, why(&whole, target))
+            }
+        };
+        runs.push((started, run_id.to_string(), report));
+    }
+    // In the order `why` reads runs: by start, then id.
+    runs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut report = WhyReport {
+        path: target.display().to_string(),
+        runs_searched: 0,
+        changes: Vec::new(),
+        attempts: Vec::new(),
+    };
+    for (_, _, run) in runs {
+        report.changes.extend(run.changes);
+        report.attempts.extend(run.attempts);
+    }
+    Ok(report)
+}
+
+/// One run's part of [`why_from_index`], and the time it started; `None` when an entry
+/// is not where the index says.
+fn why_of_run(
+    index: &LocalIndex,
+    runs_dir: &Path,
+    target: &Path,
+    run_id: &str,
+    wanted: &std::collections::BTreeMap<u64, &str>,
+) -> Result<Option<(String, WhyReport)>> {
+    use std::io::{Read as _, Seek as _};
+    let kept = index.why_entries(run_id)?;
+    let parse = |body: &Option<String>| -> Option<Value> {
+        body.as_deref().and_then(|b| serde_json::from_str(b).ok())
+    };
+    let bodies: Vec<(u64, &str, &str, Option<Value>)> = kept
+        .iter()
+        .map(|e| (e.idx, e.kind.as_str(), e.session.as_str(), parse(&e.body)))
+        .collect();
+    let start = bodies
+        .iter()
+        .find(|(_, kind, _, _)| *kind == "run.start")
+        .and_then(|(_, _, _, body)| body.as_ref());
+    let info = run_info_of(run_id, start);
+    let started = start
+        .and_then(|s| str_of(s, "time"))
+        .unwrap_or("")
+        .to_string();
+    let log_path = runs_dir.join(run_id).join(mandate_record::LOG_FILE);
+    let mut log = std::fs::File::open(&log_path)?;
+    let mut report = WhyReport {
+        path: target.display().to_string(),
+        runs_searched: 1,
+        changes: Vec::new(),
+        attempts: Vec::new(),
+    };
+    for (&idx, &outcome) in wanted {
+        let Some((offset, len)) = kept.iter().find(|e| e.idx == idx).and_then(|e| e.place) else {
+            return Ok(None);
+        };
+        let mut line = vec![0u8; len];
+        log.seek(std::io::SeekFrom::Start(offset))?;
+        log.read_exact(&mut line)?;
+        let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+            return Ok(None);
+        };
+        if event.get("i").and_then(Value::as_u64) != Some(idx) {
+            return Ok(None);
+        }
+        let session = str_of(&event, "session_id").unwrap_or("");
+        // What became of it, as the rows have it (`why` finds the same result entry).
+        let mut outcomes = HashMap::new();
+        let result = match outcome {
+            "ran" => Some(Outcome::Ran),
+            "failed" => Some(Outcome::Failed),
+            _ => None,
+        };
+        if let (Some(id), Some(result)) = (str_of(&event, "tool_use_id"), result) {
+            outcomes.insert(id, result);
+        }
+        let (outcome, decision) = call_outcome(&event, &outcomes);
+        let approvals: Vec<&Value> = bodies
+            .iter()
+            .filter(|(at, kind, _, _)| *at < idx && kind.starts_with("approval."))
+            .filter_map(|(_, _, _, body)| body.as_ref())
+            .collect();
+        let prompt = bodies
+            .iter()
+            .filter(|(at, kind, from, _)| *at < idx && *kind == "prompt" && *from == session)
+            .filter_map(|(_, _, _, body)| body.as_ref().and_then(|b| str_of(b, "prompt")))
+            .next_back()
+            .map(str::to_string);
+        let context = index
+            .context_before(run_id, session, idx, CONTEXT_ITEMS)?
+            .into_iter()
+            .map(|row| ContextItem {
+                time: row.time,
+                kind: row.kind,
+                target: row.target,
+                tool: row.tool,
+                agent_id: row.agent_id,
+            })
+            .collect();
+        let change = change_of(
+            &info,
+            &event,
+            (outcome, decision),
+            &approvals,
+            prompt,
+            context,
+        );
+        if outcome.ran() {
+            report.changes.push(change);
+        } else {
+            report.attempts.push(change);
+        }
+    }
+    Ok(Some((started, report)))
+}
+
 /// The runs the index names, loaded whole (the few a `why` answer is about).
-fn load_named_runs(project: &Project, ids: &BTreeSet<String>) -> Vec<RunRecord> {
+fn load_named_runs(runs_dir: &Path, ids: &BTreeSet<String>) -> Vec<RunRecord> {
     let mut runs = Vec::new();
     for id in ids {
-        let dir = project.runs_dir().join(id);
+        let dir = runs_dir.join(id);
         match mandate_project::records::read_events(&dir) {
             Ok(events) => runs.push(RunRecord {
                 id: id.clone(),
@@ -438,8 +703,7 @@ pub fn why_command(path: &str, as_json: bool, scope: &RepoScope, server: bool) -
         ..EventQuery::default()
     };
     let (rows, _) = index.find(&query, repository.as_deref(), 0, usize::MAX)?;
-    let ids: BTreeSet<String> = rows.into_iter().map(|row| row.run).collect();
-    let mut report = why(&load_named_runs(&project, &ids), &target);
+    let mut report = why_from_index(&index, &project.runs_dir(), &target, &rows)?;
     report.runs_searched = index.runs(repository.as_deref())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -578,9 +842,11 @@ pub fn touched_command(
     glob: &str,
     since: Option<&str>,
     as_json: bool,
+    all: bool,
     scope: &RepoScope,
     server: bool,
 ) -> Result<ExitCode> {
+    let listed = (!all).then_some(TOUCHES_LISTED);
     if glob.trim().is_empty() {
         bail!("an empty glob names nothing: give a path or glob, e.g. `customer_data/**`");
     }
@@ -599,22 +865,25 @@ pub fn touched_command(
             path.push_str(&format!("&repo={}", mandate_search::percent_encode(&repo)));
         }
         let answer: Value = serde_json::from_slice(&ask_server(&server, &path)?)?;
-        let rows: Vec<EventRow> = answer
+        let mut rows: Vec<EventRow> = answer
             .get("touches")
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        TouchedReport {
-            glob: glob.to_string(),
+        // The server lists them oldest first.
+        rows.reverse();
+        touched_report(
+            glob,
             since,
-            runs_searched: answer
+            answer
                 .get("runs_searched")
                 .and_then(Value::as_u64)
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(0),
-            touches: rows.iter().map(touch_json).collect(),
-            truncated: answer.get("truncated").and_then(Value::as_bool) == Some(true),
-        }
+            &rows,
+            listed,
+            answer.get("truncated").and_then(Value::as_bool) == Some(true),
+        )
     } else {
         let repository = scope_repository(&project, scope)?;
         let index = local_index(&project)?;
@@ -623,15 +892,15 @@ pub fn touched_command(
             since: since.clone(),
             ..EventQuery::default()
         };
-        let (mut rows, truncated) = index.find(&query, repository.as_deref(), 0, TOUCHED_LIMIT)?;
-        rows.reverse();
-        TouchedReport {
-            glob: glob.to_string(),
+        let (rows, truncated) = index.find(&query, repository.as_deref(), 0, TOUCHED_LIMIT)?;
+        touched_report(
+            glob,
             since,
-            runs_searched: index.runs(repository.as_deref())?,
-            touches: rows.iter().map(touch_json).collect(),
+            index.runs(repository.as_deref())?,
+            &rows,
+            listed,
             truncated,
-        }
+        )
     };
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);

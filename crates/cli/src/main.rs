@@ -15,6 +15,8 @@ mod demo;
 mod draft;
 mod event_index;
 mod incident;
+#[cfg(test)]
+mod index_parity;
 mod init;
 mod install;
 mod install_agents;
@@ -206,9 +208,13 @@ enum Command {
         /// Only touches on or after this day (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
-        /// Print JSON: every touch with its run, repository, decision and outcome.
+        /// Print JSON: the counts, every run, and the touches listed with their run,
+        /// repository, decision and outcome.
         #[arg(long)]
         json: bool,
+        /// List every touch, not only the latest 50 (the counts and runs cover all).
+        #[arg(long)]
+        all: bool,
         /// Ask the team server (records.server) instead: every machine's pushed records.
         #[arg(long)]
         server: bool,
@@ -595,9 +601,10 @@ fn command() -> ExitCode {
             glob,
             since,
             json,
+            all,
             server,
             scope,
-        } => incident::touched_command(&glob, since.as_deref(), json, &scope, server),
+        } => incident::touched_command(&glob, since.as_deref(), json, all, &scope, server),
         Command::Events {
             filter,
             page,

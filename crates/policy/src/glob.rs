@@ -195,6 +195,26 @@ impl PathGlob {
         &self.source
     }
 
+    /// Each alternative's segments as compiled: `None` for `**`, otherwise the
+    /// segment's pattern (`*` and `?` wildcards). An index narrows a search with these
+    /// (the plain text every matching path starts with); [`PathGlob::matches`] decides.
+    pub fn alternatives(&self) -> Vec<Vec<Option<&str>>> {
+        let text = self.text();
+        self.each()
+            .map(|segments| {
+                segments
+                    .iter()
+                    .map(|segment| match segment {
+                        Segment::AnyDepth => None,
+                        Segment::Pattern(start, end) => {
+                            Some(text.get(*start as usize..*end as usize).unwrap_or(""))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     fn text(&self) -> &str {
         self.expanded.as_deref().unwrap_or(&self.source)
     }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::metrics::{Outcome, RunRecord, event_type, str_of};
 
 /// How many earlier context items (reads, fetches, calls) `why` shows per change.
-const CONTEXT_ITEMS: usize = 8;
+pub const CONTEXT_ITEMS: usize = 8;
 
 /// Who, under what, in which run.
 #[derive(Clone, Debug, Serialize)]
@@ -31,7 +31,11 @@ pub struct RunInfo {
 }
 
 fn run_info(run: &RunRecord) -> RunInfo {
-    let start = run.start();
+    run_info_of(&run.id, run.start())
+}
+
+/// Who, under what, from a run's `run.start` entry.
+pub fn run_info_of(run_id: &str, start: Option<&Value>) -> RunInfo {
     let field = |pointer: &str| {
         start
             .and_then(|s| s.pointer(pointer))
@@ -40,9 +44,16 @@ fn run_info(run: &RunRecord) -> RunInfo {
             .to_string()
     };
     RunInfo {
-        run: run.id.clone(),
-        repository: run.workspace().map(|w| w.display().to_string()),
-        task: run.task().to_string(),
+        run: run_id.to_string(),
+        repository: start
+            .and_then(|s| s.get("workspace"))
+            .and_then(Value::as_str)
+            .map(|w| std::path::PathBuf::from(w).display().to_string()),
+        task: start
+            .and_then(|s| s.pointer("/contract/id"))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string(),
         request: field("/contract/request"),
         delegated_by: {
             let user = field("/user");
@@ -149,7 +160,7 @@ fn is_call(kind: &str) -> bool {
 }
 
 /// What became of a call event, and the decision to show for it.
-fn call_outcome(event: &Value, outcomes: &HashMap<&str, Outcome>) -> (Outcome, String) {
+pub fn call_outcome(event: &Value, outcomes: &HashMap<&str, Outcome>) -> (Outcome, String) {
     match event_type(event) {
         "tool.refused_by_agent" => (
             Outcome::Refused,
@@ -196,7 +207,60 @@ fn call_touches(event: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Which calls in `runs` changed `path` (absolute, normalised).
+/// The change (or attempt) `event` made: its run, what became of it, the approvals it
+/// used (of `approvals`, the run's approval entries before it), the session's last
+/// prompt and the last [`CONTEXT_ITEMS`] of what the session took in before it.
+pub fn change_of(
+    info: &RunInfo,
+    event: &Value,
+    (outcome, decision): (Outcome, String),
+    approvals: &[&Value],
+    prompt: Option<String>,
+    mut items: Vec<ContextItem>,
+) -> Change {
+    let tool_use_id = opt(event, "tool_use_id");
+    // The approvals this very call used, and the grants behind them.
+    let used: Vec<&Value> = approvals
+        .iter()
+        .filter(|a| tool_use_id.is_some() && str_of(a, "tool_use_id") == tool_use_id.as_deref())
+        .copied()
+        .collect();
+    let ids: Vec<&str> = used.iter().filter_map(|a| str_of(a, "id")).collect();
+    let mut approvals_here: Vec<Value> = approvals
+        .iter()
+        .filter(|a| {
+            used.iter().any(|u| std::ptr::eq(*u, **a))
+                || str_of(a, "id").is_some_and(|id| ids.contains(&id))
+        })
+        .map(|a| (*a).clone())
+        .collect();
+    if let Some(need) = event.get("approval").filter(|v| !v.is_null()) {
+        approvals_here.push(json!({"type": "approval.needed", "need": need}));
+    }
+    let skip = items.len().saturating_sub(CONTEXT_ITEMS);
+    items.drain(..skip);
+    Change {
+        run: info.clone(),
+        time: opt(event, "time").unwrap_or_default(),
+        session_id: opt(event, "session_id"),
+        agent_id: opt(event, "agent_id"),
+        agent_type: opt(event, "agent_type"),
+        tool_use_id,
+        tool: str_of(event, "tool").unwrap_or("?").to_string(),
+        detail: call_detail(event),
+        decision,
+        outcome,
+        rules: strings(event.get("rules")),
+        reason: opt(event, "reason").unwrap_or_default(),
+        approvals: approvals_here,
+        prompt,
+        context: items,
+    }
+}
+
+/// Which calls in `runs` changed `path` (absolute, normalised): every entry of every
+/// run read in order. The CLI's local index answers the same from a few entries; this
+/// is its reference, and what it falls back to.
 pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
     let target = path.display().to_string();
     let mut report = WhyReport {
@@ -235,47 +299,14 @@ pub fn why(runs: &[RunRecord], path: &Path) -> WhyReport {
                 str_of(t, "kind") == Some("write") && str_of(t, "target") == Some(target.as_str())
             });
             if writes_it {
-                let tool_use_id = opt(event, "tool_use_id");
-                // The approvals this very call used, and the grants behind them.
-                let used: Vec<&Value> = approvals
-                    .iter()
-                    .filter(|a| {
-                        tool_use_id.is_some() && str_of(a, "tool_use_id") == tool_use_id.as_deref()
-                    })
-                    .copied()
-                    .collect();
-                let ids: Vec<&str> = used.iter().filter_map(|a| str_of(a, "id")).collect();
-                let linked: Vec<Value> = approvals
-                    .iter()
-                    .filter(|a| {
-                        used.iter().any(|u| std::ptr::eq(*u, **a))
-                            || str_of(a, "id").is_some_and(|id| ids.contains(&id))
-                    })
-                    .map(|a| (*a).clone())
-                    .collect();
-                let mut approvals_here = linked;
-                if let Some(need) = event.get("approval").filter(|v| !v.is_null()) {
-                    approvals_here.push(json!({"type": "approval.needed", "need": need}));
-                }
-                let items = context.get(&session).cloned().unwrap_or_default();
-                let skip = items.len().saturating_sub(CONTEXT_ITEMS);
-                let change = Change {
-                    run: info.clone(),
-                    time: opt(event, "time").unwrap_or_default(),
-                    session_id: opt(event, "session_id"),
-                    agent_id: opt(event, "agent_id"),
-                    agent_type: opt(event, "agent_type"),
-                    tool_use_id,
-                    tool: tool.clone(),
-                    detail: call_detail(event),
-                    decision: decision.clone(),
-                    outcome,
-                    rules: strings(event.get("rules")),
-                    reason: opt(event, "reason").unwrap_or_default(),
-                    approvals: approvals_here,
-                    prompt: prompts.get(&session).cloned(),
-                    context: items.into_iter().skip(skip).collect(),
-                };
+                let change = change_of(
+                    &info,
+                    event,
+                    (outcome, decision),
+                    &approvals,
+                    prompts.get(&session).cloned(),
+                    context.get(&session).cloned().unwrap_or_default(),
+                );
                 if outcome.ran() {
                     report.changes.push(change);
                 } else {

@@ -18,6 +18,9 @@
 
 use std::path::Path;
 
+mod ranges;
+pub use ranges::{AreaPath, AreaRanges, TextRange, area_paths, area_ranges, literal_head};
+
 use mandate_policy::glob::{PathGlob, wildcard_match};
 use mandate_policy::path::{absolutize, segments};
 use serde::{Deserialize, Serialize};
@@ -563,7 +566,7 @@ fn like_escape(text: &str) -> String {
 }
 
 /// A LIKE pattern every text a shell-style wildcard (`*`, `?`) matches also matches.
-fn wildcard_like(pattern: &str) -> String {
+pub fn wildcard_like(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     for c in pattern.chars() {
         match c {
@@ -654,8 +657,13 @@ fn plain_folder(glob: &str) -> Option<String> {
 }
 
 /// The longest run of literal text within one segment of a glob: every command word
-/// that names a path the glob matches holds it verbatim.
+/// that names a path the glob matches holds it verbatim. None (empty) for a glob with
+/// `{…}`: a text inside the braces is in one alternative only (`{deploy,customer_data}/**`
+/// matches `./deploy/x`, which holds no `customer_data`).
 fn longest_literal(glob: &str) -> String {
+    if glob.contains('{') {
+        return String::new();
+    }
     glob.split(['/', '*', '?', '{', '}', ','])
         .filter(|part| *part != "." && *part != "..")
         .max_by_key(|part| part.len())
@@ -664,7 +672,7 @@ fn longest_literal(glob: &str) -> String {
 }
 
 /// The words of a command that may name a file.
-fn path_words(command: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn path_words(command: &str) -> impl Iterator<Item = &str> {
     command
         .split_whitespace()
         .map(|word| word.trim_matches(|c| matches!(c, '\'' | '"' | ';' | '(' | ')')))
