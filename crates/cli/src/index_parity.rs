@@ -8,6 +8,7 @@
 //! A range cut one character too narrow must make the comparison fail.
 #![allow(
     clippy::unwrap_used,
+    clippy::panic,
     clippy::indexing_slicing,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
