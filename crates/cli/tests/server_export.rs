@@ -86,6 +86,7 @@ impl Drop for ServerProcess {
 struct Received {
     path: String,
     content_type: String,
+    authorization: Option<String>,
     body: Vec<u8>,
 }
 
@@ -133,6 +134,7 @@ fn receiver_answering(port: u16, status: &'static str) -> Arc<Mutex<Vec<Received
                     .unwrap_or_default()
                     .to_string(),
                 content_type: headers.get("content-type").cloned().unwrap_or_default(),
+                authorization: headers.get("authorization").cloned(),
                 body,
             });
             let _ = stream.write_all(
@@ -590,4 +592,57 @@ fn a_receiver_that_refuses_for_good_stops_the_export_and_says_so() {
     );
     assert_eq!(collector.lock().unwrap().len(), REFUSALS);
     assert_eq!(chat.lock().unwrap().len(), REFUSALS);
+}
+
+/// `--export-header` (here from `$MANDATE_EXPORT_HEADERS`, off the command line): the
+/// collector gets its credential, and the chat, which has its own, never sees it.
+#[test]
+fn export_headers_go_to_their_own_kind_of_receiver_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::sqlite(dir.path()).url();
+    let collector_port = free_port();
+    let collector = receiver(collector_port);
+    let chat_port = free_port();
+    let chat = receiver(chat_port);
+    let port = free_port();
+    let collector_url = format!("otlp=http://127.0.0.1:{collector_port}");
+    let chat_url = format!("http://127.0.0.1:{chat_port}/hook");
+    let (child, _) = server_support::serve_with_env(
+        &database,
+        port,
+        &["--export", &collector_url, "--webhook", &chat_url],
+        &[(
+            "MANDATE_EXPORT_HEADERS",
+            "otlp=Authorization: Bearer collector-s3cret\nwebhook=Authorization: Bearer chat-token",
+        )],
+    );
+    let server = ServerProcess {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let [_, alice, bob, _] = billing_team(&server, &database);
+    let repo = Repo::new(&server.url, &alice);
+    assert_eq!(
+        repo.pre(
+            "t1",
+            "Write",
+            json!({"file_path": "billing/requirements.txt", "content": "stripe==9\n"})
+        ),
+        "deny"
+    );
+    repo.push_all(&server, &bob);
+    wait_until(
+        "the collector and the chat",
+        Duration::from_secs(60),
+        || !collector.lock().unwrap().is_empty() && !chat.lock().unwrap().is_empty(),
+    );
+    for got in collector.lock().unwrap().iter() {
+        assert_eq!(
+            got.authorization.as_deref(),
+            Some("Bearer collector-s3cret")
+        );
+    }
+    for got in chat.lock().unwrap().iter() {
+        assert_eq!(got.authorization.as_deref(), Some("Bearer chat-token"));
+    }
 }

@@ -110,6 +110,57 @@ impl Sink {
     }
 }
 
+/// A header sent with every request to one kind of destination (`--export-header
+/// otlp=Authorization: Bearer …`, or `$MANDATE_EXPORT_HEADERS`, one per line, which keeps
+/// the secret off the command line): `otlp`, `ocsf` (over HTTP) or `webhook`. A header
+/// goes only to its kind, so the collector's credential never reaches the chat.
+#[derive(Clone, Debug)]
+pub struct ExportHeader {
+    pub kind: String,
+    pub name: reqwest::header::HeaderName,
+    pub value: reqwest::header::HeaderValue,
+}
+
+impl std::str::FromStr for ExportHeader {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = "write it as KIND=NAME: VALUE, KIND being otlp, ocsf or webhook \
+                     (`otlp=Authorization: Bearer TOKEN`)";
+        let (kind, header) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`--export-header` needs a destination kind: {usage}"))?;
+        let kind = kind.trim();
+        if !matches!(kind, "otlp" | "ocsf" | "webhook") {
+            return Err(format!("`{kind}` is not a destination kind: {usage}"));
+        }
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("`--export-header` for {kind} has no `NAME: VALUE`: {usage}"))?;
+        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("`{}` is not a header name: {usage}", name.trim()))?;
+        let mut value = reqwest::header::HeaderValue::from_str(value.trim()).map_err(|_| {
+            format!("the value of header `{name}` has characters a header cannot carry")
+        })?;
+        // Never printed in a debug line.
+        value.set_sensitive(true);
+        Ok(ExportHeader {
+            kind: kind.to_string(),
+            name,
+            value,
+        })
+    }
+}
+
+/// The headers of one kind of destination.
+pub fn headers_for(kind: &str, headers: &[ExportHeader]) -> reqwest::header::HeaderMap {
+    let mut map = reqwest::header::HeaderMap::new();
+    for header in headers.iter().filter(|h| h.kind == kind) {
+        map.append(header.name.clone(), header.value.clone());
+    }
+    map
+}
+
 /// Why a round could not send: said once, then retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -135,7 +186,7 @@ impl From<sqlx::Error> for ExportError {
 
 /// The HTTP client every exporter and the webhook use: rustls with ring and the
 /// system's roots (as the server's own TLS), a total deadline per request.
-pub fn http_client() -> Result<reqwest::Client, ServerError> {
+pub fn http_client(headers: reqwest::header::HeaderMap) -> Result<reqwest::Client, ServerError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     #[expect(
@@ -154,6 +205,7 @@ pub fn http_client() -> Result<reqwest::Client, ServerError> {
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("mandate-server/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
         .build()
         .map_err(|error| ServerError::Config(format!("cannot build the HTTP client: {error}")))
 }
@@ -385,19 +437,18 @@ pub async fn since(db: &Db, sink: &str) -> Result<String, ServerError> {
 }
 
 /// Start one background task per destination.
-pub fn start(db: &Db, sinks: &[Sink]) -> Result<(), ServerError> {
+pub fn start(db: &Db, sinks: &[Sink], headers: &[ExportHeader]) -> Result<(), ServerError> {
     if sinks.is_empty() {
         return Ok(());
     }
-    let client = http_client()?;
     let holder = crate::random_id("exporter-")?;
     for sink in sinks {
-        tokio::spawn(run(
-            db.clone(),
-            sink.clone(),
-            client.clone(),
-            holder.clone(),
-        ));
+        let kind = match sink {
+            Sink::Otlp(_) => "otlp",
+            Sink::OcsfHttp(_) | Sink::OcsfFile(_) => "ocsf",
+        };
+        let client = http_client(headers_for(kind, headers))?;
+        tokio::spawn(run(db.clone(), sink.clone(), client, holder.clone()));
     }
     Ok(())
 }

@@ -73,6 +73,8 @@ pub struct Config {
     pub exports: Vec<export::Sink>,
     /// Where approvals requested and kill-switch changes are posted (`--webhook`).
     pub webhook: Option<String>,
+    /// Headers for the exports' and the webhook's receivers (`--export-header`).
+    pub export_headers: Vec<export::ExportHeader>,
 }
 
 /// Shared by every request: the pool, whether the server speaks TLS, and the per-token
@@ -189,9 +191,9 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     if let Some(days) = config.retention_days {
         tokio::spawn(retention::job(db.clone(), days, config.retention_every));
     }
-    export::start(&db, &config.exports)?;
+    export::start(&db, &config.exports, &config.export_headers)?;
     if let Some(url) = &config.webhook {
-        webhook::start(&db, url)?;
+        webhook::start(&db, url, &config.export_headers)?;
     }
     let app = router(AppState {
         db,

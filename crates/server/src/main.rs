@@ -52,6 +52,17 @@ enum Command {
         /// tool accepts (Slack-compatible `text`, plus the structured fields).
         #[arg(long, value_name = "URL")]
         webhook: Option<String>,
+        /// A header for one kind of receiver (repeatable): `otlp=Authorization: Bearer
+        /// TOKEN`, `ocsf=…`, `webhook=…`. `$MANDATE_EXPORT_HEADERS` (one per line) keeps
+        /// secrets off the command line.
+        #[arg(
+            long = "export-header",
+            value_name = "KIND=NAME: VALUE",
+            env = "MANDATE_EXPORT_HEADERS",
+            value_delimiter = '\n',
+            hide_env_values = true
+        )]
+        export_headers: Vec<mandate_server::export::ExportHeader>,
     },
     /// Manage API tokens.
     Token {
@@ -170,6 +181,7 @@ fn main() -> ExitCode {
                 tls_key,
                 exports,
                 webhook,
+                export_headers,
             } => {
                 mandate_server::serve(Config {
                     listen,
@@ -180,6 +192,7 @@ fn main() -> ExitCode {
                     rate_limit,
                     exports,
                     webhook,
+                    export_headers,
                 })
                 .await
             }

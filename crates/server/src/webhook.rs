@@ -23,13 +23,13 @@ use crate::{Db, ServerError, now};
 const ROUND: i64 = 20;
 
 /// Start the webhook's background task.
-pub fn start(db: &Db, url: &str) -> Result<(), ServerError> {
+pub fn start(db: &Db, url: &str, headers: &[export::ExportHeader]) -> Result<(), ServerError> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ServerError::Config(format!(
             "`--webhook {url}`: give the chat's incoming-webhook URL (http:// or https://)"
         )));
     }
-    let client = export::http_client()?;
+    let client = export::http_client(export::headers_for("webhook", headers))?;
     let holder = crate::random_id("webhook-")?;
     tokio::spawn(run(db.clone(), url.to_owned(), client, holder));
     Ok(())

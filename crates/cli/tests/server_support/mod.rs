@@ -171,10 +171,21 @@ impl Drop for Database {
 /// `mandate-server serve` on 127.0.0.1:`port` with `extra` arguments, once it said it
 /// listens; that first line comes back with the process (it names http or https).
 pub fn serve(database: &str, port: u16, extra: &[&str]) -> (Child, String) {
+    serve_with_env(database, port, extra, &[])
+}
+
+/// [`serve`] with environment variables set for the server.
+pub fn serve_with_env(
+    database: &str,
+    port: u16,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(server_bin())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", database])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
