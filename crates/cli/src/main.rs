@@ -352,6 +352,11 @@ enum Command {
         /// Post approvals that wait and kill-switch changes to this chat webhook URL.
         #[arg(long, value_name = "URL")]
         webhook: Option<String>,
+        /// A header for one kind of receiver (repeatable): `otlp=Authorization: Bearer
+        /// TOKEN`, `ocsf=…`, `webhook=…`; `$MANDATE_EXPORT_HEADERS` (one per line, read by
+        /// the server) keeps secrets off the command line.
+        #[arg(long = "export-header", value_name = "KIND=NAME: VALUE")]
+        export_headers: Vec<String>,
     },
     /// API tokens for the team server.
     Token {
@@ -639,12 +644,14 @@ fn command() -> ExitCode {
             tls_key,
             exports,
             webhook,
+            export_headers,
         } => serve::serve(
             listen.as_deref(),
             database_url.as_deref(),
             tls_cert.as_deref().zip(tls_key.as_deref()),
             &exports,
             webhook.as_deref(),
+            &export_headers,
         ),
         Command::Token { command } => token::token(command),
         Command::Push {

@@ -55,6 +55,7 @@ pub fn serve(
     tls: Option<(&str, &str)>,
     exports: &[String],
     webhook: Option<&str>,
+    export_headers: &[String],
 ) -> Result<ExitCode> {
     let binary = server_binary()?;
     let database_url = match database_url {
@@ -76,6 +77,9 @@ pub fn serve(
     // Checked by the server, which sends them (the hook binary links no exporter).
     for export in exports {
         args.extend(["--export".into(), export.clone()]);
+    }
+    for header in export_headers {
+        args.extend(["--export-header".into(), header.clone()]);
     }
     if let Some(url) = webhook {
         args.extend(["--webhook".into(), url.to_string()]);
