@@ -137,6 +137,10 @@ try {
   await page.goto(`${base}/readiness`);
   assert.match(await page.textContent("main"), /Who can delegate work to the agent\?/);
   assert.equal(await page.locator("tr[id^=q]").count(), 15);
+  // The machines the hooks, sandbox and managed-settings checks were answered from.
+  const machines = await page.textContent("table#machines");
+  assert.match(machines, /alice@example\.com/);
+  assert.match(machines, /bob@example\.com/);
   await shot("readiness");
   console.log("runs walk: ok");
 } catch (error) {
