@@ -23,12 +23,19 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// A mark's time below this is milliseconds since the epoch (names written before marks
+/// took microseconds); at or above it, microseconds. Milliseconds reach it in the year
+/// 33658; microseconds passed it in 2001.
+const MICROS_FROM: u128 = 1_000_000_000_000_000;
+
 /// One remembered failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mark {
     pub kind: MarkKind,
     /// Milliseconds since the epoch when it was made.
     pub at_millis: u128,
+    /// Microseconds since the epoch (a name written in milliseconds: those, × 1000).
+    at_micros: u128,
     /// The event kind (`tool.post`) or the stop rule.
     pub what: String,
     /// Why, when there was room to write it.
@@ -142,10 +149,12 @@ impl Marks {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let millis = std::time::SystemTime::now()
+        // Microseconds, so that two marks of one call (an unrecorded event, then a stop)
+        // list in the order they were made; names written with milliseconds still read.
+        let micros = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
-            .as_millis();
+            .as_micros();
         let what: String = what
             .chars()
             .map(|c| {
@@ -157,7 +166,7 @@ impl Marks {
             })
             .take(80)
             .collect();
-        let path = dir.join(format!("{prefix}.{millis}.{}.{what}", std::process::id()));
+        let path = dir.join(format!("{prefix}.{micros}.{}.{what}", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -178,7 +187,7 @@ impl Marks {
         for dir in self.dirs() {
             Self::list_in(dir, &mut marks)?;
         }
-        marks.sort_by(|a, b| a.at_millis.cmp(&b.at_millis).then(a.what.cmp(&b.what)));
+        marks.sort_by(|a, b| a.at_micros.cmp(&b.at_micros).then(a.what.cmp(&b.what)));
         Ok(marks)
     }
 
@@ -197,9 +206,10 @@ impl Marks {
                 Some("stopped") => MarkKind::Stopped,
                 _ => continue,
             };
-            let at_millis = parts
+            let at_micros = parts
                 .next()
                 .and_then(|m| m.parse::<u128>().ok())
+                .map(|t| if t < MICROS_FROM { t * 1000 } else { t })
                 .unwrap_or(0);
             let _pid = parts.next();
             let what = parts.next().unwrap_or("").to_string();
@@ -208,7 +218,8 @@ impl Marks {
                 .filter(|w| !w.is_empty());
             marks.push(Mark {
                 kind,
-                at_millis,
+                at_millis: at_micros / 1000,
+                at_micros,
                 what,
                 why,
             });
@@ -282,6 +293,25 @@ mod tests {
         assert_eq!(listed[1].what, "stop_0_");
         marks.clear().unwrap();
         assert!(marks.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn marks_made_in_one_millisecond_keep_their_order_and_old_names_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks = Marks::with_home(dir.path(), None);
+        // Same millisecond, the later one first by name: time decides, not the name.
+        let at = dir.path().join("marks");
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join("stopped.1765000000000001.7.stop_0_"), "").unwrap();
+        std::fs::write(at.join("unrecorded.1765000000000900.7.tool.post"), "").unwrap();
+        // Written in milliseconds by an older mandate, a millisecond earlier.
+        std::fs::write(at.join("unrecorded.1764999999999.7.tool.pre"), "").unwrap();
+        let listed = marks.list().unwrap();
+        let order: Vec<_> = listed.iter().map(|m| m.what.as_str()).collect();
+        assert_eq!(order, ["tool.pre", "stop_0_", "tool.post"]);
+        assert_eq!(listed[0].at_millis, 1_764_999_999_999);
+        assert_eq!(listed[1].at_millis, 1_765_000_000_000);
+        assert_eq!(listed[2].at_millis, 1_765_000_000_000);
     }
 
     #[test]
