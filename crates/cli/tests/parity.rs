@@ -14,16 +14,17 @@
 //! `postgres://root@127.0.0.1:5432`) and dropped afterwards; without a reachable server
 //! the test says SKIPPED, unless `MANDATE_E2E_REQUIRED` is set.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use mandate_project::remote::Server as Client;
 use serde_json::{Value, json};
 
 mod server_support;
-use server_support::{CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve};
+use server_support::{
+    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
+};
 
 struct Server {
     child: Child,
@@ -150,24 +151,16 @@ impl Machine {
         for (k, v) in fields.as_object().unwrap() {
             event[k] = v.clone();
         }
-        let mut child = Command::new(mandate_bin())
-            .args(["hook", "claude-code", "--root"])
-            .arg(&self.root)
-            .current_dir(&self.root)
-            .env("MANDATE_USER", &self.user)
-            .env("MANDATE_ORG_POLICY", self.root.join("no-org.toml"))
-            .env("MANDATE_TOKEN", &self.token)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap();
+        hook_answer(
+            Command::new(mandate_bin())
+                .args(["hook", "claude-code", "--root"])
+                .arg(&self.root)
+                .current_dir(&self.root)
+                .env("MANDATE_USER", &self.user)
+                .env("MANDATE_ORG_POLICY", self.root.join("no-org.toml"))
+                .env("MANDATE_TOKEN", &self.token),
+            &event,
+        );
     }
 
     fn pre(&self, id: &str, tool: &str, input: Value) {

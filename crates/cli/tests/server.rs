@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, psql, required, serve,
-    server_bin, text, wait_until,
+    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, psql, required,
+    serve, server_bin, text, wait_until,
 };
 
 // ---------------------------------------------------------------------------------
@@ -245,21 +245,11 @@ impl Repo {
         for (k, v) in fields.as_object().unwrap() {
             event[k] = v.clone();
         }
-        let mut child = self
-            .command(&["hook", "claude-code", "--root"])
-            .arg(&self.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        hook_answer(
+            self.command(&["hook", "claude-code", "--root"])
+                .arg(&self.root),
+            &event,
+        )
     }
 
     fn pre(&self, id: &str, tool: &str, input: Value) -> (String, String) {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +34,8 @@ mod ocsf_schema;
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve, wait_until,
+    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
+    wait_until,
 };
 
 /// `mandate-server serve` with the exports; killed (SIGKILL) on drop.
@@ -203,21 +204,11 @@ impl Repo {
         let event = json!({"session_id": "s1", "transcript_path": "/dev/null",
             "cwd": self.root, "hook_event_name": "PreToolUse",
             "tool_name": tool, "tool_use_id": id, "tool_input": input});
-        let mut child = self
-            .command(&["hook", "claude-code", "--root"])
-            .arg(&self.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let answer: Value = hook_answer(
+            self.command(&["hook", "claude-code", "--root"])
+                .arg(&self.root),
+            &event,
+        );
         answer["hookSpecificOutput"]["permissionDecision"]
             .as_str()
             .unwrap_or("")

@@ -16,16 +16,16 @@
 //! SKIPPED without one unless `MANDATE_E2E_REQUIRED` is set) and on SQLite.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, serve, wait_until,
+    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
+    wait_until,
 };
 
 /// Forget every row the pushes made, as a server from before the events table would
@@ -160,21 +160,11 @@ impl Machine {
         for (k, v) in fields.as_object().unwrap() {
             event[k] = v.clone();
         }
-        let mut child = self
-            .command(&["hook", "claude-code", "--root"], &self.token)
-            .arg(&self.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        hook_answer(
+            self.command(&["hook", "claude-code", "--root"], &self.token)
+                .arg(&self.root),
+            &event,
+        )
     }
 
     /// A call through PreToolUse, and its PostToolUse when the agent would run it.

@@ -21,9 +21,8 @@
 //! Needs `psql` and a PostgreSQL server (`$MANDATE_TEST_POSTGRES`, TLS with
 //! `$MANDATE_TEST_POSTGRES_CA`); SKIPPED without one unless `MANDATE_E2E_REQUIRED` is set.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use mandate_project::remote::Server as Client;
@@ -31,7 +30,8 @@ use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, mandate_bin, required, serve, text,
+    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, required, serve,
+    text,
 };
 
 /// `mandate-server serve` on a fixed port, so it can be stopped and started again.
@@ -177,26 +177,17 @@ impl Machine {
         let event = json!({"session_id": "s1", "transcript_path": "/dev/null",
                            "cwd": self.root, "hook_event_name": "PreToolUse",
                            "tool_name": tool, "tool_use_id": id, "tool_input": input});
-        let mut child = Command::new(mandate_bin())
-            .args(["hook", "claude-code", "--root"])
-            .arg(&self.root)
-            .current_dir(&self.root)
-            .env("MANDATE_USER", &self.user)
-            .env("MANDATE_ORG_POLICY", self.base.join("org.toml"))
-            .env("MANDATE_TOKEN", &self.token)
-            .env("MANDATE_SERVER_REFRESH_MS", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let answer: Value = hook_answer(
+            Command::new(mandate_bin())
+                .args(["hook", "claude-code", "--root"])
+                .arg(&self.root)
+                .current_dir(&self.root)
+                .env("MANDATE_USER", &self.user)
+                .env("MANDATE_ORG_POLICY", self.base.join("org.toml"))
+                .env("MANDATE_TOKEN", &self.token)
+                .env("MANDATE_SERVER_REFRESH_MS", "0"),
+            &event,
+        );
         let out = &answer["hookSpecificOutput"];
         (
             out["permissionDecision"].as_str().unwrap_or("").to_string(),

@@ -209,3 +209,22 @@ pub fn create_token(database: &str, user: &str, role: &str, extra: &[&str]) -> S
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Run a hook `command` (`mandate hook claude-code …`) with `event` on stdin: its
+/// answer, or `null` when it printed no JSON.
+pub fn hook_answer(command: &mut Command, event: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
