@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
+    Browser, CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
 };
 
 struct Server {
@@ -501,28 +501,9 @@ fn machine_checks_reach_the_server_and_agree_with_each_machine() {
 /// link to the runs or events behind it.
 #[test]
 fn runs_pages_filter_sort_page_and_drill_down_in_a_browser() {
-    let chromium = Path::new("/usr/bin/chromium");
-    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/browser");
-    let installer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser-tests.sh");
-    let required = std::env::var_os("MANDATE_E2E_REQUIRED").is_some_and(|v| !v.is_empty());
-    if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            !required,
-            "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
-        );
-        eprintln!("SKIPPED browser test: /usr/bin/chromium or node is missing");
+    let Some(browser) = Browser::ready() else {
         return;
-    }
-    let install = Command::new("bash").arg(&installer).output().unwrap();
-    assert!(
-        install.status.success() || !required,
-        "installing playwright-core failed"
-    );
-    if !install.status.success() {
-        eprintln!("SKIPPED browser test: cannot install playwright-core");
-        return;
-    }
+    };
     let Some(postgres) = Database::postgres("runs_pages_filter_sort_page_and_drill_down") else {
         return;
     };
@@ -576,20 +557,13 @@ fn runs_pages_filter_sort_page_and_drill_down_in_a_browser() {
     let (_, runs) = server.request(&admin, "GET", "/api/v1/runs", None);
     assert_eq!(runs.as_array().unwrap().len(), 3, "{runs:#}");
     let dir = tempfile::tempdir().unwrap();
-    let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.path().join("shots"));
-    let out = Command::new("node")
-        .arg(script_dir.join("runs.mjs"))
+    let out = browser
+        .script("runs.mjs", dir.path())
         .env("BASE_URL", &server.url)
         .env("ADMIN_TOKEN", &admin)
         .env("LONG_RUN", long.file_name().unwrap())
         .env("RUNS", "3")
         .env("TODAY", &mandate_record::now_rfc3339()[..10])
-        .env("SHOTS", &shots)
-        .env("CHROMIUM", chromium)
-        .env("USER_DATA_DIR", dir.path().join("chromium-profile"))
-        .current_dir(&script_dir)
         .output()
         .unwrap();
     assert!(

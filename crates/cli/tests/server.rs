@@ -14,7 +14,7 @@
 //! `MANDATE_E2E_REQUIRED` is set, in which case they fail.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, psql, required,
-    serve, server_bin, text, wait_until,
+    Browser, CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, psql,
+    required, serve, server_bin, text, wait_until,
 };
 
 // ---------------------------------------------------------------------------------
@@ -2213,31 +2213,9 @@ fn a_server_restored_from_a_backup_gets_what_it_lost_again() {
 /// security engineer's session and is refused (issue 17, M1).
 #[test]
 fn browser_sign_in_review_approve_and_disable() {
-    let chromium = Path::new("/usr/bin/chromium");
-    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/browser");
-    let installer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser-tests.sh");
-    if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            !required(),
-            "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
-        );
-        eprintln!("SKIPPED browser test: /usr/bin/chromium or node is missing");
+    let Some(browser) = Browser::ready() else {
         return;
-    }
-    let install = Command::new("bash").arg(&installer).output().unwrap();
-    if !install.status.success() {
-        assert!(
-            !required(),
-            "installing playwright-core failed: {}",
-            text(&install)
-        );
-        eprintln!(
-            "SKIPPED browser test: cannot install playwright-core: {}",
-            text(&install)
-        );
-        return;
-    }
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let database = Database::sqlite(dir.path());
@@ -2261,21 +2239,13 @@ fn browser_sign_in_review_approve_and_disable() {
     assert!(repo.push().status.success());
     let run_id = repo.run_id();
 
-    // Screenshots of each page; kept where $MANDATE_BROWSER_SHOTS says.
-    let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.path().join("shots"));
-    let out = Command::new("node")
-        .arg(script_dir.join("walk.mjs"))
+    let out = browser
+        .script("walk.mjs", dir.path())
         .env("BASE_URL", &server.url)
         .env("RUN_ID", &run_id)
         .env("BOB_TOKEN", &bob)
         .env("SEC_TOKEN", &sec)
         .env("ADMIN_TOKEN", server.admin())
-        .env("SHOTS", &shots)
-        .env("CHROMIUM", chromium)
-        .env("USER_DATA_DIR", dir.path().join("chromium-profile"))
-        .current_dir(&script_dir)
         .output()
         .unwrap();
     assert!(

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 mod server_support;
 use server_support::{
-    CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, required, serve,
+    Browser, CONTRACT, Database, POLICY, create_token, free_port, hook_answer, mandate_bin, serve,
     text,
 };
 
@@ -893,42 +893,16 @@ fn kill_switch_changes_between_syncs_reach_the_record_with_who_when_and_where() 
 /// The pages show what the API and the machines show (Chromium through playwright-core,
 /// as the server's own browser test does).
 fn browser_check(server: &TeamServer, run1: &str, run2: &str, bob: &str, sec: &str, dir: &Path) {
-    let chromium = Path::new("/usr/bin/chromium");
-    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/browser");
-    let installer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser-tests.sh");
-    if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            !required(),
-            "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
-        );
-        eprintln!("SKIPPED the browser check: /usr/bin/chromium or node is missing");
+    let Some(browser) = Browser::ready() else {
         return;
-    }
-    let install = Command::new("bash").arg(&installer).output().unwrap();
-    if !install.status.success() {
-        assert!(
-            !required(),
-            "installing playwright-core failed: {}",
-            text(&install)
-        );
-        eprintln!("SKIPPED the browser check: {}", text(&install));
-        return;
-    }
-    let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("shots"));
-    let out = Command::new("node")
-        .arg(script_dir.join("sync.mjs"))
+    };
+    let out = browser
+        .script("sync.mjs", dir)
         .env("BASE_URL", &server.url)
         .env("RUN1", run1)
         .env("RUN2", run2)
         .env("BOB_TOKEN", bob)
         .env("SEC_TOKEN", sec)
-        .env("SHOTS", &shots)
-        .env("CHROMIUM", chromium)
-        .env("USER_DATA_DIR", dir.join("chromium-profile"))
-        .current_dir(&script_dir)
         .output()
         .unwrap();
     assert!(

@@ -1,8 +1,8 @@
 //! Shared pieces of the team-server suites (`server`, `sync`, `server_search`, `parity`,
 //! `server_export`): the two binaries, a database of a test's own (SQLite in a temporary
 //! folder, or a fresh PostgreSQL database dropped afterwards), `mandate-server serve`
-//! started and waited for, and its tokens. Each suite keeps its own machine and API
-//! helpers, since what they drive differs.
+//! started and waited for, its tokens, and Chromium for the page walks. Each suite keeps
+//! its own machine and API helpers, since what they drive differs.
 //!
 //! PostgreSQL databases are made with `psql` on `$MANDATE_TEST_POSTGRES` (default
 //! `postgres://root@127.0.0.1:5432`, trust auth). Without a reachable server a test says
@@ -227,4 +227,64 @@ pub fn hook_answer(command: &mut Command, event: &serde_json::Value) -> serde_js
         .unwrap();
     let out = child.wait_with_output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// Chromium and node, with the browser scripts' packages installed
+/// (`scripts/install-browser-tests.sh`): the pages are driven through them.
+pub struct Browser {
+    chromium: PathBuf,
+    scripts: PathBuf,
+}
+
+impl Browser {
+    /// The browser, or `None` after saying why the test is SKIPPED; a missing browser fails
+    /// the test instead when `MANDATE_E2E_REQUIRED` is set.
+    pub fn ready() -> Option<Browser> {
+        let chromium = PathBuf::from("/usr/bin/chromium");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        if !chromium.is_file() || Command::new("node").arg("--version").output().is_err() {
+            assert!(
+                !required(),
+                "Chromium or node is missing and MANDATE_E2E_REQUIRED is set"
+            );
+            eprintln!("SKIPPED browser test: /usr/bin/chromium or node is missing");
+            return None;
+        }
+        let install = Command::new("bash")
+            .arg(manifest.join("../../scripts/install-browser-tests.sh"))
+            .output()
+            .unwrap();
+        if !install.status.success() {
+            assert!(
+                !required(),
+                "installing playwright-core failed: {}",
+                text(&install)
+            );
+            eprintln!(
+                "SKIPPED browser test: cannot install playwright-core: {}",
+                text(&install)
+            );
+            return None;
+        }
+        Some(Browser {
+            chromium,
+            scripts: manifest.join("../server/tests/browser"),
+        })
+    }
+
+    /// `node SCRIPT` in the browser scripts' folder, with Chromium, a profile under `dir`
+    /// and screenshots kept where `$MANDATE_BROWSER_SHOTS` says (else under `dir`).
+    pub fn script(&self, script: &str, dir: &Path) -> Command {
+        let shots = std::env::var_os("MANDATE_BROWSER_SHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("shots"));
+        let mut command = Command::new("node");
+        command
+            .arg(self.scripts.join(script))
+            .env("SHOTS", shots)
+            .env("CHROMIUM", &self.chromium)
+            .env("USER_DATA_DIR", dir.join("chromium-profile"))
+            .current_dir(&self.scripts);
+        command
+    }
 }
