@@ -4,34 +4,15 @@
 //
 // Environment: BASE_URL, ADMIN_TOKEN, LONG_RUN (a run of more than 1,000 entries),
 // RUNS (how many runs there are), TODAY (YYYY-MM-DD), CHROMIUM, USER_DATA_DIR, SHOTS.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
+import { env, openBrowser } from "./browser.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const base = env("BASE_URL");
-const shots = env("SHOTS");
 const total = Number(env("RUNS"));
 const longRun = env("LONG_RUN");
 const today = env("TODAY");
-mkdirSync(shots, { recursive: true });
 
-const context = await chromium.launchPersistentContext(env("USER_DATA_DIR"), {
-  executablePath: env("CHROMIUM"),
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(15000);
-const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const { context, page, shot } = await openBrowser();
 const rows = () => page.locator("table#runs tr:has(td)").count();
 const count = async () => (await page.textContent("#count")).trim();
 

@@ -8,33 +8,14 @@
 //
 // Environment: BASE_URL, RUN_ID, BOB_TOKEN, SEC_TOKEN, ADMIN_TOKEN, CHROMIUM,
 // USER_DATA_DIR, SHOTS.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import assert from "node:assert/strict";
+import { env, openBrowser } from "./browser.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const base = env("BASE_URL");
 const runId = env("RUN_ID");
-const shots = env("SHOTS");
-mkdirSync(shots, { recursive: true });
 
-const context = await chromium.launchPersistentContext(env("USER_DATA_DIR"), {
-  executablePath: env("CHROMIUM"),
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(15000);
-const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const { context, page, shot } = await openBrowser();
 
 async function signIn(token) {
   await page.goto(`${base}/runs`);
